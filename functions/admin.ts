@@ -1,0 +1,30 @@
+/**
+ * Operator routes (IAM on AWS; the local gateway checks the bearer admin token):
+ * PUT /v1/admin/events/{eventId}, POST …/pause|resume|close, GET …/stats.
+ */
+import { runtime } from '#app/runtime';
+import { RouteNotFoundError } from '#domain/errors';
+import { httpHandler, json, jsonBody, pathEventId } from '#http/http';
+import { emptyBodySchema, eventConfigBodySchema } from '#http/schemas';
+
+export const handler = httpHandler(async (event) => {
+  const eventId = pathEventId(event);
+  const { room } = runtime();
+  switch (event.routeKey) {
+    case 'PUT /v1/admin/events/{eventId}':
+      return json(200, await room.putEvent(eventId, jsonBody(event, eventConfigBodySchema)));
+    case 'POST /v1/admin/events/{eventId}/pause':
+      jsonBody(event, emptyBodySchema);
+      return json(200, await room.changeState(eventId, 'pause'));
+    case 'POST /v1/admin/events/{eventId}/resume':
+      jsonBody(event, emptyBodySchema);
+      return json(200, await room.changeState(eventId, 'resume'));
+    case 'POST /v1/admin/events/{eventId}/close':
+      jsonBody(event, emptyBodySchema);
+      return json(200, await room.changeState(eventId, 'close'));
+    case 'GET /v1/admin/events/{eventId}/stats':
+      return json(200, await room.stats(eventId));
+    default:
+      throw new RouteNotFoundError(`No admin route ${event.routeKey}.`);
+  }
+});

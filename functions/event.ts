@@ -1,0 +1,8 @@
+/** GET /v1/events/{eventId} — public and cacheable for a second. */
+import { runtime } from '#app/runtime';
+import { httpHandler, json, pathEventId } from '#http/http';
+
+export const handler = httpHandler(async (event) => {
+  const eventId = pathEventId(event);
+  return json(200, await runtime().room.publicEvent(eventId), { 'cache-control': 'public, max-age=1' });
+});

@@ -1,0 +1,230 @@
+/**
+ * The local stand-in for API Gateway: matches requests against the route table
+ * (shared/http/routes.ts), builds the same API Gateway v2 events, calls the same
+ * handlers in process, and checks the operator token where AWS would check IAM.
+ * It implements nothing of the waiting room itself.
+ */
+import { randomUUID, timingSafeEqual } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
+import { type FunctionName, ROUTES, type RouteDef } from '#http/routes';
+
+type HttpHandler = (
+  event: APIGatewayProxyEventV2,
+  context: Context,
+) => Promise<APIGatewayProxyStructuredResultV2>;
+
+/** API Gateway's own payload limit is far above ours; this only keeps a local socket from filling memory. */
+const MAX_REQUEST_BYTES = 1024 * 1024;
+
+interface CompiledRoute {
+  readonly def: RouteDef;
+  readonly method: string;
+  readonly pattern: RegExp;
+  readonly params: string[];
+}
+
+function compile(def: RouteDef): CompiledRoute {
+  const [method = '', path = ''] = def.routeKey.split(' ');
+  const params: string[] = [];
+  const source = path
+    .split('/')
+    .map((segment) => {
+      const param = segment.match(/^\{(\w+)\}$/);
+      if (!param?.[1]) return segment.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+      params.push(param[1]);
+      return '([^/]+)';
+    })
+    .join('/');
+  return { def, method, pattern: new RegExp(`^${source}$`), params };
+}
+
+const COMPILED = ROUTES.map(compile);
+
+export function lambdaContext(functionName: string): Context {
+  const deadline = Date.now() + 30_000;
+  return {
+    callbackWaitsForEmptyEventLoop: false,
+    functionName,
+    functionVersion: '$LATEST',
+    invokedFunctionArn: `arn:aws:lambda:local:000000000000:function:${functionName}`,
+    memoryLimitInMB: '512',
+    awsRequestId: randomUUID(),
+    logGroupName: `/aws/lambda/${functionName}`,
+    logStreamName: 'local',
+    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
+    done: () => {},
+    fail: () => {},
+    succeed: () => {},
+  };
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) {
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'cache-control': 'no-store',
+    ...headers,
+  });
+  res.end(JSON.stringify(body));
+}
+
+function sendError(res: ServerResponse, status: number, code: string, message: string) {
+  sendJson(res, status, { error: { code, message } });
+}
+
+async function readBody(req: IncomingMessage): Promise<string | 'too_large'> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_REQUEST_BYTES) return 'too_large';
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function sameSecret(given: string, expected: string): boolean {
+  const a = Buffer.from(given);
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+export interface GatewayOptions {
+  readonly port: number;
+  readonly host?: string;
+  readonly adminToken: string;
+  /** Extra local-only routes (e.g. pages), tried before the API routes. */
+  readonly extraRoutes?: (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<boolean>;
+  readonly loadHandler?: (fn: FunctionName) => Promise<HttpHandler>;
+}
+
+export interface Gateway {
+  readonly server: Server;
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+async function defaultLoadHandler(fn: FunctionName): Promise<HttpHandler> {
+  const mod = (await import(`../functions/${fn}.ts`)) as { handler: HttpHandler };
+  return mod.handler;
+}
+
+export async function startGateway(options: GatewayOptions): Promise<Gateway> {
+  const load = options.loadHandler ?? defaultLoadHandler;
+  const handlers = new Map<FunctionName, Promise<HttpHandler>>();
+  const handlerFor = (fn: FunctionName) => {
+    let handler = handlers.get(fn);
+    if (!handler) {
+      handler = load(fn);
+      handlers.set(fn, handler);
+    }
+    return handler;
+  };
+
+  const server = createServer(async (req, res) => {
+    try {
+      const url = new URL(req.url ?? '/', 'http://local');
+      if (options.extraRoutes && (await options.extraRoutes(req, res, url))) return;
+      const method = req.method ?? 'GET';
+      const candidates = COMPILED.map((route) => ({
+        route,
+        match: url.pathname.match(route.pattern),
+      })).filter((c) => c.match);
+      const hit = candidates.find((c) => c.route.method === method);
+      if (!hit?.match) {
+        if (candidates.length > 0)
+          return sendError(res, 405, 'method_not_allowed', `${method} is not allowed here.`);
+        return sendError(res, 404, 'not_found', `No route for ${method} ${url.pathname}.`);
+      }
+      const { route, match } = hit;
+      if (route.def.auth === 'iam') {
+        const given = req.headers.authorization?.match(/^Bearer (.+)$/)?.[1] ?? '';
+        if (!sameSecret(given, options.adminToken)) {
+          return sendError(
+            res,
+            401,
+            'unauthorized',
+            'Operator routes need Authorization: Bearer $ADMIN_TOKEN.',
+          );
+        }
+      }
+      const body = await readBody(req);
+      if (body === 'too_large') return sendError(res, 413, 'payload_too_large', 'Request body too large.');
+      const pathParameters: Record<string, string> = {};
+      try {
+        route.params.forEach((name, i) => {
+          const value = match[i + 1];
+          if (value !== undefined) pathParameters[name] = decodeURIComponent(value);
+        });
+      } catch {
+        return sendError(res, 400, 'invalid_request', 'The path is not valid percent-encoding.');
+      }
+      const headers: Record<string, string> = {};
+      for (const [name, value] of Object.entries(req.headers)) {
+        if (value !== undefined) headers[name.toLowerCase()] = Array.isArray(value) ? value.join(',') : value;
+      }
+      const now = new Date();
+      const event: APIGatewayProxyEventV2 = {
+        version: '2.0',
+        routeKey: route.def.routeKey,
+        rawPath: url.pathname,
+        rawQueryString: url.search.slice(1),
+        headers,
+        ...(url.search ? { queryStringParameters: Object.fromEntries(url.searchParams) } : {}),
+        ...(route.params.length ? { pathParameters } : {}),
+        requestContext: {
+          accountId: 'local',
+          apiId: 'local',
+          domainName: headers.host ?? 'localhost',
+          domainPrefix: 'local',
+          http: {
+            method,
+            path: url.pathname,
+            protocol: `HTTP/${req.httpVersion}`,
+            sourceIp: req.socket.remoteAddress ?? '127.0.0.1',
+            userAgent: headers['user-agent'] ?? '',
+          },
+          requestId: randomUUID(),
+          routeKey: route.def.routeKey,
+          stage: '$default',
+          time: now.toISOString(),
+          timeEpoch: now.getTime(),
+        },
+        ...(body ? { body } : {}),
+        isBase64Encoded: false,
+      };
+      const handler = await handlerFor(route.def.fn);
+      const result = await handler(event, lambdaContext(route.def.fn));
+      res.writeHead(result.statusCode ?? 200, result.headers as Record<string, string> | undefined);
+      res.end(result.body ?? '');
+    } catch (error) {
+      // The handlers map their own errors; reaching here is a gateway bug.
+      console.error('gateway error', error);
+      if (!res.headersSent) sendError(res, 500, 'internal_error', 'Something went wrong on our side.');
+      else res.end();
+    }
+  });
+  server.keepAliveTimeout = 65_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host ?? '127.0.0.1', () => resolve());
+  });
+  const address = server.address() as AddressInfo;
+  return {
+    server,
+    url: `http://${options.host ?? '127.0.0.1'}:${address.port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+export async function servePage(res: ServerResponse, file: URL) {
+  const html = await readFile(file, 'utf8');
+  res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
+  res.end(html);
+}

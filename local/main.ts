@@ -1,0 +1,67 @@
+/**
+ * `npm start`: the whole waiting room on http://127.0.0.1:$PORT with nothing but
+ * Node. Set AWS_ENDPOINT_URL (e.g. DynamoDB Local) to use DynamoDB instead of
+ * the embedded store.
+ */
+import { readConfig } from '#app/config';
+import { startLocal } from './app.ts';
+
+const DEFAULT_ADMIN_TOKEN = 'local-admin-token';
+
+function intFromEnv(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 0) {
+    console.error(`${name} must be a whole number, got "${raw}"`);
+    process.exit(1);
+  }
+  return value;
+}
+
+const port = intFromEnv('PORT', 3000);
+const tickMs = Math.max(50, intFromEnv('TICK_MS', 1000));
+const adminToken = process.env.ADMIN_TOKEN || DEFAULT_ADMIN_TOKEN;
+const useDynamo = Boolean(process.env.AWS_ENDPOINT_URL);
+
+if (useDynamo) {
+  // DynamoDB Local accepts any credentials; a real endpoint brings its own.
+  process.env.AWS_REGION ??= 'us-east-1';
+  process.env.AWS_ACCESS_KEY_ID ??= 'local';
+  process.env.AWS_SECRET_ACCESS_KEY ??= 'local';
+}
+
+const config = readConfig({
+  ...process.env,
+  FQ_STORE: process.env.FQ_STORE ?? (useDynamo ? 'dynamodb' : 'memory'),
+  FQ_TABLE: process.env.FQ_TABLE ?? 'fairqueue',
+  FQ_TICK_SECONDS: String(tickMs / 1000),
+  FQ_WS_URL: process.env.FQ_WS_URL ?? '',
+});
+
+const app = await startLocal({
+  port,
+  tickMs,
+  adminToken,
+  config,
+  demo: {
+    eventId: 'demo',
+    capacity: intFromEnv('DEMO_CAPACITY', 20),
+    admitPerMinute: intFromEnv('DEMO_ADMIT_PER_MINUTE', 120) || null,
+  },
+});
+
+console.log(`fairqueue local on ${app.url}
+  waiting room  ${app.url}/
+  operators     ${app.url}/admin
+  JWKS          ${app.url}/.well-known/jwks.json
+  store         ${config.store === 'memory' ? 'embedded (in memory)' : `DynamoDB at ${process.env.AWS_ENDPOINT_URL} table ${config.tableName}`}
+  tick          every ${tickMs} ms
+  ADMIN_TOKEN   ${adminToken}${process.env.ADMIN_TOKEN ? '' : ' (default; set ADMIN_TOKEN to change)'}`);
+
+const stop = async () => {
+  await app.close();
+  process.exit(0);
+};
+process.on('SIGINT', stop);
+process.on('SIGTERM', stop);

@@ -1,0 +1,210 @@
+/**
+ * The embedded store: the queue store port held in process memory, for
+ * `npm start` with nothing but Node. Each operation runs to completion without
+ * awaiting, so it is atomic exactly as the DynamoDB adapter's conditional
+ * writes and transactions are; the shared contract suite holds both to the
+ * same behaviour.
+ */
+import type { DueReleases } from '#domain/admission';
+import { ConflictError, EventClosedError, EventNotFoundError } from '#domain/errors';
+import { type EventConfig, type EventRecord, type EventState, INITIAL_ADMITTER_STATE } from '#domain/event';
+import type { AdmissionBatch, Session } from '#domain/place';
+import type { ClaimResult, CompleteResult, EventCounters, QueueStore, TickCommit } from '#ports/queue-store';
+
+interface Bucket {
+  missed: number;
+  expired: number;
+  sealed: boolean;
+}
+
+interface EventData {
+  record: EventRecord;
+  issued: number;
+  claimed: number;
+  completed: number;
+  users: Map<string, number>;
+  /** Sorted by `to`, contiguous. */
+  batches: AdmissionBatch[];
+  sessions: Map<number, Session>;
+  buckets: Map<number, Bucket>;
+}
+
+export class MemoryQueueStore implements QueueStore {
+  readonly #events = new Map<string, EventData>();
+  readonly #active = new Set<string>();
+  readonly #rateLimits = new Map<string, { count: number; expiresAt: number }>();
+
+  #data(eventId: string): EventData {
+    const data = this.#events.get(eventId);
+    if (!data) throw new EventNotFoundError(eventId);
+    return data;
+  }
+
+  #bucket(data: EventData, sec: number): Bucket {
+    let bucket = data.buckets.get(sec);
+    if (!bucket) {
+      bucket = { missed: 0, expired: 0, sealed: false };
+      data.buckets.set(sec, bucket);
+    }
+    return bucket;
+  }
+
+  async putEvent(eventId: string, config: EventConfig, nowSec: number) {
+    const existing = this.#events.get(eventId);
+    if (existing) {
+      existing.record = { ...existing.record, config, updatedAt: nowSec };
+      return { event: existing.record, created: false };
+    }
+    const record: EventRecord = {
+      ...INITIAL_ADMITTER_STATE,
+      eventId,
+      config,
+      state: 'open',
+      createdAt: nowSec,
+      updatedAt: nowSec,
+    };
+    this.#events.set(eventId, {
+      record,
+      issued: 0,
+      claimed: 0,
+      completed: 0,
+      users: new Map(),
+      batches: [],
+      sessions: new Map(),
+      buckets: new Map(),
+    });
+    this.#active.add(eventId);
+    return { event: record, created: true };
+  }
+
+  async setEventState(eventId: string, state: EventState, nowSec: number) {
+    const data = this.#data(eventId);
+    if (data.record.state === 'closed' && state !== 'closed') {
+      throw new ConflictError('event_closed', 'A closed event cannot be reopened.');
+    }
+    if (data.record.state !== state) data.record = { ...data.record, state, updatedAt: nowSec };
+    return data.record;
+  }
+
+  async getEvent(eventId: string) {
+    return this.#events.get(eventId)?.record;
+  }
+
+  async getCounters(eventId: string): Promise<EventCounters> {
+    const data = this.#events.get(eventId);
+    return { issued: data?.issued ?? 0, claimed: data?.claimed ?? 0, completed: data?.completed ?? 0 };
+  }
+
+  async listActiveEventIds() {
+    return [...this.#active];
+  }
+
+  async retireEvent(eventId: string) {
+    this.#active.delete(eventId);
+  }
+
+  async allocatePosition(eventId: string) {
+    const data = this.#data(eventId);
+    if (data.record.state === 'closed') throw new EventClosedError();
+    data.issued += 1;
+    return data.issued;
+  }
+
+  async findUserPosition(eventId: string, userId: string) {
+    return this.#events.get(eventId)?.users.get(userId);
+  }
+
+  async bindUserPosition(eventId: string, userId: string, position: number) {
+    const data = this.#data(eventId);
+    const existing = data.users.get(userId);
+    if (existing !== undefined) return existing;
+    data.users.set(userId, position);
+    return position;
+  }
+
+  async findBatch(eventId: string, position: number) {
+    const batches = this.#events.get(eventId)?.batches ?? [];
+    // Batches are contiguous and sorted: the first whose end reaches the position holds it.
+    let lo = 0;
+    let hi = batches.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if ((batches[mid]?.to ?? 0) < position) lo = mid + 1;
+      else hi = mid;
+    }
+    const batch = batches[lo];
+    return batch && batch.from < position ? batch : undefined;
+  }
+
+  async getSession(eventId: string, position: number) {
+    return this.#events.get(eventId)?.sessions.get(position);
+  }
+
+  async claimSession(eventId: string, session: Session): Promise<ClaimResult> {
+    const data = this.#data(eventId);
+    const existing = data.sessions.get(session.position);
+    if (existing) return { outcome: 'existing', session: existing };
+    const due = data.buckets.get(session.claimBy);
+    const end = data.buckets.get(session.endsAt);
+    if (!due || due.sealed || end?.sealed) return { outcome: 'missed' };
+    due.missed -= 1;
+    this.#bucket(data, session.endsAt).expired += 1;
+    data.sessions.set(session.position, session);
+    data.claimed += 1;
+    return { outcome: 'claimed', session };
+  }
+
+  async completeSession(
+    eventId: string,
+    position: number,
+    sessionId: string,
+    nowSec: number,
+  ): Promise<CompleteResult> {
+    const data = this.#data(eventId);
+    const session = data.sessions.get(position);
+    if (!session || session.sessionId !== sessionId || session.completedAt !== null) return 'already_ended';
+    const end = data.buckets.get(session.endsAt);
+    if (!end || end.sealed) return 'already_ended';
+    end.expired -= 1;
+    data.sessions.set(position, { ...session, completedAt: nowSec });
+    data.completed += 1;
+    return 'completed';
+  }
+
+  async sealReleases(eventId: string, afterSec: number, throughSec: number): Promise<DueReleases> {
+    const data = this.#data(eventId);
+    let missed = 0;
+    let expired = 0;
+    for (const [sec, bucket] of data.buckets) {
+      if (sec <= afterSec || sec > throughSec) continue;
+      bucket.sealed = true;
+      missed += bucket.missed;
+      expired += bucket.expired;
+    }
+    return { missed, expired };
+  }
+
+  async commitTick(eventId: string, expectedVersion: number, commit: TickCommit) {
+    const data = this.#data(eventId);
+    if (data.record.version !== expectedVersion) return false;
+    data.record = { ...data.record, ...commit.next, updatedAt: commit.updatedAt };
+    if (commit.batch) {
+      data.batches.push(commit.batch);
+      this.#bucket(data, commit.batch.claimBy).missed += commit.batch.to - commit.batch.from;
+    }
+    return true;
+  }
+
+  async hitRateLimit(key: string, windowStartSec: number, windowSeconds: number) {
+    const id = `${key}@${windowStartSec}`;
+    const entry = this.#rateLimits.get(id) ?? { count: 0, expiresAt: windowStartSec + windowSeconds };
+    entry.count += 1;
+    this.#rateLimits.set(id, entry);
+    if (this.#rateLimits.size > 10_000) this.#sweepRateLimits(windowStartSec);
+    return entry.count;
+  }
+
+  #sweepRateLimits(nowSec: number) {
+    for (const [id, entry] of this.#rateLimits) if (entry.expiresAt <= nowSec) this.#rateLimits.delete(id);
+  }
+}

@@ -1,0 +1,99 @@
+/**
+ * AWS key store: the ring is the JSON value of a Secrets Manager secret, created
+ * at deploy and rotated by functions/rotate-keys.ts. Read only when the token
+ * service's cache expires, never per request.
+ */
+import {
+  DescribeSecretCommand,
+  GetSecretValueCommand,
+  PutSecretValueCommand,
+  ResourceNotFoundException,
+  type SecretsManagerClient,
+  UpdateSecretVersionStageCommand,
+} from '@aws-sdk/client-secrets-manager';
+import { type KeyRing, rotateRing } from '#domain/keyring';
+import { generateSigningKey, parseKeyRing } from '#lib/keys';
+import type { KeyStore } from '#ports/key-store';
+
+export class SecretsManagerKeyStore implements KeyStore {
+  constructor(
+    private readonly client: SecretsManagerClient,
+    private readonly secretId: string,
+  ) {}
+
+  async load(): Promise<KeyRing> {
+    const out = await this.client.send(new GetSecretValueCommand({ SecretId: this.secretId }));
+    if (!out.SecretString) throw new Error('signing key secret has no string value');
+    return parseKeyRing(out.SecretString);
+  }
+}
+
+export type RotationStep = 'createSecret' | 'setSecret' | 'testSecret' | 'finishSecret';
+
+/**
+ * Secrets Manager's four-step rotation for the key ring. createSecret stages a
+ * ring with a new signing key in front (AWSPENDING); finishSecret promotes it to
+ * AWSCURRENT. Every step is safe to repeat: Secrets Manager retries steps.
+ */
+export async function rotateKeyRingSecret(
+  client: SecretsManagerClient,
+  secretId: string,
+  token: string,
+  step: RotationStep,
+): Promise<void> {
+  const described = await client.send(new DescribeSecretCommand({ SecretId: secretId }));
+  const stages = described.VersionIdsToStages ?? {};
+  if (!stages[token]) throw new Error(`version ${token} is not staged for rotation`);
+
+  if (step === 'createSecret') {
+    try {
+      await client.send(
+        new GetSecretValueCommand({ SecretId: secretId, VersionId: token, VersionStage: 'AWSPENDING' }),
+      );
+      return; // Already created by an earlier attempt of this step.
+    } catch (error) {
+      if (!(error instanceof ResourceNotFoundException)) throw error;
+    }
+    let current: KeyRing | undefined;
+    try {
+      const out = await client.send(
+        new GetSecretValueCommand({ SecretId: secretId, VersionStage: 'AWSCURRENT' }),
+      );
+      current = out.SecretString ? parseKeyRing(out.SecretString) : undefined;
+    } catch {
+      // The secret's first value is a placeholder: the first rotation starts a new ring.
+      current = undefined;
+    }
+    const ring = rotateRing(current, await generateSigningKey());
+    await client.send(
+      new PutSecretValueCommand({
+        SecretId: secretId,
+        ClientRequestToken: token,
+        SecretString: JSON.stringify(ring),
+        VersionStages: ['AWSPENDING'],
+      }),
+    );
+    return;
+  }
+
+  if (step === 'setSecret') return; // Nothing outside the secret holds the key.
+
+  if (step === 'testSecret') {
+    const out = await client.send(
+      new GetSecretValueCommand({ SecretId: secretId, VersionId: token, VersionStage: 'AWSPENDING' }),
+    );
+    parseKeyRing(out.SecretString ?? '');
+    return;
+  }
+
+  const currentVersion = Object.entries(stages).find(([, s]) => s.includes('AWSCURRENT'))?.[0];
+  if (currentVersion === token) return;
+  await client.send(
+    new UpdateSecretVersionStageCommand({
+      SecretId: secretId,
+      VersionStage: 'AWSCURRENT',
+      MoveToVersionId: token,
+      ...(currentVersion ? { RemoveFromVersionId: currentVersion } : {}),
+    }),
+  );
+}

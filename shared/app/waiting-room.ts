@@ -1,0 +1,333 @@
+/**
+ * The waiting room's use cases: what each route does, over the store and token
+ * ports. Handlers parse and map; everything decided about a fan's place is here
+ * or in shared/domain.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import {
+  ConflictError,
+  EventClosedError,
+  EventNotFoundError,
+  InvalidTokenError,
+  MissedError,
+  NotYetError,
+  RateLimitedError,
+  SessionEndedError,
+} from '#domain/errors';
+import {
+  admitRatePerMinute,
+  estimateWaitSeconds,
+  observedRatePerSecond,
+  pollAfterSeconds,
+} from '#domain/estimate';
+import { type EventConfigInput, type EventRecord, mergeConfig, nextState } from '#domain/event';
+import { ahead as aheadOf, type PlaceStatus, placeStatus, type Session } from '#domain/place';
+import type { TokenService } from '#lib/token-service';
+import type { IdentityVerifier } from '#ports/identity';
+import type { QueueStore } from '#ports/queue-store';
+
+export interface WaitingRoomDeps {
+  readonly store: QueueStore;
+  readonly tokens: TokenService;
+  /** Null: dev mode, the `userId` field is trusted. */
+  readonly identity: IdentityVerifier | null;
+  readonly wsUrl: string | null;
+  readonly joinRateLimitPerMinute: number;
+  readonly now?: () => number;
+}
+
+export interface JoinInput {
+  readonly eventId: string;
+  readonly userId?: string | undefined;
+  readonly identityToken?: string | undefined;
+  readonly clientIp?: string | undefined;
+}
+
+export interface PlaceView {
+  readonly position: number;
+  readonly servingPosition: number;
+  readonly ahead: number;
+  readonly estimatedWaitSeconds: number | null;
+  readonly pollAfterSeconds: number;
+}
+
+export interface JoinResult extends PlaceView {
+  readonly created: boolean;
+  readonly eventId: string;
+  readonly token: string;
+  readonly wsUrl: string | null;
+}
+
+export interface StatusResult extends PlaceView {
+  readonly status: PlaceStatus;
+  readonly eventState: EventRecord['state'];
+  readonly token: string;
+  /** Present while `admitted`: claim before this epoch second. */
+  readonly claimBy?: number;
+  /** Present while `active`: the purchase window ends at this epoch second. */
+  readonly sessionEndsAt?: number;
+}
+
+export interface AdmissionResult {
+  readonly accessToken: string;
+  readonly expiresAt: number;
+  readonly sessionId: string;
+}
+
+export interface EventConfigView {
+  readonly eventId: string;
+  readonly state: EventRecord['state'];
+  readonly capacity: number;
+  readonly admitPerMinute: number | null;
+  readonly purchaseWindowSeconds: number;
+  readonly claimWindowSeconds: number;
+  readonly positionTtlSeconds: number;
+  readonly nearThreshold: number;
+  readonly createdAt: number;
+  readonly updatedAt: number;
+}
+
+const ANONYMOUS_PREFIX = 'anon_';
+
+export function configView(event: EventRecord): EventConfigView {
+  return {
+    eventId: event.eventId,
+    state: event.state,
+    ...event.config,
+    createdAt: event.createdAt,
+    updatedAt: event.updatedAt,
+  };
+}
+
+export class WaitingRoom {
+  readonly #store: QueueStore;
+  readonly #tokens: TokenService;
+  readonly #deps: WaitingRoomDeps;
+  readonly #now: () => number;
+
+  constructor(deps: WaitingRoomDeps) {
+    this.#deps = deps;
+    this.#store = deps.store;
+    this.#tokens = deps.tokens;
+    this.#now = deps.now ?? Date.now;
+  }
+
+  #nowSec(): number {
+    return Math.floor(this.#now() / 1000);
+  }
+
+  async #event(eventId: string, consistent = false): Promise<EventRecord> {
+    const event = await this.#store.getEvent(eventId, { consistent });
+    if (!event) throw new EventNotFoundError(eventId);
+    return event;
+  }
+
+  #placeView(event: EventRecord, position: number, nowSec: number): PlaceView {
+    const ahead = aheadOf(position, event.servingPosition);
+    const estimatedWaitSeconds = estimateWaitSeconds(ahead, observedRatePerSecond(event.recentTicks, nowSec));
+    return {
+      position,
+      servingPosition: event.servingPosition,
+      ahead,
+      estimatedWaitSeconds,
+      pollAfterSeconds: pollAfterSeconds(ahead, estimatedWaitSeconds),
+    };
+  }
+
+  async #limitJoins(clientIp: string | undefined, nowSec: number) {
+    const limit = this.#deps.joinRateLimitPerMinute;
+    if (limit <= 0 || !clientIp) return;
+    const windowStart = nowSec - (nowSec % 60);
+    const hits = await this.#store.hitRateLimit(`join:${clientIp}`, windowStart, 60);
+    if (hits > limit) throw new RateLimitedError(windowStart + 60 - nowSec);
+  }
+
+  async #userId(input: JoinInput): Promise<string | undefined> {
+    if (!this.#deps.identity) return input.userId;
+    if (!input.identityToken) throw new InvalidTokenError('identity token required');
+    return this.#deps.identity.verify(input.identityToken);
+  }
+
+  async join(input: JoinInput): Promise<JoinResult> {
+    const { eventId } = input;
+    const nowSec = this.#nowSec();
+    const userId = await this.#userId(input);
+    await this.#limitJoins(input.clientIp, nowSec);
+    const eventRead = this.#event(eventId);
+    // Keep the read from surfacing as an unhandled rejection while the position is taken.
+    eventRead.catch(() => undefined);
+
+    let position: number;
+    let created: boolean;
+    const known = userId === undefined ? undefined : await this.#store.findUserPosition(eventId, userId);
+    if (known !== undefined) {
+      position = known;
+      created = false;
+    } else {
+      const allocated = await this.#store.allocatePosition(eventId);
+      // Two first joins of one user can race: the bound position is the one that holds.
+      // The loser's allocated position stays empty and lapses like a no-show.
+      position =
+        userId === undefined
+          ? allocated
+          : await this.#store.bindUserPosition(eventId, userId, allocated, nowSec);
+      created = position === allocated;
+    }
+    const event = await eventRead;
+    if (event.state === 'closed') throw new EventClosedError();
+    const sub = userId ?? `${ANONYMOUS_PREFIX}${randomUUID()}`;
+    const { token } = await this.#tokens.signPosition({
+      eventId,
+      sub,
+      pos: position,
+      nowSec,
+      ttlSeconds: event.config.positionTtlSeconds,
+    });
+    return { created, eventId, token, wsUrl: this.#deps.wsUrl, ...this.#placeView(event, position, nowSec) };
+  }
+
+  async status(eventId: string, token: string): Promise<StatusResult> {
+    const claims = await this.#tokens.verifyPosition(token, eventId);
+    const nowSec = this.#nowSec();
+    const event = await this.#event(eventId);
+    const admitted = claims.pos <= event.servingPosition;
+    const [batch, session] = admitted
+      ? await Promise.all([
+          this.#store.findBatch(eventId, claims.pos),
+          this.#store.getSession(eventId, claims.pos),
+        ])
+      : [undefined, undefined];
+    const status = placeStatus({
+      position: claims.pos,
+      servingPosition: event.servingPosition,
+      batch,
+      session,
+      nowSec,
+    });
+    const refreshed = await this.#tokens.signPosition({
+      eventId,
+      sub: claims.sub,
+      pos: claims.pos,
+      nowSec,
+      ttlSeconds: event.config.positionTtlSeconds,
+    });
+    return {
+      status,
+      eventState: event.state,
+      token: refreshed.token,
+      ...this.#placeView(event, claims.pos, nowSec),
+      ...(status === 'admitted' && batch ? { claimBy: batch.claimBy } : {}),
+      ...(status === 'active' && session ? { sessionEndsAt: session.endsAt } : {}),
+    };
+  }
+
+  async #access(eventId: string, session: Session, nowSec: number): Promise<AdmissionResult> {
+    const accessToken = await this.#tokens.signAccess({
+      eventId,
+      sub: session.sub,
+      pos: session.position,
+      sid: session.sessionId,
+      nowSec,
+      exp: session.endsAt,
+    });
+    return { accessToken, expiresAt: session.endsAt, sessionId: session.sessionId };
+  }
+
+  /** Issues the access token once per place; a repeated call returns the same session. */
+  async claim(eventId: string, token: string): Promise<AdmissionResult> {
+    const claims = await this.#tokens.verifyPosition(token, eventId);
+    const nowSec = this.#nowSec();
+    const event = await this.#event(eventId, true);
+    const existing = await this.#store.getSession(eventId, claims.pos);
+    if (existing) return this.#existingSession(eventId, existing, claims.sub, nowSec);
+    if (claims.pos > event.servingPosition) {
+      if (event.state === 'closed') throw new EventClosedError();
+      throw new NotYetError(aheadOf(claims.pos, event.servingPosition));
+    }
+    if (event.state === 'closed') throw new EventClosedError();
+    const batch = await this.#store.findBatch(eventId, claims.pos);
+    if (!batch) throw new NotYetError(0);
+    if (nowSec >= batch.claimBy) throw new MissedError();
+    const session: Session = {
+      position: claims.pos,
+      sessionId: `s_${randomBytes(16).toString('base64url')}`,
+      sub: claims.sub,
+      claimedAt: nowSec,
+      endsAt: nowSec + event.config.purchaseWindowSeconds,
+      claimBy: batch.claimBy,
+      completedAt: null,
+    };
+    const result = await this.#store.claimSession(eventId, session);
+    if (result.outcome === 'missed') throw new MissedError();
+    if (result.outcome === 'existing')
+      return this.#existingSession(eventId, result.session, claims.sub, nowSec);
+    return this.#access(eventId, result.session, nowSec);
+  }
+
+  async #existingSession(eventId: string, session: Session, sub: string, nowSec: number) {
+    // Tokens are ours, so a different sub for the same place means a forged or crossed token.
+    if (session.sub !== sub) throw new InvalidTokenError('place claimed by another subject');
+    if (session.completedAt !== null || nowSec >= session.endsAt) {
+      throw new SessionEndedError();
+    }
+    return this.#access(eventId, session, nowSec);
+  }
+
+  /** Ends the session now and frees its slot; repeating it changes nothing. */
+  async complete(eventId: string, token: string): Promise<void> {
+    const claims = await this.#tokens.verifyAccess(token, eventId);
+    await this.#store.completeSession(eventId, claims.pos, claims.sid, this.#nowSec());
+  }
+
+  async publicEvent(eventId: string) {
+    const event = await this.#event(eventId);
+    const { issued } = await this.#store.getCounters(eventId);
+    return {
+      eventId,
+      state: event.state,
+      servingPosition: event.servingPosition,
+      issued,
+      admitRatePerMinute: admitRatePerMinute(event.recentTicks, this.#nowSec()),
+      updatedAt: event.updatedAt,
+    };
+  }
+
+  async putEvent(eventId: string, input: EventConfigInput): Promise<EventConfigView> {
+    const current = await this.#store.getEvent(eventId, { consistent: true });
+    const { event } = await this.#store.putEvent(
+      eventId,
+      mergeConfig(current?.config, input),
+      this.#nowSec(),
+    );
+    return configView(event);
+  }
+
+  async changeState(eventId: string, action: 'pause' | 'resume' | 'close'): Promise<EventConfigView> {
+    const current = await this.#event(eventId, true);
+    const target = nextState(current.state, action);
+    if (target === 'forbidden')
+      throw new ConflictError('event_closed', 'A closed event cannot be reopened or paused.');
+    return configView(await this.#store.setEventState(eventId, target, this.#nowSec()));
+  }
+
+  async stats(eventId: string) {
+    const event = await this.#event(eventId, true);
+    const counters = await this.#store.getCounters(eventId);
+    const active = Math.max(0, counters.claimed - counters.completed - event.expired);
+    return {
+      eventId,
+      state: event.state,
+      issued: counters.issued,
+      servingPosition: event.servingPosition,
+      waiting: Math.max(0, counters.issued - event.servingPosition),
+      admittedUnclaimed: Math.max(0, event.servingPosition - counters.claimed - event.missed),
+      active,
+      completed: counters.completed,
+      expired: event.expired,
+      missed: event.missed,
+      capacity: event.config.capacity,
+      admitRatePerMinute: admitRatePerMinute(event.recentTicks, this.#nowSec()),
+      recentTicks: event.recentTicks,
+    };
+  }
+}

@@ -1,0 +1,103 @@
+/**
+ * The admission rule, in one place. A tick frees the slots whose time has come
+ * (claim windows that lapsed, purchase windows that ended, sessions completed
+ * since the last tick) and then moves the serving position by the free capacity,
+ * never faster than the event's `admitPerMinute`.
+ *
+ * Pure: the admitter loads the inputs, calls `planTick`, and commits the result
+ * under a version check, so a tick that lost a race changes nothing.
+ */
+import { type AdmitterState, type EventRecord, RECENT_TICKS_KEPT, type TickRecord } from './event.ts';
+
+/** What the release buckets that came due since the last tick hold. */
+export interface DueReleases {
+  /** Admitted places whose claim window ended unclaimed. */
+  readonly missed: number;
+  /** Sessions whose purchase window ended without `complete`. */
+  readonly expired: number;
+}
+
+export interface TickInput {
+  readonly event: EventRecord;
+  readonly releases: DueReleases;
+  /** Positions handed out so far (the join counter). */
+  readonly issued: number;
+  /** The ever-growing count of sessions ended by `complete`. */
+  readonly completed: number;
+  /** Wall clock, epoch milliseconds. */
+  readonly nowMs: number;
+  /** Seconds between ticks: the most rate credit that may be banked. */
+  readonly tickSeconds: number;
+}
+
+export interface TickPlan {
+  readonly next: AdmitterState;
+  /** Positions admitted by this tick: (from, to]. Empty when to === from. */
+  readonly from: number;
+  readonly to: number;
+  /** Epoch seconds by which this tick's admitted places must claim. */
+  readonly claimBy: number;
+  /** Release buckets up to this epoch second are applied by the tick. */
+  readonly releasedThrough: number;
+}
+
+/** Free capacity: slots not held by admitted-unclaimed places or active sessions. */
+export function freeSlots(capacity: number, inUse: number): number {
+  return Math.max(0, capacity - inUse);
+}
+
+/**
+ * Token-bucket credit for `admitPerMinute`: earned continuously, banked for at
+ * most one tick interval (at least one admission), so a pause in ticking never
+ * turns into a burst above the configured rate.
+ */
+export function accrueCredit(
+  credit: number,
+  admitPerMinute: number,
+  elapsedMs: number,
+  tickSeconds: number,
+): number {
+  const cap = Math.max(1, (admitPerMinute * tickSeconds) / 60);
+  return Math.min(cap, credit + (Math.max(0, elapsedMs) / 60_000) * admitPerMinute);
+}
+
+export function planTick(input: TickInput): TickPlan {
+  const { event, releases, issued, completed, nowMs, tickSeconds } = input;
+  const nowSec = Math.floor(nowMs / 1000);
+  const freedByComplete = Math.max(0, completed - event.completedSeen);
+  const inUse = Math.max(0, event.inUse - releases.missed - releases.expired - freedByComplete);
+
+  const rate = event.config.admitPerMinute;
+  const elapsedMs = event.lastTickAtMs === 0 ? tickSeconds * 1000 : nowMs - event.lastTickAtMs;
+  const credit = rate === null ? 0 : accrueCredit(event.rateCredit, rate, elapsedMs, tickSeconds);
+
+  let admit = 0;
+  if (event.state === 'open') {
+    const waiting = Math.max(0, issued - event.servingPosition);
+    admit = Math.min(freeSlots(event.config.capacity, inUse), waiting);
+    if (rate !== null) admit = Math.min(admit, Math.floor(credit));
+  }
+
+  const from = event.servingPosition;
+  const to = from + admit;
+  const tick: TickRecord = { at: nowSec, from, to, admitted: admit };
+  const releasedThrough = Math.max(event.releasedThrough, nowSec);
+  return {
+    from,
+    to,
+    claimBy: nowSec + event.config.claimWindowSeconds,
+    releasedThrough,
+    next: {
+      version: event.version + 1,
+      servingPosition: to,
+      inUse: inUse + admit,
+      releasedThrough,
+      rateCredit: rate === null ? 0 : credit - admit,
+      lastTickAtMs: nowMs,
+      completedSeen: Math.max(event.completedSeen, completed),
+      missed: event.missed + releases.missed,
+      expired: event.expired + releases.expired,
+      recentTicks: [...event.recentTicks, tick].slice(-RECENT_TICKS_KEPT),
+    },
+  };
+}

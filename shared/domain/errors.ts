@@ -1,0 +1,157 @@
+/**
+ * Typed errors with a stable `code`. The HTTP layer maps them to statuses in one
+ * place (shared/http/errors.ts); only these codes and messages ever reach a client.
+ */
+export abstract class FairqueueError extends Error {
+  abstract readonly code: string;
+  abstract readonly status: number;
+  /** Extra fields merged into the error body (e.g. `ahead` for `not_yet`). */
+  readonly details: Record<string, unknown> | undefined;
+  readonly headers: Record<string, string> | undefined;
+
+  constructor(
+    message: string,
+    options?: { cause?: unknown; details?: Record<string, unknown>; headers?: Record<string, string> },
+  ) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.details = options?.details;
+    this.headers = options?.headers;
+  }
+}
+
+export class InvalidRequestError extends FairqueueError {
+  override readonly name = 'InvalidRequestError';
+  readonly status = 400;
+  constructor(
+    readonly code: 'invalid_json' | 'invalid_body' | 'invalid_event_id' | 'invalid_request',
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+export class PayloadTooLargeError extends FairqueueError {
+  override readonly name = 'PayloadTooLargeError';
+  readonly code = 'payload_too_large';
+  readonly status = 413;
+}
+
+export class UnsupportedMediaTypeError extends FairqueueError {
+  override readonly name = 'UnsupportedMediaTypeError';
+  readonly code = 'unsupported_media_type';
+  readonly status = 415;
+}
+
+/** Every token problem is the same 401 to the client; `reason` goes to logs only. */
+export class InvalidTokenError extends FairqueueError {
+  override readonly name = 'InvalidTokenError';
+  readonly code = 'invalid_token';
+  readonly status = 401;
+  constructor(
+    readonly reason: string,
+    options?: { cause?: unknown },
+  ) {
+    super('The token is missing, invalid or expired.', options);
+  }
+}
+
+export class UnauthorizedError extends FairqueueError {
+  override readonly name = 'UnauthorizedError';
+  readonly code = 'unauthorized';
+  readonly status = 401;
+}
+
+export class EventNotFoundError extends FairqueueError {
+  override readonly name = 'EventNotFoundError';
+  readonly code = 'event_not_found';
+  readonly status = 404;
+  constructor(eventId: string) {
+    super(`No event "${eventId}".`);
+  }
+}
+
+export class RouteNotFoundError extends FairqueueError {
+  override readonly name = 'RouteNotFoundError';
+  readonly code = 'not_found';
+  readonly status = 404;
+}
+
+export class MethodNotAllowedError extends FairqueueError {
+  override readonly name = 'MethodNotAllowedError';
+  readonly code = 'method_not_allowed';
+  readonly status = 405;
+}
+
+export class NotYetError extends FairqueueError {
+  override readonly name = 'NotYetError';
+  readonly code = 'not_yet';
+  readonly status = 409;
+  constructor(ahead: number) {
+    super(`Not admitted yet: ${ahead} ahead.`, { details: { ahead } });
+  }
+}
+
+export class EventClosedError extends FairqueueError {
+  override readonly name = 'EventClosedError';
+  readonly code = 'event_closed';
+  readonly status = 410;
+  constructor() {
+    super('The event is closed.');
+  }
+}
+
+export class MissedError extends FairqueueError {
+  override readonly name = 'MissedError';
+  readonly code = 'missed';
+  readonly status = 410;
+  constructor() {
+    super('The claim window for this place has passed.');
+  }
+}
+
+export class RateLimitedError extends FairqueueError {
+  override readonly name = 'RateLimitedError';
+  readonly code = 'rate_limited';
+  readonly status = 429;
+  constructor(retryAfterSeconds: number) {
+    super('Too many joins from this address; try again later.', {
+      headers: { 'Retry-After': String(retryAfterSeconds) },
+    });
+  }
+}
+
+export class SessionEndedError extends FairqueueError {
+  override readonly name = 'SessionEndedError';
+  readonly code = 'session_ended';
+  readonly status = 410;
+  constructor() {
+    super('The purchase session of this place has ended.');
+  }
+}
+
+/** A dependency throttled or is briefly unavailable: retryable, never a 500. */
+export class ServiceUnavailableError extends FairqueueError {
+  override readonly name = 'ServiceUnavailableError';
+  readonly status = 503;
+  constructor(
+    readonly code: 'unavailable' | 'throttled',
+    message: string,
+    retryAfterSeconds: number,
+    options?: { cause?: unknown },
+  ) {
+    super(message, { ...options, headers: { 'Retry-After': String(retryAfterSeconds) } });
+  }
+}
+
+/** A state change that another writer won; callers retry or report. */
+export class ConflictError extends FairqueueError {
+  override readonly name = 'ConflictError';
+  readonly status = 409;
+  constructor(
+    readonly code: 'conflict' | 'event_closed',
+    message: string,
+  ) {
+    super(message);
+  }
+}

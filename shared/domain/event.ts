@@ -1,0 +1,110 @@
+/** An event's configuration, state and the admitter's bookkeeping. Pure types and rules, no I/O. */
+
+export const EVENT_ID_PATTERN = /^[a-zA-Z0-9_-]{1,64}$/;
+
+export type EventState = 'open' | 'paused' | 'closed';
+
+export interface EventConfig {
+  /** Most sessions at once: admitted-unclaimed plus active. */
+  readonly capacity: number;
+  /** Upper bound on admissions per minute; null = capacity alone decides. */
+  readonly admitPerMinute: number | null;
+  readonly purchaseWindowSeconds: number;
+  readonly claimWindowSeconds: number;
+  readonly positionTtlSeconds: number;
+  readonly nearThreshold: number;
+}
+
+export const CONFIG_DEFAULTS = {
+  admitPerMinute: null,
+  purchaseWindowSeconds: 1200,
+  claimWindowSeconds: 300,
+  positionTtlSeconds: 1800,
+  nearThreshold: 100,
+} as const satisfies Omit<EventConfig, 'capacity'>;
+
+/** Fields an operator may send; absent ones keep their current (or default) value. */
+export type EventConfigInput = { readonly capacity: number } & Partial<Omit<EventConfig, 'capacity'>>;
+
+export function mergeConfig(current: EventConfig | undefined, input: EventConfigInput): EventConfig {
+  const base = current ?? { ...CONFIG_DEFAULTS, capacity: input.capacity };
+  return {
+    capacity: input.capacity,
+    admitPerMinute: input.admitPerMinute === undefined ? base.admitPerMinute : input.admitPerMinute,
+    purchaseWindowSeconds: input.purchaseWindowSeconds ?? base.purchaseWindowSeconds,
+    claimWindowSeconds: input.claimWindowSeconds ?? base.claimWindowSeconds,
+    positionTtlSeconds: input.positionTtlSeconds ?? base.positionTtlSeconds,
+    nearThreshold: input.nearThreshold ?? base.nearThreshold,
+  };
+}
+
+/** One admission tick as kept for stats and the wait estimate. */
+export interface TickRecord {
+  /** Epoch seconds. */
+  readonly at: number;
+  /** Serving position before the tick. */
+  readonly from: number;
+  /** Serving position after the tick. */
+  readonly to: number;
+  readonly admitted: number;
+}
+
+/**
+ * The admitter's own bookkeeping, written only by the admitter under a version
+ * check so that overlapping admitters cannot both apply a tick.
+ */
+export interface AdmitterState {
+  /** Incremented by every committed tick; the optimistic-lock token. */
+  readonly version: number;
+  /** Highest position admitted so far. */
+  readonly servingPosition: number;
+  /** Capacity slots held (admitted-unclaimed plus active) as of the last tick. */
+  readonly inUse: number;
+  /** Release buckets up to and including this epoch second are applied. */
+  readonly releasedThrough: number;
+  /** Admissions the rate limit still allows (fractional token bucket). */
+  readonly rateCredit: number;
+  /** Epoch milliseconds of the last committed tick; 0 before the first. */
+  readonly lastTickAtMs: number;
+  /** The `completed` counter value already subtracted from `inUse`. */
+  readonly completedSeen: number;
+  readonly missed: number;
+  readonly expired: number;
+  readonly recentTicks: readonly TickRecord[];
+}
+
+export interface EventRecord extends AdmitterState {
+  readonly eventId: string;
+  readonly config: EventConfig;
+  readonly state: EventState;
+  readonly createdAt: number;
+  /** Epoch seconds of the last change visible to clients (config, state or serving position). */
+  readonly updatedAt: number;
+}
+
+export const INITIAL_ADMITTER_STATE: AdmitterState = {
+  version: 0,
+  servingPosition: 0,
+  inUse: 0,
+  releasedThrough: 0,
+  rateCredit: 0,
+  lastTickAtMs: 0,
+  completedSeen: 0,
+  missed: 0,
+  expired: 0,
+  recentTicks: [],
+};
+
+/** How many ticks are kept for stats and the estimate. */
+export const RECENT_TICKS_KEPT = 30;
+
+/** Which transitions an operator may make; closed is final (sold out). */
+export function nextState(
+  current: EventState,
+  action: 'pause' | 'resume' | 'close',
+): EventState | 'forbidden' {
+  if (current === 'closed') return action === 'close' ? 'closed' : 'forbidden';
+  if (action === 'pause') return 'paused';
+  if (action === 'resume') return 'open';
+  return 'closed';
+}

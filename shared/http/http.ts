@@ -1,0 +1,133 @@
+/**
+ * The HTTP edge shared by every API handler: a middy stack that maps typed
+ * errors to the contract's error body in one place, plus request parsers that
+ * turn anything malformed into a clear 4xx before the domain sees it.
+ */
+import middy from '@middy/core';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
+import type { z } from 'zod';
+import { logger } from '#app/logger';
+import {
+  FairqueueError,
+  InvalidRequestError,
+  InvalidTokenError,
+  PayloadTooLargeError,
+  ServiceUnavailableError,
+  UnsupportedMediaTypeError,
+} from '#domain/errors';
+import { eventIdSchema, MAX_BODY_BYTES } from './schemas.ts';
+
+export type HttpEvent = APIGatewayProxyEventV2;
+export type HttpResult = APIGatewayProxyStructuredResultV2;
+
+export interface HttpResponse {
+  readonly statusCode: number;
+  readonly body?: unknown;
+  readonly headers?: Record<string, string>;
+}
+
+const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8' };
+
+export function json(statusCode: number, body?: unknown, headers: Record<string, string> = {}): HttpResult {
+  return {
+    statusCode,
+    headers: { ...(body === undefined ? {} : JSON_HEADERS), 'cache-control': 'no-store', ...headers },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  };
+}
+
+export function errorResult(error: unknown, requestId?: string): HttpResult {
+  if (error instanceof FairqueueError) {
+    return json(
+      error.status,
+      { error: { code: error.code, message: error.message, ...error.details } },
+      error.headers ?? {},
+    );
+  }
+  // Anything unexpected is a bug: log it, tell the client nothing about it.
+  logger.error('unhandled error', { error: error as Error, requestId });
+  return json(500, { error: { code: 'internal_error', message: 'Something went wrong on our side.' } });
+}
+
+function logFailure(error: unknown) {
+  if (error instanceof InvalidTokenError) logger.info('token rejected', { reason: error.reason });
+  else if (error instanceof ServiceUnavailableError)
+    logger.warn('dependency unavailable', { error: error.cause as Error });
+}
+
+/** Wraps a route function in the shared middy stack. */
+export function httpHandler(fn: (event: HttpEvent, context: Context) => Promise<HttpResult>) {
+  return middy<HttpEvent, HttpResult>()
+    .use({
+      before: (request) => {
+        logger.appendKeys({
+          route: request.event.routeKey,
+          requestId: request.event.requestContext?.requestId,
+        });
+      },
+      after: () => logger.resetKeys(),
+      onError: (request) => {
+        logFailure(request.error);
+        request.response = errorResult(request.error, request.event.requestContext?.requestId);
+        logger.resetKeys();
+      },
+    })
+    .handler(fn);
+}
+
+export function pathEventId(event: HttpEvent): string {
+  const parsed = eventIdSchema.safeParse(event.pathParameters?.eventId);
+  if (!parsed.success)
+    throw new InvalidRequestError('invalid_event_id', 'Event ids match ^[a-zA-Z0-9_-]{1,64}$.');
+  return parsed.data;
+}
+
+function header(event: HttpEvent, name: string): string | undefined {
+  const headers = event.headers ?? {};
+  return headers[name] ?? Object.entries(headers).find(([key]) => key.toLowerCase() === name)?.[1];
+}
+
+/** `Authorization: Bearer <token>`; a missing or malformed header is a 401 like any token problem. */
+export function bearerToken(event: HttpEvent): string {
+  const value = header(event, 'authorization');
+  const match = value?.match(/^Bearer ([A-Za-z0-9_\-.=]+)$/);
+  if (!match?.[1]) throw new InvalidTokenError('missing or malformed Authorization header');
+  return match[1];
+}
+
+export function optionalBearerToken(event: HttpEvent): string | undefined {
+  return header(event, 'authorization') === undefined ? undefined : bearerToken(event);
+}
+
+export function sourceIp(event: HttpEvent): string | undefined {
+  return event.requestContext?.http?.sourceIp;
+}
+
+/** Parses a JSON body against a schema. An absent body is `{}`. */
+export function jsonBody<S extends z.ZodType>(event: HttpEvent, schema: S): z.infer<S> {
+  const raw = event.body ?? '';
+  const text = event.isBase64Encoded ? Buffer.from(raw, 'base64').toString('utf8') : raw;
+  if (Buffer.byteLength(text, 'utf8') > MAX_BODY_BYTES) {
+    throw new PayloadTooLargeError(`Bodies are limited to ${MAX_BODY_BYTES} bytes.`);
+  }
+  const contentType = header(event, 'content-type');
+  if (text.trim() !== '' && contentType && !/^application\/json\b/i.test(contentType)) {
+    throw new UnsupportedMediaTypeError('Send JSON with Content-Type: application/json.');
+  }
+  let value: unknown = {};
+  if (text.trim() !== '') {
+    try {
+      value = JSON.parse(text);
+    } catch (error) {
+      throw new InvalidRequestError('invalid_json', 'The body is not valid JSON.', { cause: error });
+    }
+  }
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) {
+    const detail = parsed.error.issues
+      .map((issue) => `${issue.path.length ? issue.path.join('.') : 'body'}: ${issue.message}`)
+      .join('; ');
+    throw new InvalidRequestError('invalid_body', `Invalid body: ${detail}`);
+  }
+  return parsed.data;
+}

@@ -1,0 +1,35 @@
+/** Request schemas: every input is validated here, at the edge, and its type derived from the schema. */
+import { z } from 'zod';
+import { EVENT_ID_PATTERN } from '#domain/event';
+
+export const MAX_BODY_BYTES = 8 * 1024;
+
+export const eventIdSchema = z.string().regex(EVENT_ID_PATTERN, 'event ids match ^[a-zA-Z0-9_-]{1,64}$');
+
+/** Printable, no control characters: user ids end up in keys and logs. */
+export const userIdSchema = z
+  .string()
+  .min(1)
+  .max(128)
+  .regex(/^[\x21-\x7e]+$/, 'userId must be 1-128 printable ASCII characters without spaces');
+
+export const joinBodySchema = z.strictObject({ userId: userIdSchema.optional() });
+export type JoinBody = z.infer<typeof joinBodySchema>;
+
+const seconds = z
+  .number()
+  .int()
+  .min(1)
+  .max(7 * 24 * 3600);
+
+export const eventConfigBodySchema = z.strictObject({
+  capacity: z.number().int().min(1).max(1_000_000),
+  admitPerMinute: z.number().int().min(1).max(10_000_000).nullable().optional(),
+  purchaseWindowSeconds: seconds.optional(),
+  claimWindowSeconds: seconds.optional(),
+  positionTtlSeconds: seconds.optional(),
+  nearThreshold: z.number().int().min(0).max(1_000_000).optional(),
+});
+export type EventConfigBody = z.infer<typeof eventConfigBodySchema>;
+
+export const emptyBodySchema = z.strictObject({});

@@ -1,0 +1,92 @@
+/**
+ * The queue store port: every state change the waiting room makes, as atomic
+ * operations. Adapters: DynamoDB (shared/adapters/dynamo-store.ts) and the
+ * embedded in-memory store (shared/adapters/memory-store.ts); one contract
+ * suite (test/integration/queue-store.contract.ts) runs against both.
+ */
+import type { DueReleases } from '#domain/admission';
+import type { AdmitterState, EventConfig, EventRecord, EventState, TickRecord } from '#domain/event';
+import type { AdmissionBatch, Session } from '#domain/place';
+
+export interface EventCounters {
+  /** Positions handed out (the join counter). */
+  readonly issued: number;
+  /** Sessions ever claimed. */
+  readonly claimed: number;
+  /** Sessions ever ended by `complete`. */
+  readonly completed: number;
+}
+
+export interface TickCommit {
+  readonly next: AdmitterState;
+  /** Present when the tick admitted anyone. */
+  readonly batch: AdmissionBatch | null;
+  readonly updatedAt: number;
+}
+
+export type ClaimResult =
+  | { readonly outcome: 'claimed'; readonly session: Session }
+  /** The place had claimed before: the existing session, unchanged. */
+  | { readonly outcome: 'existing'; readonly session: Session }
+  /** The claim window was already released by the admitter. */
+  | { readonly outcome: 'missed' };
+
+export type CompleteResult = 'completed' | 'already_ended';
+
+export interface QueueStore {
+  /** Creates the event (open, nobody admitted) or updates its configuration. */
+  putEvent(
+    eventId: string,
+    config: EventConfig,
+    nowSec: number,
+  ): Promise<{ event: EventRecord; created: boolean }>;
+  /** Throws EventNotFoundError; ConflictError('event_closed') when leaving `closed`. */
+  setEventState(eventId: string, state: EventState, nowSec: number): Promise<EventRecord>;
+  getEvent(eventId: string, options?: { consistent?: boolean }): Promise<EventRecord | undefined>;
+  getCounters(eventId: string): Promise<EventCounters>;
+  /** Events the admitter must tick: every event that is not closed with all its slots released. */
+  listActiveEventIds(): Promise<string[]>;
+  /** Stops ticking a closed event whose slots are all released. */
+  retireEvent(eventId: string): Promise<void>;
+
+  /** Atomically takes the next position. Throws EventNotFoundError or EventClosedError. */
+  allocatePosition(eventId: string): Promise<number>;
+  findUserPosition(eventId: string, userId: string): Promise<number | undefined>;
+  /**
+   * Binds a user to a position unless the user already has one; returns the
+   * position that holds (the earlier one when two joins raced).
+   */
+  bindUserPosition(eventId: string, userId: string, position: number, nowSec: number): Promise<number>;
+
+  /** The tick that admitted `position`, if any. */
+  findBatch(eventId: string, position: number): Promise<AdmissionBatch | undefined>;
+  getSession(eventId: string, position: number): Promise<Session | undefined>;
+  /**
+   * Starts the purchase session of an admitted place, once: moves its capacity
+   * slot from the claim-deadline bucket to the session-end bucket.
+   */
+  claimSession(eventId: string, session: Session): Promise<ClaimResult>;
+  /** Ends an active session now and frees its slot; safe to repeat. */
+  completeSession(
+    eventId: string,
+    position: number,
+    sessionId: string,
+    nowSec: number,
+  ): Promise<CompleteResult>;
+
+  /**
+   * Seals and sums the release buckets in (afterSec, throughSec]. A sealed
+   * bucket never changes again, so repeating this returns the same sums.
+   */
+  sealReleases(eventId: string, afterSec: number, throughSec: number): Promise<DueReleases>;
+  /**
+   * Applies a tick if the event's version is still `expectedVersion`; false
+   * when another admitter got there first (nothing is written then).
+   */
+  commitTick(eventId: string, expectedVersion: number, commit: TickCommit): Promise<boolean>;
+
+  /** Counts a hit in a fixed window; returns the count including this hit. */
+  hitRateLimit(key: string, windowStartSec: number, windowSeconds: number): Promise<number>;
+}
+
+export type { TickRecord };
