@@ -1,0 +1,109 @@
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
+import { Architecture, Runtime } from 'aws-cdk-lib/aws-lambda';
+import {
+  LogLevel,
+  NodejsFunction,
+  type NodejsFunctionProps,
+  OutputFormat,
+} from 'aws-cdk-lib/aws-lambda-nodejs';
+import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
+import type { Construct } from 'constructs';
+
+/** Repository root: esbuild resolves `#domain/*` aliases and the lock file from here. */
+export const PROJECT_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+export interface FairqueueFunctionProps
+  extends Omit<NodejsFunctionProps, 'entry' | 'handler' | 'runtime' | 'architecture' | 'logGroup'> {
+  /** File under `functions/` without `.ts`; it must export `handler`. */
+  readonly name: string;
+  /** @default RetentionDays.ONE_MONTH */
+  readonly logRetention?: RetentionDays;
+}
+
+/**
+ * The one way fairqueue builds a Lambda: Node 22 on arm64, an ESM bundle with
+ * source maps, an explicit log group with retention. Every handler gets the same
+ * defaults so a difference between two functions is always a deliberate prop.
+ */
+export class FairqueueFunction extends NodejsFunction {
+  constructor(scope: Construct, id: string, props: FairqueueFunctionProps) {
+    const { name, logRetention, bundling, environment, ...rest } = props;
+    // The log group is created up front (not on first invocation by Lambda) so
+    // retention applies from day one and the group is owned by the stack.
+    const logGroup = new LogGroup(scope, `${id}Logs`, {
+      retention: logRetention ?? RetentionDays.ONE_MONTH,
+      // Retention already bounds what the logs are worth; keeping orphaned
+      // groups after the stack is gone would only leave clutter behind.
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    super(scope, id, {
+      memorySize: 512,
+      timeout: Duration.seconds(10),
+      ...rest,
+      entry: join(PROJECT_ROOT, 'functions', `${name}.ts`),
+      handler: 'handler',
+      runtime: Runtime.NODEJS_22_X,
+      architecture: Architecture.ARM_64,
+      logGroup,
+      projectRoot: PROJECT_ROOT,
+      depsLockFilePath: join(PROJECT_ROOT, 'package-lock.json'),
+      environment: {
+        // Without this flag Node ignores the .map files and stack traces point into minified code.
+        NODE_OPTIONS: '--enable-source-maps',
+        ...environment,
+      },
+      bundling: {
+        format: OutputFormat.ESM,
+        target: 'node22',
+        // Prefer the ESM build of dual packages so tree shaking works.
+        mainFields: ['module', 'main'],
+        minify: true,
+        // Error and class names survive minification, so logs stay readable.
+        keepNames: true,
+        sourceMap: true,
+        // Traces still map to file:line; leaving the sources out keeps the zip small.
+        sourcesContent: false,
+        // Ship the SDK version pinned in package-lock.json rather than whatever the runtime carries.
+        bundleAwsSDK: true,
+        externalModules: [],
+        // CJS dependencies bundled into ESM still call require(); give them one.
+        // The import is aliased so it cannot clash with a bundled `createRequire`.
+        banner:
+          "import { createRequire as __fqCreateRequire } from 'node:module'; const require = __fqCreateRequire(import.meta.url);",
+        // Bundle sizes on every synth are noise; warnings and errors still show.
+        logLevel: LogLevel.WARNING,
+        ...bundling,
+      },
+    });
+    Validations.of(this).acknowledge({
+      id: 'AwsSolutions-L1',
+      reason:
+        'Node 22 is pinned on purpose: the bundle targets node22 and the code is tested on it; runtime and esbuild target move together in one deliberate change.',
+    });
+  }
+}
+
+/**
+ * `readWrite` and `read` grant data access; `none` only hands over the name,
+ * because `readConfig` requires FQ_TABLE whenever FQ_STORE is `dynamodb`, even
+ * in a function (jwks) that never touches the table.
+ */
+export type TableAccess = 'readWrite' | 'read' | 'none';
+
+/** Points the function's queue store at `table` and grants exactly `access`. */
+export function bindTable(fn: NodejsFunction, table: ITable, access: TableAccess): void {
+  fn.addEnvironment('FQ_STORE', 'dynamodb');
+  fn.addEnvironment('FQ_TABLE', table.tableName);
+  if (access === 'readWrite') table.grantReadWriteData(fn);
+  else if (access === 'read') table.grantReadData(fn);
+}
+
+/** Lets a function sign or verify tokens with the key ring in `secret` (read only: only rotation writes it). */
+export function bindSigningKeys(fn: NodejsFunction, secret: ISecret): void {
+  fn.addEnvironment('FQ_KEY_SECRET_ID', secret.secretArn);
+  secret.grantRead(fn);
+}

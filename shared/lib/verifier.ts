@@ -1,0 +1,76 @@
+/**
+ * The offline verifier for ticketing backends: checks a fairqueue access token
+ * against the JWKS with no call to fairqueue per request. It pins everything a
+ * token must have: ES256, `typ` fq-access+jwt, the issuer, the backend's event
+ * as audience, and an unexpired `exp`. A position token never passes.
+ */
+import {
+  createLocalJWKSet,
+  createRemoteJWKSet,
+  type JSONWebKeySet,
+  type JWTVerifyGetKey,
+  jwtVerify,
+} from 'jose';
+import { ACCESS_TYP, type AccessClaims } from '#domain/tokens';
+
+export interface AccessVerifierOptions {
+  /** Fairqueue's `iss` (default `fairqueue`). */
+  readonly issuer?: string;
+  /** The event this backend sells: the token's `aud` must equal it. */
+  readonly eventId: string;
+  /** Either the JWKS URL (fetched and cached, refetched on an unknown `kid`) or a JWKS already in hand. */
+  readonly jwksUrl?: string | URL;
+  readonly jwks?: JSONWebKeySet;
+  /** Seconds of clock skew tolerated on `exp`/`iat` (default 0). */
+  readonly clockToleranceSeconds?: number;
+}
+
+export class AccessTokenRejectedError extends Error {
+  override readonly name = 'AccessTokenRejectedError';
+  readonly code = 'invalid_token';
+}
+
+export type AccessVerifier = (token: string) => Promise<AccessClaims>;
+
+/**
+ * Builds a verifier for one event.
+ *
+ * @example
+ * ```ts
+ * // Copy or vendor shared/lib/verifier.ts (it needs only jose).
+ * import { createAccessVerifier } from './verifier.ts';
+ *
+ * const verify = createAccessVerifier({
+ *   jwksUrl: 'https://queue.example.com/.well-known/jwks.json',
+ *   eventId: 'tour-2027-berlin',
+ * });
+ * const claims = await verify(request.headers.authorization.slice('Bearer '.length));
+ * // claims.sub is the fan, claims.sid the purchase session, claims.exp when it ends.
+ * ```
+ */
+export function createAccessVerifier(options: AccessVerifierOptions): AccessVerifier {
+  let keys: JWTVerifyGetKey;
+  if (options.jwks) keys = createLocalJWKSet(options.jwks);
+  else if (options.jwksUrl) keys = createRemoteJWKSet(new URL(options.jwksUrl), { cooldownDuration: 30_000 });
+  else throw new TypeError('createAccessVerifier needs jwksUrl or jwks');
+  const verifyOptions = {
+    algorithms: ['ES256'],
+    typ: ACCESS_TYP,
+    issuer: options.issuer ?? 'fairqueue',
+    audience: options.eventId,
+    requiredClaims: ['sub', 'exp', 'iat', 'jti', 'sid', 'pos'],
+    clockTolerance: options.clockToleranceSeconds ?? 0,
+  };
+  return async (token: string) => {
+    try {
+      const { payload } = await jwtVerify(token, keys, verifyOptions);
+      if (typeof payload.sid !== 'string' || typeof payload.pos !== 'number') {
+        throw new AccessTokenRejectedError('access token lacks sid or pos');
+      }
+      return payload as unknown as AccessClaims;
+    } catch (error) {
+      if (error instanceof AccessTokenRejectedError) throw error;
+      throw new AccessTokenRejectedError('access token rejected', { cause: error });
+    }
+  };
+}

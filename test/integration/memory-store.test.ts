@@ -1,0 +1,4 @@
+import { MemoryQueueStore } from '#adapters/memory-store';
+import { describeQueueStore } from './queue-store.contract.ts';
+
+describeQueueStore('embedded (memory)', () => new MemoryQueueStore());
