@@ -36,7 +36,13 @@ export function describeQueueStore(name: string, makeStore: () => QueueStore) {
       const id = newId();
       const first = await store.putEvent(id, config(5), NOW);
       expect(first.created).toBe(true);
-      expect(first.event).toMatchObject({ eventId: id, state: 'open', servingPosition: 0, version: 0, createdAt: NOW });
+      expect(first.event).toMatchObject({
+        eventId: id,
+        state: 'open',
+        servingPosition: 0,
+        version: 0,
+        createdAt: NOW,
+      });
       await store.setEventState(id, 'paused', NOW + 1);
       const second = await store.putEvent(id, config(9), NOW + 2);
       expect(second.created).toBe(false);
@@ -74,7 +80,9 @@ export function describeQueueStore(name: string, makeStore: () => QueueStore) {
       const store = makeStore();
       const id = newId();
       await store.putEvent(id, config(), NOW);
-      const bound = await Promise.all(Array.from({ length: 20 }, (_, i) => store.bindUserPosition(id, 'alice', i + 1, NOW)));
+      const bound = await Promise.all(
+        Array.from({ length: 20 }, (_, i) => store.bindUserPosition(id, 'alice', i + 1, NOW)),
+      );
       const winner = bound[0];
       expect(new Set(bound).size).toBe(1);
       expect(await store.findUserPosition(id, 'alice')).toBe(winner);
@@ -130,7 +138,11 @@ export function describeQueueStore(name: string, makeStore: () => QueueStore) {
       expect(first.outcome).toBe('claimed');
       const again = await store.claimSession(id, session(2, NOW + 10, NOW + 60, 'other'));
       expect(again).toMatchObject({ outcome: 'existing', session: { sessionId: 's-2', endsAt: NOW + 50 } });
-      expect(await store.getSession(id, 2)).toMatchObject({ sessionId: 's-2', sub: 'u-2', completedAt: null });
+      expect(await store.getSession(id, 2)).toMatchObject({
+        sessionId: 's-2',
+        sub: 'u-2',
+        completedAt: null,
+      });
       expect((await store.getCounters(id)).claimed).toBe(1);
       expect(await store.sealReleases(id, NOW, NOW + 10)).toEqual({ missed: 2, expired: 0 });
       expect(await store.sealReleases(id, NOW + 10, NOW + 50)).toEqual({ missed: 0, expired: 1 });
@@ -142,7 +154,9 @@ export function describeQueueStore(name: string, makeStore: () => QueueStore) {
       await store.putEvent(id, config(), NOW);
       await admit(store, id, 1, NOW + 10);
       const results = await Promise.all(
-        Array.from({ length: 10 }, (_, i) => store.claimSession(id, session(1, NOW + 10, NOW + 50, `s-${i}`))),
+        Array.from({ length: 10 }, (_, i) =>
+          store.claimSession(id, session(1, NOW + 10, NOW + 50, `s-${i}`)),
+        ),
       );
       expect(results.filter((r) => r.outcome === 'claimed')).toHaveLength(1);
       const ids = new Set(results.map((r) => (r.outcome === 'missed' ? 'missed' : r.session.sessionId)));

@@ -3,7 +3,11 @@ import { describe, expect, test } from 'vitest';
 import { accrueCredit, planTick } from '#domain/admission';
 import { CONFIG_DEFAULTS, type EventRecord, type EventState, INITIAL_ADMITTER_STATE } from '#domain/event';
 
-function event(overrides: Partial<EventRecord> = {}, capacity = 10, admitPerMinute: number | null = null): EventRecord {
+function event(
+  overrides: Partial<EventRecord> = {},
+  capacity = 10,
+  admitPerMinute: number | null = null,
+): EventRecord {
   return {
     ...INITIAL_ADMITTER_STATE,
     eventId: 'e',
@@ -95,7 +99,11 @@ describe('planTick', () => {
         (capacity, inUse, serving, extra, releases, completedDelta, rate) => {
           const issued = serving + extra;
           const plan = planTick({
-            event: event({ inUse, servingPosition: serving, version: 7, lastTickAtMs: NOW - 1000 }, capacity, rate),
+            event: event(
+              { inUse, servingPosition: serving, version: 7, lastTickAtMs: NOW - 1000 },
+              capacity,
+              rate,
+            ),
             releases,
             issued,
             completed: completedDelta,

@@ -40,14 +40,19 @@ describe('wait estimate', () => {
 
   test('property: poll interval is bounded and grows with distance', () => {
     fc.assert(
-      fc.property(fc.nat(1_000_000), fc.nat(1_000_000), fc.option(fc.double({ min: 0.01, max: 10_000 }), { nil: null }), (a, b, rate) => {
-        const [near, far] = a <= b ? [a, b] : [b, a];
-        const pNear = pollAfterSeconds(near, estimateWaitSeconds(near, rate));
-        const pFar = pollAfterSeconds(far, estimateWaitSeconds(far, rate));
-        expect(pNear).toBeGreaterThanOrEqual(POLL_MIN_SECONDS);
-        expect(pFar).toBeLessThanOrEqual(POLL_MAX_SECONDS);
-        expect(pFar).toBeGreaterThanOrEqual(pNear);
-      }),
+      fc.property(
+        fc.nat(1_000_000),
+        fc.nat(1_000_000),
+        fc.option(fc.double({ min: 0.01, max: 10_000 }), { nil: null }),
+        (a, b, rate) => {
+          const [near, far] = a <= b ? [a, b] : [b, a];
+          const pNear = pollAfterSeconds(near, estimateWaitSeconds(near, rate));
+          const pFar = pollAfterSeconds(far, estimateWaitSeconds(far, rate));
+          expect(pNear).toBeGreaterThanOrEqual(POLL_MIN_SECONDS);
+          expect(pFar).toBeLessThanOrEqual(POLL_MAX_SECONDS);
+          expect(pFar).toBeGreaterThanOrEqual(pNear);
+        },
+      ),
     );
   });
 });
@@ -63,11 +68,21 @@ describe('place status', () => {
   });
 
   test('sessions are active, then expired or completed', () => {
-    const session = { position: 5, sessionId: 's', sub: 'u', claimedAt: 300, endsAt: 500, claimBy: 400, completedAt: null };
+    const session = {
+      position: 5,
+      sessionId: 's',
+      sub: 'u',
+      claimedAt: 300,
+      endsAt: 500,
+      claimBy: 400,
+      completedAt: null,
+    };
     const base = { position: 5, servingPosition: 10, batch };
     expect(placeStatus({ ...base, session, nowSec: 499 })).toBe('active');
     expect(placeStatus({ ...base, session, nowSec: 500 })).toBe('expired');
-    expect(placeStatus({ ...base, session: { ...session, completedAt: 350 }, nowSec: 360 })).toBe('completed');
+    expect(placeStatus({ ...base, session: { ...session, completedAt: 350 }, nowSec: 360 })).toBe(
+      'completed',
+    );
   });
 
   test('ahead never goes below zero', () => {

@@ -14,7 +14,11 @@ import { TestClock } from '../support/clock.ts';
 const tempDir = () => mkdtempSync(join(tmpdir(), 'fq-keys-test-'));
 
 describe('key ring', () => {
-  const key = (kid: string): StoredKey => ({ kid, createdAt: 0, privateJwk: { kty: 'EC', crv: 'P-256', x: 'x', y: 'y', d: 'd' } });
+  const key = (kid: string): StoredKey => ({
+    kid,
+    createdAt: 0,
+    privateJwk: { kty: 'EC', crv: 'P-256', x: 'x', y: 'y', d: 'd' },
+  });
 
   test('rotation puts the new key in front and keeps the previous one only', () => {
     const one = rotateRing(undefined, key('a'));
@@ -37,12 +41,24 @@ describe('token service with rotation', () => {
     const store = new FileKeyStore(tempDir());
     const tokens = new TokenService(store, { issuer: 'fairqueue', cacheSeconds: 300, now: clock.now });
 
-    const before = await tokens.signPosition({ eventId: 'e', sub: 'u', pos: 1, nowSec: clock.sec, ttlSeconds: 600 });
+    const before = await tokens.signPosition({
+      eventId: 'e',
+      sub: 'u',
+      pos: 1,
+      nowSec: clock.sec,
+      ttlSeconds: 600,
+    });
     const oldKid = decodeProtectedHeader(before.token).kid;
 
     await store.rotate();
     tokens.invalidate();
-    const after = await tokens.signPosition({ eventId: 'e', sub: 'u', pos: 1, nowSec: clock.sec, ttlSeconds: 600 });
+    const after = await tokens.signPosition({
+      eventId: 'e',
+      sub: 'u',
+      pos: 1,
+      nowSec: clock.sec,
+      ttlSeconds: 600,
+    });
     const newKid = decodeProtectedHeader(after.token).kid;
     expect(newKid).not.toBe(oldKid);
 
@@ -65,13 +81,27 @@ describe('token service with rotation', () => {
   test('another container with a cached ring picks up a new kid without waiting for its cache', async () => {
     const clock = new TestClock();
     const dir = tempDir();
-    const signer = new TokenService(new FileKeyStore(dir), { issuer: 'fairqueue', cacheSeconds: 300, now: clock.now });
-    const verifier = new TokenService(new FileKeyStore(dir), { issuer: 'fairqueue', cacheSeconds: 300, now: clock.now });
+    const signer = new TokenService(new FileKeyStore(dir), {
+      issuer: 'fairqueue',
+      cacheSeconds: 300,
+      now: clock.now,
+    });
+    const verifier = new TokenService(new FileKeyStore(dir), {
+      issuer: 'fairqueue',
+      cacheSeconds: 300,
+      now: clock.now,
+    });
     await verifier.jwks(); // caches the first ring
 
     await new FileKeyStore(dir).rotate();
     signer.invalidate();
-    const { token } = await signer.signPosition({ eventId: 'e', sub: 'u', pos: 3, nowSec: clock.sec, ttlSeconds: 60 });
+    const { token } = await signer.signPosition({
+      eventId: 'e',
+      sub: 'u',
+      pos: 3,
+      nowSec: clock.sec,
+      ttlSeconds: 60,
+    });
     await expect(verifier.verifyPosition(token, 'e')).resolves.toMatchObject({ pos: 3 });
   });
 
@@ -82,7 +112,13 @@ describe('token service with rotation', () => {
     const clock = new TestClock();
     const tokens = new TokenService(counting, { issuer: 'fairqueue', cacheSeconds: 300, now: clock.now });
     for (let i = 0; i < 20; i++) {
-      const { token } = await tokens.signPosition({ eventId: 'e', sub: 'u', pos: 1, nowSec: clock.sec, ttlSeconds: 60 });
+      const { token } = await tokens.signPosition({
+        eventId: 'e',
+        sub: 'u',
+        pos: 1,
+        nowSec: clock.sec,
+        ttlSeconds: 60,
+      });
       await tokens.verifyPosition(token, 'e');
     }
     expect(loads).toBe(1);
@@ -93,9 +129,26 @@ describe('token service with rotation', () => {
 
   test('tokens carry the contract claims and headers; the offline verifier accepts access, refuses position', async () => {
     const clock = new TestClock(Date.now());
-    const tokens = new TokenService(new FileKeyStore(tempDir()), { issuer: 'fairqueue', cacheSeconds: 300, now: clock.now });
-    const position = await tokens.signPosition({ eventId: 'e', sub: 'u', pos: 9, nowSec: clock.sec, ttlSeconds: 60 });
-    const access = await tokens.signAccess({ eventId: 'e', sub: 'u', pos: 9, sid: 's1', nowSec: clock.sec, exp: clock.sec + 60 });
+    const tokens = new TokenService(new FileKeyStore(tempDir()), {
+      issuer: 'fairqueue',
+      cacheSeconds: 300,
+      now: clock.now,
+    });
+    const position = await tokens.signPosition({
+      eventId: 'e',
+      sub: 'u',
+      pos: 9,
+      nowSec: clock.sec,
+      ttlSeconds: 60,
+    });
+    const access = await tokens.signAccess({
+      eventId: 'e',
+      sub: 'u',
+      pos: 9,
+      sid: 's1',
+      nowSec: clock.sec,
+      exp: clock.sec + 60,
+    });
     const jwks = createLocalJWKSet(await tokens.jwks());
     const { payload, protectedHeader } = await jwtVerify(access, jwks, { typ: 'fq-access+jwt' });
     expect(protectedHeader).toMatchObject({ alg: 'ES256', typ: 'fq-access+jwt' });
@@ -106,7 +159,9 @@ describe('token service with rotation', () => {
     const verify = createAccessVerifier({ jwks: await tokens.jwks(), eventId: 'e' });
     await expect(verify(access)).resolves.toMatchObject({ sid: 's1', pos: 9 });
     await expect(verify(position.token)).rejects.toThrow('access token rejected');
-    await expect(createAccessVerifier({ jwks: await tokens.jwks(), eventId: 'other' })(access)).rejects.toThrow();
+    await expect(
+      createAccessVerifier({ jwks: await tokens.jwks(), eventId: 'other' })(access),
+    ).rejects.toThrow();
   });
 
   test('generated keys are unique P-256 keys', async () => {
