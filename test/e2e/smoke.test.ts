@@ -11,7 +11,9 @@ beforeAll(async () => {
 afterAll(() => app.close());
 
 test('join, tick, claim, complete', async () => {
-  expect((await call(app, 'PUT', '/v1/admin/events/e1', { admin: true, body: { capacity: 1 } })).status).toBe(200);
+  expect((await call(app, 'PUT', '/v1/admin/events/e1', { admin: true, body: { capacity: 1 } })).status).toBe(
+    200,
+  );
   const a = await call(app, 'POST', '/v1/events/e1/join', { body: { userId: 'a' } });
   expect(a.status).toBe(201);
   const b = await call(app, 'POST', '/v1/events/e1/join', { body: {} });
@@ -25,7 +27,9 @@ test('join, tick, claim, complete', async () => {
   const notYet = await call(app, 'POST', '/v1/events/e1/admission', { token: b.body.token });
   expect(notYet.status).toBe(409);
   expect(notYet.body.error.ahead).toBe(1);
-  expect((await call(app, 'POST', '/v1/events/e1/complete', { token: claim.body.accessToken })).status).toBe(204);
+  expect((await call(app, 'POST', '/v1/events/e1/complete', { token: claim.body.accessToken })).status).toBe(
+    204,
+  );
   await app.tick();
   const s2 = await call(app, 'GET', '/v1/events/e1/status', { token: b.body.token });
   expect(s2.body.status).toBe('admitted');

@@ -49,6 +49,7 @@ export async function call(
     rawBody?: string;
     headers?: Record<string, string>;
   } = {},
+  // biome-ignore lint/suspicious/noExplicitAny: tests read arbitrary JSON answers; the OpenAPI suite checks their shapes.
 ): Promise<{ status: number; headers: Headers; body: any }> {
   const headers: Record<string, string> = { ...options.headers };
   if (options.token) headers.authorization = `Bearer ${options.token}`;

@@ -108,7 +108,12 @@ describe('token service with rotation', () => {
   test('the key ring is read once, not per request', async () => {
     const store = new FileKeyStore(tempDir());
     let loads = 0;
-    const counting = { load: () => (loads++, store.load()) };
+    const counting = {
+      load: () => {
+        loads++;
+        return store.load();
+      },
+    };
     const clock = new TestClock();
     const tokens = new TokenService(counting, { issuer: 'fairqueue', cacheSeconds: 300, now: clock.now });
     for (let i = 0; i < 20; i++) {
