@@ -117,7 +117,11 @@ export class WaitingRoom {
   }
 
   async #event(eventId: string, consistent = false): Promise<EventRecord> {
-    const event = await this.#store.getEvent(eventId, { consistent });
+    // An eventually consistent miss may be an event created a moment ago: a new
+    // event accepts joins at once, so confirm with a consistent read before a 404.
+    const event =
+      (await this.#store.getEvent(eventId, { consistent })) ??
+      (consistent ? undefined : await this.#store.getEvent(eventId, { consistent: true }));
     if (!event) throw new EventNotFoundError(eventId);
     return event;
   }
