@@ -1,0 +1,287 @@
+/**
+ * The local pages in a real browser (headless Chromium) against the in-process app:
+ * the waiting room at `/` with two fans, and the operator page at `/admin`.
+ *
+ * The server runs on a TestClock and the line moves only when the test calls
+ * `app.tick()`; the pages' own timers are real (they poll every ≥ 2 s), so every
+ * check waits for the page to show the expected state rather than sleeping.
+ * Screenshots go to FQ_SCREENSHOT_DIR when set, else to a temp dir removed afterwards.
+ */
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Browser, Locator, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import type { LocalApp } from '#local/app';
+import { launchBrowser, textOf } from '../support/browser.ts';
+import { TestClock } from '../support/clock.ts';
+import { call, startTestApp, TEST_ADMIN_TOKEN } from '../support/local-app.ts';
+
+/** Long enough for a page poll (every 2 s) plus a slow machine; never a timing assertion. */
+const WAIT = { timeout: 15_000, interval: 100 };
+
+let app: LocalApp;
+let browser: Browser;
+let shotDir: string;
+const keepShots = Boolean(process.env.FQ_SCREENSHOT_DIR);
+const clock = new TestClock();
+/** Uncaught errors and console errors of every page opened, checked after each test. */
+const pageErrors: string[] = [];
+
+beforeAll(async () => {
+  app = await startTestApp({ overrides: { now: clock.now } });
+  browser = await launchBrowser();
+  if (process.env.FQ_SCREENSHOT_DIR) {
+    shotDir = process.env.FQ_SCREENSHOT_DIR;
+    mkdirSync(shotDir, { recursive: true });
+  } else {
+    shotDir = mkdtempSync(join(tmpdir(), 'fq-pages-'));
+  }
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await app?.close();
+  if (shotDir && !keepShots) rmSync(shotDir, { recursive: true, force: true });
+});
+
+/** A fresh browser profile (own localStorage), as a separate fan or operator would have. */
+async function open(path: string): Promise<Page> {
+  const context = await browser.newContext({ viewport: { width: 900, height: 900 } });
+  const page = await context.newPage();
+  page.on('pageerror', (error) => pageErrors.push(`${path}: ${error.message}`));
+  page.on('console', (message) => {
+    // A 4xx the page asked for (wrong admin token, join of a missing event) is logged by
+    // Chromium as a failed resource load; that is the test's doing, not a page error.
+    if (message.type() === 'error' && !message.text().includes('Failed to load resource')) {
+      pageErrors.push(`${path}: ${message.text()}`);
+    }
+  });
+  await page.goto(`${app.url}${path}`);
+  return page;
+}
+
+async function closeAll(...pages: Page[]) {
+  for (const page of pages) await page.context().close();
+  expect(pageErrors.splice(0)).toEqual([]);
+}
+
+/** One admission tick, a couple of server seconds after the last. */
+async function tick() {
+  clock.advance(2);
+  await app.tick();
+}
+
+const text = (locator: Locator) => expect.poll(() => textOf(locator), WAIT);
+const visible = (locator: Locator) => expect.poll(() => locator.isVisible(), WAIT);
+
+function jwtPart(token: string, index: 0 | 1): Record<string, unknown> {
+  return JSON.parse(Buffer.from(token.split('.')[index] ?? '', 'base64url').toString('utf8'));
+}
+
+async function putEvent(eventId: string) {
+  const res = await call(app, 'PUT', `/v1/admin/events/${eventId}`, { admin: true, body: { capacity: 1 } });
+  expect(res.status).toBe(200);
+}
+
+describe('waiting room page', () => {
+  test('two fans join, are admitted in order, claim and complete; a reload keeps the place', async () => {
+    const eventId = 'page-room';
+    await putEvent(eventId);
+    const fan1 = await open(`/?event=${eventId}`);
+    const fan2 = await open(`/?event=${eventId}`);
+    await text(fan1.locator('#event-label')).toBe(`· ${eventId}`);
+
+    // Joins one after the other, so the places are known: fan 1 with a user id, fan 2 anonymous.
+    await fan1.locator('#user-id').fill('fan-one');
+    await fan1.locator('#join').click();
+    await text(fan1.locator('#position')).toBe('#1');
+    await fan2.locator('#join').click();
+    await text(fan2.locator('#position')).toBe('#2');
+
+    for (const [fan, ahead] of [
+      [fan1, '1'],
+      [fan2, '2'],
+    ] as const) {
+      await visible(fan.locator('#place-card')).toBe(true);
+      expect(await fan.locator('#join-card').isHidden()).toBe(true);
+      await text(fan.locator('#status')).toBe('waiting');
+      await text(fan.locator('#ahead')).toBe(ahead);
+      await text(fan.locator('#serving')).toBe('0');
+      await text(fan.locator('#event-state')).toBe('open');
+      expect(await fan.locator('#claim').isHidden()).toBe(true);
+    }
+    await fan1.screenshot({ path: join(shotDir, 'room-waiting.png'), fullPage: true });
+
+    // Capacity 1: the tick admits fan 1 only; the pages learn it from their next poll.
+    await tick();
+    await text(fan1.locator('#status')).toBe('admitted');
+    await visible(fan1.locator('#claim')).toBe(true);
+    await text(fan1.locator('#ahead')).toBe('0');
+    await text(fan1.locator('#eta')).toBe('none');
+    await text(fan1.locator('#claim-by')).toMatch(/^\(claim before .+\)$/);
+    await text(fan2.locator('#ahead')).toBe('1');
+    await text(fan2.locator('#serving')).toBe('1');
+    expect(await textOf(fan2.locator('#status'))).toBe('waiting');
+    expect(await fan2.locator('#claim').isHidden()).toBe(true);
+    await fan1.screenshot({ path: join(shotDir, 'room-admitted.png'), fullPage: true });
+
+    await fan1.locator('#claim').click();
+    await visible(fan1.locator('#session')).toBe(true);
+    await text(fan1.locator('#status')).toBe('active');
+    expect(await fan1.locator('#claim-row').isHidden()).toBe(true);
+    await text(fan1.locator('#ends-at')).not.toBe('');
+    // The token sits in a closed <details>; opening it shows the access token itself.
+    await fan1.locator('#session summary').click();
+    await visible(fan1.locator('#access-token')).toBe(true);
+    const accessToken = (await textOf(fan1.locator('#access-token'))) ?? '';
+    expect(accessToken.split('.')).toHaveLength(3);
+    expect(jwtPart(accessToken, 0)).toMatchObject({ typ: 'fq-access+jwt', alg: 'ES256' });
+    expect(jwtPart(accessToken, 1)).toMatchObject({ aud: eventId, pos: 1, sub: 'fan-one' });
+    expect(jwtPart(accessToken, 1).sid).toEqual(expect.any(String));
+    await fan1.screenshot({ path: join(shotDir, 'room-session.png'), fullPage: true });
+
+    await fan1.getByRole('button', { name: 'I am done' }).click();
+    await visible(fan1.locator('#session')).toBe(false);
+    await text(fan1.locator('#status')).toBe('completed');
+    expect(await fan1.locator('#claim-row').isHidden()).toBe(true);
+    await text(fan1.locator('#error')).toBe('');
+    // The session is really over: the access token no longer claims anything.
+    const stats = await call(app, 'GET', `/v1/admin/events/${eventId}/stats`, { admin: true });
+    expect(stats.body).toMatchObject({ issued: 2, completed: 1, active: 0 });
+
+    // The freed slot goes to fan 2 at the next tick.
+    await tick();
+    await text(fan2.locator('#status')).toBe('admitted');
+    await visible(fan2.locator('#claim')).toBe(true);
+    await text(fan2.locator('#ahead')).toBe('0');
+
+    // Fan 2 joined without a user id: only the browser's storage holds the place.
+    const stored = await fan2.evaluate(`localStorage.getItem(${JSON.stringify(`fairqueue:${eventId}`)})`);
+    expect(JSON.parse(String(stored))).toMatchObject({ position: 2, token: expect.any(String) });
+    await fan2.reload();
+    await text(fan2.locator('#position')).toBe('#2');
+    await text(fan2.locator('#status')).toBe('admitted');
+    await visible(fan2.locator('#claim')).toBe(true);
+    expect(await fan2.locator('#join-card').isHidden()).toBe(true);
+    // Still one place each: the reload did not join again.
+    expect((await call(app, 'GET', `/v1/events/${eventId}`)).body.issued).toBe(2);
+
+    await closeAll(fan1, fan2);
+  });
+
+  test('the same user id on a second device finds its running session; "forget" clears the place', async () => {
+    const eventId = 'page-devices';
+    await putEvent(eventId);
+    const phone = await open(`/?event=${eventId}`);
+    await phone.locator('#user-id').fill('sam');
+    await phone.locator('#join').click();
+    await text(phone.locator('#position')).toBe('#1');
+    await tick();
+    // A reload asks for the status at once instead of waiting for the next poll.
+    await phone.reload();
+    await text(phone.locator('#status')).toBe('admitted');
+    await phone.locator('#claim').click();
+    await visible(phone.locator('#session')).toBe(true);
+    const phoneToken = (await textOf(phone.locator('#access-token'))) ?? '';
+
+    // Same user id elsewhere: same place, already active, and one click brings the same session.
+    const laptop = await open(`/?event=${eventId}`);
+    await laptop.locator('#user-id').fill('sam');
+    await laptop.locator('#join').click();
+    await text(laptop.locator('#position')).toBe('#1');
+    await text(laptop.locator('#status')).toBe('active');
+    expect(await laptop.locator('#session').isHidden()).toBe(true);
+    await visible(laptop.locator('#claim')).toBe(true);
+    await laptop.locator('#claim').click();
+    await visible(laptop.locator('#session')).toBe(true);
+    const laptopToken = (await textOf(laptop.locator('#access-token'))) ?? '';
+    expect(jwtPart(laptopToken, 1).sid).toBe(jwtPart(phoneToken, 1).sid);
+    await text(laptop.locator('#error')).toBe('');
+
+    await laptop.getByRole('button', { name: 'Forget this place' }).click();
+    await visible(laptop.locator('#join-card')).toBe(true);
+    expect(await laptop.locator('#place-card').isHidden()).toBe(true);
+    expect(await laptop.evaluate(`localStorage.getItem("fairqueue:${eventId}")`)).toBeNull();
+
+    await closeAll(phone, laptop);
+  });
+
+  test('a join the server refuses shows its error and keeps the form', async () => {
+    const fan = await open('/?event=no-such-event');
+    await fan.locator('#join').click();
+    await text(fan.locator('#error')).toContain('(event_not_found)');
+    expect(await fan.locator('#place-card').isHidden()).toBe(true);
+    expect(await fan.locator('#join').isEnabled()).toBe(true);
+    await closeAll(fan);
+  });
+});
+
+describe('operator page', () => {
+  test('shows the stats, pauses, resumes and closes; a wrong token shows an error', async () => {
+    const eventId = 'page-admin';
+    await putEvent(eventId);
+    for (const userId of ['op-a', 'op-b']) {
+      expect((await call(app, 'POST', `/v1/events/${eventId}/join`, { body: { userId } })).status).toBe(201);
+    }
+    await tick();
+
+    const page = await open('/admin');
+    await page.locator('#event-id').fill(eventId);
+    await page.locator('#admin-token').fill('not-the-token');
+    await page.locator('#refresh').click();
+    await text(page.locator('#error')).toContain('(unauthorized)');
+    expect(await textOf(page.locator('#s-issued'))).toBe('–');
+
+    await page.locator('#admin-token').fill(TEST_ADMIN_TOKEN);
+    await page.locator('#refresh').click();
+    await text(page.locator('#s-issued')).toBe('2');
+    await text(page.locator('#error')).toBe('');
+    const shown = {
+      state: 'open',
+      serving: '1',
+      waiting: '1',
+      admitted: '1',
+      active: '0',
+      completed: '0',
+      expired: '0',
+      missed: '0',
+    };
+    for (const [id, value] of Object.entries(shown)) await text(page.locator(`#s-${id}`)).toBe(value);
+    await text(page.locator('#s-rate')).toMatch(/^\d+(\.\d+)?$/);
+    await expect.poll(() => page.locator('#ticks tr').count(), WAIT).toBeGreaterThan(0);
+    await page.screenshot({ path: join(shotDir, 'admin-open.png'), fullPage: true });
+
+    const publicState = async () => (await call(app, 'GET', `/v1/events/${eventId}`)).body.state;
+    await page.getByRole('button', { name: 'Pause' }).click();
+    await text(page.locator('#s-state')).toBe('paused');
+    expect(await publicState()).toBe('paused');
+    await page.getByRole('button', { name: 'Resume' }).click();
+    await text(page.locator('#s-state')).toBe('open');
+    expect(await publicState()).toBe('open');
+    await page.getByRole('button', { name: /^Close/ }).click();
+    await text(page.locator('#s-state')).toBe('closed');
+    expect(await publicState()).toBe('closed');
+    await text(page.locator('#error')).toBe('');
+
+    // A refused action says why, and the next background refresh does not wipe the message.
+    await page.getByRole('button', { name: 'Pause' }).click();
+    await text(page.locator('#error')).toContain('(event_closed)');
+    const rows = await page.locator('#ticks tr').count();
+    await tick();
+    await expect.poll(() => page.locator('#ticks tr').count(), WAIT).toBeGreaterThan(rows);
+    expect(await textOf(page.locator('#error'))).toContain('(event_closed)');
+    expect(await textOf(page.locator('#s-state'))).toBe('closed');
+    await page.screenshot({ path: join(shotDir, 'admin-closed.png'), fullPage: true });
+
+    // A wrong token again: refused, and said so.
+    await page.locator('#admin-token').fill('still-wrong');
+    await page.locator('#refresh').click();
+    await text(page.locator('#error')).toContain('(unauthorized)');
+    await text(page.locator('#s-state')).toBe('–');
+    expect(await textOf(page.locator('#s-issued'))).toBe('–');
+    expect(await page.locator('#ticks tr').count()).toBe(0);
+
+    await closeAll(page);
+  });
+});
