@@ -20,6 +20,7 @@
  */
 import {
   ConditionalCheckFailedException,
+  type CreateTableCommandInput,
   type DynamoDBClient,
   TransactionCanceledException,
 } from '@aws-sdk/client-dynamodb';
@@ -29,6 +30,7 @@ import {
   GetCommand,
   PutCommand,
   QueryCommand,
+  type QueryCommandInput,
   TransactWriteCommand,
   type TransactWriteCommandInput,
   UpdateCommand,
@@ -40,10 +42,27 @@ import {
   type EventRecord,
   type EventState,
   INITIAL_ADMITTER_STATE,
+  newEventRecord,
   type TickRecord,
 } from '#domain/event';
 import type { AdmissionBatch, Session } from '#domain/place';
 import type { ClaimResult, CompleteResult, EventCounters, QueueStore, TickCommit } from '#ports/queue-store';
+
+/** The table this adapter expects (the CDK stack creates the same on AWS). */
+export function tableDefinition(tableName: string): CreateTableCommandInput {
+  return {
+    TableName: tableName,
+    BillingMode: 'PAY_PER_REQUEST',
+    AttributeDefinitions: [
+      { AttributeName: 'pk', AttributeType: 'S' },
+      { AttributeName: 'sk', AttributeType: 'S' },
+    ],
+    KeySchema: [
+      { AttributeName: 'pk', KeyType: 'HASH' },
+      { AttributeName: 'sk', KeyType: 'RANGE' },
+    ],
+  };
+}
 
 /** Items of an event outlive it by this long before TTL may collect them. */
 const RETENTION_SECONDS = 30 * 24 * 3600;
@@ -154,6 +173,20 @@ export class DynamoQueueStore implements QueueStore {
     }
   }
 
+  /** Every page of a query: the ranges queried here are small, but never silently cut. */
+  async #queryAll(input: Omit<QueryCommandInput, 'TableName' | 'ExclusiveStartKey'>): Promise<Item[]> {
+    const items: Item[] = [];
+    let start: Item | undefined;
+    do {
+      const out = await this.#send(() =>
+        this.#doc.send(new QueryCommand({ ...input, TableName: this.#table, ExclusiveStartKey: start })),
+      );
+      items.push(...(out.Items ?? []));
+      start = out.LastEvaluatedKey;
+    } while (start);
+    return items;
+  }
+
   async #get(key: Item, consistent = true): Promise<Item | undefined> {
     const out = await this.#send(() =>
       this.#doc.send(new GetCommand({ TableName: this.#table, Key: key, ConsistentRead: consistent })),
@@ -162,14 +195,7 @@ export class DynamoQueueStore implements QueueStore {
   }
 
   async putEvent(eventId: string, config: EventConfig, nowSec: number) {
-    const record: EventRecord = {
-      ...INITIAL_ADMITTER_STATE,
-      eventId,
-      config,
-      state: 'open',
-      createdAt: nowSec,
-      updatedAt: nowSec,
-    };
+    const record = newEventRecord(eventId, config, nowSec);
     try {
       await this.#transact([
         {
@@ -272,23 +298,11 @@ export class DynamoQueueStore implements QueueStore {
   }
 
   async listActiveEventIds() {
-    const ids: string[] = [];
-    let start: Item | undefined;
-    do {
-      const out = await this.#send(() =>
-        this.#doc.send(
-          new QueryCommand({
-            TableName: this.#table,
-            KeyConditionExpression: 'pk = :pk',
-            ExpressionAttributeValues: { ':pk': ACTIVE_PK },
-            ExclusiveStartKey: start,
-          }),
-        ),
-      );
-      for (const item of out.Items ?? []) ids.push(String(item.sk));
-      start = out.LastEvaluatedKey;
-    } while (start);
-    return ids;
+    const items = await this.#queryAll({
+      KeyConditionExpression: 'pk = :pk',
+      ExpressionAttributeValues: { ':pk': ACTIVE_PK },
+    });
+    return items.map((item) => String(item.sk));
   }
 
   async retireEvent(eventId: string) {
@@ -496,27 +510,15 @@ export class DynamoQueueStore implements QueueStore {
 
   async sealReleases(eventId: string, afterSec: number, throughSec: number): Promise<DueReleases> {
     if (throughSec <= afterSec) return { missed: 0, expired: 0 };
-    const items: Item[] = [];
-    let start: Item | undefined;
-    do {
-      const out = await this.#send(() =>
-        this.#doc.send(
-          new QueryCommand({
-            TableName: this.#table,
-            KeyConditionExpression: 'pk = :pk AND sk BETWEEN :lo AND :hi',
-            ExpressionAttributeValues: {
-              ':pk': eventPk(eventId),
-              ':lo': bucketSk(afterSec + 1),
-              ':hi': bucketSk(throughSec),
-            },
-            ConsistentRead: true,
-            ExclusiveStartKey: start,
-          }),
-        ),
-      );
-      items.push(...(out.Items ?? []));
-      start = out.LastEvaluatedKey;
-    } while (start);
+    const items = await this.#queryAll({
+      KeyConditionExpression: 'pk = :pk AND sk BETWEEN :lo AND :hi',
+      ExpressionAttributeValues: {
+        ':pk': eventPk(eventId),
+        ':lo': bucketSk(afterSec + 1),
+        ':hi': bucketSk(throughSec),
+      },
+      ConsistentRead: true,
+    });
     // Sealing freezes a bucket: every claim or complete that touches it is conditioned on
     // it being unsealed, so the values read back here are final and repeat identically.
     const sealed = await Promise.all(

@@ -7,7 +7,7 @@
  */
 import type { DueReleases } from '#domain/admission';
 import { ConflictError, EventClosedError, EventNotFoundError } from '#domain/errors';
-import { type EventConfig, type EventRecord, type EventState, INITIAL_ADMITTER_STATE } from '#domain/event';
+import { type EventConfig, type EventRecord, type EventState, newEventRecord } from '#domain/event';
 import type { AdmissionBatch, Session } from '#domain/place';
 import type { ClaimResult, CompleteResult, EventCounters, QueueStore, TickCommit } from '#ports/queue-store';
 
@@ -55,14 +55,7 @@ export class MemoryQueueStore implements QueueStore {
       existing.record = { ...existing.record, config, updatedAt: nowSec };
       return { event: existing.record, created: false };
     }
-    const record: EventRecord = {
-      ...INITIAL_ADMITTER_STATE,
-      eventId,
-      config,
-      state: 'open',
-      createdAt: nowSec,
-      updatedAt: nowSec,
-    };
+    const record = newEventRecord(eventId, config, nowSec);
     this.#events.set(eventId, {
       record,
       issued: 0,

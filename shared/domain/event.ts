@@ -95,6 +95,11 @@ export const INITIAL_ADMITTER_STATE: AdmitterState = {
   recentTicks: [],
 };
 
+/** A new event: open, nobody admitted yet. */
+export function newEventRecord(eventId: string, config: EventConfig, nowSec: number): EventRecord {
+  return { ...INITIAL_ADMITTER_STATE, eventId, config, state: 'open', createdAt: nowSec, updatedAt: nowSec };
+}
+
 /** How many ticks are kept for stats and the estimate. */
 export const RECENT_TICKS_KEPT = 30;
 

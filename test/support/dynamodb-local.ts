@@ -3,6 +3,7 @@
  * has conditional writes and transactions), started on a free port of 127.0.0.1.
  * See docs/decisions/0002-dynamodb-local-for-tests.md.
  */
+
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -16,6 +17,7 @@ import {
   UpdateTimeToLiveCommand,
   waitUntilTableExists,
 } from '@aws-sdk/client-dynamodb';
+import { tableDefinition } from '#adapters/dynamo-store';
 
 export interface DynamoDbLocal {
   /** `http://127.0.0.1:<port>`, for `DynamoDBClient({ endpoint })` or `AWS_ENDPOINT_URL_DYNAMODB`. */
@@ -58,20 +60,7 @@ export function uniqueTableName(label: string): string {
 export async function createTable(endpoint: string, tableName: string): Promise<void> {
   const client = dynamoClient(endpoint);
   try {
-    await client.send(
-      new CreateTableCommand({
-        TableName: tableName,
-        AttributeDefinitions: [
-          { AttributeName: 'pk', AttributeType: 'S' },
-          { AttributeName: 'sk', AttributeType: 'S' },
-        ],
-        KeySchema: [
-          { AttributeName: 'pk', KeyType: 'HASH' },
-          { AttributeName: 'sk', KeyType: 'RANGE' },
-        ],
-        BillingMode: 'PAY_PER_REQUEST',
-      }),
-    );
+    await client.send(new CreateTableCommand(tableDefinition(tableName)));
     await waitUntilTableExists({ client, maxWaitTime: 30, minDelay: 1 }, { TableName: tableName });
     try {
       await client.send(
