@@ -134,13 +134,15 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       })).filter((c) => c.match);
       const hit = candidates.find((c) => c.route.method === method);
       if (!hit?.match) {
-        if (candidates.length > 0)
+        if (candidates.length > 0) {
+          res.setHeader('allow', [...new Set(candidates.map((c) => c.route.method))].join(', '));
           return sendError(res, 405, 'method_not_allowed', `${method} is not allowed here.`);
+        }
         return sendError(res, 404, 'not_found', `No route for ${method} ${url.pathname}.`);
       }
       const { route, match } = hit;
       if (route.def.auth === 'iam') {
-        const given = req.headers.authorization?.match(/^Bearer (.+)$/)?.[1] ?? '';
+        const given = req.headers.authorization?.match(/^Bearer (.+)$/i)?.[1] ?? '';
         if (!sameSecret(given, options.adminToken)) {
           return sendError(
             res,

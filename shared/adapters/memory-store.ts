@@ -153,9 +153,11 @@ export class MemoryQueueStore implements QueueStore {
     sessionId: string,
     nowSec: number,
   ): Promise<CompleteResult> {
-    const data = this.#data(eventId);
-    const session = data.sessions.get(position);
-    if (!session || session.sessionId !== sessionId || session.completedAt !== null) return 'already_ended';
+    // Like the DynamoDB adapter: an unknown event or session has nothing left to end.
+    const data = this.#events.get(eventId);
+    const session = data?.sessions.get(position);
+    if (!data || !session || session.sessionId !== sessionId || session.completedAt !== null)
+      return 'already_ended';
     const end = data.buckets.get(session.endsAt);
     if (!end || end.sealed) return 'already_ended';
     end.expired -= 1;

@@ -11,6 +11,7 @@ import {
   type SecretsManagerClient,
   UpdateSecretVersionStageCommand,
 } from '@aws-sdk/client-secrets-manager';
+import { ServiceUnavailableError } from '#domain/errors';
 import { type KeyRing, rotateRing } from '#domain/keyring';
 import { generateSigningKey, parseKeyRing } from '#lib/keys';
 import type { KeyStore } from '#ports/key-store';
@@ -22,9 +23,22 @@ export class SecretsManagerKeyStore implements KeyStore {
   ) {}
 
   async load(): Promise<KeyRing> {
-    const out = await this.client.send(new GetSecretValueCommand({ SecretId: this.secretId }));
-    if (!out.SecretString) throw new Error('signing key secret has no string value');
-    return parseKeyRing(out.SecretString);
+    try {
+      const out = await this.client.send(new GetSecretValueCommand({ SecretId: this.secretId }));
+      if (!out.SecretString) throw new Error('signing key secret has no string value');
+      return parseKeyRing(out.SecretString);
+    } catch (error) {
+      // Throttled, or the ring not created yet (first rotation still running after deploy):
+      // a retryable 503, with the cause in the logs, never the AWS text to a client.
+      throw new ServiceUnavailableError(
+        'unavailable',
+        'Signing keys are not available yet; retry shortly.',
+        2,
+        {
+          cause: error,
+        },
+      );
+    }
   }
 }
 

@@ -248,7 +248,8 @@ export class WaitingRoom {
       if (event.state === 'closed') throw new EventClosedError();
       throw new NotYetError(aheadOf(claims.pos, event.servingPosition));
     }
-    if (event.state === 'closed') throw new EventClosedError();
+    // Closing stops admissions; places already admitted keep their claim window,
+    // as `admitted` promises ("may claim now, until claimBy").
     const batch = await this.#store.findBatch(eventId, claims.pos);
     if (!batch) throw new NotYetError(0);
     if (nowSec >= batch.claimBy) throw new MissedError();

@@ -60,6 +60,8 @@ export function httpHandler(fn: (event: HttpEvent, context: Context) => Promise<
   return middy<HttpEvent, HttpResult>()
     .use({
       before: (request) => {
+        // Every route, body or not, refuses an oversized payload before any work.
+        assertBodySize(request.event);
         logger.appendKeys({
           route: request.event.routeKey,
           requestId: request.event.requestContext?.requestId,
@@ -90,7 +92,8 @@ function header(event: HttpEvent, name: string): string | undefined {
 /** `Authorization: Bearer <token>`; a missing or malformed header is a 401 like any token problem. */
 export function bearerToken(event: HttpEvent): string {
   const value = header(event, 'authorization');
-  const match = value?.match(/^Bearer ([A-Za-z0-9_\-.=]+)$/);
+  // The auth scheme name is case-insensitive (RFC 9110 §11.1).
+  const match = value?.match(/^Bearer ([A-Za-z0-9_\-.=]+)$/i);
   if (!match?.[1]) throw new InvalidTokenError('missing or malformed Authorization header');
   return match[1];
 }
@@ -103,13 +106,21 @@ export function sourceIp(event: HttpEvent): string | undefined {
   return event.requestContext?.http?.sourceIp;
 }
 
-/** Parses a JSON body against a schema. An absent body is `{}`. */
-export function jsonBody<S extends z.ZodType>(event: HttpEvent, schema: S): z.infer<S> {
+function bodyText(event: HttpEvent): string {
   const raw = event.body ?? '';
-  const text = event.isBase64Encoded ? Buffer.from(raw, 'base64').toString('utf8') : raw;
-  if (Buffer.byteLength(text, 'utf8') > MAX_BODY_BYTES) {
+  return event.isBase64Encoded ? Buffer.from(raw, 'base64').toString('utf8') : raw;
+}
+
+function assertBodySize(event: HttpEvent): void {
+  if (Buffer.byteLength(bodyText(event), 'utf8') > MAX_BODY_BYTES) {
     throw new PayloadTooLargeError(`Bodies are limited to ${MAX_BODY_BYTES} bytes.`);
   }
+}
+
+/** Parses a JSON body against a schema. An absent body is `{}`. */
+export function jsonBody<S extends z.ZodType>(event: HttpEvent, schema: S): z.infer<S> {
+  assertBodySize(event);
+  const text = bodyText(event);
   const contentType = header(event, 'content-type');
   if (text.trim() !== '' && contentType && !/^application\/json\b/i.test(contentType)) {
     throw new UnsupportedMediaTypeError('Send JSON with Content-Type: application/json.');

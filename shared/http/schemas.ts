@@ -16,19 +16,23 @@ export const userIdSchema = z
 export const joinBodySchema = z.strictObject({ userId: userIdSchema.optional() });
 export type JoinBody = z.infer<typeof joinBodySchema>;
 
+/**
+ * Upper bounds only keep timestamps within the stores' fixed-width keys and numbers
+ * sane; they are far above any sale (a year, a billion).
+ */
 const seconds = z
   .number()
   .int()
   .min(1)
-  .max(7 * 24 * 3600);
+  .max(365 * 24 * 3600);
 
 export const eventConfigBodySchema = z.strictObject({
-  capacity: z.number().int().min(1).max(1_000_000),
-  admitPerMinute: z.number().int().min(1).max(10_000_000).nullable().optional(),
+  capacity: z.number().int().min(1).max(1_000_000_000),
+  admitPerMinute: z.number().int().min(1).max(1_000_000_000).nullable().optional(),
   purchaseWindowSeconds: seconds.optional(),
   claimWindowSeconds: seconds.optional(),
   positionTtlSeconds: seconds.optional(),
-  nearThreshold: z.number().int().min(0).max(1_000_000).optional(),
+  nearThreshold: z.number().int().min(0).max(1_000_000_000).optional(),
 });
 export type EventConfigBody = z.infer<typeof eventConfigBodySchema>;
 
