@@ -79,10 +79,10 @@ async function readBody(req: IncomingMessage): Promise<string | 'too_large'> {
   let size = 0;
   for await (const chunk of req) {
     size += (chunk as Buffer).length;
-    if (size > MAX_REQUEST_BYTES) return 'too_large';
-    chunks.push(chunk as Buffer);
+    // Past the limit the rest is read and dropped, so the answer reaches a client still sending.
+    if (size <= MAX_REQUEST_BYTES) chunks.push(chunk as Buffer);
   }
-  return Buffer.concat(chunks).toString('utf8');
+  return size > MAX_REQUEST_BYTES ? 'too_large' : Buffer.concat(chunks).toString('utf8');
 }
 
 function sameSecret(given: string, expected: string): boolean {

@@ -89,6 +89,14 @@ const THROTTLE_ERRORS = new Set([
   'TransactionInProgressException',
 ]);
 
+/** Cancellation reasons of a transaction that are not about its conditions. */
+const RETRYABLE_CANCELLATIONS = new Set([
+  'TransactionConflict',
+  'ThrottlingError',
+  'ProvisionedThroughputExceeded',
+  'RequestLimitExceeded',
+]);
+
 type Item = Record<string, unknown>;
 
 function num(item: Item | undefined, key: string): number {
@@ -161,8 +169,12 @@ export class DynamoQueueStore implements QueueStore {
         return;
       } catch (error) {
         const codes = cancellationCodes(error);
-        const conflict = codes?.includes('TransactionConflict') && !codes.includes('ConditionalCheckFailed');
-        if (!conflict) throw error;
+        // A cancelled transaction wrote nothing: a conflict or a throttle is safe to retry,
+        // and one that keeps happening is a 503 like any other throttle.
+        const retryable =
+          codes?.some((code) => code !== undefined && RETRYABLE_CANCELLATIONS.has(code)) &&
+          !codes.includes('ConditionalCheckFailed');
+        if (!retryable) throw error;
         if (attempt >= CONFLICT_RETRIES) {
           throw new ServiceUnavailableError('throttled', 'The queue is busy; try again shortly.', 1, {
             cause: error,

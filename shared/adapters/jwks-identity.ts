@@ -1,6 +1,6 @@
 /** Identity tokens from the ticketing platform, verified against its JWKS (fetched and cached by jose). */
-import { createRemoteJWKSet, jwtVerify } from 'jose';
-import { InvalidTokenError } from '#domain/errors';
+import { createRemoteJWKSet, errors as joseErrors, jwtVerify } from 'jose';
+import { InvalidTokenError, ServiceUnavailableError } from '#domain/errors';
 import type { IdentityVerifier } from '#ports/identity';
 
 export class JwksIdentityVerifier implements IdentityVerifier {
@@ -28,6 +28,12 @@ export class JwksIdentityVerifier implements IdentityVerifier {
       return payload.sub;
     } catch (error) {
       if (error instanceof InvalidTokenError) throw error;
+      // The platform's JWKS could not be fetched: our dependency is down, not the fan's token bad.
+      if (error instanceof joseErrors.JWKSTimeout || !(error instanceof joseErrors.JOSEError)) {
+        throw new ServiceUnavailableError('unavailable', 'Identity keys are unavailable; retry shortly.', 5, {
+          cause: error,
+        });
+      }
       throw new InvalidTokenError('identity token rejected', { cause: error });
     }
   }

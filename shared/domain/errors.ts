@@ -52,7 +52,10 @@ export class InvalidTokenError extends FairqueueError {
     readonly reason: string,
     options?: { cause?: unknown },
   ) {
-    super('The token is missing, invalid or expired.', options);
+    super('The token is missing, invalid or expired.', {
+      ...options,
+      headers: { 'WWW-Authenticate': 'Bearer error="invalid_token"' },
+    });
   }
 }
 

@@ -122,7 +122,7 @@ export function jsonBody<S extends z.ZodType>(event: HttpEvent, schema: S): z.in
   assertBodySize(event);
   const text = bodyText(event);
   const contentType = header(event, 'content-type');
-  if (text.trim() !== '' && contentType && !/^application\/json\b/i.test(contentType)) {
+  if (text.trim() !== '' && contentType && !/^application\/json\s*(;|$)/i.test(contentType)) {
     throw new UnsupportedMediaTypeError('Send JSON with Content-Type: application/json.');
   }
   let value: unknown = {};
