@@ -74,7 +74,42 @@ describe('identity JWT from the ticketing platform', () => {
     });
     expect(res.status).toBe(401);
     expect(res.body.error.code).toBe('invalid_token');
+    expect(res.headers.get('www-authenticate')).toBe('Bearer error="invalid_token"');
     expect((await call(app, 'GET', '/v1/events/id-ev')).body.issued).toBe(before.body.issued);
+  });
+});
+
+describe('identity provider down', () => {
+  let app: LocalApp;
+  beforeAll(async () => {
+    // Nothing listens on this port: the platform's JWKS cannot be fetched.
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise<void>((resolve) => closed.close(() => resolve()));
+    app = await startTestApp({
+      env: {
+        FQ_IDENTITY_ISSUER: 'https://tickets.example',
+        FQ_IDENTITY_JWKS_URL: `http://127.0.0.1:${port}/jwks.json`,
+      },
+    });
+    await call(app, 'PUT', '/v1/admin/events/idp', { admin: true, body: { capacity: 5 } });
+  });
+  afterAll(() => app.close());
+
+  test('is a 503 with Retry-After, not a 401 for the fan, and takes no place', async () => {
+    const { privateKey } = await generateKeyPair('RS256');
+    const token = await new SignJWT({})
+      .setProtectedHeader({ alg: 'RS256', kid: 'k' })
+      .setIssuer('https://tickets.example')
+      .setSubject('u')
+      .setExpirationTime('5m')
+      .sign(privateKey);
+    const res = await call(app, 'POST', '/v1/events/idp/join', { token, body: {} });
+    expect(res.status).toBe(503);
+    expect(res.body.error.code).toBe('unavailable');
+    expect(Number(res.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect((await call(app, 'GET', '/v1/events/idp')).body.issued).toBe(0);
   });
 });
 
