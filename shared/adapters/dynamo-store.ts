@@ -365,15 +365,19 @@ export class DynamoQueueStore implements QueueStore {
               ttl: nowSec + RETENTION_SECONDS,
             },
             ConditionExpression: 'attribute_not_exists(pk)',
+            ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
           }),
         ),
       );
       return position;
     } catch (error) {
       if (!(error instanceof ConditionalCheckFailedException)) throw error;
-      const winner = await this.findUserPosition(eventId, userId);
-      if (winner === undefined) throw error;
-      return winner;
+      // The failed write hands back the winner's item (raw attribute values).
+      const winner = error.Item?.position?.N;
+      if (winner !== undefined) return Number(winner);
+      const read = await this.findUserPosition(eventId, userId);
+      if (read === undefined) throw error;
+      return read;
     }
   }
 
