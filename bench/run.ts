@@ -1,0 +1,313 @@
+/**
+ * `npm run bench`: prints a table and writes bench/results/latest.json.
+ * Order: the in-process parts first (nothing else running), then joins over
+ * HTTP on the embedded store, then on DynamoDB Local. bench/README.md says what
+ * each figure means.
+ */
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { setRuntime } from '#app/runtime';
+import { createTable, startDynamoDbLocal, uniqueTableName } from '../test/support/dynamodb-local.ts';
+import { type CpuPerJoinResult, inProcessRuntime, measureCpuPerJoin } from './cpu-per-join.ts';
+import { type HttpJoinResult, measureHttpJoins, startServer } from './http-join.ts';
+import {
+  backgroundLoad,
+  childCpuReader,
+  coreTimes,
+  type Figure,
+  figure,
+  machineBusyPercent,
+  machineInfo,
+  machineStealPercent,
+  nowMs,
+  settle,
+  tempDir,
+} from './measure.ts';
+import { CPU_PER_JOIN, HTTP_DYNAMODB, HTTP_MEMORY, type HttpJoinParams, QUICK, VERIFY } from './params.ts';
+import { measureVerify, type VerifyResult } from './verify.ts';
+
+const RESULTS_DIR = fileURLToPath(new URL('./results/', import.meta.url));
+const AWS_LOCAL = {
+  AWS_REGION: 'us-east-1',
+  AWS_ACCESS_KEY_ID: 'local',
+  AWS_SECRET_ACCESS_KEY: 'local',
+} as const;
+
+type Skipped = { readonly skipped: string };
+type Outcome<T> = T | Skipped;
+
+function isSkipped<T>(outcome: Outcome<T>): outcome is Skipped {
+  return typeof outcome === 'object' && outcome !== null && 'skipped' in outcome;
+}
+
+function message(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+function log(line: string): void {
+  process.stderr.write(`[bench] ${line}\n`);
+}
+
+function serverEnv(store: HttpJoinParams['store']): Record<string, string> {
+  return {
+    FQ_STORE: store,
+    FQ_KEY_DIR: tempDir('fq-bench-keys-'),
+    FQ_JOIN_RATE_LIMIT_PER_MINUTE: '0',
+    FQ_WS_URL: '',
+    NODE_ENV: 'production',
+  };
+}
+
+async function httpOnMemory(): Promise<HttpJoinResult> {
+  const server = await startServer(serverEnv('memory'));
+  try {
+    return await measureHttpJoins(server, HTTP_MEMORY);
+  } finally {
+    await server.stop();
+  }
+}
+
+async function httpOnDynamoDb(): Promise<{ result: HttpJoinResult; setupSeconds: Figure }> {
+  const setupStart = nowMs();
+  const ddb = await startDynamoDbLocal();
+  try {
+    const table = uniqueTableName('bench');
+    await createTable(ddb.endpoint, table);
+    const server = await startServer({
+      ...serverEnv('dynamodb'),
+      ...AWS_LOCAL,
+      FQ_TABLE: table,
+      AWS_ENDPOINT_URL: ddb.endpoint,
+    });
+    const setupSeconds = figure((nowMs() - setupStart) / 1000, 's');
+    try {
+      const jvmCpu = childCpuReader('java');
+      return { result: await measureHttpJoins(server, HTTP_DYNAMODB, jvmCpu), setupSeconds };
+    } finally {
+      await server.stop();
+    }
+  } finally {
+    await ddb.stop();
+  }
+}
+
+type Row = readonly [part: string, what: string, value: string, unit: string];
+
+function show(f: Figure): [string, string] {
+  return [f.value.toLocaleString('en-US', { maximumFractionDigits: 2 }), f.unit];
+}
+
+function httpRows(label: string, outcome: Outcome<HttpJoinResult>): Row[] {
+  if (isSkipped(outcome)) return [[label, 'skipped', outcome.skipped, '']];
+  const { figures: f, checks, params } = outcome;
+  const ok = (checks.answersByStatus['201'] ?? 0) + (checks.answersByStatus['200'] ?? 0);
+  return [
+    [label, 'joins/s', ...show(f.joinsPerSecond)],
+    [label, 'latency p50', ...show(f.latencyP50)],
+    [label, 'latency p90', ...show(f.latencyP90)],
+    [label, 'latency p99', ...show(f.latencyP99)],
+    [label, 'latency max', ...show(f.latencyMax)],
+    [label, 'server CPU per join', ...show(f.serverCpuPerJoin)],
+    [label, 'server event loop busy', ...show(f.serverEventLoopBusy)],
+    [label, 'load generator CPU per join', ...show(f.loadGeneratorCpuPerJoin)],
+    ...(f.emulatorCpuPerJoin
+      ? [[label, 'DynamoDB Local CPU per join', ...show(f.emulatorCpuPerJoin)] as const]
+      : []),
+    [label, 'machine busy', ...show(f.machineBusy)],
+    [label, 'of which other processes', ...show(f.otherProcessesBusy)],
+    [label, 'stolen by the hypervisor', ...show(f.stolen)],
+    [
+      label,
+      'answered ok / measured',
+      `${ok} / ${checks.measuredJoins}`,
+      `joins (${params.concurrency} in flight, ${params.anonymousShare * 100}% anonymous)`,
+    ],
+  ];
+}
+
+function cpuRows(outcome: Outcome<CpuPerJoinResult>): Row[] {
+  const label = '2 CPU per join';
+  if (isSkipped(outcome)) return [[label, 'skipped', outcome.skipped, '']];
+  const f = outcome.figures;
+  return [
+    [label, 'join handler', ...show(f.joinHandlerCpu)],
+    [label, 'join handler (wall)', ...show(f.joinHandlerWall)],
+    [label, 'token service sign (jose)', ...show(f.tokenServiceSignCpu)],
+    [label, 'WebCrypto ECDSA sign', ...show(f.webCryptoSignCpu)],
+    [label, 'raw node:crypto ES256 sign', ...show(f.rawSignCpu)],
+    [label, 'join / raw sign', ...show(f.joinToRawSignRatio)],
+    [label, 'token service sign / raw sign', ...show(f.tokenServiceSignToRawSignRatio)],
+  ];
+}
+
+function verifyRows(outcome: Outcome<VerifyResult>): Row[] {
+  const label = '3 access-token verify';
+  if (isSkipped(outcome)) return [[label, 'skipped', outcome.skipped, '']];
+  const f = outcome.figures;
+  return [
+    [label, 'public verifier', ...show(f.verifierPerSecond)],
+    [label, 'public verifier CPU', ...show(f.verifierCpu)],
+    [label, 'public verifier pipelined', ...show(f.verifierPipelinedPerSecond)],
+    [label, 'raw node:crypto verify', ...show(f.rawPerSecond)],
+    [label, 'raw node:crypto verify CPU', ...show(f.rawCpu)],
+    [label, 'raw / verifier throughput', ...show(f.rawToVerifierRatio)],
+    [label, 'verifier / raw CPU', ...show(f.rawToVerifierCpuRatio)],
+  ];
+}
+
+function table(rows: Row[]): string {
+  const header: Row = ['part', 'figure', 'value', 'unit'];
+  const all = [header, ...rows];
+  const widths = [0, 1, 2].map((c) => Math.max(...all.map((r) => r[c]?.length ?? 0)));
+  const line = (r: Row) =>
+    [r[0].padEnd(widths[0] ?? 0), r[1].padEnd(widths[1] ?? 0), r[2].padStart(widths[2] ?? 0), r[3]].join(
+      '  ',
+    );
+  const rule = widths.map((w) => '-'.repeat(w)).join('  ');
+  let previous = '';
+  const body = rows.map((r) => {
+    const text = line(r[0] === previous ? ['', r[1], r[2], r[3]] : r);
+    previous = r[0];
+    return text;
+  });
+  return [line(header), rule, ...body].join('\n');
+}
+
+/** How busy the whole machine was during each part: other people's work skews every figure. */
+const partLoad: Record<string, { busy: Figure; stolen: Figure }> = {};
+
+async function attempt<T>(name: string, run: () => Promise<T>): Promise<Outcome<T>> {
+  const started = nowMs();
+  const cores = coreTimes();
+  log(`${name}...`);
+  try {
+    const result = await run();
+    log(`${name} done in ${((nowMs() - started) / 1000).toFixed(1)} s`);
+    return result;
+  } catch (error) {
+    log(`${name} FAILED: ${message(error)}`);
+    return { skipped: `failed: ${message(error).split('\n')[0]}` };
+  } finally {
+    const after = coreTimes();
+    partLoad[name] = {
+      busy: figure(machineBusyPercent(cores, after), '%', {
+        digits: 0,
+        note: 'all cores busy during this part, the bench included',
+      }),
+      stolen: figure(machineStealPercent(cores, after), '%', {
+        digits: 0,
+        note: 'all cores time the hypervisor gave to other guests (steal) during this part',
+      }),
+    };
+  }
+}
+
+/** Machine busy share (all cores, before the run) above which the figures are flagged as skewed. */
+const QUIET_PERCENT = 15;
+
+/** Every part is bounded by counts and time limits; this is the backstop if one still hangs. */
+const WATCHDOG_MS = 8 * 60_000;
+
+async function main(): Promise<void> {
+  // process.exit runs the 'exit' hooks that kill the app child and the DynamoDB Local JVM.
+  process.once('SIGINT', () => process.exit(130));
+  process.once('SIGTERM', () => process.exit(143));
+  setTimeout(() => {
+    log(`watchdog: still running after ${WATCHDOG_MS / 1000} s, giving up`);
+    process.exit(2);
+  }, WATCHDOG_MS).unref();
+  const startedAt = new Date();
+  const waitStart = nowMs();
+  const machine = machineInfo();
+  log(`${machine.cpuModel}, ${machine.logicalCores} cores, Node ${machine.node}`);
+  let background = await backgroundLoad();
+  // Opt-in on a shared machine: wait (bounded) for other people's builds to finish before measuring.
+  const waitQuietUntil = nowMs() + Number(process.env.BENCH_WAIT_QUIET_SECONDS ?? 0) * 1000;
+  while (background.machineBusyBeforeStart.value > QUIET_PERCENT && nowMs() < waitQuietUntil) {
+    log(`machine ${background.machineBusyBeforeStart.value}% busy; waiting for it to be quiet`);
+    await settle(4_000);
+    background = await backgroundLoad();
+  }
+  const waited = figure((nowMs() - waitStart) / 1000, 's', {
+    digits: 1,
+    note: 'sampling the background load (and BENCH_WAIT_QUIET_SECONDS waiting), before the run',
+  });
+  const runStart = nowMs();
+  log(
+    `machine ${background.machineBusyBeforeStart.value}% busy before start, load average ${background.loadAverage1m.value}`,
+  );
+  if (background.machineBusyBeforeStart.value > QUIET_PERCENT) {
+    log(
+      'warning: other processes are using the CPU; figures will be lower and noisier than on a quiet machine',
+    );
+  }
+
+  const runtime = await inProcessRuntime();
+  const cpu = await attempt('2 CPU per join (in process)', () => measureCpuPerJoin(runtime, CPU_PER_JOIN));
+  await settle();
+  const verification = await attempt('3 access-token verification', () => measureVerify(runtime, VERIFY));
+  setRuntime(undefined);
+  await settle();
+
+  const memory = await attempt('1a joins over HTTP, embedded store', httpOnMemory);
+  await settle();
+  const dynamo = await attempt('1b joins over HTTP, DynamoDB Local', httpOnDynamoDb);
+  const totalSeconds = figure((nowMs() - runStart) / 1000, 's', {
+    digits: 1,
+    note: 'all parts, from after the background sample to the end',
+  });
+
+  const rows = [
+    ...httpRows('1a HTTP join, memory', memory),
+    ...httpRows('1b HTTP join, DynamoDB Local', isSkipped(dynamo) ? dynamo : dynamo.result),
+    ...cpuRows(cpu),
+    ...verifyRows(verification),
+  ];
+  const results = {
+    schema: 'fairqueue-bench/1',
+    machine,
+    date: startedAt.toISOString(),
+    backgroundLoad: background,
+    machineBusyDuringPart: partLoad,
+    totalRunTime: totalSeconds,
+    waitBeforeRun: waited,
+    notes: [
+      'Loopback only: the load generator, the app (a child process) and DynamoDB Local share the same cores.',
+      'See bench/README.md for what each figure means.',
+    ],
+    httpJoin: {
+      memory,
+      dynamodbLocal: isSkipped(dynamo)
+        ? dynamo
+        : {
+            ...dynamo.result,
+            setupTime: dynamo.setupSeconds,
+            emulator: 'DynamoDB Local (-inMemory -sharedDb)',
+          },
+    },
+    cpuPerJoin: cpu,
+    accessTokenVerification: verification,
+  };
+
+  const file = join(RESULTS_DIR, 'latest.json');
+  if (!QUICK) {
+    mkdirSync(RESULTS_DIR, { recursive: true });
+    // Write then rename, so a reader never sees half a file (*.tmp is gitignored).
+    writeFileSync(`${file}.tmp`, `${JSON.stringify(results, null, 2)}\n`);
+    renameSync(`${file}.tmp`, file);
+  }
+
+  const header = [
+    `fairqueue bench — ${machine.cpuModel}, ${machine.logicalCores} cores, Node ${machine.node}, ${startedAt.toISOString()}`,
+    `machine ${background.machineBusyBeforeStart.value}% busy before start (load average ${background.loadAverage1m.value}); loopback only`,
+  ].join('\n');
+  process.stdout.write(
+    `\n${header}\n\n${table(rows)}\n\nrun time ${totalSeconds.value} s (+ ${waited.value} s sampling/waiting before it); ${QUICK ? 'BENCH_QUICK: no file written' : `written ${file}`}\n`,
+  );
+
+  const failed = [memory, dynamo, cpu, verification].some(isSkipped);
+  process.exitCode = failed ? 1 : 0;
+}
+
+await main();
