@@ -133,7 +133,7 @@ function cpuRows(outcome: Outcome<CpuPerJoinResult>): Row[] {
   return [
     [label, 'join handler', ...show(f.joinHandlerCpu)],
     [label, 'join handler (wall)', ...show(f.joinHandlerWall)],
-    [label, 'token service sign (jose)', ...show(f.tokenServiceSignCpu)],
+    [label, 'token service sign', ...show(f.tokenServiceSignCpu)],
     [label, 'WebCrypto ECDSA sign', ...show(f.webCryptoSignCpu)],
     [label, 'raw node:crypto ES256 sign', ...show(f.rawSignCpu)],
     [label, 'join / raw sign', ...show(f.joinToRawSignRatio)],
