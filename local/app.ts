@@ -4,7 +4,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { CreateTableCommand, DynamoDBClient, ResourceInUseException } from '@aws-sdk/client-dynamodb';
-import { tableDefinition } from '#adapters/dynamo-store';
+import { tableDefinition } from '#adapters/dynamo-table';
 import type { AppConfig } from '#app/config';
 import { buildRuntime, type Runtime, type RuntimeOverrides, setRuntime } from '#app/runtime';
 import { handler as admitterHandler } from '#functions/admitter';

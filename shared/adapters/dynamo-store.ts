@@ -1,42 +1,10 @@
 /**
- * The DynamoDB layout, in one file. One table, `pk`/`sk` strings, TTL on `ttl`
- * (garbage collection only: nothing here waits for TTL to delete an item).
- *
- * | pk                          | sk            | what                                           |
- * |-----------------------------|---------------|------------------------------------------------|
- * | EVENT#{id}                  | META          | config, state, the admitter's versioned state  |
- * | EVENT#{id}                  | COUNTER       | `issued` (the join counter), `closed`          |
- * | EVENT#{id}                  | COUNTS        | `claimed`, `completed`                         |
- * | EVENT#{id}                  | ADM#{to:12}   | one admission batch: from, to, at, claimBy     |
- * | EVENT#{id}                  | REL#{sec:10}  | slots to release at that second: missed/expired, `sealed` |
- * | EVENT#{id}#USER#{userId}    | USER          | the user's position                            |
- * | EVENT#{id}#PLACE#{pos}      | SESSION       | the purchase session of a place                |
- * | ACTIVE_EVENTS               | {id}          | events the admitter ticks                      |
- * | RL#{key}#{windowStart}      | RL            | join rate-limit window count                   |
- *
- * The join counter lives apart from META so that joins (non-transactional ADDs)
- * never collide with the transactions of claims and ticks. User and place items
- * have their own partition keys so a hot event's writes spread out.
+ * The queue store on DynamoDB (layout: shared/adapters/dynamo-table.ts).
  */
-import {
-  ConditionalCheckFailedException,
-  type CreateTableCommandInput,
-  type DynamoDBClient,
-  TransactionCanceledException,
-} from '@aws-sdk/client-dynamodb';
-import {
-  DeleteCommand,
-  DynamoDBDocumentClient,
-  GetCommand,
-  PutCommand,
-  QueryCommand,
-  type QueryCommandInput,
-  TransactWriteCommand,
-  type TransactWriteCommandInput,
-  UpdateCommand,
-} from '@aws-sdk/lib-dynamodb';
+import { ConditionalCheckFailedException, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DeleteCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { DueReleases } from '#domain/admission';
-import { ConflictError, EventClosedError, EventNotFoundError, ServiceUnavailableError } from '#domain/errors';
+import { ConflictError, EventClosedError, EventNotFoundError } from '#domain/errors';
 import {
   type EventConfig,
   type EventRecord,
@@ -47,62 +15,7 @@ import {
 } from '#domain/event';
 import type { AdmissionBatch, Session } from '#domain/place';
 import type { ClaimResult, CompleteResult, EventCounters, QueueStore, TickCommit } from '#ports/queue-store';
-
-/** The table this adapter expects (the CDK stack creates the same on AWS). */
-export function tableDefinition(tableName: string): CreateTableCommandInput {
-  return {
-    TableName: tableName,
-    BillingMode: 'PAY_PER_REQUEST',
-    AttributeDefinitions: [
-      { AttributeName: 'pk', AttributeType: 'S' },
-      { AttributeName: 'sk', AttributeType: 'S' },
-    ],
-    KeySchema: [
-      { AttributeName: 'pk', KeyType: 'HASH' },
-      { AttributeName: 'sk', KeyType: 'RANGE' },
-    ],
-  };
-}
-
-/** Items of an event outlive it by this long before TTL may collect them. */
-const RETENTION_SECONDS = 30 * 24 * 3600;
-const CONFLICT_RETRIES = 4;
-
-const pad = (n: number, width: number) => String(n).padStart(width, '0');
-const eventPk = (id: string) => `EVENT#${id}`;
-const batchSk = (to: number) => `ADM#${pad(to, 12)}`;
-const bucketSk = (sec: number) => `REL#${pad(sec, 10)}`;
-const userKey = (id: string, userId: string) => ({ pk: `EVENT#${id}#USER#${userId}`, sk: 'USER' });
-const placeKey = (id: string, pos: number) => ({ pk: `EVENT#${id}#PLACE#${pos}`, sk: 'SESSION' });
-const metaKey = (id: string) => ({ pk: eventPk(id), sk: 'META' });
-const counterKey = (id: string) => ({ pk: eventPk(id), sk: 'COUNTER' });
-const countsKey = (id: string) => ({ pk: eventPk(id), sk: 'COUNTS' });
-const ACTIVE_PK = 'ACTIVE_EVENTS';
-
-const THROTTLE_ERRORS = new Set([
-  'ProvisionedThroughputExceededException',
-  'ThrottlingException',
-  'RequestLimitExceeded',
-  'LimitExceededException',
-  'InternalServerError',
-  'ServiceUnavailable',
-  'TransactionInProgressException',
-]);
-
-/** Cancellation reasons of a transaction that are not about its conditions. */
-const RETRYABLE_CANCELLATIONS = new Set([
-  'TransactionConflict',
-  'ThrottlingError',
-  'ProvisionedThroughputExceeded',
-  'RequestLimitExceeded',
-]);
-
-type Item = Record<string, unknown>;
-
-function num(item: Item | undefined, key: string): number {
-  const value = item?.[key];
-  return typeof value === 'number' ? value : 0;
-}
+import { cancellationCodes, DynamoTable, type Item, keys, num, RETENTION_SECONDS } from './dynamo-table.ts';
 
 function toEventRecord(item: Item): EventRecord {
   const { pk: _pk, sk: _sk, ...fields } = item;
@@ -126,110 +39,37 @@ function toSession(item: Item, position: number): Session {
   };
 }
 
-function cancellationCodes(error: unknown): (string | undefined)[] | undefined {
-  if (error instanceof TransactionCanceledException)
-    return (error.CancellationReasons ?? []).map((r) => r.Code);
-  return undefined;
-}
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
 export class DynamoQueueStore implements QueueStore {
-  readonly #doc: DynamoDBDocumentClient;
-  readonly #table: string;
+  readonly #t: DynamoTable;
 
-  constructor(client: DynamoDBClient, tableName: string) {
-    this.#doc = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
-    this.#table = tableName;
-  }
-
-  /** Every call goes through here so that throttling becomes a 503, never an AWS message. */
-  async #send<T>(run: () => Promise<T>): Promise<T> {
-    try {
-      return await run();
-    } catch (error) {
-      const name = (error as { name?: string }).name ?? '';
-      if (THROTTLE_ERRORS.has(name)) {
-        throw new ServiceUnavailableError('throttled', 'The queue is busy; try again shortly.', 1, {
-          cause: error,
-        });
-      }
-      throw error;
-    }
-  }
-
-  /**
-   * A transaction that lost a race with another transaction on the same item is
-   * cancelled whole; retrying it is safe because nothing of it was applied.
-   */
-  async #transact(input: TransactWriteCommandInput['TransactItems']): Promise<void> {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await this.#send(() => this.#doc.send(new TransactWriteCommand({ TransactItems: input })));
-        return;
-      } catch (error) {
-        const codes = cancellationCodes(error);
-        // A cancelled transaction wrote nothing: a conflict or a throttle is safe to retry,
-        // and one that keeps happening is a 503 like any other throttle.
-        const retryable =
-          codes?.some((code) => code !== undefined && RETRYABLE_CANCELLATIONS.has(code)) &&
-          !codes.includes('ConditionalCheckFailed');
-        if (!retryable) throw error;
-        if (attempt >= CONFLICT_RETRIES) {
-          throw new ServiceUnavailableError('throttled', 'The queue is busy; try again shortly.', 1, {
-            cause: error,
-          });
-        }
-        await sleep(10 * 2 ** attempt + Math.random() * 20);
-      }
-    }
-  }
-
-  /** Every page of a query: the ranges queried here are small, but never silently cut. */
-  async #queryAll(input: Omit<QueryCommandInput, 'TableName' | 'ExclusiveStartKey'>): Promise<Item[]> {
-    const items: Item[] = [];
-    let start: Item | undefined;
-    do {
-      const out = await this.#send(() =>
-        this.#doc.send(new QueryCommand({ ...input, TableName: this.#table, ExclusiveStartKey: start })),
-      );
-      items.push(...(out.Items ?? []));
-      start = out.LastEvaluatedKey;
-    } while (start);
-    return items;
-  }
-
-  async #get(key: Item, consistent = true): Promise<Item | undefined> {
-    const out = await this.#send(() =>
-      this.#doc.send(new GetCommand({ TableName: this.#table, Key: key, ConsistentRead: consistent })),
-    );
-    return out.Item;
+  constructor(client: DynamoDBClient | DynamoTable, tableName?: string) {
+    this.#t = client instanceof DynamoTable ? client : new DynamoTable(client, tableName ?? '');
   }
 
   async putEvent(eventId: string, config: EventConfig, nowSec: number) {
     const record = newEventRecord(eventId, config, nowSec);
     try {
-      await this.#transact([
+      await this.#t.transact([
         {
           Put: {
-            TableName: this.#table,
-            Item: { ...metaKey(eventId), ...record },
+            TableName: this.#t.name,
+            Item: { ...keys.meta(eventId), ...record },
             ConditionExpression: 'attribute_not_exists(pk)',
           },
         },
-        { Put: { TableName: this.#table, Item: { ...counterKey(eventId), issued: 0, closed: false } } },
-        { Put: { TableName: this.#table, Item: { ...countsKey(eventId), claimed: 0, completed: 0 } } },
-        { Put: { TableName: this.#table, Item: { pk: ACTIVE_PK, sk: eventId } } },
+        { Put: { TableName: this.#t.name, Item: { ...keys.counter(eventId), issued: 0, closed: false } } },
+        { Put: { TableName: this.#t.name, Item: { ...keys.counts(eventId), claimed: 0, completed: 0 } } },
+        { Put: { TableName: this.#t.name, Item: { pk: keys.activePk, sk: eventId } } },
       ]);
       return { event: record, created: true };
     } catch (error) {
       if (cancellationCodes(error)?.[0] !== 'ConditionalCheckFailed') throw error;
     }
-    const out = await this.#send(() =>
-      this.#doc.send(
+    const out = await this.#t.send(() =>
+      this.#t.doc.send(
         new UpdateCommand({
-          TableName: this.#table,
-          Key: metaKey(eventId),
+          TableName: this.#t.name,
+          Key: keys.meta(eventId),
           UpdateExpression: 'SET config = :config, updatedAt = :now',
           ConditionExpression: 'attribute_exists(pk)',
           ExpressionAttributeValues: { ':config': config, ':now': nowSec },
@@ -242,15 +82,15 @@ export class DynamoQueueStore implements QueueStore {
 
   async setEventState(eventId: string, state: EventState, nowSec: number) {
     const update = {
-      TableName: this.#table,
-      Key: metaKey(eventId),
+      TableName: this.#t.name,
+      Key: keys.meta(eventId),
       UpdateExpression: 'SET #state = :state, updatedAt = :now',
       ExpressionAttributeNames: { '#state': 'state' },
     };
     try {
       if (state === 'closed') {
         // Closing flips the join counter's flag in the same transaction, so no join slips in after.
-        await this.#transact([
+        await this.#t.transact([
           {
             Update: {
               ...update,
@@ -260,16 +100,16 @@ export class DynamoQueueStore implements QueueStore {
           },
           {
             Update: {
-              TableName: this.#table,
-              Key: counterKey(eventId),
+              TableName: this.#t.name,
+              Key: keys.counter(eventId),
               UpdateExpression: 'SET closed = :true',
               ExpressionAttributeValues: { ':true': true },
             },
           },
         ]);
       } else {
-        await this.#send(() =>
-          this.#doc.send(
+        await this.#t.send(() =>
+          this.#t.doc.send(
             new UpdateCommand({
               ...update,
               ConditionExpression: 'attribute_exists(pk) AND #state <> :closed',
@@ -293,14 +133,14 @@ export class DynamoQueueStore implements QueueStore {
   }
 
   async getEvent(eventId: string, options?: { consistent?: boolean }) {
-    const item = await this.#get(metaKey(eventId), options?.consistent ?? false);
+    const item = await this.#t.get(keys.meta(eventId), options?.consistent ?? false);
     return item ? toEventRecord(item) : undefined;
   }
 
   async getCounters(eventId: string): Promise<EventCounters> {
     const [counter, counts] = await Promise.all([
-      this.#get(counterKey(eventId)),
-      this.#get(countsKey(eventId)),
+      this.#t.get(keys.counter(eventId)),
+      this.#t.get(keys.counts(eventId)),
     ]);
     return {
       issued: num(counter, 'issued'),
@@ -310,26 +150,28 @@ export class DynamoQueueStore implements QueueStore {
   }
 
   async listActiveEventIds() {
-    const items = await this.#queryAll({
+    const items = await this.#t.queryAll({
       KeyConditionExpression: 'pk = :pk',
-      ExpressionAttributeValues: { ':pk': ACTIVE_PK },
+      ExpressionAttributeValues: { ':pk': keys.activePk },
     });
     return items.map((item) => String(item.sk));
   }
 
   async retireEvent(eventId: string) {
-    await this.#send(() =>
-      this.#doc.send(new DeleteCommand({ TableName: this.#table, Key: { pk: ACTIVE_PK, sk: eventId } })),
+    await this.#t.send(() =>
+      this.#t.doc.send(
+        new DeleteCommand({ TableName: this.#t.name, Key: { pk: keys.activePk, sk: eventId } }),
+      ),
     );
   }
 
   async allocatePosition(eventId: string) {
     try {
-      const out = await this.#send(() =>
-        this.#doc.send(
+      const out = await this.#t.send(() =>
+        this.#t.doc.send(
           new UpdateCommand({
-            TableName: this.#table,
-            Key: counterKey(eventId),
+            TableName: this.#t.name,
+            Key: keys.counter(eventId),
             UpdateExpression: 'ADD issued :one',
             ConditionExpression: 'attribute_exists(pk) AND closed = :false',
             ExpressionAttributeValues: { ':one': 1, ':false': false },
@@ -347,19 +189,19 @@ export class DynamoQueueStore implements QueueStore {
   }
 
   async findUserPosition(eventId: string, userId: string) {
-    const item = await this.#get(userKey(eventId, userId));
+    const item = await this.#t.get(keys.user(eventId, userId));
     return item ? num(item, 'position') : undefined;
   }
 
   async bindUserPosition(eventId: string, userId: string, position: number, nowSec: number) {
     try {
       // Conditional: the first join of a user wins; a racing second join reads the winner's place.
-      await this.#send(() =>
-        this.#doc.send(
+      await this.#t.send(() =>
+        this.#t.doc.send(
           new PutCommand({
-            TableName: this.#table,
+            TableName: this.#t.name,
             Item: {
-              ...userKey(eventId, userId),
+              ...keys.user(eventId, userId),
               position,
               joinedAt: nowSec,
               ttl: nowSec + RETENTION_SECONDS,
@@ -382,21 +224,16 @@ export class DynamoQueueStore implements QueueStore {
   }
 
   async findBatch(eventId: string, position: number) {
-    const out = await this.#send(() =>
-      this.#doc.send(
-        new QueryCommand({
-          TableName: this.#table,
-          KeyConditionExpression: 'pk = :pk AND sk BETWEEN :lo AND :hi',
-          ExpressionAttributeValues: {
-            ':pk': eventPk(eventId),
-            ':lo': batchSk(position),
-            ':hi': batchSk(999_999_999_999),
-          },
-          Limit: 1,
-          ConsistentRead: true,
-        }),
-      ),
-    );
+    const out = await this.#t.query({
+      KeyConditionExpression: 'pk = :pk AND sk BETWEEN :lo AND :hi',
+      ExpressionAttributeValues: {
+        ':pk': keys.eventPk(eventId),
+        ':lo': keys.batchSk(position),
+        ':hi': keys.batchSk(999_999_999_999),
+      },
+      Limit: 1,
+      ConsistentRead: true,
+    });
     const item = out.Items?.[0];
     if (!item || num(item, 'from') >= position) return undefined;
     const batch: AdmissionBatch = {
@@ -409,7 +246,7 @@ export class DynamoQueueStore implements QueueStore {
   }
 
   async getSession(eventId: string, position: number) {
-    const item = await this.#get(placeKey(eventId, position));
+    const item = await this.#t.get(keys.place(eventId, position));
     return item ? toSession(item, position) : undefined;
   }
 
@@ -417,8 +254,8 @@ export class DynamoQueueStore implements QueueStore {
     const ttl = session.endsAt + RETENTION_SECONDS;
     const bucketUpdate = (sec: number, expression: string, values: Item, condition: string) => ({
       Update: {
-        TableName: this.#table,
-        Key: { pk: eventPk(eventId), sk: bucketSk(sec) },
+        TableName: this.#t.name,
+        Key: { pk: keys.eventPk(eventId), sk: keys.bucketSk(sec) },
         UpdateExpression: `${expression} SET #ttl = :ttl`,
         ConditionExpression: condition,
         ExpressionAttributeNames: { '#ttl': 'ttl' },
@@ -448,19 +285,19 @@ export class DynamoQueueStore implements QueueStore {
           ];
     const { position: _position, completedAt: _completedAt, ...stored } = session;
     try {
-      await this.#transact([
+      await this.#t.transact([
         {
           Put: {
-            TableName: this.#table,
-            Item: { ...placeKey(eventId, session.position), ...stored, ttl },
+            TableName: this.#t.name,
+            Item: { ...keys.place(eventId, session.position), ...stored, ttl },
             ConditionExpression: 'attribute_not_exists(pk)',
           },
         },
         ...moves,
         {
           Update: {
-            TableName: this.#table,
-            Key: countsKey(eventId),
+            TableName: this.#t.name,
+            Key: keys.counts(eventId),
             UpdateExpression: 'ADD claimed :one',
             ExpressionAttributeValues: { ':one': 1 },
           },
@@ -488,11 +325,11 @@ export class DynamoQueueStore implements QueueStore {
     const session = await this.getSession(eventId, position);
     if (!session || session.sessionId !== sessionId || session.completedAt !== null) return 'already_ended';
     try {
-      await this.#transact([
+      await this.#t.transact([
         {
           Update: {
-            TableName: this.#table,
-            Key: placeKey(eventId, position),
+            TableName: this.#t.name,
+            Key: keys.place(eventId, position),
             UpdateExpression: 'SET completedAt = :now',
             ConditionExpression: 'sessionId = :sid AND attribute_not_exists(completedAt)',
             ExpressionAttributeValues: { ':now': nowSec, ':sid': sessionId },
@@ -501,8 +338,8 @@ export class DynamoQueueStore implements QueueStore {
         {
           // Unsealed: the admitter has not released this session's slot at its end yet.
           Update: {
-            TableName: this.#table,
-            Key: { pk: eventPk(eventId), sk: bucketSk(session.endsAt) },
+            TableName: this.#t.name,
+            Key: { pk: keys.eventPk(eventId), sk: keys.bucketSk(session.endsAt) },
             UpdateExpression: 'ADD expired :minus',
             ConditionExpression: 'attribute_exists(pk) AND attribute_not_exists(sealed)',
             ExpressionAttributeValues: { ':minus': -1 },
@@ -510,8 +347,8 @@ export class DynamoQueueStore implements QueueStore {
         },
         {
           Update: {
-            TableName: this.#table,
-            Key: countsKey(eventId),
+            TableName: this.#t.name,
+            Key: keys.counts(eventId),
             UpdateExpression: 'ADD completed :one',
             ExpressionAttributeValues: { ':one': 1 },
           },
@@ -526,12 +363,12 @@ export class DynamoQueueStore implements QueueStore {
 
   async sealReleases(eventId: string, afterSec: number, throughSec: number): Promise<DueReleases> {
     if (throughSec <= afterSec) return { missed: 0, expired: 0 };
-    const items = await this.#queryAll({
+    const items = await this.#t.queryAll({
       KeyConditionExpression: 'pk = :pk AND sk BETWEEN :lo AND :hi',
       ExpressionAttributeValues: {
-        ':pk': eventPk(eventId),
-        ':lo': bucketSk(afterSec + 1),
-        ':hi': bucketSk(throughSec),
+        ':pk': keys.eventPk(eventId),
+        ':lo': keys.bucketSk(afterSec + 1),
+        ':hi': keys.bucketSk(throughSec),
       },
       ConsistentRead: true,
     });
@@ -540,10 +377,10 @@ export class DynamoQueueStore implements QueueStore {
     const sealed = await Promise.all(
       items.map(async (item) => {
         if (item.sealed) return item;
-        const out = await this.#send(() =>
-          this.#doc.send(
+        const out = await this.#t.send(() =>
+          this.#t.doc.send(
             new UpdateCommand({
-              TableName: this.#table,
+              TableName: this.#t.name,
               Key: { pk: item.pk, sk: item.sk },
               UpdateExpression: 'SET sealed = :true',
               ExpressionAttributeValues: { ':true': true },
@@ -566,8 +403,8 @@ export class DynamoQueueStore implements QueueStore {
   async commitTick(eventId: string, expectedVersion: number, commit: TickCommit) {
     const { next } = commit;
     const metaUpdate = {
-      TableName: this.#table,
-      Key: metaKey(eventId),
+      TableName: this.#t.name,
+      Key: keys.meta(eventId),
       UpdateExpression:
         'SET version = :version, servingPosition = :serving, inUse = :inUse, releasedThrough = :released, ' +
         'rateCredit = :credit, lastTickAtMs = :lastTick, completedSeen = :completedSeen, missed = :missed, ' +
@@ -591,23 +428,23 @@ export class DynamoQueueStore implements QueueStore {
     };
     try {
       if (!commit.batch) {
-        await this.#send(() => this.#doc.send(new UpdateCommand(metaUpdate)));
+        await this.#t.send(() => this.#t.doc.send(new UpdateCommand(metaUpdate)));
         return true;
       }
       const { batch } = commit;
       const ttl = batch.claimBy + RETENTION_SECONDS;
-      await this.#transact([
+      await this.#t.transact([
         { Update: metaUpdate },
         {
           Put: {
-            TableName: this.#table,
-            Item: { pk: eventPk(eventId), sk: batchSk(batch.to), ...batch, ttl },
+            TableName: this.#t.name,
+            Item: { pk: keys.eventPk(eventId), sk: keys.batchSk(batch.to), ...batch, ttl },
           },
         },
         {
           Update: {
-            TableName: this.#table,
-            Key: { pk: eventPk(eventId), sk: bucketSk(batch.claimBy) },
+            TableName: this.#t.name,
+            Key: { pk: keys.eventPk(eventId), sk: keys.bucketSk(batch.claimBy) },
             UpdateExpression: 'ADD missed :n SET #ttl = :ttl',
             ExpressionAttributeNames: { '#ttl': 'ttl' },
             ExpressionAttributeValues: { ':n': batch.to - batch.from, ':ttl': ttl },
@@ -623,10 +460,10 @@ export class DynamoQueueStore implements QueueStore {
   }
 
   async hitRateLimit(key: string, windowStartSec: number, windowSeconds: number) {
-    const out = await this.#send(() =>
-      this.#doc.send(
+    const out = await this.#t.send(() =>
+      this.#t.doc.send(
         new UpdateCommand({
-          TableName: this.#table,
+          TableName: this.#t.name,
           Key: { pk: `RL#${key}#${windowStartSec}`, sk: 'RL' },
           UpdateExpression: 'ADD hits :one SET #ttl = :ttl',
           ExpressionAttributeNames: { '#ttl': 'ttl' },

@@ -17,7 +17,7 @@ import {
   UpdateTimeToLiveCommand,
   waitUntilTableExists,
 } from '@aws-sdk/client-dynamodb';
-import { tableDefinition } from '#adapters/dynamo-store';
+import { tableDefinition } from '#adapters/dynamo-table';
 
 export interface DynamoDbLocal {
   /** `http://127.0.0.1:<port>`, for `DynamoDBClient({ endpoint })` or `AWS_ENDPOINT_URL_DYNAMODB`. */

@@ -1,0 +1,188 @@
+/**
+ * The DynamoDB layout, in one file. One table, `pk`/`sk` strings, TTL on `ttl`
+ * (garbage collection only: nothing here waits for TTL to delete an item).
+ *
+ * | pk                          | sk                 | what                                           |
+ * |-----------------------------|--------------------|------------------------------------------------|
+ * | EVENT#{id}                  | META               | config, state, the admitter's versioned state  |
+ * | EVENT#{id}                  | COUNTER            | `issued` (the join counter), `closed`          |
+ * | EVENT#{id}                  | COUNTS             | `claimed`, `completed`                         |
+ * | EVENT#{id}                  | ADM#{to:12}        | one admission batch: from, to, at, claimBy     |
+ * | EVENT#{id}                  | REL#{sec:10}       | slots to release at that second: missed/expired, `sealed` |
+ * | EVENT#{id}                  | PUSHCURSOR         | how far the push milestones have been sent     |
+ * | EVENT#{id}#USER#{userId}    | USER               | the user's position                            |
+ * | EVENT#{id}#PLACE#{pos}      | SESSION            | the purchase session of a place                |
+ * | EVENT#{id}#CONN#{shard}     | {connectionId}     | an open WebSocket connection (shard = hash of the id) |
+ * | WSCONN#{connectionId}       | CONN               | which event and shard a connection is stored under |
+ * | EVENT#{id}#DEVICES          | {pos:12}#{device}  | a push registration; range queries by position |
+ * | ACTIVE_EVENTS               | {id}               | events the admitter ticks                      |
+ * | RL#{key}#{windowStart}      | RL                 | join rate-limit window count                   |
+ *
+ * The join counter lives apart from META so that joins (non-transactional ADDs)
+ * never collide with the transactions of claims and ticks. User, place and
+ * connection items have partition keys of their own (or sharded ones) so a hot
+ * event's writes spread out.
+ */
+import {
+  type CreateTableCommandInput,
+  type DynamoDBClient,
+  TransactionCanceledException,
+} from '@aws-sdk/client-dynamodb';
+import {
+  DynamoDBDocumentClient,
+  GetCommand,
+  QueryCommand,
+  type QueryCommandInput,
+  TransactWriteCommand,
+  type TransactWriteCommandInput,
+} from '@aws-sdk/lib-dynamodb';
+import { ServiceUnavailableError } from '#domain/errors';
+
+/** The table this adapter expects (the CDK stack creates the same on AWS). */
+export function tableDefinition(tableName: string): CreateTableCommandInput {
+  return {
+    TableName: tableName,
+    BillingMode: 'PAY_PER_REQUEST',
+    AttributeDefinitions: [
+      { AttributeName: 'pk', AttributeType: 'S' },
+      { AttributeName: 'sk', AttributeType: 'S' },
+    ],
+    KeySchema: [
+      { AttributeName: 'pk', KeyType: 'HASH' },
+      { AttributeName: 'sk', KeyType: 'RANGE' },
+    ],
+  };
+}
+
+/** Items of an event outlive it by this long before TTL may collect them. */
+export const RETENTION_SECONDS = 30 * 24 * 3600;
+const CONFLICT_RETRIES = 4;
+
+export const pad = (n: number, width: number) => String(n).padStart(width, '0');
+export const keys = {
+  eventPk: (id: string) => `EVENT#${id}`,
+  batchSk: (to: number) => `ADM#${pad(to, 12)}`,
+  bucketSk: (sec: number) => `REL#${pad(sec, 10)}`,
+  user: (id: string, userId: string) => ({ pk: `EVENT#${id}#USER#${userId}`, sk: 'USER' }),
+  place: (id: string, pos: number) => ({ pk: `EVENT#${id}#PLACE#${pos}`, sk: 'SESSION' }),
+  meta: (id: string) => ({ pk: `EVENT#${id}`, sk: 'META' }),
+  counter: (id: string) => ({ pk: `EVENT#${id}`, sk: 'COUNTER' }),
+  counts: (id: string) => ({ pk: `EVENT#${id}`, sk: 'COUNTS' }),
+  pushCursor: (id: string) => ({ pk: `EVENT#${id}`, sk: 'PUSHCURSOR' }),
+  connectionPk: (id: string, shard: number) => `EVENT#${id}#CONN#${shard}`,
+  connectionRef: (connectionId: string) => ({ pk: `WSCONN#${connectionId}`, sk: 'CONN' }),
+  devicesPk: (id: string) => `EVENT#${id}#DEVICES`,
+  deviceSk: (pos: number, device: string) => `${pad(pos, 12)}#${device}`,
+  activePk: 'ACTIVE_EVENTS',
+} as const;
+
+const THROTTLE_ERRORS = new Set([
+  'ProvisionedThroughputExceededException',
+  'ThrottlingException',
+  'RequestLimitExceeded',
+  'LimitExceededException',
+  'InternalServerError',
+  'ServiceUnavailable',
+  'TransactionInProgressException',
+]);
+
+/** Cancellation reasons of a transaction that are not about its conditions. */
+const RETRYABLE_CANCELLATIONS = new Set([
+  'TransactionConflict',
+  'ThrottlingError',
+  'ProvisionedThroughputExceeded',
+  'RequestLimitExceeded',
+]);
+
+export type Item = Record<string, unknown>;
+
+export function num(item: Item | undefined, key: string): number {
+  const value = item?.[key];
+  return typeof value === 'number' ? value : 0;
+}
+
+export function cancellationCodes(error: unknown): (string | undefined)[] | undefined {
+  if (error instanceof TransactionCanceledException)
+    return (error.CancellationReasons ?? []).map((r) => r.Code);
+  return undefined;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** The table with the request helpers every DynamoDB adapter shares. */
+export class DynamoTable {
+  readonly doc: DynamoDBDocumentClient;
+
+  constructor(
+    client: DynamoDBClient,
+    readonly name: string,
+  ) {
+    this.doc = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
+  }
+
+  /** Every call goes through here so that throttling becomes a 503, never an AWS message. */
+  async send<T>(run: () => Promise<T>): Promise<T> {
+    try {
+      return await run();
+    } catch (error) {
+      const name = (error as { name?: string }).name ?? '';
+      if (THROTTLE_ERRORS.has(name)) {
+        throw new ServiceUnavailableError('throttled', 'The queue is busy; try again shortly.', 1, {
+          cause: error,
+        });
+      }
+      throw error;
+    }
+  }
+
+  /**
+   * A transaction that lost a race with another transaction on the same item is
+   * cancelled whole; retrying it is safe because nothing of it was applied.
+   */
+  async transact(input: TransactWriteCommandInput['TransactItems']): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.send(() => this.doc.send(new TransactWriteCommand({ TransactItems: input })));
+        return;
+      } catch (error) {
+        const codes = cancellationCodes(error);
+        // A cancelled transaction wrote nothing: a conflict or a throttle is safe to retry,
+        // and one that keeps happening is a 503 like any other throttle.
+        const retryable =
+          codes?.some((code) => code !== undefined && RETRYABLE_CANCELLATIONS.has(code)) &&
+          !codes.includes('ConditionalCheckFailed');
+        if (!retryable) throw error;
+        if (attempt >= CONFLICT_RETRIES) {
+          throw new ServiceUnavailableError('throttled', 'The queue is busy; try again shortly.', 1, {
+            cause: error,
+          });
+        }
+        await sleep(10 * 2 ** attempt + Math.random() * 20);
+      }
+    }
+  }
+
+  /** One page of a query. */
+  async query(input: Omit<QueryCommandInput, 'TableName'>) {
+    return this.send(() => this.doc.send(new QueryCommand({ ...input, TableName: this.name })));
+  }
+
+  /** Every page of a query: the ranges queried here are small, but never silently cut. */
+  async queryAll(input: Omit<QueryCommandInput, 'TableName' | 'ExclusiveStartKey'>): Promise<Item[]> {
+    const items: Item[] = [];
+    let start: Item | undefined;
+    do {
+      const out = await this.query({ ...input, ExclusiveStartKey: start });
+      items.push(...(out.Items ?? []));
+      start = out.LastEvaluatedKey;
+    } while (start);
+    return items;
+  }
+
+  async get(key: Item, consistent = true): Promise<Item | undefined> {
+    const out = await this.send(() =>
+      this.doc.send(new GetCommand({ TableName: this.name, Key: key, ConsistentRead: consistent })),
+    );
+    return out.Item;
+  }
+}
