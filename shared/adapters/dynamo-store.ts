@@ -3,7 +3,6 @@
  */
 import { ConditionalCheckFailedException, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DeleteCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import type { DueReleases } from '#domain/admission';
 import { ConflictError, EventClosedError, EventNotFoundError } from '#domain/errors';
 import {
   type EventConfig,
@@ -14,7 +13,14 @@ import {
   type TickRecord,
 } from '#domain/event';
 import type { AdmissionBatch, Session } from '#domain/place';
-import type { ClaimResult, CompleteResult, EventCounters, QueueStore, TickCommit } from '#ports/queue-store';
+import type {
+  ClaimResult,
+  CompleteResult,
+  EventCounters,
+  QueueStore,
+  SealedReleases,
+  TickCommit,
+} from '#ports/queue-store';
 import { cancellationCodes, DynamoTable, type Item, keys, num, RETENTION_SECONDS } from './dynamo-table.ts';
 
 function toEventRecord(item: Item): EventRecord {
@@ -252,18 +258,19 @@ export class DynamoQueueStore implements QueueStore {
 
   async claimSession(eventId: string, session: Session): Promise<ClaimResult> {
     const ttl = session.endsAt + RETENTION_SECONDS;
-    const bucketUpdate = (sec: number, expression: string, values: Item, condition: string) => ({
+    const bucketUpdate = (sec: number, expression: string, values: Item, condition?: string) => ({
       Update: {
         TableName: this.#t.name,
         Key: { pk: keys.eventPk(eventId), sk: keys.bucketSk(sec) },
         UpdateExpression: `${expression} SET #ttl = :ttl`,
-        ConditionExpression: condition,
+        ...(condition ? { ConditionExpression: condition } : {}),
         ExpressionAttributeNames: { '#ttl': 'ttl' },
         ExpressionAttributeValues: { ...values, ':ttl': ttl },
       },
     });
-    // The slot moves from the claim-deadline bucket to the session-end bucket; both
-    // must still be unsealed, so the admitter either counts the claim or it fails.
+    // The slot moves from the claim-deadline bucket to the session-end bucket. Both must
+    // lie above the seal watermark: once a tick has raised it past either, that tick may
+    // already have counted the bucket, so the claim fails rather than change a counted sum.
     const moves =
       session.claimBy === session.endsAt
         ? [
@@ -271,18 +278,14 @@ export class DynamoQueueStore implements QueueStore {
               session.claimBy,
               'ADD missed :minus, expired :plus',
               { ':minus': -1, ':plus': 1 },
-              'attribute_exists(pk) AND attribute_not_exists(sealed)',
+              'attribute_exists(pk)',
             ),
           ]
         : [
-            bucketUpdate(
-              session.claimBy,
-              'ADD missed :minus',
-              { ':minus': -1 },
-              'attribute_exists(pk) AND attribute_not_exists(sealed)',
-            ),
-            bucketUpdate(session.endsAt, 'ADD expired :plus', { ':plus': 1 }, 'attribute_not_exists(sealed)'),
+            bucketUpdate(session.claimBy, 'ADD missed :minus', { ':minus': -1 }, 'attribute_exists(pk)'),
+            bucketUpdate(session.endsAt, 'ADD expired :plus', { ':plus': 1 }),
           ];
+    const unsealed = this.#unsealed(eventId, Math.min(session.claimBy, session.endsAt));
     const { position: _position, completedAt: _completedAt, ...stored } = session;
     try {
       await this.#t.transact([
@@ -294,6 +297,7 @@ export class DynamoQueueStore implements QueueStore {
           },
         },
         ...moves,
+        unsealed,
         {
           Update: {
             TableName: this.#t.name,
@@ -336,15 +340,16 @@ export class DynamoQueueStore implements QueueStore {
           },
         },
         {
-          // Unsealed: the admitter has not released this session's slot at its end yet.
           Update: {
             TableName: this.#t.name,
             Key: { pk: keys.eventPk(eventId), sk: keys.bucketSk(session.endsAt) },
             UpdateExpression: 'ADD expired :minus',
-            ConditionExpression: 'attribute_exists(pk) AND attribute_not_exists(sealed)',
+            ConditionExpression: 'attribute_exists(pk)',
             ExpressionAttributeValues: { ':minus': -1 },
           },
         },
+        // Above the watermark: no tick has counted this session's end yet.
+        this.#unsealed(eventId, session.endsAt),
         {
           Update: {
             TableName: this.#t.name,
@@ -361,8 +366,40 @@ export class DynamoQueueStore implements QueueStore {
     }
   }
 
-  async sealReleases(eventId: string, afterSec: number, throughSec: number): Promise<DueReleases> {
-    if (throughSec <= afterSec) return { missed: 0, expired: 0 };
+  /** A transaction step that holds only while every bucket at or above `sec` is still open. */
+  #unsealed(eventId: string, sec: number) {
+    return {
+      ConditionCheck: {
+        TableName: this.#t.name,
+        Key: keys.seal(eventId),
+        ConditionExpression: 'attribute_not_exists(sealedThrough) OR sealedThrough < :sec',
+        ExpressionAttributeValues: { ':sec': sec },
+      },
+    };
+  }
+
+  async sealReleases(eventId: string, afterSec: number, throughSec: number): Promise<SealedReleases> {
+    // Raise the watermark first: every claim or complete committed before this write is
+    // visible to the query below, and every later one touching a bucket at or below it fails.
+    let sealedThrough = throughSec;
+    try {
+      await this.#t.send(() =>
+        this.#t.doc.send(
+          new UpdateCommand({
+            TableName: this.#t.name,
+            Key: keys.seal(eventId),
+            UpdateExpression: 'SET sealedThrough = :through',
+            ConditionExpression: 'attribute_not_exists(sealedThrough) OR sealedThrough < :through',
+            ExpressionAttributeValues: { ':through': throughSec },
+          }),
+        ),
+      );
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      // Another admitter (perhaps with a clock ahead) raised it further already.
+      sealedThrough = Math.max(throughSec, num(await this.#t.get(keys.seal(eventId)), 'sealedThrough'));
+    }
+    if (throughSec <= afterSec) return { missed: 0, expired: 0, sealedThrough };
     const items = await this.#t.queryAll({
       KeyConditionExpression: 'pk = :pk AND sk BETWEEN :lo AND :hi',
       ExpressionAttributeValues: {
@@ -372,31 +409,13 @@ export class DynamoQueueStore implements QueueStore {
       },
       ConsistentRead: true,
     });
-    // Sealing freezes a bucket: every claim or complete that touches it is conditioned on
-    // it being unsealed, so the values read back here are final and repeat identically.
-    const sealed = await Promise.all(
-      items.map(async (item) => {
-        if (item.sealed) return item;
-        const out = await this.#t.send(() =>
-          this.#t.doc.send(
-            new UpdateCommand({
-              TableName: this.#t.name,
-              Key: { pk: item.pk, sk: item.sk },
-              UpdateExpression: 'SET sealed = :true',
-              ExpressionAttributeValues: { ':true': true },
-              ReturnValues: 'ALL_NEW',
-            }),
-          ),
-        );
-        return out.Attributes ?? item;
-      }),
-    );
-    return sealed.reduce<DueReleases>(
+    return items.reduce<SealedReleases>(
       (sum, item) => ({
         missed: sum.missed + num(item, 'missed'),
         expired: sum.expired + num(item, 'expired'),
+        sealedThrough,
       }),
-      { missed: 0, expired: 0 },
+      { missed: 0, expired: 0, sealedThrough },
     );
   }
 

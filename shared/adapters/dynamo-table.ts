@@ -8,7 +8,8 @@
  * | EVENT#{id}                  | COUNTER            | `issued` (the join counter), `closed`          |
  * | EVENT#{id}                  | COUNTS             | `claimed`, `completed`                         |
  * | EVENT#{id}                  | ADM#{to:12}        | one admission batch: from, to, at, claimBy     |
- * | EVENT#{id}                  | REL#{sec:10}       | slots to release at that second: missed/expired, `sealed` |
+ * | EVENT#{id}                  | REL#{sec:10}       | slots to release at that second: missed, expired |
+ * | EVENT#{id}                  | SEAL               | `sealedThrough`: buckets at or below it are counted, frozen |
  * | EVENT#{id}                  | PUSHCURSOR         | how far the push milestones have been sent     |
  * | EVENT#{id}#USER#{userId}    | USER               | the user's position                            |
  * | EVENT#{id}#PLACE#{pos}      | SESSION            | the purchase session of a place                |
@@ -69,6 +70,7 @@ export const keys = {
   counter: (id: string) => ({ pk: `EVENT#${id}`, sk: 'COUNTER' }),
   counts: (id: string) => ({ pk: `EVENT#${id}`, sk: 'COUNTS' }),
   pushCursor: (id: string) => ({ pk: `EVENT#${id}`, sk: 'PUSHCURSOR' }),
+  seal: (id: string) => ({ pk: `EVENT#${id}`, sk: 'SEAL' }),
   connectionPk: (id: string, shard: number) => `EVENT#${id}#CONN#${shard}`,
   connectionRef: (connectionId: string) => ({ pk: `WSCONN#${connectionId}`, sk: 'CONN' }),
   devicesPk: (id: string) => `EVENT#${id}#DEVICES`,

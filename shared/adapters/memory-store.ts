@@ -5,16 +5,21 @@
  * writes and transactions are; the shared contract suite holds both to the
  * same behaviour.
  */
-import type { DueReleases } from '#domain/admission';
 import { ConflictError, EventClosedError, EventNotFoundError } from '#domain/errors';
 import { type EventConfig, type EventRecord, type EventState, newEventRecord } from '#domain/event';
 import type { AdmissionBatch, Session } from '#domain/place';
-import type { ClaimResult, CompleteResult, EventCounters, QueueStore, TickCommit } from '#ports/queue-store';
+import type {
+  ClaimResult,
+  CompleteResult,
+  EventCounters,
+  QueueStore,
+  SealedReleases,
+  TickCommit,
+} from '#ports/queue-store';
 
 interface Bucket {
   missed: number;
   expired: number;
-  sealed: boolean;
 }
 
 interface EventData {
@@ -27,6 +32,8 @@ interface EventData {
   batches: AdmissionBatch[];
   sessions: Map<number, Session>;
   buckets: Map<number, Bucket>;
+  /** Buckets at or below this second are counted by a tick and frozen. */
+  sealedThrough: number;
 }
 
 export class MemoryQueueStore implements QueueStore {
@@ -43,7 +50,7 @@ export class MemoryQueueStore implements QueueStore {
   #bucket(data: EventData, sec: number): Bucket {
     let bucket = data.buckets.get(sec);
     if (!bucket) {
-      bucket = { missed: 0, expired: 0, sealed: false };
+      bucket = { missed: 0, expired: 0 };
       data.buckets.set(sec, bucket);
     }
     return bucket;
@@ -65,6 +72,7 @@ export class MemoryQueueStore implements QueueStore {
       batches: [],
       sessions: new Map(),
       buckets: new Map(),
+      sealedThrough: 0,
     });
     this.#active.add(eventId);
     return { event: record, created: true };
@@ -138,8 +146,7 @@ export class MemoryQueueStore implements QueueStore {
     const existing = data.sessions.get(session.position);
     if (existing) return { outcome: 'existing', session: existing };
     const due = data.buckets.get(session.claimBy);
-    const end = data.buckets.get(session.endsAt);
-    if (!due || due.sealed || end?.sealed) return { outcome: 'missed' };
+    if (!due || Math.min(session.claimBy, session.endsAt) <= data.sealedThrough) return { outcome: 'missed' };
     due.missed -= 1;
     this.#bucket(data, session.endsAt).expired += 1;
     data.sessions.set(session.position, session);
@@ -159,24 +166,27 @@ export class MemoryQueueStore implements QueueStore {
     if (!data || !session || session.sessionId !== sessionId || session.completedAt !== null)
       return 'already_ended';
     const end = data.buckets.get(session.endsAt);
-    if (!end || end.sealed) return 'already_ended';
+    if (!end || session.endsAt <= data.sealedThrough) return 'already_ended';
     end.expired -= 1;
     data.sessions.set(position, { ...session, completedAt: nowSec });
     data.completed += 1;
     return 'completed';
   }
 
-  async sealReleases(eventId: string, afterSec: number, throughSec: number): Promise<DueReleases> {
+  async sealReleases(eventId: string, afterSec: number, throughSec: number): Promise<SealedReleases> {
     const data = this.#data(eventId);
+    data.sealedThrough = Math.max(data.sealedThrough, throughSec);
     let missed = 0;
     let expired = 0;
     for (const [sec, bucket] of data.buckets) {
-      if (sec <= afterSec || sec > throughSec) continue;
-      bucket.sealed = true;
-      missed += bucket.missed;
-      expired += bucket.expired;
+      // At or below `afterSec` a committed tick has applied the bucket: it is never read again.
+      if (sec <= afterSec) data.buckets.delete(sec);
+      else if (sec <= throughSec) {
+        missed += bucket.missed;
+        expired += bucket.expired;
+      }
     }
-    return { missed, expired };
+    return { missed, expired, sealedThrough: data.sealedThrough };
   }
 
   async commitTick(eventId: string, expectedVersion: number, commit: TickCommit) {

@@ -7,6 +7,8 @@
  */
 import { planTick } from '#domain/admission';
 import type { QueueStore } from '#ports/queue-store';
+import { type ChangeNotifier, type LineChange, NO_NOTIFIER } from '#ports/realtime';
+import { logger } from './logger.ts';
 
 export interface TickOutcome {
   readonly eventId: string;
@@ -20,6 +22,8 @@ export interface AdmitterOptions {
   /** Events ticked at once. */
   readonly concurrency?: number;
   readonly now?: () => number;
+  /** Told about every committed tick, after the commit: fan-out and push run elsewhere. */
+  readonly notifier?: ChangeNotifier;
 }
 
 export class Admitter {
@@ -28,7 +32,7 @@ export class Admitter {
 
   constructor(store: QueueStore, options: AdmitterOptions) {
     this.#store = store;
-    this.#options = { concurrency: 8, now: Date.now, ...options };
+    this.#options = { concurrency: 8, now: Date.now, notifier: NO_NOTIFIER, ...options };
   }
 
   async tickEvent(eventId: string): Promise<TickOutcome> {
@@ -48,6 +52,7 @@ export class Admitter {
       completed: counters.completed,
       nowMs,
       tickSeconds: this.#options.tickSeconds,
+      sealedThrough: releases.sealedThrough,
     });
     const moved = plan.to > plan.from;
     const committed = await this.#store.commitTick(eventId, event.version, {
@@ -55,6 +60,24 @@ export class Admitter {
       batch: moved ? { from: plan.from, to: plan.to, at: nowSec, claimBy: plan.claimBy } : null,
       updatedAt: moved ? nowSec : event.updatedAt,
     });
+    if (committed) {
+      const changes: LineChange[] = [{ kind: 'tick', eventId, at: nowSec }];
+      if (moved)
+        changes.push({
+          kind: 'moved',
+          eventId,
+          from: plan.from,
+          to: plan.to,
+          claimBy: plan.claimBy,
+          at: nowSec,
+        });
+      try {
+        await this.#options.notifier.notify(changes);
+      } catch (error) {
+        // The tick is committed: a lost notification only delays updates, and pollers still see it.
+        logger.error('could not hand off line change', { error: error as Error, eventId });
+      }
+    }
     // A closed event is ticked until every slot it handed out is released, then dropped.
     if (committed && event.state === 'closed' && plan.next.inUse === 0)
       await this.#store.retireEvent(eventId);

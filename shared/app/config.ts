@@ -25,6 +25,29 @@ export interface AppConfig {
   readonly admitterRunSeconds: number;
   /** How long verification keys are cached before the key store is read again. */
   readonly keyCacheSeconds: number;
+  /** Real time: WebSocket connections, their fan-out, and push. */
+  readonly realtime: {
+    /** Partitions each event's connections are spread over; one fan-out worker each. */
+    readonly shards: number;
+    /** Posts in flight at once per fan-out worker. */
+    readonly fanoutConcurrency: number;
+    /** API Gateway management endpoint (`https://{api}.execute-api.{region}.amazonaws.com/{stage}`, or the local gateway). */
+    readonly managementEndpoint: string | null;
+    /** `lambda`: asynchronous invocations of the worker functions; `in-process`: the local runtime. */
+    readonly notifier: 'lambda' | 'in-process';
+    readonly fanoutFunction: string | null;
+    readonly pushFunction: string | null;
+    /** `sns` with platform application ARNs; `local`: the local sink; `off`: registration answers 503. */
+    readonly push:
+      | {
+          readonly kind: 'sns';
+          readonly fcmApplicationArn: string | null;
+          readonly apnsApplicationArn: string | null;
+          readonly apnsSandbox: boolean;
+        }
+      | { readonly kind: 'local' }
+      | { readonly kind: 'off' };
+  };
 }
 
 type Env = Record<string, string | undefined>;
@@ -48,6 +71,36 @@ function num(env: Env, name: string, fallback: number, min: number): number {
     throw new ConfigError(`environment variable ${name} must be a number >= ${min}, got "${raw}"`);
   }
   return value;
+}
+
+function readRealtime(env: Env): AppConfig['realtime'] {
+  const notifier = str(env, 'FQ_NOTIFIER', 'lambda');
+  if (notifier !== 'lambda' && notifier !== 'in-process') {
+    throw new ConfigError(
+      `environment variable FQ_NOTIFIER must be "lambda" or "in-process", got "${notifier}"`,
+    );
+  }
+  const fcm = env.FQ_PUSH_FCM_APPLICATION_ARN || null;
+  const apns = env.FQ_PUSH_APNS_APPLICATION_ARN || null;
+  let push: AppConfig['realtime']['push'] = { kind: 'off' };
+  if (env.FQ_PUSH === 'local') push = { kind: 'local' };
+  else if (fcm || apns) {
+    push = {
+      kind: 'sns',
+      fcmApplicationArn: fcm,
+      apnsApplicationArn: apns,
+      apnsSandbox: env.FQ_PUSH_APNS_SANDBOX === 'true',
+    };
+  }
+  return {
+    shards: Math.floor(num(env, 'FQ_WS_SHARDS', 16, 1)),
+    fanoutConcurrency: Math.floor(num(env, 'FQ_FANOUT_CONCURRENCY', 64, 1)),
+    managementEndpoint: env.FQ_WS_MANAGEMENT_ENDPOINT || null,
+    notifier,
+    fanoutFunction: env.FQ_FANOUT_FUNCTION || null,
+    pushFunction: env.FQ_PUSH_FUNCTION || null,
+    push,
+  };
 }
 
 export function readConfig(env: Env = process.env): AppConfig {
@@ -81,5 +134,6 @@ export function readConfig(env: Env = process.env): AppConfig {
     tickSeconds: num(env, 'FQ_TICK_SECONDS', 5, 0.05),
     admitterRunSeconds: num(env, 'FQ_ADMITTER_RUN_SECONDS', 55, 0),
     keyCacheSeconds: num(env, 'FQ_KEY_CACHE_SECONDS', 300, 0),
+    realtime: readRealtime(env),
   };
 }

@@ -3,19 +3,31 @@
  * SDK clients, store, key cache, services. Handlers call `runtime()`; tests and
  * the local gateway may build their own with `buildRuntime`.
  */
+import { ApiGatewayManagementApiClient } from '@aws-sdk/client-apigatewaymanagementapi';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { LambdaClient } from '@aws-sdk/client-lambda';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { DynamoConnectionRegistry } from '#adapters/dynamo-connections';
 import { DynamoQueueStore } from '#adapters/dynamo-store';
+import { DynamoTable } from '#adapters/dynamo-table';
 import { FileKeyStore } from '#adapters/file-key-store';
+import { InProcessNotifier } from '#adapters/in-process-notifier';
 import { JwksIdentityVerifier } from '#adapters/jwks-identity';
+import { LambdaChangeNotifier } from '#adapters/lambda-notifier';
+import { ManagementApiPoster } from '#adapters/management-api-poster';
+import { MemoryConnectionRegistry } from '#adapters/memory-connections';
 import { MemoryQueueStore } from '#adapters/memory-store';
 import { SecretsManagerKeyStore } from '#adapters/secrets-key-store';
 import { TokenService } from '#lib/token-service';
 import type { IdentityVerifier } from '#ports/identity';
 import type { KeyStore } from '#ports/key-store';
 import type { QueueStore } from '#ports/queue-store';
+import type { ChangeNotifier, ConnectionPoster, ConnectionRegistry } from '#ports/realtime';
 import { Admitter } from './admitter.ts';
 import { type AppConfig, readConfig } from './config.ts';
+import { Connections } from './connections.ts';
+import { Fanout } from './fanout.ts';
+import { logger } from './logger.ts';
 import { WaitingRoom } from './waiting-room.ts';
 
 export interface Runtime {
@@ -25,6 +37,12 @@ export interface Runtime {
   readonly tokens: TokenService;
   readonly room: WaitingRoom;
   readonly admitter: Admitter;
+  readonly registry: ConnectionRegistry;
+  readonly notifier: ChangeNotifier;
+  /** Null while no management endpoint is configured (no WebSocket API to post to). */
+  readonly fanout: Fanout | null;
+  readonly poster: ConnectionPoster | null;
+  readonly connections: Connections;
 }
 
 export interface RuntimeOverrides {
@@ -32,20 +50,33 @@ export interface RuntimeOverrides {
   readonly keyStore?: KeyStore;
   readonly identity?: IdentityVerifier | null;
   readonly now?: () => number;
+  readonly registry?: ConnectionRegistry;
+  readonly poster?: ConnectionPoster | null;
+  readonly notifier?: ChangeNotifier;
 }
 
 export function buildRuntime(config: AppConfig, overrides: RuntimeOverrides = {}): Runtime {
-  const store =
-    overrides.store ??
-    (config.store === 'memory'
-      ? new MemoryQueueStore()
-      : new DynamoQueueStore(new DynamoDBClient({ maxAttempts: 3 }), config.tableName));
+  const { realtime } = config;
+  const local = realtime.notifier === 'in-process';
+  const now = overrides.now ?? Date.now;
+  let table: DynamoTable | undefined;
+  // One DynamoDB client per process, shared by every adapter that needs it.
+  const dynamo = () => {
+    table ??= new DynamoTable(new DynamoDBClient({ maxAttempts: 3 }), config.tableName);
+    return table;
+  };
+  const memory = config.store === 'memory';
+  const store = overrides.store ?? (memory ? new MemoryQueueStore() : new DynamoQueueStore(dynamo()));
+  const registry =
+    overrides.registry ??
+    (memory
+      ? new MemoryConnectionRegistry(realtime.shards)
+      : new DynamoConnectionRegistry(dynamo(), config.tableName, realtime.shards, now));
   const keyStore =
     overrides.keyStore ??
     (config.keys.kind === 'secrets-manager'
       ? new SecretsManagerKeyStore(new SecretsManagerClient({}), config.keys.secretId)
       : new FileKeyStore(config.keys.dir));
-  const now = overrides.now ?? Date.now;
   const tokens = new TokenService(keyStore, {
     issuer: config.issuer,
     cacheSeconds: config.keyCacheSeconds,
@@ -55,6 +86,42 @@ export function buildRuntime(config: AppConfig, overrides: RuntimeOverrides = {}
     overrides.identity !== undefined
       ? overrides.identity
       : config.identity && new JwksIdentityVerifier(config.identity);
+  const notifier =
+    overrides.notifier ??
+    (local
+      ? new InProcessNotifier()
+      : new LambdaChangeNotifier(new LambdaClient({}), {
+          fanoutFunction: realtime.fanoutFunction,
+          pushFunction: realtime.pushFunction,
+          shards: realtime.shards,
+        }));
+  const endpoint = realtime.managementEndpoint;
+  const poster =
+    overrides.poster !== undefined
+      ? overrides.poster
+      : endpoint
+        ? new ManagementApiPoster(
+            new ApiGatewayManagementApiClient({
+              endpoint,
+              // The local @connections endpoint checks no signature; the SDK still wants credentials.
+              ...(local
+                ? { region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } }
+                : {}),
+            }),
+          )
+        : null;
+  const fanout = poster
+    ? new Fanout({
+        store,
+        registry,
+        poster,
+        tokens,
+        concurrency: realtime.fanoutConcurrency,
+        now,
+        onError: (error, connectionId) =>
+          logger.warn('post to connection failed', { error: error as Error, connectionId }),
+      })
+    : null;
   const room = new WaitingRoom({
     store,
     tokens,
@@ -62,9 +129,11 @@ export function buildRuntime(config: AppConfig, overrides: RuntimeOverrides = {}
     wsUrl: config.wsUrl,
     joinRateLimitPerMinute: config.joinRateLimitPerMinute,
     now,
+    notifier,
   });
-  const admitter = new Admitter(store, { tickSeconds: config.tickSeconds, now });
-  return { config, store, keyStore, tokens, room, admitter };
+  const admitter = new Admitter(store, { tickSeconds: config.tickSeconds, now, notifier });
+  const connections = new Connections({ store, registry, tokens, poster, now });
+  return { config, store, keyStore, tokens, room, admitter, registry, notifier, fanout, poster, connections };
 }
 
 let current: Runtime | undefined;

@@ -25,6 +25,8 @@ import { ahead as aheadOf, type PlaceStatus, placeStatus, type Session } from '#
 import type { TokenService } from '#lib/token-service';
 import type { IdentityVerifier } from '#ports/identity';
 import type { QueueStore } from '#ports/queue-store';
+import { type ChangeNotifier, NO_NOTIFIER } from '#ports/realtime';
+import { logger } from './logger.ts';
 
 export interface WaitingRoomDeps {
   readonly store: QueueStore;
@@ -34,6 +36,8 @@ export interface WaitingRoomDeps {
   readonly wsUrl: string | null;
   readonly joinRateLimitPerMinute: number;
   readonly now?: () => number;
+  /** Told when an operator changes an event's state, so connected fans hear it. */
+  readonly notifier?: ChangeNotifier;
 }
 
 export interface JoinInput {
@@ -312,7 +316,19 @@ export class WaitingRoom {
     const target = nextState(current.state, action);
     if (target === 'forbidden')
       throw new ConflictError('event_closed', 'A closed event cannot be reopened or paused.');
-    return configView(await this.#store.setEventState(eventId, target, this.#nowSec()));
+    const nowSec = this.#nowSec();
+    const updated = await this.#store.setEventState(eventId, target, nowSec);
+    if (current.state !== target) {
+      try {
+        await (this.#deps.notifier ?? NO_NOTIFIER).notify([
+          { kind: 'state', eventId, state: target, at: nowSec },
+        ]);
+      } catch (error) {
+        // The state has changed; pollers see it even if connected fans are not told at once.
+        logger.error('could not hand off state change', { error: error as Error, eventId });
+      }
+    }
+    return configView(updated);
   }
 
   async stats(eventId: string) {

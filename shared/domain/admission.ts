@@ -28,6 +28,12 @@ export interface TickInput {
   readonly nowMs: number;
   /** Seconds between ticks: the most rate credit that may be banked. */
   readonly tickSeconds: number;
+  /**
+   * The store's seal watermark: buckets at or below it are counted and frozen. New
+   * deadlines go above it, so an admitter whose clock lags never files a batch's
+   * slots where no later tick will look.
+   */
+  readonly sealedThrough?: number;
 }
 
 export interface TickPlan {
@@ -85,7 +91,7 @@ export function planTick(input: TickInput): TickPlan {
   return {
     from,
     to,
-    claimBy: nowSec + event.config.claimWindowSeconds,
+    claimBy: Math.max(releasedThrough, input.sealedThrough ?? 0) + event.config.claimWindowSeconds,
     releasedThrough,
     next: {
       version: event.version + 1,

@@ -17,6 +17,11 @@ export interface EventCounters {
   readonly completed: number;
 }
 
+export interface SealedReleases extends DueReleases {
+  /** The watermark after sealing: at least `throughSec`, more if another admitter's clock is ahead. */
+  readonly sealedThrough: number;
+}
+
 export interface TickCommit {
   readonly next: AdmitterState;
   /** Present when the tick admitted anyone. */
@@ -75,10 +80,12 @@ export interface QueueStore {
   ): Promise<CompleteResult>;
 
   /**
-   * Seals and sums the release buckets in (afterSec, throughSec]. A sealed
-   * bucket never changes again, so repeating this returns the same sums.
+   * Raises the event's seal watermark to at least `throughSec` (from then on any claim
+   * or complete touching a bucket at or below it fails), then sums the release buckets
+   * in (afterSec, throughSec]. Those sums can no longer change, so repeating this
+   * returns the same values.
    */
-  sealReleases(eventId: string, afterSec: number, throughSec: number): Promise<DueReleases>;
+  sealReleases(eventId: string, afterSec: number, throughSec: number): Promise<SealedReleases>;
   /**
    * Applies a tick if the event's version is still `expectedVersion`; false
    * when another admitter got there first (nothing is written then).

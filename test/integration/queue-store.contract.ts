@@ -112,7 +112,7 @@ export function describeQueueStore(name: string, makeStore: () => QueueStore) {
       expect(after).toMatchObject({ version: 1, servingPosition: 3, inUse: 3 });
       expect(await store.findBatch(id, 4)).toBeUndefined();
       // The stale tick's batch was not counted into the release bucket either.
-      expect(await store.sealReleases(id, NOW, NOW + 100)).toEqual({ missed: 3, expired: 0 });
+      expect(await store.sealReleases(id, NOW, NOW + 100)).toMatchObject({ missed: 3, expired: 0 });
     });
 
     test('batches are found by position', async () => {
@@ -144,8 +144,8 @@ export function describeQueueStore(name: string, makeStore: () => QueueStore) {
         completedAt: null,
       });
       expect((await store.getCounters(id)).claimed).toBe(1);
-      expect(await store.sealReleases(id, NOW, NOW + 10)).toEqual({ missed: 2, expired: 0 });
-      expect(await store.sealReleases(id, NOW + 10, NOW + 50)).toEqual({ missed: 0, expired: 1 });
+      expect(await store.sealReleases(id, NOW, NOW + 10)).toMatchObject({ missed: 2, expired: 0 });
+      expect(await store.sealReleases(id, NOW + 10, NOW + 50)).toMatchObject({ missed: 0, expired: 1 });
     });
 
     test('concurrent claims of one place make one session', async () => {
@@ -162,7 +162,7 @@ export function describeQueueStore(name: string, makeStore: () => QueueStore) {
       const ids = new Set(results.map((r) => (r.outcome === 'missed' ? 'missed' : r.session.sessionId)));
       expect(ids.size).toBe(1);
       expect((await store.getCounters(id)).claimed).toBe(1);
-      expect(await store.sealReleases(id, NOW, NOW + 100)).toEqual({ missed: 0, expired: 1 });
+      expect(await store.sealReleases(id, NOW, NOW + 100)).toMatchObject({ missed: 0, expired: 1 });
     });
 
     test('claim deadline equal to session end is one bucket', async () => {
@@ -171,7 +171,7 @@ export function describeQueueStore(name: string, makeStore: () => QueueStore) {
       await store.putEvent(id, config(), NOW);
       await admit(store, id, 2, NOW + 30);
       expect((await store.claimSession(id, session(1, NOW + 30, NOW + 30))).outcome).toBe('claimed');
-      expect(await store.sealReleases(id, NOW, NOW + 30)).toEqual({ missed: 1, expired: 1 });
+      expect(await store.sealReleases(id, NOW, NOW + 30)).toMatchObject({ missed: 1, expired: 1 });
     });
 
     test('sealed buckets are frozen: a late claim is missed, sealing repeats identically', async () => {
@@ -180,11 +180,34 @@ export function describeQueueStore(name: string, makeStore: () => QueueStore) {
       await store.putEvent(id, config(), NOW);
       await admit(store, id, 2, NOW + 10);
       const sealed = await store.sealReleases(id, NOW, NOW + 10);
-      expect(sealed).toEqual({ missed: 2, expired: 0 });
+      expect(sealed).toEqual({ missed: 2, expired: 0, sealedThrough: NOW + 10 });
       expect((await store.claimSession(id, session(1, NOW + 10, NOW + 50))).outcome).toBe('missed');
       expect(await store.getSession(id, 1)).toBeUndefined();
       expect(await store.sealReleases(id, NOW, NOW + 10)).toEqual(sealed);
-      expect(await store.sealReleases(id, NOW + 10, NOW + 10)).toEqual({ missed: 0, expired: 0 });
+      expect(await store.sealReleases(id, NOW + 10, NOW + 10)).toMatchObject({ missed: 0, expired: 0 });
+    });
+
+    test('a session ending at or below the watermark is refused, even where no bucket exists yet', async () => {
+      // A one-second purchase window: the session-end bucket would be born already counted.
+      const store = makeStore();
+      const id = newId();
+      await store.putEvent(id, config(), NOW);
+      await admit(store, id, 2, NOW + 10);
+      expect(await store.sealReleases(id, NOW, NOW + 5)).toMatchObject({ sealedThrough: NOW + 5 });
+      expect((await store.claimSession(id, session(1, NOW + 10, NOW + 5))).outcome).toBe('missed');
+      expect((await store.claimSession(id, session(1, NOW + 10, NOW + 4))).outcome).toBe('missed');
+      expect(await store.getSession(id, 1)).toBeUndefined();
+      // Above the watermark it goes through, and its end is counted exactly once later.
+      expect((await store.claimSession(id, session(2, NOW + 10, NOW + 6))).outcome).toBe('claimed');
+      expect(await store.sealReleases(id, NOW + 5, NOW + 10)).toMatchObject({ missed: 1, expired: 1 });
+    });
+
+    test('the watermark never goes down: a lagging admitter learns the higher one', async () => {
+      const store = makeStore();
+      const id = newId();
+      await store.putEvent(id, config(), NOW);
+      await store.sealReleases(id, NOW, NOW + 20);
+      expect(await store.sealReleases(id, NOW, NOW + 5)).toMatchObject({ sealedThrough: NOW + 20 });
     });
 
     test('complete frees the slot once; after the window ends it changes nothing', async () => {
@@ -199,7 +222,7 @@ export function describeQueueStore(name: string, makeStore: () => QueueStore) {
       expect(await store.completeSession(id, 1, 's-1', NOW + 6)).toBe('already_ended');
       expect((await store.getSession(id, 1))?.completedAt).toBe(NOW + 5);
       expect((await store.getCounters(id)).completed).toBe(1);
-      expect(await store.sealReleases(id, NOW, NOW + 60)).toEqual({ missed: 0, expired: 1 });
+      expect(await store.sealReleases(id, NOW, NOW + 60)).toMatchObject({ missed: 0, expired: 1 });
       expect(await store.completeSession(id, 2, 's-2', NOW + 61)).toBe('already_ended');
       expect((await store.getCounters(id)).completed).toBe(1);
     });
