@@ -1,0 +1,23 @@
+/**
+ * Fan-out worker, invoked asynchronously once per shard for every change of the
+ * line (by the admitter and the operator routes).
+ */
+import type { FanoutJob } from '#app/jobs';
+import { logger } from '#app/logger';
+import { runtime } from '#app/runtime';
+
+export const handler = async (job: FanoutJob) => {
+  const { fanout } = runtime();
+  if (!fanout) {
+    logger.warn('fan-out skipped: no WebSocket management endpoint configured');
+    return { sent: 0, gone: 0, failed: 0, skipped: 0 };
+  }
+  const result = await fanout.run(job.change, job.shard);
+  logger.info('fan-out done', {
+    eventId: job.change.eventId,
+    shard: job.shard,
+    kind: job.change.kind,
+    ...result,
+  });
+  return result;
+};
