@@ -20,6 +20,7 @@ import type {
   QueueStore,
   SealedReleases,
   TickCommit,
+  UserSlot,
 } from '#ports/queue-store';
 import { cancellationCodes, DynamoTable, type Item, keys, num, RETENTION_SECONDS } from './dynamo-table.ts';
 
@@ -194,38 +195,65 @@ export class DynamoQueueStore implements QueueStore {
     }
   }
 
-  async findUserPosition(eventId: string, userId: string) {
+  async getUserSlot(eventId: string, userId: string): Promise<UserSlot | undefined> {
     const item = await this.#t.get(keys.user(eventId, userId));
-    return item ? num(item, 'position') : undefined;
+    if (!item) return undefined;
+    return typeof item.position === 'number'
+      ? { position: item.position }
+      : { reservedAt: num(item, 'reservedAt') };
   }
 
-  async bindUserPosition(eventId: string, userId: string, position: number, nowSec: number) {
+  async reserveUser(eventId: string, userId: string, nowSec: number, staleBeforeSec: number) {
     try {
-      // Conditional: the first join of a user wins; a racing second join reads the winner's place.
       await this.#t.send(() =>
         this.#t.doc.send(
           new PutCommand({
             TableName: this.#t.name,
-            Item: {
-              ...keys.user(eventId, userId),
-              position,
-              joinedAt: nowSec,
-              ttl: nowSec + RETENTION_SECONDS,
-            },
-            ConditionExpression: 'attribute_not_exists(pk)',
-            ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+            Item: { ...keys.user(eventId, userId), reservedAt: nowSec, ttl: nowSec + RETENTION_SECONDS },
+            // First join wins; a reservation whose join died long ago may be taken over.
+            ConditionExpression:
+              'attribute_not_exists(pk) OR (attribute_not_exists(#position) AND reservedAt < :stale)',
+            ExpressionAttributeNames: { '#position': 'position' },
+            ExpressionAttributeValues: { ':stale': staleBeforeSec },
           }),
         ),
       );
-      return position;
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
+    }
+  }
+
+  async bindUser(eventId: string, userId: string, position: number) {
+    // Unconditional on purpose: only the reservation holder gets here, and repeating it is harmless.
+    await this.#t.send(() =>
+      this.#t.doc.send(
+        new UpdateCommand({
+          TableName: this.#t.name,
+          Key: keys.user(eventId, userId),
+          UpdateExpression: 'SET #position = :position REMOVE reservedAt',
+          ExpressionAttributeNames: { '#position': 'position' },
+          ExpressionAttributeValues: { ':position': position },
+        }),
+      ),
+    );
+  }
+
+  async releaseUser(eventId: string, userId: string) {
+    try {
+      await this.#t.send(() =>
+        this.#t.doc.send(
+          new DeleteCommand({
+            TableName: this.#t.name,
+            Key: keys.user(eventId, userId),
+            ConditionExpression: 'attribute_not_exists(#position)',
+            ExpressionAttributeNames: { '#position': 'position' },
+          }),
+        ),
+      );
     } catch (error) {
       if (!(error instanceof ConditionalCheckFailedException)) throw error;
-      // The failed write hands back the winner's item (raw attribute values).
-      const winner = error.Item?.position?.N;
-      if (winner !== undefined) return Number(winner);
-      const read = await this.findUserPosition(eventId, userId);
-      if (read === undefined) throw error;
-      return read;
     }
   }
 

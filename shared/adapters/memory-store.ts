@@ -15,6 +15,7 @@ import type {
   QueueStore,
   SealedReleases,
   TickCommit,
+  UserSlot,
 } from '#ports/queue-store';
 
 interface Bucket {
@@ -27,7 +28,7 @@ interface EventData {
   issued: number;
   claimed: number;
   completed: number;
-  users: Map<string, number>;
+  users: Map<string, UserSlot>;
   /** Sorted by `to`, contiguous. */
   batches: AdmissionBatch[];
   sessions: Map<number, Session>;
@@ -111,16 +112,26 @@ export class MemoryQueueStore implements QueueStore {
     return data.issued;
   }
 
-  async findUserPosition(eventId: string, userId: string) {
+  async getUserSlot(eventId: string, userId: string) {
     return this.#events.get(eventId)?.users.get(userId);
   }
 
-  async bindUserPosition(eventId: string, userId: string, position: number) {
+  async reserveUser(eventId: string, userId: string, nowSec: number, staleBeforeSec: number) {
     const data = this.#data(eventId);
-    const existing = data.users.get(userId);
-    if (existing !== undefined) return existing;
-    data.users.set(userId, position);
-    return position;
+    const slot = data.users.get(userId);
+    if (slot && ('position' in slot || slot.reservedAt >= staleBeforeSec)) return false;
+    data.users.set(userId, { reservedAt: nowSec });
+    return true;
+  }
+
+  async bindUser(eventId: string, userId: string, position: number) {
+    this.#data(eventId).users.set(userId, { position });
+  }
+
+  async releaseUser(eventId: string, userId: string) {
+    const users = this.#events.get(eventId)?.users;
+    const slot = users?.get(userId);
+    if (slot && !('position' in slot)) users?.delete(userId);
   }
 
   async findBatch(eventId: string, position: number) {

@@ -12,6 +12,7 @@ import {
   MissedError,
   NotYetError,
   RateLimitedError,
+  ServiceUnavailableError,
   SessionEndedError,
 } from '#domain/errors';
 import {
@@ -92,6 +93,10 @@ export interface EventConfigView {
 }
 
 const ANONYMOUS_PREFIX = 'anon_';
+/** A reservation this old belongs to a join that died before it could bind a position. */
+const USER_RESERVATION_STALE_SECONDS = 10;
+/** About three seconds of polling (10 ms doubling to 250 ms) for a racing join to bind. */
+const USER_RESERVATION_POLLS = 18;
 
 export function configView(event: EventRecord): EventConfigView {
   return {
@@ -166,21 +171,9 @@ export class WaitingRoom {
     eventRead.catch(() => undefined);
 
     let position: number;
-    let created: boolean;
-    const known = userId === undefined ? undefined : await this.#store.findUserPosition(eventId, userId);
-    if (known !== undefined) {
-      position = known;
-      created = false;
-    } else {
-      const allocated = await this.#store.allocatePosition(eventId);
-      // Two first joins of one user can race: the bound position is the one that holds.
-      // The loser's allocated position stays empty and lapses like a no-show.
-      position =
-        userId === undefined
-          ? allocated
-          : await this.#store.bindUserPosition(eventId, userId, allocated, nowSec);
-      created = position === allocated;
-    }
+    let created = true;
+    if (userId === undefined) position = await this.#store.allocatePosition(eventId);
+    else ({ position, created } = await this.#userPlace(eventId, userId, nowSec));
     const event = await eventRead;
     if (event.state === 'closed') throw new EventClosedError();
     const sub = userId ?? `${ANONYMOUS_PREFIX}${randomUUID()}`;
@@ -192,6 +185,44 @@ export class WaitingRoom {
       ttlSeconds: event.config.positionTtlSeconds,
     });
     return { created, eventId, token, wsUrl: this.#deps.wsUrl, ...this.#placeView(event, position, nowSec) };
+  }
+
+  /**
+   * The user's one place: the first join reserves it and only then takes a position,
+   * so concurrent first joins of one user (many devices, retries) cost one position,
+   * never a trail of empty places that would hold capacity slots.
+   */
+  async #userPlace(
+    eventId: string,
+    userId: string,
+    nowSec: number,
+  ): Promise<{ position: number; created: boolean }> {
+    for (let attempt = 0; attempt < USER_RESERVATION_POLLS; attempt++) {
+      const slot = await this.#store.getUserSlot(eventId, userId);
+      if (slot && 'position' in slot) return { position: slot.position, created: false };
+      const stale = nowSec - USER_RESERVATION_STALE_SECONDS;
+      if (!slot || slot.reservedAt < stale) {
+        if (await this.#store.reserveUser(eventId, userId, nowSec, stale)) {
+          let position: number;
+          try {
+            position = await this.#store.allocatePosition(eventId);
+          } catch (error) {
+            await this.#store.releaseUser(eventId, userId);
+            throw error;
+          }
+          await this.#store.bindUser(eventId, userId, position);
+          return { position, created: true };
+        }
+        continue; // Another join reserved first: read what it did.
+      }
+      // Another join of this user holds the reservation: its position appears in milliseconds.
+      await new Promise((resolve) => setTimeout(resolve, Math.min(10 * 2 ** attempt, 250)));
+    }
+    throw new ServiceUnavailableError(
+      'throttled',
+      'Another join of this user is in progress; retry shortly.',
+      1,
+    );
   }
 
   async status(eventId: string, token: string): Promise<StatusResult> {

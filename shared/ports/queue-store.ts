@@ -22,6 +22,8 @@ export interface SealedReleases extends DueReleases {
   readonly sealedThrough: number;
 }
 
+export type UserSlot = { readonly position: number } | { readonly reservedAt: number };
+
 export interface TickCommit {
   readonly next: AdmitterState;
   /** Present when the tick admitted anyone. */
@@ -56,12 +58,18 @@ export interface QueueStore {
 
   /** Atomically takes the next position. Throws EventNotFoundError or EventClosedError. */
   allocatePosition(eventId: string): Promise<number>;
-  findUserPosition(eventId: string, userId: string): Promise<number | undefined>;
+  /** A user's place: bound to a position, reserved by a join in progress, or absent. */
+  getUserSlot(eventId: string, userId: string): Promise<UserSlot | undefined>;
   /**
-   * Binds a user to a position unless the user already has one; returns the
-   * position that holds (the earlier one when two joins raced).
+   * Reserves the user's place for this join, so that only one join allocates a
+   * position: succeeds when no slot exists, or when only a reservation older than
+   * `staleBeforeSec` (a join that died before binding) is there.
    */
-  bindUserPosition(eventId: string, userId: string, position: number, nowSec: number): Promise<number>;
+  reserveUser(eventId: string, userId: string, nowSec: number, staleBeforeSec: number): Promise<boolean>;
+  /** Binds the reserved user to the position their join allocated. */
+  bindUser(eventId: string, userId: string, position: number): Promise<void>;
+  /** Drops an unbound reservation (the join failed before it got a position). */
+  releaseUser(eventId: string, userId: string): Promise<void>;
 
   /** The tick that admitted `position`, if any. */
   findBatch(eventId: string, position: number): Promise<AdmissionBatch | undefined>;

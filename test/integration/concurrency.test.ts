@@ -61,6 +61,8 @@ describe('concurrency on DynamoDB Local', () => {
     const positions = new Set(results.map((r) => r.position));
     expect(positions.size).toBe(1);
     expect(results.filter((r) => r.created)).toHaveLength(1);
+    // One position was taken for the user, not one per racing join: no empty places in line.
+    expect((await room.publicEvent('rejoin')).issued).toBe(2);
     // Every device got a fresh, valid token for the same place.
     const claims = await Promise.all(
       results.slice(0, 5).map((r) => tokens.verifyPosition(r.token, 'rejoin')),

@@ -76,17 +76,33 @@ export function describeQueueStore(name: string, makeStore: () => QueueStore) {
       await expect(store.setEventState(id, 'open', NOW)).rejects.toBeInstanceOf(ConflictError);
     });
 
-    test('a user is bound to the first position only, under races', async () => {
+    test('one join of a user reserves the place; a dead reservation can be taken over', async () => {
       const store = makeStore();
       const id = newId();
       await store.putEvent(id, config(), NOW);
-      const bound = await Promise.all(
-        Array.from({ length: 20 }, (_, i) => store.bindUserPosition(id, 'alice', i + 1, NOW)),
+      expect(await store.getUserSlot(id, 'alice')).toBeUndefined();
+      const reserved = await Promise.all(
+        Array.from({ length: 20 }, () => store.reserveUser(id, 'alice', NOW, NOW - 10)),
       );
-      const winner = bound[0];
-      expect(new Set(bound).size).toBe(1);
-      expect(await store.findUserPosition(id, 'alice')).toBe(winner);
-      expect(await store.findUserPosition(id, 'bob')).toBeUndefined();
+      expect(reserved.filter(Boolean)).toHaveLength(1);
+      expect(await store.getUserSlot(id, 'alice')).toEqual({ reservedAt: NOW });
+      // Not stale yet: nobody else may take it.
+      expect(await store.reserveUser(id, 'alice', NOW + 5, NOW - 5)).toBe(false);
+      // Stale: a later join takes it over, once.
+      const takeovers = await Promise.all(
+        Array.from({ length: 5 }, () => store.reserveUser(id, 'alice', NOW + 20, NOW + 10)),
+      );
+      expect(takeovers.filter(Boolean)).toHaveLength(1);
+      await store.bindUser(id, 'alice', 7);
+      expect(await store.getUserSlot(id, 'alice')).toEqual({ position: 7 });
+      // A bound place is never taken over nor released.
+      expect(await store.reserveUser(id, 'alice', NOW + 999, NOW + 999)).toBe(false);
+      await store.releaseUser(id, 'alice');
+      expect(await store.getUserSlot(id, 'alice')).toEqual({ position: 7 });
+      // An unbound reservation is released.
+      expect(await store.reserveUser(id, 'bob', NOW, NOW - 10)).toBe(true);
+      await store.releaseUser(id, 'bob');
+      expect(await store.getUserSlot(id, 'bob')).toBeUndefined();
     });
 
     test('ticks commit under the version only; a stale tick writes nothing', async () => {
