@@ -57,7 +57,7 @@ console.log(`fairqueue local on ${app.url}
   JWKS          ${app.url}/.well-known/jwks.json
   store         ${config.store === 'memory' ? 'embedded (in memory)' : `DynamoDB at ${process.env.AWS_ENDPOINT_URL} table ${config.tableName}`}
   tick          every ${tickMs} ms
-  ADMIN_TOKEN   ${adminToken}${process.env.ADMIN_TOKEN ? '' : ' (default; set ADMIN_TOKEN to change)'}`);
+  ADMIN_TOKEN   ${process.env.ADMIN_TOKEN ? '(from the environment)' : `${adminToken} (default; set ADMIN_TOKEN to change)`}`);
 
 const stop = async () => {
   await app.close();

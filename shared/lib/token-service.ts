@@ -158,7 +158,8 @@ export class TokenService {
         ring = await this.#ring();
         key = ring.verifyKeys.get(kid);
       }
-      if (!key) throw new InvalidTokenError(`unknown kid ${kid}`);
+      // The kid is attacker-chosen text: log a bounded prefix only.
+      if (!key) throw new InvalidTokenError(`unknown kid ${kid.slice(0, 64)}`);
       return key;
     };
     try {
