@@ -9,7 +9,6 @@
  * Configuration comes from the environment the parent sets (FQ_STORE, FQ_TABLE,
  * FQ_KEY_DIR, AWS_*), read once through readConfig like every other entry point.
  */
-import { readConfig } from '#app/config';
 import { startLocal } from '#local/app';
 import { BENCH_EVENT_ID } from './params.ts';
 
@@ -27,14 +26,14 @@ function isParentMessage(value: unknown): value is ParentMessage {
 
 async function main(): Promise<void> {
   if (!process.send) throw new Error('bench/server.ts is started by bench/run.ts over IPC, not by hand');
-  const config = readConfig();
+
   const app = await startLocal({
     port: 0,
     host: '127.0.0.1',
     // Admission runs in its own Lambda on AWS; with ticks off the figures are the join path alone.
     tickMs: 3_600_000,
     adminToken: 'bench-admin-token',
-    config,
+    env: process.env,
     // A capacity that never matters here: nothing is admitted while the bench runs.
     demo: { eventId: BENCH_EVENT_ID, capacity: 1_000, admitPerMinute: null },
   });

@@ -1,21 +1,28 @@
 /**
- * The local waiting room: the gateway, the admitter scheduler and the pages,
- * over the embedded store (or DynamoDB when AWS_ENDPOINT_URL is set).
+ * The local waiting room: the gateway (HTTP routes, `/ws`, `@connections`), the
+ * admitter scheduler, the in-process stand-in for asynchronous Lambda
+ * invocations, and the pages, over the embedded store (or DynamoDB when
+ * AWS_ENDPOINT_URL is set).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { CreateTableCommand, DynamoDBClient, ResourceInUseException } from '@aws-sdk/client-dynamodb';
 import { tableDefinition } from '#adapters/dynamo-table';
-import type { AppConfig } from '#app/config';
+import { InProcessNotifier } from '#adapters/in-process-notifier';
+import { readConfig } from '#app/config';
+import { logger } from '#app/logger';
 import { buildRuntime, type Runtime, type RuntimeOverrides, setRuntime } from '#app/runtime';
 import { handler as admitterHandler } from '#functions/admitter';
+import { handler as fanoutHandler } from '#functions/fanout';
 import { type Gateway, lambdaContext, servePage, startGateway } from './gateway.ts';
+import { LocalWebSocketApi, type WebSocketHandlers } from './websocket.ts';
 
 export interface LocalOptions {
   readonly port: number;
   readonly host?: string;
   readonly tickMs: number;
   readonly adminToken: string;
-  readonly config: AppConfig;
+  /** Environment for the handlers' config (FQ_*); the local URLs and workers are filled in here. */
+  readonly env: Record<string, string | undefined>;
   /** Creates this event at start when it does not exist yet. */
   readonly demo?: {
     readonly eventId: string;
@@ -27,10 +34,14 @@ export interface LocalOptions {
 
 export interface LocalApp {
   readonly url: string;
+  readonly wsUrl: string;
   readonly runtime: Runtime;
   readonly gateway: Gateway;
+  readonly websocket: LocalWebSocketApi;
   /** Runs one admission tick now (tests use this instead of waiting for the timer). */
   tick(): Promise<void>;
+  /** Resolves when every fan-out and push job handed off so far has finished. */
+  settle(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -51,19 +62,18 @@ export async function ensureTable(tableName: string): Promise<void> {
   }
 }
 
-export async function startLocal(options: LocalOptions): Promise<LocalApp> {
-  const runtime = buildRuntime(options.config, options.overrides);
-  setRuntime(runtime);
-  if (options.config.store === 'dynamodb') await ensureTable(options.config.tableName);
-  // Load the key ring now, so the first request does not pay for key generation.
-  await runtime.tokens.jwks();
+async function loadWebSocketHandlers(): Promise<WebSocketHandlers> {
+  const [connect, disconnect, message] = await Promise.all([
+    import('#functions/ws-connect'),
+    import('#functions/ws-disconnect'),
+    import('#functions/ws-default'),
+  ]);
+  return { connect: connect.handler, disconnect: disconnect.handler, message: message.handler };
+}
 
-  if (options.demo && !(await runtime.store.getEvent(options.demo.eventId, { consistent: true }))) {
-    await runtime.room.putEvent(options.demo.eventId, {
-      capacity: options.demo.capacity,
-      admitPerMinute: options.demo.admitPerMinute,
-    });
-  }
+export async function startLocal(options: LocalOptions): Promise<LocalApp> {
+  const websocket = new LocalWebSocketApi(loadWebSocketHandlers);
+  let runtime: Runtime | undefined;
 
   const extraRoutes = async (req: IncomingMessage, res: ServerResponse, url: URL) => {
     const page = PAGES[url.pathname];
@@ -71,15 +81,44 @@ export async function startLocal(options: LocalOptions): Promise<LocalApp> {
       await servePage(res, page);
       return true;
     }
-    return false;
+    return websocket.serveManagement(req, res, url);
   };
 
+  // Listen first: the handlers' config needs the real port (tests ask for port 0).
   const gateway = await startGateway({
     port: options.port,
     ...(options.host ? { host: options.host } : {}),
     adminToken: options.adminToken,
     extraRoutes,
   });
+  websocket.attach(gateway.server);
+  const wsUrl = `${gateway.url.replace(/^http/, 'ws')}/ws`;
+
+  const config = readConfig({
+    ...options.env,
+    FQ_WS_URL: options.env.FQ_WS_URL || wsUrl,
+    FQ_WS_MANAGEMENT_ENDPOINT: gateway.url,
+    FQ_NOTIFIER: 'in-process',
+  });
+  const notifier = new InProcessNotifier();
+  runtime = buildRuntime(config, { notifier, ...options.overrides });
+  setRuntime(runtime);
+  notifier.attach({
+    fanout: (job) => fanoutHandler(job),
+    push: null,
+    shards: config.realtime.shards,
+    onError: (error) => logger.error('local worker failed', { error: error as Error }),
+  });
+
+  if (config.store === 'dynamodb') await ensureTable(config.tableName);
+  // Load the key ring now, so the first request does not pay for key generation.
+  await runtime.tokens.jwks();
+  if (options.demo && !(await runtime.store.getEvent(options.demo.eventId, { consistent: true }))) {
+    await runtime.room.putEvent(options.demo.eventId, {
+      capacity: options.demo.capacity,
+      admitPerMinute: options.demo.admitPerMinute,
+    });
+  }
 
   const tick = async () => {
     await admitterHandler({ once: true }, lambdaContext('admitter'));
@@ -97,13 +136,19 @@ export async function startLocal(options: LocalOptions): Promise<LocalApp> {
   }, options.tickMs);
   timer.unref();
 
+  const settle = () => notifier.idle();
   return {
     url: gateway.url,
+    wsUrl,
     runtime,
     gateway,
+    websocket,
     tick,
+    settle,
     close: async () => {
       clearInterval(timer);
+      await settle();
+      websocket.close();
       await gateway.close();
       setRuntime(undefined);
     },

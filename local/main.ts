@@ -31,19 +31,20 @@ if (useDynamo) {
   process.env.AWS_SECRET_ACCESS_KEY ??= 'local';
 }
 
-const config = readConfig({
+const env = {
   ...process.env,
   FQ_STORE: process.env.FQ_STORE ?? (useDynamo ? 'dynamodb' : 'memory'),
   FQ_TABLE: process.env.FQ_TABLE ?? 'fairqueue',
   FQ_TICK_SECONDS: String(tickMs / 1000),
-  FQ_WS_URL: process.env.FQ_WS_URL ?? '',
-});
+};
+// Fail at start, with the variable's name, on a bad setting.
+const config = readConfig(env);
 
 const app = await startLocal({
   port,
   tickMs,
   adminToken,
-  config,
+  env,
   demo: {
     eventId: 'demo',
     capacity: intFromEnv('DEMO_CAPACITY', 20),
@@ -55,6 +56,7 @@ console.log(`fairqueue local on ${app.url}
   waiting room  ${app.url}/
   operators     ${app.url}/admin
   JWKS          ${app.url}/.well-known/jwks.json
+  WebSocket     ${app.wsUrl}?token=<position token>
   store         ${config.store === 'memory' ? 'embedded (in memory)' : `DynamoDB at ${process.env.AWS_ENDPOINT_URL} table ${config.tableName}`}
   tick          every ${tickMs} ms
   ADMIN_TOKEN   ${process.env.ADMIN_TOKEN ? '(from the environment)' : `${adminToken} (default; set ADMIN_TOKEN to change)`}`);

@@ -221,7 +221,7 @@ describe('local stack (dev-mode identity, no join limit)', () => {
     expect(paused.body.state).toBe('paused');
     const joined = await hit('POST', '/v1/events/cfg/join', { body: {} });
     expect(joined.status).toBe(201);
-    expect(joined.body.wsUrl).toBeNull();
+    expect(joined.body.wsUrl).toBe(`${app.wsUrl}`);
     await app.tick();
     const status = await hit('GET', '/v1/events/cfg/status', { token: joined.body.token });
     expect(status.body).toMatchObject({ status: 'waiting', eventState: 'paused' });

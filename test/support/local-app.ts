@@ -6,7 +6,6 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readConfig } from '#app/config';
 import type { RuntimeOverrides } from '#app/runtime';
 import { type LocalApp, startLocal } from '#local/app';
 
@@ -21,17 +20,17 @@ export interface TestAppOptions {
 
 export async function startTestApp(options: TestAppOptions = {}): Promise<LocalApp> {
   const keyDir = mkdtempSync(join(tmpdir(), 'fq-keys-'));
-  const config = readConfig({
+  const env = {
     FQ_STORE: 'memory',
     FQ_KEY_DIR: keyDir,
     FQ_TICK_SECONDS: '1',
     ...options.env,
-  });
+  };
   return startLocal({
     port: 0,
     tickMs: options.tickMs ?? 3_600_000,
     adminToken: TEST_ADMIN_TOKEN,
-    config,
+    env,
     demo: options.demo ? { eventId: 'demo', capacity: 20, admitPerMinute: null } : null,
     ...(options.overrides ? { overrides: options.overrides } : {}),
   });

@@ -1,0 +1,181 @@
+/**
+ * The local stand-in for API Gateway's WebSocket API: `/ws` runs the same
+ * `$connect` / `$default` / `$disconnect` handlers, and `/@connections/{id}`
+ * answers the management API exactly as far as the real
+ * `ApiGatewayManagementApiClient` needs (POST a message, GET, DELETE; 410
+ * GoneException for a connection that is not there).
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { type WebSocket, WebSocketServer } from 'ws';
+import type { WebSocketEvent, WebSocketResult } from '#http/websocket';
+
+type WsHandler = (event: WebSocketEvent) => Promise<WebSocketResult>;
+
+export interface WebSocketHandlers {
+  readonly connect: WsHandler;
+  readonly disconnect: WsHandler;
+  readonly message: WsHandler;
+}
+
+const STATUS_TEXT: Record<number, string> = {
+  401: 'Unauthorized',
+  404: 'Not Found',
+  410: 'Gone',
+  500: 'Internal Server Error',
+};
+/** API Gateway's own cap on a WebSocket frame. */
+const MAX_FRAME_BYTES = 128 * 1024;
+
+interface Live {
+  readonly socket: WebSocket;
+  readonly connectedAt: number;
+  readonly sourceIp: string;
+  readonly userAgent: string;
+  lastActiveAt: number;
+}
+
+export class LocalWebSocketApi {
+  readonly #wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES });
+  readonly #live = new Map<string, Live>();
+
+  constructor(
+    private readonly handlers: () => Promise<WebSocketHandlers>,
+    private readonly path = '/ws',
+  ) {}
+
+  get connectionCount(): number {
+    return this.#live.size;
+  }
+
+  #event(routeKey: string, connectionId: string, req: IncomingMessage | null, body?: string): WebSocketEvent {
+    const now = Date.now();
+    const url = req ? new URL(req.url ?? '/', 'http://local') : null;
+    return {
+      requestContext: {
+        routeKey,
+        eventType:
+          routeKey === '$connect' ? 'CONNECT' : routeKey === '$disconnect' ? 'DISCONNECT' : 'MESSAGE',
+        connectionId,
+        messageId: randomUUID(),
+        extendedRequestId: randomUUID(),
+        requestTime: new Date(now).toUTCString(),
+        messageDirection: 'IN',
+        stage: '$default',
+        connectedAt: this.#live.get(connectionId)?.connectedAt ?? now,
+        requestTimeEpoch: now,
+        requestId: randomUUID(),
+        domainName: req?.headers.host ?? 'localhost',
+        apiId: 'local',
+      },
+      ...(url ? { queryStringParameters: Object.fromEntries(url.searchParams) } : {}),
+      ...(body !== undefined ? { body } : {}),
+      isBase64Encoded: false,
+    };
+  }
+
+  /** Attach to the HTTP server: upgrades on `path` go through `$connect`. */
+  attach(server: Server): void {
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      this.#upgrade(req, socket, head).catch(() => socket.destroy());
+    });
+  }
+
+  async #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer) {
+    const url = new URL(req.url ?? '/', 'http://local');
+    if (url.pathname !== this.path) {
+      socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      return;
+    }
+    // API Gateway connection ids are short base64 strings ending in '='.
+    const connectionId = `${randomBytes(9).toString('base64').replace(/[+/]/g, 'A')}=`;
+    const handlers = await this.handlers();
+    const result = await handlers.connect(this.#event('$connect', connectionId, req));
+    if (result.statusCode < 200 || result.statusCode > 299) {
+      const body = result.body ?? '';
+      const reason = STATUS_TEXT[result.statusCode] ?? 'Forbidden';
+      socket.end(
+        `HTTP/1.1 ${result.statusCode} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+      );
+      return;
+    }
+    this.#wss.handleUpgrade(req, socket, head, (ws) => {
+      const now = Date.now();
+      this.#live.set(connectionId, {
+        socket: ws,
+        connectedAt: now,
+        lastActiveAt: now,
+        sourceIp: req.socket.remoteAddress ?? '127.0.0.1',
+        userAgent: req.headers['user-agent'] ?? '',
+      });
+      ws.on('message', (data) => {
+        const live = this.#live.get(connectionId);
+        if (live) live.lastActiveAt = Date.now();
+        handlers.message(this.#event('$default', connectionId, null, data.toString())).catch(() => {});
+      });
+      ws.on('close', () => {
+        this.#live.delete(connectionId);
+        handlers.disconnect(this.#event('$disconnect', connectionId, null)).catch(() => {});
+      });
+    });
+  }
+
+  /** Serves `/@connections/{id}`; returns false for any other path. */
+  async serveManagement(req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean> {
+    const match = url.pathname.match(/^\/@connections\/([^/]+)$/);
+    if (!match?.[1]) return false;
+    const connectionId = decodeURIComponent(match[1]);
+    const live = this.#live.get(connectionId);
+    const gone = () => {
+      res.writeHead(410, { 'content-type': 'application/json', 'x-amzn-errortype': 'GoneException' });
+      res.end(JSON.stringify({ message: 'Gone' }));
+    };
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    if (!live || live.socket.readyState !== live.socket.OPEN) {
+      gone();
+      return true;
+    }
+    if (req.method === 'POST') {
+      const data = Buffer.concat(chunks);
+      if (data.length > MAX_FRAME_BYTES) {
+        res.writeHead(413, {
+          'content-type': 'application/json',
+          'x-amzn-errortype': 'PayloadTooLargeException',
+        });
+        res.end(JSON.stringify({ message: 'Payload too large' }));
+        return true;
+      }
+      try {
+        await new Promise<void>((resolve, reject) =>
+          live.socket.send(data.toString('utf8'), (e) => (e ? reject(e) : resolve())),
+        );
+      } catch {
+        gone(); // closed while we were sending
+        return true;
+      }
+      res.writeHead(200).end();
+    } else if (req.method === 'DELETE') {
+      live.socket.close(1000, 'closed by the server');
+      res.writeHead(204).end();
+    } else if (req.method === 'GET') {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(
+        JSON.stringify({
+          ConnectedAt: new Date(live.connectedAt).toISOString(),
+          LastActiveAt: new Date(live.lastActiveAt).toISOString(),
+          Identity: { SourceIp: live.sourceIp, UserAgent: live.userAgent },
+        }),
+      );
+    } else {
+      res.writeHead(405).end();
+    }
+    return true;
+  }
+
+  close(): void {
+    for (const { socket } of this.#live.values()) socket.terminate();
+    this.#wss.close();
+  }
+}
