@@ -13,6 +13,7 @@ import { logger } from '#app/logger';
 import { buildRuntime, type Runtime, type RuntimeOverrides, setRuntime } from '#app/runtime';
 import { handler as admitterHandler } from '#functions/admitter';
 import { handler as fanoutHandler } from '#functions/fanout';
+import { handler as pushHandler } from '#functions/push';
 import { type Gateway, lambdaContext, servePage, startGateway } from './gateway.ts';
 import { LocalWebSocketApi, type WebSocketHandlers } from './websocket.ts';
 
@@ -81,6 +82,12 @@ export async function startLocal(options: LocalOptions): Promise<LocalApp> {
       await servePage(res, page);
       return true;
     }
+    if (url.pathname === '/_local/pushes' && req.method === 'GET') {
+      // Local mode only: what the SNS stand-in "sent".
+      res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
+      res.end(JSON.stringify({ pushes: runtime?.pushSink?.list() ?? [] }));
+      return true;
+    }
     return websocket.serveManagement(req, res, url);
   };
 
@@ -99,13 +106,14 @@ export async function startLocal(options: LocalOptions): Promise<LocalApp> {
     FQ_WS_URL: options.env.FQ_WS_URL || wsUrl,
     FQ_WS_MANAGEMENT_ENDPOINT: gateway.url,
     FQ_NOTIFIER: 'in-process',
+    FQ_PUSH: options.env.FQ_PUSH ?? 'local',
   });
   const notifier = new InProcessNotifier();
   runtime = buildRuntime(config, { notifier, ...options.overrides });
   setRuntime(runtime);
   notifier.attach({
     fanout: (job) => fanoutHandler(job),
-    push: null,
+    push: runtime.push.enabled ? (job) => pushHandler(job) : null,
     shards: config.realtime.shards,
     onError: (error) => logger.error('local worker failed', { error: error as Error }),
   });

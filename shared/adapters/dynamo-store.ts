@@ -34,6 +34,10 @@ function toEventRecord(item: Item): EventRecord {
   } as EventRecord;
 }
 
+function toBatch(item: Item): AdmissionBatch {
+  return { from: num(item, 'from'), to: num(item, 'to'), at: num(item, 'at'), claimBy: num(item, 'claimBy') };
+}
+
 function toSession(item: Item, position: number): Session {
   return {
     position,
@@ -257,6 +261,20 @@ export class DynamoQueueStore implements QueueStore {
     }
   }
 
+  async batchesAfter(eventId: string, afterTo: number, limit: number) {
+    const out = await this.#t.query({
+      KeyConditionExpression: 'pk = :pk AND sk BETWEEN :lo AND :hi',
+      ExpressionAttributeValues: {
+        ':pk': keys.eventPk(eventId),
+        ':lo': keys.batchSk(afterTo + 1),
+        ':hi': keys.batchSk(999_999_999_999),
+      },
+      Limit: limit,
+      ConsistentRead: true,
+    });
+    return (out.Items ?? []).map(toBatch);
+  }
+
   async findBatch(eventId: string, position: number) {
     const out = await this.#t.query({
       KeyConditionExpression: 'pk = :pk AND sk BETWEEN :lo AND :hi',
@@ -270,13 +288,7 @@ export class DynamoQueueStore implements QueueStore {
     });
     const item = out.Items?.[0];
     if (!item || num(item, 'from') >= position) return undefined;
-    const batch: AdmissionBatch = {
-      from: num(item, 'from'),
-      to: num(item, 'to'),
-      at: num(item, 'at'),
-      claimBy: num(item, 'claimBy'),
-    };
-    return batch;
+    return toBatch(item);
   }
 
   async getSession(eventId: string, position: number) {

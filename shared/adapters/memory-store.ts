@@ -134,6 +134,11 @@ export class MemoryQueueStore implements QueueStore {
     if (slot && !('position' in slot)) users?.delete(userId);
   }
 
+  async batchesAfter(eventId: string, afterTo: number, limit: number) {
+    const batches = this.#events.get(eventId)?.batches ?? [];
+    return batches.filter((b) => b.to > afterTo).slice(0, limit);
+  }
+
   async findBatch(eventId: string, position: number) {
     const batches = this.#events.get(eventId)?.batches ?? [];
     // Batches are contiguous and sorted: the first whose end reaches the position holds it.

@@ -7,20 +7,26 @@ import { ApiGatewayManagementApiClient } from '@aws-sdk/client-apigatewaymanagem
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SNSClient } from '@aws-sdk/client-sns';
 import { DynamoConnectionRegistry } from '#adapters/dynamo-connections';
+import { DynamoDeviceStore } from '#adapters/dynamo-devices';
 import { DynamoQueueStore } from '#adapters/dynamo-store';
 import { DynamoTable } from '#adapters/dynamo-table';
 import { FileKeyStore } from '#adapters/file-key-store';
 import { InProcessNotifier } from '#adapters/in-process-notifier';
 import { JwksIdentityVerifier } from '#adapters/jwks-identity';
 import { LambdaChangeNotifier } from '#adapters/lambda-notifier';
+import { LocalPushSink } from '#adapters/local-push-sink';
 import { ManagementApiPoster } from '#adapters/management-api-poster';
 import { MemoryConnectionRegistry } from '#adapters/memory-connections';
+import { MemoryDeviceStore } from '#adapters/memory-devices';
 import { MemoryQueueStore } from '#adapters/memory-store';
 import { SecretsManagerKeyStore } from '#adapters/secrets-key-store';
+import { SnsPushGateway } from '#adapters/sns-push';
 import { TokenService } from '#lib/token-service';
 import type { IdentityVerifier } from '#ports/identity';
 import type { KeyStore } from '#ports/key-store';
+import type { DeviceStore, PushGateway } from '#ports/push';
 import type { QueueStore } from '#ports/queue-store';
 import type { ChangeNotifier, ConnectionPoster, ConnectionRegistry } from '#ports/realtime';
 import { Admitter } from './admitter.ts';
@@ -28,6 +34,7 @@ import { type AppConfig, readConfig } from './config.ts';
 import { Connections } from './connections.ts';
 import { Fanout } from './fanout.ts';
 import { logger } from './logger.ts';
+import { Push } from './push.ts';
 import { WaitingRoom } from './waiting-room.ts';
 
 export interface Runtime {
@@ -43,6 +50,9 @@ export interface Runtime {
   readonly fanout: Fanout | null;
   readonly poster: ConnectionPoster | null;
   readonly connections: Connections;
+  readonly push: Push;
+  /** Present in local mode: what was "sent", for `GET /_local/pushes`. */
+  readonly pushSink: LocalPushSink | null;
 }
 
 export interface RuntimeOverrides {
@@ -53,6 +63,8 @@ export interface RuntimeOverrides {
   readonly registry?: ConnectionRegistry;
   readonly poster?: ConnectionPoster | null;
   readonly notifier?: ChangeNotifier;
+  readonly devices?: DeviceStore;
+  readonly pushGateway?: PushGateway | null;
 }
 
 export function buildRuntime(config: AppConfig, overrides: RuntimeOverrides = {}): Runtime {
@@ -133,7 +145,46 @@ export function buildRuntime(config: AppConfig, overrides: RuntimeOverrides = {}
   });
   const admitter = new Admitter(store, { tickSeconds: config.tickSeconds, now, notifier });
   const connections = new Connections({ store, registry, tokens, poster, now });
-  return { config, store, keyStore, tokens, room, admitter, registry, notifier, fanout, poster, connections };
+  const devices = overrides.devices ?? (memory ? new MemoryDeviceStore() : new DynamoDeviceStore(dynamo()));
+  const pushConfig = realtime.push;
+  const pushSink = pushConfig.kind === 'local' ? new LocalPushSink(now) : null;
+  const pushGateway =
+    overrides.pushGateway !== undefined
+      ? overrides.pushGateway
+      : pushConfig.kind === 'sns'
+        ? new SnsPushGateway(new SNSClient({}), {
+            fcm: pushConfig.fcmApplicationArn,
+            apns: pushConfig.apnsApplicationArn,
+          })
+        : pushSink;
+  const push = new Push({
+    store,
+    devices,
+    gateway: pushGateway,
+    tokens,
+    now,
+    onError: (error, device) =>
+      logger.warn('push failed', {
+        error: error as Error,
+        eventId: device.eventId,
+        position: device.position,
+      }),
+  });
+  return {
+    config,
+    store,
+    keyStore,
+    tokens,
+    room,
+    admitter,
+    registry,
+    notifier,
+    fanout,
+    poster,
+    connections,
+    push,
+    pushSink,
+  };
 }
 
 let current: Runtime | undefined;

@@ -147,6 +147,18 @@ export class ServiceUnavailableError extends FairqueueError {
   }
 }
 
+/** This deployment has no push application for the platform (none configured on the stack). */
+export class PushUnavailableError extends FairqueueError {
+  override readonly name = 'PushUnavailableError';
+  readonly code = 'push_unavailable';
+  readonly status = 503;
+  constructor(platform: string) {
+    super(`Push notifications for ${platform} are not configured here; keep polling or use the WebSocket.`, {
+      headers: { 'Retry-After': '3600' },
+    });
+  }
+}
+
 /** A state change that another writer won; callers retry or report. */
 export class ConflictError extends FairqueueError {
   override readonly name = 'ConflictError';

@@ -14,7 +14,16 @@ export interface RouteDef {
   readonly auth: RouteAuth;
 }
 
-export const FUNCTION_NAMES = ['join', 'status', 'admission', 'complete', 'event', 'jwks', 'admin'] as const;
+export const FUNCTION_NAMES = [
+  'join',
+  'status',
+  'admission',
+  'complete',
+  'devices',
+  'event',
+  'jwks',
+  'admin',
+] as const;
 export type FunctionName = (typeof FUNCTION_NAMES)[number];
 
 export const ROUTES: readonly RouteDef[] = [
@@ -22,6 +31,7 @@ export const ROUTES: readonly RouteDef[] = [
   { routeKey: 'GET /v1/events/{eventId}/status', fn: 'status', auth: 'none' },
   { routeKey: 'POST /v1/events/{eventId}/admission', fn: 'admission', auth: 'none' },
   { routeKey: 'POST /v1/events/{eventId}/complete', fn: 'complete', auth: 'none' },
+  { routeKey: 'POST /v1/events/{eventId}/devices', fn: 'devices', auth: 'none' },
   { routeKey: 'GET /v1/events/{eventId}', fn: 'event', auth: 'none' },
   { routeKey: 'GET /.well-known/jwks.json', fn: 'jwks', auth: 'none' },
   { routeKey: 'PUT /v1/admin/events/{eventId}', fn: 'admin', auth: 'iam' },

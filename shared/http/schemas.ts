@@ -37,3 +37,13 @@ export const eventConfigBodySchema = z.strictObject({
 export type EventConfigBody = z.infer<typeof eventConfigBodySchema>;
 
 export const emptyBodySchema = z.strictObject({});
+
+export const devicesBodySchema = z.strictObject({
+  platform: z.enum(['fcm', 'apns']),
+  /** FCM registration tokens run to a few hundred characters, APNs tokens are 64 hex digits. */
+  deviceToken: z
+    .string()
+    .min(8)
+    .max(4096)
+    .regex(/^[\x21-\x7e]+$/, 'deviceToken must be printable ASCII without spaces'),
+});

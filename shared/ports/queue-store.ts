@@ -71,6 +71,8 @@ export interface QueueStore {
   /** Drops an unbound reservation (the join failed before it got a position). */
   releaseUser(eventId: string, userId: string): Promise<void>;
 
+  /** Admission batches after position `afterTo`, oldest first, at most `limit`. */
+  batchesAfter(eventId: string, afterTo: number, limit: number): Promise<AdmissionBatch[]>;
   /** The tick that admitted `position`, if any. */
   findBatch(eventId: string, position: number): Promise<AdmissionBatch | undefined>;
   getSession(eventId: string, position: number): Promise<Session | undefined>;

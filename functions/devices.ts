@@ -1,0 +1,16 @@
+/** POST /v1/events/{eventId}/devices — registers a device for push at this place's milestones. */
+import { runtime } from '#app/runtime';
+import { bearerToken, httpHandler, json, jsonBody, pathEventId } from '#http/http';
+import { devicesBodySchema } from '#http/schemas';
+
+export const handler = httpHandler(async (event) => {
+  const eventId = pathEventId(event);
+  const body = jsonBody(event, devicesBodySchema);
+  const { created: _created, ...registration } = await runtime().push.register(
+    eventId,
+    bearerToken(event),
+    body.platform,
+    body.deviceToken,
+  );
+  return json(201, registration);
+});

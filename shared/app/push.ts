@@ -1,0 +1,176 @@
+/**
+ * Mobile push: device registration, and the worker that sends the milestones
+ * a change makes due — `near`, `admitted`, `claim_expiring`, `closed` — each at
+ * most once per place and device, finding whom to tell by range queries over
+ * positions.
+ */
+import { deviceKey } from '#adapters/device-key';
+import { EventNotFoundError, PushUnavailableError } from '#domain/errors';
+import type { EventRecord } from '#domain/event';
+import { claimExpiringLead, type Milestone, newlyNear, type Platform, pushContent } from '#domain/push';
+import type { TokenService } from '#lib/token-service';
+import type { DeviceRecord, DeviceStore, PushGateway } from '#ports/push';
+import type { QueueStore } from '#ports/queue-store';
+import type { LineChange } from '#ports/realtime';
+
+const LAST_POSITION = 999_999_999_999;
+/** Batches looked at per tick for `claim_expiring`; more wait for the next tick. */
+const EXPIRING_BATCHES_PER_RUN = 50;
+
+export interface PushDeps {
+  readonly store: QueueStore;
+  readonly devices: DeviceStore;
+  /** Null: push is off here (no platform application configured). */
+  readonly gateway: PushGateway | null;
+  readonly tokens: TokenService;
+  readonly now?: () => number;
+  readonly onError?: (error: unknown, device: DeviceRecord) => void;
+}
+
+export interface PushRunResult {
+  readonly sent: number;
+  readonly skipped: number;
+}
+
+export class Push {
+  readonly #deps: PushDeps;
+  readonly #now: () => number;
+
+  constructor(deps: PushDeps) {
+    this.#deps = deps;
+    this.#now = deps.now ?? Date.now;
+  }
+
+  get enabled(): boolean {
+    return this.#deps.gateway !== null;
+  }
+
+  #nowSec() {
+    return Math.floor(this.#now() / 1000);
+  }
+
+  async register(eventId: string, token: string, platform: Platform, deviceToken: string) {
+    const { gateway, devices, store, tokens } = this.#deps;
+    const claims = await tokens.verifyPosition(token, eventId);
+    if (!gateway?.supports(platform)) throw new PushUnavailableError(platform);
+    const event = await store.getEvent(eventId);
+    if (!event) throw new EventNotFoundError(eventId);
+    const device: DeviceRecord = {
+      eventId,
+      position: claims.pos,
+      platform,
+      deviceToken,
+      endpoint: await gateway.registerDevice(platform, deviceToken),
+      deviceKey: deviceKey(platform, deviceToken),
+    };
+    const { created } = await devices.putDevice(device, this.#nowSec());
+    // A fan who registers already near the front gets `near` now: no later move would say it.
+    const ahead = claims.pos - event.servingPosition;
+    if (event.state !== 'closed' && ahead > 0 && ahead <= event.config.nearThreshold) {
+      await this.#deliver(device, 'near', { ahead });
+    }
+    return { eventId, position: claims.pos, platform, created };
+  }
+
+  async #deliver(
+    device: DeviceRecord,
+    milestone: Milestone,
+    extras: { ahead?: number; secondsLeft?: number } = {},
+  ) {
+    const gateway = this.#deps.gateway;
+    if (!gateway) return false;
+    // Recorded before sending: a repeated or overlapping tick can never send it twice.
+    if (!(await this.#deps.devices.markSent(device, milestone))) return false;
+    try {
+      const content = pushContent({
+        eventId: device.eventId,
+        position: device.position,
+        milestone,
+        ...extras,
+      });
+      await gateway.send(device.endpoint, device.platform, device.deviceToken, content);
+      return true;
+    } catch (error) {
+      this.#deps.onError?.(error, device);
+      return false;
+    }
+  }
+
+  async #deliverAll(
+    devices: readonly DeviceRecord[],
+    milestone: Milestone,
+    extras: (d: DeviceRecord) => object = () => ({}),
+  ) {
+    let sent = 0;
+    for (const device of devices) if (await this.#deliver(device, milestone, extras(device))) sent++;
+    return sent;
+  }
+
+  /** The push worker: what the changes of one tick (or an operator action) make due. */
+  async run(changes: readonly LineChange[]): Promise<PushRunResult> {
+    if (!this.enabled) return { sent: 0, skipped: changes.length };
+    const { devices, store } = this.#deps;
+    let sent = 0;
+    let skipped = 0;
+    const events = new Map<string, EventRecord | undefined>();
+    for (const change of changes) {
+      if (!(await devices.hasDevices(change.eventId))) {
+        skipped++;
+        continue;
+      }
+      if (!events.has(change.eventId)) events.set(change.eventId, await store.getEvent(change.eventId));
+      const event = events.get(change.eventId);
+      if (!event) continue;
+      const { eventId } = change;
+      if (change.kind === 'moved') {
+        sent += await this.#deliverAll(
+          await devices.devicesInRange(eventId, change.from + 1, change.to),
+          'admitted',
+        );
+        const near = newlyNear(change.from, change.to, event.config.nearThreshold);
+        if (near) {
+          sent += await this.#deliverAll(
+            await devices.devicesInRange(eventId, near.lo, near.hi),
+            'near',
+            (d) => ({
+              ahead: d.position - change.to,
+            }),
+          );
+        }
+      } else if (change.kind === 'state' && change.state === 'closed') {
+        // Only places not yet admitted: admitted ones keep their claim window.
+        sent += await this.#deliverAll(
+          await devices.devicesInRange(eventId, event.servingPosition + 1, LAST_POSITION),
+          'closed',
+        );
+      } else if (change.kind === 'tick') {
+        sent += await this.#claimExpiring(event);
+      }
+    }
+    return { sent, skipped };
+  }
+
+  /**
+   * Batches whose claim deadline is within the lead time: their places that have
+   * not claimed get `claim_expiring`. A cursor (moved by conditional write) makes
+   * each batch handled once, whichever worker gets there.
+   */
+  async #claimExpiring(event: EventRecord): Promise<number> {
+    const { devices, store } = this.#deps;
+    const nowSec = this.#nowSec();
+    const lead = claimExpiringLead(event.config.claimWindowSeconds);
+    let cursor = await devices.getExpiringCursor(event.eventId);
+    let sent = 0;
+    for (const batch of await store.batchesAfter(event.eventId, cursor, EXPIRING_BATCHES_PER_RUN)) {
+      if (nowSec < batch.claimBy - lead) break; // later batches are due later still
+      if (!(await devices.advanceExpiringCursor(event.eventId, cursor, batch.to))) break;
+      cursor = batch.to;
+      if (nowSec >= batch.claimBy) continue; // too late to warn: the window has passed
+      for (const device of await devices.devicesInRange(event.eventId, batch.from + 1, batch.to)) {
+        if (await store.getSession(event.eventId, device.position)) continue;
+        if (await this.#deliver(device, 'claim_expiring', { secondsLeft: batch.claimBy - nowSec })) sent++;
+      }
+    }
+    return sent;
+  }
+}

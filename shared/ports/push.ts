@@ -1,0 +1,40 @@
+/** Ports of mobile push: the push service (SNS, or the local sink) and the device registrations. */
+import type { Milestone, Platform, PushContent } from '#domain/push';
+
+export interface PushGateway {
+  /** Creates or reuses the platform endpoint of a device; returns its address (an SNS endpoint ARN). */
+  registerDevice(platform: Platform, deviceToken: string): Promise<string>;
+  /** `gone`: the endpoint is disabled or deleted (the app was uninstalled). */
+  send(
+    endpoint: string,
+    platform: Platform,
+    deviceToken: string,
+    content: PushContent,
+  ): Promise<'sent' | 'gone'>;
+  /** False for a platform this deployment has no application for. */
+  supports(platform: Platform): boolean;
+}
+
+export interface DeviceRecord {
+  readonly eventId: string;
+  readonly position: number;
+  readonly platform: Platform;
+  readonly deviceToken: string;
+  readonly endpoint: string;
+  /** Stable per platform and token: the same device registered twice is one record. */
+  readonly deviceKey: string;
+}
+
+export interface DeviceStore {
+  /** Registers a device for a place; `created` is false when it was registered already. */
+  putDevice(device: DeviceRecord, nowSec: number): Promise<{ created: boolean }>;
+  /** Registrations of places lo..hi (inclusive): a range query over positions, never a scan. */
+  devicesInRange(eventId: string, lo: number, hi: number): Promise<DeviceRecord[]>;
+  /** Records that a milestone went to a device, once: false when it had been recorded before. */
+  markSent(device: DeviceRecord, milestone: Milestone): Promise<boolean>;
+  /** How far `claim_expiring` has been handled (the `to` of the last batch); 0 at first. */
+  getExpiringCursor(eventId: string): Promise<number>;
+  /** Moves the cursor from `from` to `to`; false when another worker moved it first. */
+  advanceExpiringCursor(eventId: string, from: number, to: number): Promise<boolean>;
+  hasDevices(eventId: string): Promise<boolean>;
+}
