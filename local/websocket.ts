@@ -174,8 +174,13 @@ export class LocalWebSocketApi {
     return true;
   }
 
-  close(): void {
+  /** Drops every open connection, as API Gateway does at its idle or two-hour limits. */
+  dropAll(): void {
     for (const { socket } of this.#live.values()) socket.terminate();
+  }
+
+  close(): void {
+    this.dropAll();
     this.#wss.close();
   }
 }

@@ -207,6 +207,34 @@ describe('waiting room page', () => {
     await closeAll(phone, laptop);
   });
 
+  test('updates arrive over the WebSocket; when it drops, the page falls back to polling and reconnects', async () => {
+    const eventId = 'page-live';
+    await putEvent(eventId);
+    const first = await call(app, 'POST', `/v1/events/${eventId}/join`, { body: {} });
+    const fan = await open(`/?event=${eventId}`);
+    await fan.locator('#join').click();
+    await text(fan.locator('#position')).toBe('#2');
+    await text(fan.locator('#live')).toBe('live');
+    await text(fan.locator('#ahead')).toBe('2');
+    // The line moves: with a live socket the page polls only every 30 s, so this is the socket.
+    await tick();
+    await app.settle();
+    await text(fan.locator('#ahead')).toBe('1');
+    await text(fan.locator('#serving')).toBe('1');
+    // The server drops every connection: the page says so, keeps polling, and reconnects.
+    app.websocket.dropAll();
+    await text(fan.locator('#live')).toBe('polling');
+    await text(fan.locator('#live')).toBe('live');
+    // First in line completes; the fan is admitted and told so over the new socket.
+    const claim = await call(app, 'POST', `/v1/events/${eventId}/admission`, { token: first.body.token });
+    await call(app, 'POST', `/v1/events/${eventId}/complete`, { token: claim.body.accessToken });
+    await tick();
+    await app.settle();
+    await text(fan.locator('#status')).toBe('admitted');
+    await visible(fan.locator('#claim'));
+    await closeAll(fan);
+  });
+
   test('a join the server refuses shows its error and keeps the form', async () => {
     const fan = await open('/?event=no-such-event');
     await fan.locator('#join').click();
