@@ -12,6 +12,14 @@ import type { FairqueueWaitingRoomProps } from './waiting-room.ts';
  * - `fairqueue:joinRateLimitPerMinute` joins per client address per minute, 0 = off
  * - `fairqueue:throttleRateLimit`, `fairqueue:throttleBurstLimit`  stage throttle
  * - `fairqueue:corsAllowOrigins`       comma-separated list or JSON array, default `*`
+ * - `fairqueue:webSocketRateLimit`, `fairqueue:webSocketBurstLimit`  WebSocket stage throttle
+ * - `fairqueue:webSocketAccessLogs`    `true` to log WebSocket access (needs the account's API Gateway
+ *                                      CloudWatch Logs role), default `false`
+ * - `fairqueue:webSocketShards`        connection partitions per event = fan-out workers per change, default 16
+ * - `fairqueue:fanoutConcurrency`      posts in flight per fan-out worker, default 64
+ * - `fairqueue:pushFcmApplicationArn`, `fairqueue:pushApnsApplicationArn`
+ *                                      SNS platform applications; without either, push is off
+ * - `fairqueue:pushApnsSandbox`        `true`/`false`, default: from the APNs application ARN
  */
 const app = new App();
 
@@ -33,6 +41,14 @@ function count(key: string): number | undefined {
     throw new Error(`context fairqueue:${key} must be a whole number >= 0, got "${raw}"`);
   }
   return value;
+}
+
+function flag(key: string): boolean | undefined {
+  const value: unknown = app.node.tryGetContext(`fairqueue:${key}`);
+  if (value === undefined || value === null || value === '') return undefined;
+  if (value === true || value === 'true') return true;
+  if (value === false || value === 'false') return false;
+  throw new Error(`context fairqueue:${key} must be true or false, got ${JSON.stringify(value)}`);
 }
 
 function list(key: string): string[] | undefined {
@@ -62,6 +78,14 @@ const issuer = text('issuer');
 const joinRateLimitPerMinute = count('joinRateLimitPerMinute');
 const corsAllowOrigins = list('corsAllowOrigins');
 const identityProps = identity();
+const webSocketRateLimit = count('webSocketRateLimit');
+const webSocketBurstLimit = count('webSocketBurstLimit');
+const webSocketAccessLogs = flag('webSocketAccessLogs');
+const webSocketShards = count('webSocketShards');
+const fanoutConcurrency = count('fanoutConcurrency');
+const fcmApplicationArn = text('pushFcmApplicationArn');
+const apnsApplicationArn = text('pushApnsApplicationArn');
+const apnsSandbox = flag('pushApnsSandbox');
 
 // No `env`: the stack stays environment-agnostic so `cdk synth` needs no credentials.
 new FairqueueStack(app, text('stackName') ?? 'Fairqueue', {
@@ -77,6 +101,20 @@ new FairqueueStack(app, text('stackName') ?? 'Fairqueue', {
       },
     }),
     ...(corsAllowOrigins !== undefined && { corsAllowOrigins }),
+    ...((webSocketRateLimit !== undefined || webSocketBurstLimit !== undefined) && {
+      webSocketThrottle: {
+        ...(webSocketRateLimit !== undefined && { rateLimit: webSocketRateLimit }),
+        ...(webSocketBurstLimit !== undefined && { burstLimit: webSocketBurstLimit }),
+      },
+    }),
+    ...(webSocketAccessLogs !== undefined && { webSocketAccessLogs }),
+    ...(webSocketShards !== undefined && { webSocketShards }),
+    ...(fanoutConcurrency !== undefined && { fanoutConcurrency }),
+    push: {
+      ...(fcmApplicationArn !== undefined && { fcmApplicationArn }),
+      ...(apnsApplicationArn !== undefined && { apnsApplicationArn }),
+      ...(apnsSandbox !== undefined && { apnsSandbox }),
+    },
   },
 });
 

@@ -32,5 +32,9 @@ export class FairqueueStack extends Stack {
       description: 'Where ticketing backends fetch the keys that verify access tokens',
       value: this.waitingRoom.jwksUrl,
     });
+    new CfnOutput(this, 'WebSocketUrl', {
+      description: 'WebSocket URL for live position updates (joiners also get it as wsUrl)',
+      value: this.waitingRoom.webSocketUrl,
+    });
   }
 }

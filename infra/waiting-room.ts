@@ -1,4 +1,12 @@
-import { Duration, RemovalPolicy, SecretValue, Stack, Validations } from 'aws-cdk-lib';
+import {
+  type CfnElement,
+  Duration,
+  RemovalPolicy,
+  SecretValue,
+  Stack,
+  Token,
+  Validations,
+} from 'aws-cdk-lib';
 import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
 import {
   CorsHttpMethod,
@@ -7,17 +15,21 @@ import {
   type HttpStage,
   LogGroupLogDestination,
   type ThrottleSettings,
+  WebSocketApi,
+  WebSocketStage,
 } from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpIamAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
-import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
+import { HttpLambdaIntegration, WebSocketLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import { AttributeType, BillingMode, Table } from 'aws-cdk-lib/aws-dynamodb';
 import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
+import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { type FunctionName, ROUTES } from '#http/routes';
 import { bindSigningKeys, bindTable, FairqueueFunction, type TableAccess } from './fairqueue-function.ts';
+import { type PushProps, type PushSetup, pushSetup } from './push.ts';
 
 /** Identity JWTs from the ticketing platform; when set, `sub` of that token is the user who joins. */
 export interface IdentityProviderProps {
@@ -45,12 +57,37 @@ export interface FairqueueWaitingRoomProps {
   readonly keyRotationInterval?: Duration;
   /** Retention of function and access logs. @default RetentionDays.ONE_MONTH */
   readonly logRetention?: RetentionDays;
+  /**
+   * Throttle of the WebSocket stage (connects and client messages such as heartbeats).
+   * @default { rateLimit: 1000, burstLimit: 2000 }
+   */
+  readonly webSocketThrottle?: ThrottleSettings;
+  /**
+   * Access logs of the WebSocket stage. Unlike HTTP APIs, WebSocket APIs can only log once the
+   * account's API Gateway CloudWatch Logs role is set (an account-wide setting this stack does
+   * not own); turn this on where it is. @default false
+   */
+  readonly webSocketAccessLogs?: boolean;
+  /**
+   * Partitions each event's connections are spread over; every change of the line is fanned
+   * out by one worker invocation per shard. Changing it while connections are open strands
+   * those on dropped shards until they reconnect. @default 16
+   */
+  readonly webSocketShards?: number;
+  /** Posts in flight at once inside one fan-out worker. @default 64 */
+  readonly fanoutConcurrency?: number;
+  /** SNS mobile push. @default - off: device registration answers 503 `push_unavailable` */
+  readonly push?: PushProps;
 }
 
 interface HandlerAccess {
   readonly table: TableAccess;
   /** Signs or verifies fairqueue tokens, so it reads the key ring. */
   readonly keys: boolean;
+  /** Hands changes of the line to the fan-out and push workers (asynchronous invocations). */
+  readonly notifies?: boolean;
+  /** Creates or re-enables SNS platform endpoints for devices (when push is configured). */
+  readonly registersDevices?: boolean;
 }
 
 /**
@@ -64,15 +101,51 @@ const HANDLER_ACCESS: Readonly<Record<FunctionName, HandlerAccess>> = {
   status: { table: 'read', keys: true },
   admission: { table: 'readWrite', keys: true },
   complete: { table: 'readWrite', keys: true },
+  // Verifies the position token, then stores the device's SNS endpoint under the place.
+  devices: { table: 'readWrite', keys: true, registersDevices: true },
   event: { table: 'read', keys: false },
   // Publishes the public half of the key ring and nothing else.
   jwks: { table: 'none', keys: true },
-  admin: { table: 'readWrite', keys: false },
+  // Pause, resume and close reach connected fans and devices through the workers.
+  admin: { table: 'readWrite', keys: false, notifies: true },
 };
+
+type WebSocketRouteKey = '$connect' | '$disconnect' | '$default';
+
+interface WebSocketHandler extends HandlerAccess {
+  /** File under `functions/`. */
+  readonly fn: string;
+  /** Posts to connections through the management API (`FQ_WS_MANAGEMENT_ENDPOINT`). */
+  readonly postsToConnections: boolean;
+}
+
+/** The WebSocket routes and what each handler may touch. */
+const WEBSOCKET_HANDLERS: Readonly<Record<WebSocketRouteKey, WebSocketHandler>> = {
+  // Verifies `?token=` and registers the connection under its event.
+  $connect: { fn: 'ws-connect', table: 'readWrite', keys: true, postsToConnections: false },
+  $disconnect: { fn: 'ws-disconnect', table: 'readWrite', keys: false, postsToConnections: false },
+  // Answers heartbeats; forgets a connection whose answer comes back gone.
+  $default: { fn: 'ws-default', table: 'readWrite', keys: false, postsToConnections: true },
+};
+
+const WEBSOCKET_STAGE = 'live';
+/** The only management-API call the workers make: PostToConnection. */
+const POST_TO_CONNECTIONS = 'POST/@connections/*';
 
 /** The admitter is invoked once a minute and must be finished before the next run. */
 const ADMITTER_TIMEOUT = Duration.seconds(70);
 const SCHEDULE_PERIOD_SECONDS = 60;
+
+/**
+ * A fan-out job is news about one tick; the next tick (seconds later) carries fresher news,
+ * so a job that waited in Lambda's queue this long is dropped rather than delivered late.
+ */
+const FANOUT_MAX_EVENT_AGE = Duration.minutes(1);
+/** Push milestones stay useful a little longer (a claim window is minutes), but not for hours. */
+const PUSH_MAX_EVENT_AGE = Duration.minutes(2);
+
+/** How cdk-nag spells an endpoint ARN pattern built from the stack's own partition, region and account. */
+const SNS_ENDPOINTS_OF_STACK = 'arn:<AWS::Partition>:sns:<AWS::Region>:<AWS::AccountId>:endpoint/*';
 
 const LAMBDA_BASIC_EXECUTION_POLICY =
   'Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole';
@@ -86,6 +159,13 @@ function parseRouteKey(routeKey: string): { method: HttpMethod; path: string } {
   return { method, path };
 }
 
+function wholeNumber(name: string, value: number, min: number): number {
+  if (!Number.isInteger(value) || value < min) {
+    throw new Error(`${name} must be a whole number >= ${min}, got ${value}`);
+  }
+  return value;
+}
+
 function pascal(name: string): string {
   return name
     .split('-')
@@ -96,7 +176,8 @@ function pascal(name: string): string {
 /**
  * A complete fairqueue deployment: the queue table, the signing key ring with
  * its rotation, one Lambda per handler behind an HTTP API built from the shared
- * route table, and the scheduled admitter.
+ * route table, the scheduled admitter, and the real-time side: a WebSocket API,
+ * the fan-out worker and (when configured) the SNS push worker.
  */
 export class FairqueueWaitingRoom extends Construct {
   readonly table: Table;
@@ -110,6 +191,16 @@ export class FairqueueWaitingRoom extends Construct {
   /** Base URL of the API, with a trailing slash. */
   readonly apiUrl: string;
   readonly jwksUrl: string;
+  readonly webSocketApi: WebSocketApi;
+  readonly webSocketStage: WebSocketStage;
+  /** One function per WebSocket route. */
+  readonly webSocketHandlers: ReadonlyMap<WebSocketRouteKey, FairqueueFunction>;
+  /** `wss://…/live`: handed to joiners as `wsUrl`. */
+  readonly webSocketUrl: string;
+  /** Sends a change of the line to the connections of one shard of an event. */
+  readonly fanout: FairqueueFunction;
+  /** Sends push milestones; undefined while push is off. */
+  readonly push: FairqueueFunction | undefined;
 
   constructor(scope: Construct, id: string, props: FairqueueWaitingRoomProps = {}) {
     super(scope, id);
@@ -119,6 +210,9 @@ export class FairqueueWaitingRoom extends Construct {
     const admitterRunSeconds = props.admitterRunSeconds ?? 55;
     const joinRateLimit = props.joinRateLimitPerMinute ?? 0;
     const logRetention = props.logRetention ?? RetentionDays.ONE_MONTH;
+    const shards = wholeNumber('webSocketShards', props.webSocketShards ?? 16, 1);
+    const fanoutConcurrency = wholeNumber('fanoutConcurrency', props.fanoutConcurrency ?? 64, 1);
+    const push: PushSetup | undefined = pushSetup(this, props.push);
     if (!(tickSeconds > 0)) throw new Error(`tickSeconds must be > 0, got ${tickSeconds}`);
     if (!(admitterRunSeconds >= 0 && admitterRunSeconds <= SCHEDULE_PERIOD_SECONDS)) {
       // A longer run would still be ticking when the next scheduled one starts.
@@ -163,9 +257,132 @@ export class FairqueueWaitingRoom extends Construct {
       rotateImmediatelyOnUpdate: true,
     });
 
-    const commonEnvironment = { FQ_ISSUER: issuer };
+    // Every function that builds the runtime gets these: the connection registry and the
+    // fan-out must agree on the shard count, or connections land where no worker looks.
+    const commonEnvironment = { FQ_ISSUER: issuer, FQ_WS_SHARDS: String(shards) };
+
+    // The WebSocket API comes first: its URLs go into the environment of join and the workers.
+    this.webSocketApi = new WebSocketApi(this, 'WebSocketApi', {
+      apiName: `${Stack.of(this).stackName}-ws`,
+      description: 'fairqueue live position updates',
+    });
+    const webSocketAccessLogs = props.webSocketAccessLogs
+      ? new LogGroup(this, 'WebSocketAccessLogs', {
+          retention: logRetention,
+          removalPolicy: RemovalPolicy.DESTROY,
+        })
+      : undefined;
+    this.webSocketStage = new WebSocketStage(this, 'WebSocketStage', {
+      webSocketApi: this.webSocketApi,
+      stageName: WEBSOCKET_STAGE,
+      autoDeploy: true,
+      // Connects are capped per account (500/s by default) anyway; this bounds what one
+      // flood of handshakes or client messages can cost in Lambda invocations.
+      throttle: props.webSocketThrottle ?? { rateLimit: 1000, burstLimit: 2000 },
+      ...(webSocketAccessLogs && {
+        accessLogSettings: {
+          destination: new LogGroupLogDestination(webSocketAccessLogs),
+          // Never the query string: `$connect` carries the position token there.
+          format: AccessLogFormat.custom(
+            JSON.stringify({
+              requestId: '$context.requestId',
+              ip: '$context.identity.sourceIp',
+              requestTime: '$context.requestTime',
+              eventType: '$context.eventType',
+              routeKey: '$context.routeKey',
+              connectionId: '$context.connectionId',
+              status: '$context.status',
+              error: '$context.error.message',
+              integrationLatencyMs: '$context.integrationLatency',
+            }),
+          ),
+        },
+      }),
+    });
+    this.webSocketUrl = this.webSocketStage.url;
+    // `https://{api}.execute-api.{region}.{suffix}/live`: where the workers post to connections.
+    const managementEndpoint = this.webSocketStage.callbackUrl;
+    const webSocketApiId = Stack.of(this).getLogicalId(this.webSocketApi.node.defaultChild as CfnElement);
+    const allowPostToConnections = (fn: FairqueueFunction) => {
+      fn.addEnvironment('FQ_WS_MANAGEMENT_ENDPOINT', managementEndpoint);
+      // POST only (PostToConnection), on this API's live stage; connection ids are random,
+      // so the last segment has to be a wildcard.
+      fn.addToRolePolicy(
+        new PolicyStatement({
+          actions: ['execute-api:ManageConnections'],
+          resources: [this.webSocketApi.arnForExecuteApiV2(POST_TO_CONNECTIONS, WEBSOCKET_STAGE)],
+        }),
+      );
+      Validations.of(fn).acknowledge({
+        id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:execute-api:<AWS::Region>:<AWS::AccountId>:<${webSocketApiId}>/${WEBSOCKET_STAGE}/${POST_TO_CONNECTIONS}]`,
+        reason:
+          'Connection ids are assigned by API Gateway at connect time; the grant is limited to POST @connections on the live stage of this API.',
+      });
+    };
+
+    this.fanout = new FairqueueFunction(this, 'FanoutFunction', {
+      name: 'fanout',
+      description: 'fairqueue: sends one change of the line to the WebSocket connections of one shard',
+      // Posting is network-bound; more memory buys more CPU for signing refreshed tokens.
+      memorySize: 1024,
+      timeout: Duration.seconds(60),
+      logRetention,
+      retryAttempts: 0,
+      maxEventAge: FANOUT_MAX_EVENT_AGE,
+      environment: { ...commonEnvironment, FQ_FANOUT_CONCURRENCY: String(fanoutConcurrency) },
+    });
+    // Reads the shard's connections and deletes those API Gateway reports gone.
+    bindTable(this.fanout, this.table, 'readWrite');
+    // Every position message carries a refreshed position token.
+    bindSigningKeys(this.fanout, this.signingKeys);
+    allowPostToConnections(this.fanout);
+
+    const allowSnsEndpoints = (fn: FairqueueFunction, actions: string[]) => {
+      if (push === undefined) return;
+      fn.addToRolePolicy(new PolicyStatement({ actions, resources: [...push.endpointArns] }));
+      for (const endpoints of push.endpointArns) {
+        Validations.of(fn).acknowledge({
+          id: `AwsSolutions-IAM5[Resource::${Token.isUnresolved(endpoints) ? SNS_ENDPOINTS_OF_STACK : endpoints}]`,
+          reason: Token.isUnresolved(endpoints)
+            ? 'SNS creates platform endpoints at run time with random ids, and the platform application ARN is only known at deploy time, so the grant covers the endpoints of this account and region.'
+            : 'SNS creates platform endpoints at run time with random ids; the wildcard covers only endpoints of the configured platform applications.',
+        });
+      }
+    };
+
+    if (push !== undefined) {
+      this.push = new FairqueueFunction(this, 'PushFunction', {
+        name: 'push',
+        description: 'fairqueue: sends SNS mobile push milestones for changes of the line',
+        timeout: Duration.seconds(60),
+        logRetention,
+        // Retried: each milestone is recorded before it is sent, so a retry sends only what the
+        // failed run had not reached yet, never anything twice.
+        retryAttempts: 2,
+        maxEventAge: PUSH_MAX_EVENT_AGE,
+        environment: { ...commonEnvironment, ...push.environment },
+      });
+      bindTable(this.push, this.table, 'readWrite');
+      allowSnsEndpoints(this.push, ['sns:Publish']);
+    }
+
+    // Who hands off changes: names in the environment, invoke on exactly these functions
+    // (unqualified ARNs only: the notifier never calls a version or an alias).
+    const workers = [this.fanout, ...(this.push ? [this.push] : [])];
+    const allowNotify = (fn: FairqueueFunction) => {
+      fn.addEnvironment('FQ_FANOUT_FUNCTION', this.fanout.functionName);
+      if (this.push) fn.addEnvironment('FQ_PUSH_FUNCTION', this.push.functionName);
+      fn.addToRolePolicy(
+        new PolicyStatement({
+          actions: ['lambda:InvokeFunction'],
+          resources: workers.map((worker) => worker.functionArn),
+        }),
+      );
+    };
+
     const joinEnvironment: Record<string, string> = {
       FQ_JOIN_RATE_LIMIT_PER_MINUTE: String(joinRateLimit),
+      FQ_WS_URL: this.webSocketUrl,
       ...(props.identity && {
         FQ_IDENTITY_ISSUER: props.identity.issuer,
         FQ_IDENTITY_JWKS_URL: props.identity.jwksUrl,
@@ -184,9 +401,49 @@ export class FairqueueWaitingRoom extends Construct {
       });
       bindTable(fn, this.table, access.table);
       if (access.keys) bindSigningKeys(fn, this.signingKeys);
+      if (access.notifies) allowNotify(fn);
+      if (access.registersDevices && push !== undefined) {
+        for (const [key, value] of Object.entries(push.environment)) fn.addEnvironment(key, value);
+        fn.addToRolePolicy(
+          new PolicyStatement({
+            actions: ['sns:CreatePlatformEndpoint'],
+            resources: [...push.applicationArns],
+          }),
+        );
+        // A token SNS knows under other attributes (say, disabled after an uninstall) is re-enabled.
+        allowSnsEndpoints(fn, ['sns:GetEndpointAttributes', 'sns:SetEndpointAttributes']);
+      }
       handlers.set(name, fn);
     }
     this.handlers = handlers;
+
+    const webSocketHandlers = new Map<WebSocketRouteKey, FairqueueFunction>();
+    for (const [routeKey, access] of Object.entries(WEBSOCKET_HANDLERS) as [
+      WebSocketRouteKey,
+      WebSocketHandler,
+    ][]) {
+      const fn = new FairqueueFunction(this, `${pascal(access.fn)}Function`, {
+        name: access.fn,
+        description: `fairqueue: WebSocket ${routeKey} handler`,
+        logRetention,
+        environment: { ...commonEnvironment },
+      });
+      bindTable(fn, this.table, access.table);
+      if (access.keys) bindSigningKeys(fn, this.signingKeys);
+      if (access.postsToConnections) allowPostToConnections(fn);
+      const route = this.webSocketApi.addRoute(routeKey, {
+        integration: new WebSocketLambdaIntegration(`${pascal(access.fn)}Integration`, fn),
+      });
+      Validations.of(route).acknowledge({
+        id: 'AwsSolutions-APIG4',
+        reason:
+          routeKey === '$connect'
+            ? 'The handshake carries a fairqueue position token (?token=), which ws-connect verifies itself and refuses with 401; an API Gateway authorizer would verify the same JWT a second time, in a second Lambda, on every connect of an on-sale rush.'
+            : 'API Gateway authorizes WebSocket connections only on $connect; this route is reachable only on a connection $connect accepted.',
+      });
+      webSocketHandlers.set(routeKey, fn);
+    }
+    this.webSocketHandlers = webSocketHandlers;
 
     const accessLogs = new LogGroup(this, 'ApiAccessLogs', {
       retention: logRetention,
@@ -272,6 +529,7 @@ export class FairqueueWaitingRoom extends Construct {
       },
     });
     bindTable(this.admitter, this.table, 'readWrite');
+    allowNotify(this.admitter);
     // EventBridge rates stop at one minute; the admitter ticks every few seconds inside its run.
     new Rule(this, 'AdmitterSchedule', {
       description: 'Starts the fairqueue admitter once a minute',
@@ -292,6 +550,13 @@ export class FairqueueWaitingRoom extends Construct {
       reason:
         'AWSLambdaBasicExecutionRole only allows writing to CloudWatch Logs; it is the AWS-recommended policy for that.',
     });
+    if (!props.webSocketAccessLogs) {
+      Validations.of(this.webSocketStage).acknowledge({
+        id: 'AwsSolutions-APIG1',
+        reason:
+          'WebSocket access logs need the account-wide API Gateway CloudWatch Logs role, which this stack does not own; deploy with webSocketAccessLogs (context fairqueue:webSocketAccessLogs=true) where it is set. The handlers log every refused handshake.',
+      });
+    }
     Validations.of(this.keyRotator).acknowledge({
       id: 'AwsSolutions-IAM5[Resource::*]',
       reason:

@@ -12,10 +12,13 @@ import type { TokenService } from '#lib/token-service';
 import type { DeviceRecord, DeviceStore, PushGateway } from '#ports/push';
 import type { QueueStore } from '#ports/queue-store';
 import type { LineChange } from '#ports/realtime';
+import { eachLimited } from './fanout.ts';
 
 const LAST_POSITION = 999_999_999_999;
 /** Batches looked at per tick for `claim_expiring`; more wait for the next tick. */
 const EXPIRING_BATCHES_PER_RUN = 50;
+/** SNS publishes in flight at once per worker. */
+const PUBLISH_CONCURRENCY = 32;
 
 export interface PushDeps {
   readonly store: QueueStore;
@@ -102,7 +105,10 @@ export class Push {
     extras: (d: DeviceRecord) => object = () => ({}),
   ) {
     let sent = 0;
-    for (const device of devices) if (await this.#deliver(device, milestone, extras(device))) sent++;
+    // In parallel, bounded: closing a sale with many registered phones must finish within the worker's time.
+    await eachLimited(devices, PUBLISH_CONCURRENCY, async (device) => {
+      if (await this.#deliver(device, milestone, extras(device))) sent++;
+    });
     return sent;
   }
 

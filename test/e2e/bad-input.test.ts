@@ -117,6 +117,14 @@ afterAll(() => app.close());
 /** The routes that read a JSON body, with a body each would accept. */
 const BODY_ROUTES = [
   { route: 'join', method: 'POST', path: `/v1/events/${REF}/join`, admin: false, valid: { userId: 'u9' } },
+  // No token: the body is checked before the token, so a skipped body check would answer 401 instead.
+  {
+    route: 'devices',
+    method: 'POST',
+    path: `/v1/events/${REF}/devices`,
+    admin: false,
+    valid: { platform: 'fcm', deviceToken: 'fcm-device-token-9' },
+  },
   {
     route: 'put (existing)',
     method: 'PUT',
@@ -383,6 +391,13 @@ const EVENT_ROUTES = [
   { route: 'status', method: 'GET', path: (id: string) => `/v1/events/${id}/status`, admin: false },
   { route: 'admission', method: 'POST', path: (id: string) => `/v1/events/${id}/admission`, admin: false },
   { route: 'complete', method: 'POST', path: (id: string) => `/v1/events/${id}/complete`, admin: false },
+  {
+    route: 'devices',
+    method: 'POST',
+    path: (id: string) => `/v1/events/${id}/devices`,
+    admin: false,
+    body: { platform: 'apns', deviceToken: 'a'.repeat(64) },
+  },
   { route: 'event', method: 'GET', path: (id: string) => `/v1/events/${id}`, admin: false },
   {
     route: 'put',
@@ -537,6 +552,8 @@ describe('unknown routes -> 404 not_found', () => {
     ['POST', '/v1/events/ref/join/extra'],
     ['POST', '/v1/events/ref/JOIN'],
     ['POST', '/v1/events/ref/leave'],
+    ['POST', '/v1/events/ref/devices/extra'],
+    ['POST', '/v1/events/ref/device'],
     ['POST', '/v1/events//join'],
     ['GET', '/v1/admin/events'],
     ['DELETE', '/v1/admin/events/ref/delete'],
@@ -571,6 +588,9 @@ describe('wrong methods -> 405 method_not_allowed', () => {
     ['GET', `/v1/events/${REF}/admission`],
     ['DELETE', `/v1/events/${REF}/admission`],
     ['GET', `/v1/events/${REF}/complete`],
+    ['GET', `/v1/events/${REF}/devices`],
+    ['PUT', `/v1/events/${REF}/devices`],
+    ['DELETE', `/v1/events/${REF}/devices`],
     ['POST', `/v1/events/${REF}`],
     ['PUT', `/v1/events/${REF}`],
     ['DELETE', `/v1/events/${REF}`],

@@ -9,12 +9,13 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import WebSocket from 'ws';
 import { FileKeyStore } from '#adapters/file-key-store';
 import { MemoryQueueStore } from '#adapters/memory-store';
 import { InvalidTokenError, ServiceUnavailableError } from '#domain/errors';
 import { EVENT_ID_PATTERN } from '#domain/event';
 import { ROUTES } from '#http/routes';
-import { emptyBodySchema, eventConfigBodySchema, joinBodySchema } from '#http/schemas';
+import { devicesBodySchema, emptyBodySchema, eventConfigBodySchema, joinBodySchema } from '#http/schemas';
 import type { LocalApp } from '#local/app';
 import type { IdentityVerifier } from '#ports/identity';
 import { TestClock } from '../support/clock.ts';
@@ -22,11 +23,15 @@ import { call, startTestApp } from '../support/local-app.ts';
 import {
   answerKey,
   documentedAnswers,
+  documentedWebSocketRefusals,
   expectGatewayAnswer,
   expectMatchesSpec,
+  expectWebSocketMessage,
+  expectWebSocketRefusal,
   loadSpec,
   operationFor,
   schemaValidator,
+  serversOf,
   specOperations,
 } from '../support/openapi.ts';
 
@@ -35,6 +40,8 @@ type Answer = Awaited<ReturnType<typeof call>>;
 
 const STATUS = 'GET /v1/events/{eventId}/status';
 const KIB = 1024;
+/** A device registration the request schema accepts. */
+const DEVICE = { platform: 'fcm', deviceToken: 'fcm-registration-token-0001' } as const;
 
 /** Answers seen so far, as `documentedAnswers()` spells them. */
 const seen = new Set<string>();
@@ -63,6 +70,80 @@ function expectError(res: Answer, status: number, code: string): void {
   expect({ status: res.status, code: res.body?.error?.code }).toEqual({ status, code });
 }
 
+async function until(check: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 500 && !check(); i++) await new Promise((resolve) => setTimeout(resolve, 10));
+  if (!check()) throw new Error(`timed out waiting for ${what}`);
+}
+
+interface LiveSocket {
+  readonly socket: WebSocket;
+  /** Every server message so far. */
+  readonly messages: { type: string; [key: string]: unknown }[];
+  /** Messages that disagree with the spec (thrown by `types`). */
+  readonly problems: unknown[];
+}
+
+/** The types of the messages a socket received; throws if one of them disagrees with the spec. */
+function types(live: LiveSocket): string[] {
+  if (live.problems.length > 0) throw live.problems[0];
+  return live.messages.map((message) => message.type);
+}
+
+function wsAddress(token: string | undefined): string {
+  return token === undefined ? app.wsUrl : `${app.wsUrl}?token=${encodeURIComponent(token)}`;
+}
+
+/** A WebSocket connection with a position token; rejects when the handshake is refused. */
+function openSocket(token: string): Promise<LiveSocket> {
+  return new Promise((resolve, reject) => {
+    const socket = new WebSocket(wsAddress(token));
+    const live: LiveSocket = { socket, messages: [], problems: [] };
+    socket.on('message', (data) => {
+      try {
+        const message: unknown = JSON.parse(String(data));
+        expectWebSocketMessage(message);
+        live.messages.push(message as LiveSocket['messages'][number]);
+      } catch (error) {
+        live.problems.push(error);
+      }
+    });
+    socket.once('open', () => resolve(live));
+    socket.once('unexpected-response', (_req, res) => reject(new Error(`refused ${res.statusCode}`)));
+    socket.once('error', reject);
+  });
+}
+
+/** A handshake that must be refused, checked against `x-fairqueue-websocket.handshake`. */
+function refuseSocket(token: string | undefined): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const socket = new WebSocket(wsAddress(token));
+    socket.once('open', () => {
+      socket.terminate();
+      reject(new Error('the handshake was accepted'));
+    });
+    socket.once('error', () => {});
+    socket.once('unexpected-response', (req, res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () => {
+        req.destroy();
+        const text = Buffer.concat(chunks).toString('utf8');
+        const headers = new Headers();
+        for (const [name, value] of Object.entries(res.headers)) {
+          if (typeof value === 'string') headers.set(name, value);
+        }
+        const answer: Answer = { status: res.statusCode ?? 0, headers, body: text ? JSON.parse(text) : null };
+        try {
+          seen.add(answerKey(expectWebSocketRefusal(answer.status, answer.body, answer.headers)));
+          resolve(answer);
+        } catch (error) {
+          reject(error);
+        }
+      });
+    });
+  });
+}
+
 function base64url(value: unknown): string {
   return Buffer.from(JSON.stringify(value)).toString('base64url');
 }
@@ -82,7 +163,7 @@ function throttleable<T extends object>(target: T, throttled: () => boolean): T 
 }
 
 test('the spec and the route table list the same operations, with the same auth', () => {
-  expect(specOperations().sort()).toEqual(ROUTES.map((route) => route.routeKey).sort());
+  expect(specOperations('routes').sort()).toEqual(ROUTES.map((route) => route.routeKey).sort());
   const spec = loadSpec();
   const ids = new Set<string>();
   for (const route of ROUTES) {
@@ -96,7 +177,30 @@ test('the spec and the route table list the same operations, with the same auth'
       expected,
     );
   }
-  expect(ids.size).toBe(ROUTES.length);
+  // Local-only operations (e.g. the push sink) are served by the local stack alone: not in the route
+  // table, tagged `local`, under `/_local/`, and offered on the local server only.
+  const localOnly = specOperations('local-only');
+  expect(localOnly.length).toBeGreaterThan(0);
+  for (const operation of localOnly) {
+    const [method = '', path = ''] = operation.split(' ');
+    const { op } = operationFor(method, path);
+    expect(
+      ROUTES.map((route) => route.routeKey),
+      operation,
+    ).not.toContain(operation);
+    expect(path, operation).toMatch(/^\/_local\//);
+    expect(op.tags, operation).toContain('local');
+    const servers = serversOf(method, path);
+    expect(servers.length, operation).toBeGreaterThan(0);
+    for (const server of servers) expect(server.url, operation).toMatch(/^http:\/\/127\.0\.0\.1:/);
+    expect(op.operationId, operation).toBeTypeOf('string');
+    ids.add(op.operationId ?? '');
+  }
+  for (const operation of specOperations('routes')) {
+    const [method = '', path = ''] = operation.split(' ');
+    expect(operationFor(method, path).op.tags ?? [], operation).not.toContain('local');
+  }
+  expect(ids.size).toBe(ROUTES.length + localOnly.length);
   const eventId = spec.components.schemas.EventId as { pattern?: string };
   expect(eventId.pattern).toBe(EVENT_ID_PATTERN.source);
 });
@@ -150,6 +254,32 @@ test('the request schemas of the spec accept exactly what the zod schemas accept
       ],
     ],
     ['EmptyRequest', emptyBodySchema, [{}, { a: 1 }, [], null]],
+    [
+      'DeviceRequest',
+      devicesBodySchema,
+      [
+        DEVICE,
+        { platform: 'apns', deviceToken: 'a'.repeat(64) },
+        { platform: 'fcm', deviceToken: 'x'.repeat(8) },
+        { platform: 'fcm', deviceToken: 'x'.repeat(7) },
+        { platform: 'fcm', deviceToken: 'x'.repeat(4096) },
+        { platform: 'fcm', deviceToken: 'x'.repeat(4097) },
+        { platform: 'fcm', deviceToken: '~!"#$%&\'()*+,-./:;<=>?@[\\]^_`{|}' },
+        { platform: 'fcm', deviceToken: 'has a space' },
+        { platform: 'fcm', deviceToken: 'tab\there1' },
+        { platform: 'fcm', deviceToken: 'n\u00e9-token-1' },
+        { platform: 'fcm', deviceToken: 12345678 },
+        { platform: 'FCM', deviceToken: 'x'.repeat(8) },
+        { platform: 'sms', deviceToken: 'x'.repeat(8) },
+        { platform: null, deviceToken: 'x'.repeat(8) },
+        { platform: 'fcm' },
+        { deviceToken: 'x'.repeat(8) },
+        { ...DEVICE, extra: 1 },
+        {},
+        null,
+        [],
+      ],
+    ],
   ];
   for (const [name, zodSchema, samples] of cases) {
     const validate = schemaValidator(name);
@@ -327,6 +457,105 @@ describe('local stack (dev-mode identity, no join limit)', () => {
     expect((await hit('GET', '/v1/events/shut')).body.state).toBe('closed');
   });
 
+  test('devices register for push, and the local sink lists every milestone once per place and device', async () => {
+    // Capacity 1, near = 1 ahead, claim_expiring 2 s (half the 4 s claim window) before claimBy.
+    await hit('PUT', '/v1/admin/events/push', {
+      admin: true,
+      body: { capacity: 1, nearThreshold: 1, claimWindowSeconds: 4 },
+    });
+    const tokens: string[] = [];
+    for (const userId of ['push-a', 'push-b', 'push-c', 'push-d']) {
+      tokens.push((await hit('POST', '/v1/events/push/join', { body: { userId } })).body.token);
+    }
+    const devices: { platform: 'fcm' | 'apns'; deviceToken: string }[] = [
+      { platform: 'fcm', deviceToken: 'fcm-token-of-place-1' },
+      { platform: 'apns', deviceToken: 'b'.repeat(64) },
+      { platform: 'fcm', deviceToken: 'fcm-token-of-place-3' },
+      { platform: 'apns', deviceToken: 'd'.repeat(64) },
+    ];
+    for (const [i, device] of devices.entries()) {
+      const res = await hit('POST', '/v1/events/push/devices', { token: tokens[i], body: device });
+      expect(res.status).toBe(201);
+      expect(res.body).toEqual({ eventId: 'push', position: i + 1, platform: device.platform });
+    }
+    // The same device for the same place again: still 201, still one registration.
+    const again = await hit('POST', '/v1/events/push/devices', { token: tokens[0], body: devices[0] });
+    expect(again.status).toBe(201);
+
+    await app.tick(); // admits #1 (admitted) and brings #2 within 1 of the front (near)
+    await app.settle();
+    clock.advance(2); // 2 s before #1's claimBy
+    await app.tick(); // nobody moves; #1 has not claimed (claim_expiring)
+    await app.settle();
+    await app.tick(); // ticking again sends nothing twice
+    await app.settle();
+    await hit('POST', '/v1/admin/events/push/close', { admin: true }); // #2-#4 are not admitted (closed)
+    await app.settle();
+
+    const listed = await hit('GET', '/_local/pushes');
+    expect(listed.status).toBe(200);
+    const pushes: { eventId: string; position: number; milestone: string; platform: string }[] =
+      listed.body.pushes.filter((push: { eventId: string }) => push.eventId === 'push');
+    expect(pushes.map((p) => `#${p.position} ${p.milestone} ${p.platform}`).sort()).toEqual([
+      '#1 admitted fcm',
+      '#1 claim_expiring fcm',
+      '#1 near fcm', // at registration: #1 was already 1 ahead
+      '#2 closed apns',
+      '#2 near apns',
+      '#3 closed fcm',
+      '#4 closed apns',
+    ]);
+    const milestones = loadSpec().components.schemas.Milestone as { enum?: string[] };
+    expect([...new Set(pushes.map((p) => p.milestone))].sort()).toEqual([...(milestones.enum ?? [])].sort());
+  });
+
+  test('WebSocket handshakes are refused as documented, and every server message matches the spec', async () => {
+    await hit('PUT', '/v1/admin/events/live', { admin: true, body: { capacity: 1 } });
+    const first = await hit('POST', '/v1/events/live/join', { body: { userId: 'live-a' } });
+    const second = await hit('POST', '/v1/events/live/join', { body: { userId: 'live-b' } });
+    expect(first.body.wsUrl).toBe(app.wsUrl);
+    const a = await openSocket(first.body.token);
+    const b = await openSocket(second.body.token);
+    try {
+      // Nothing on connect; a ping is answered with a pong.
+      a.socket.send(JSON.stringify({ type: 'ping' }));
+      await until(() => types(a).includes('pong'), 'pong');
+      expect(types(a)).toEqual(['pong']);
+      expect(types(b)).toEqual([]);
+
+      await app.tick();
+      await app.settle();
+      await until(() => types(a).includes('admitted') && types(b).includes('position'), 'the tick');
+      expect(b.messages.at(-1)).toMatchObject({ position: 2, servingPosition: 1, ahead: 1 });
+      for (const action of ['pause', 'resume', 'close']) {
+        await hit('POST', `/v1/admin/events/live/${action}`, { admin: true });
+        await app.settle();
+      }
+      await until(() => types(a).includes('closed') && types(b).includes('closed'), 'closed');
+      expect(types(a)).toEqual(['pong', 'admitted', 'paused', 'closed']);
+      expect(types(b)).toEqual(['position', 'paused', 'position', 'closed']);
+    } finally {
+      a.socket.close();
+      b.socket.close();
+    }
+
+    expectError(await refuseSocket(undefined), 401, 'invalid_token');
+    expectError(await refuseSocket('not-a-jwt'), 401, 'invalid_token');
+    // An admitted place may still claim after the close; its access token is no position token.
+    const claim = await hit('POST', '/v1/events/live/admission', { token: first.body.token });
+    expect(claim.status).toBe(200);
+    expectError(await refuseSocket(claim.body.accessToken), 401, 'invalid_token');
+    expectError(await refuseSocket(second.body.token), 410, 'event_closed');
+    const { token: ghost } = await app.runtime.tokens.signPosition({
+      eventId: 'ghost-live',
+      sub: 'g',
+      pos: 1,
+      nowSec: clock.sec,
+      ttlSeconds: 60,
+    });
+    expectError(await refuseSocket(ghost), 404, 'event_not_found');
+  });
+
   test('a malformed event id or path is a 400 on every route', async () => {
     const badIds: [string, string][] = [
       ['bad.id', 'invalid_event_id'],
@@ -373,6 +602,22 @@ describe('local stack (dev-mode identity, no join limit)', () => {
       expectError(await hit('POST', path, { admin: true, body: { force: true } }), 400, 'invalid_body');
       expectError(await hit('POST', path, { admin: true, rawBody: '{' }), 400, 'invalid_json');
     }
+    const devices = '/v1/events/input/devices';
+    const { token } = (await hit('POST', join, { body: { userId: 'input-a' } })).body;
+    expectError(await hit('POST', devices, { token, rawBody: '{"platform":' }), 400, 'invalid_json');
+    for (const body of [
+      {},
+      { platform: 'fcm' },
+      { platform: 'sms', deviceToken: DEVICE.deviceToken },
+      { platform: 'fcm', deviceToken: 'short' },
+      { platform: 'fcm', deviceToken: 'has a space in it' },
+      { platform: 'apns', deviceToken: 'x'.repeat(4097) },
+      { ...DEVICE, userId: 'input-a' },
+      [],
+    ]) {
+      expectError(await hit('POST', devices, { token, body }), 400, 'invalid_body');
+    }
+    expectError(await hit('POST', devices, { token }), 400, 'invalid_body');
   });
 
   test('oversized bodies are a 413 and bodies that are not JSON a 415', async () => {
@@ -403,6 +648,15 @@ describe('local stack (dev-mode identity, no join limit)', () => {
     }
     const text = { rawBody: '{}', headers: { 'content-type': 'text/plain' } };
     expectError(await hit('POST', '/v1/events/sizes/join', text), 415, 'unsupported_media_type');
+    const devices = '/v1/events/sizes/devices';
+    const token: string = place.body.token;
+    expectError(await hit('POST', devices, { token, rawBody: overEightKib }), 413, 'payload_too_large');
+    const deviceAsText = {
+      token,
+      rawBody: JSON.stringify(DEVICE),
+      headers: { 'content-type': 'text/plain' },
+    };
+    expectError(await hit('POST', devices, deviceAsText), 415, 'unsupported_media_type');
   });
 
   test('any token problem is a 401 invalid_token', async () => {
@@ -431,12 +685,19 @@ describe('local stack (dev-mode identity, no join limit)', () => {
     ]) {
       expectError(await hit('GET', '/v1/events/tok/status', options), 401, 'invalid_token');
       expectError(await hit('POST', '/v1/events/tok/admission', options), 401, 'invalid_token');
+      const register = { ...options, body: DEVICE };
+      expectError(await hit('POST', '/v1/events/tok/devices', register), 401, 'invalid_token');
     }
     for (const options of [...malformed, { token: position }]) {
       expectError(await hit('POST', '/v1/events/tok/complete', options), 401, 'invalid_token');
     }
     clock.advance(30);
     expectError(await hit('GET', '/v1/events/tok/status', { token: position }), 401, 'invalid_token');
+    expectError(
+      await hit('POST', '/v1/events/tok/devices', { token: position, body: DEVICE }),
+      401,
+      'invalid_token',
+    );
   });
 
   test('operator routes need the operator credential', async () => {
@@ -482,6 +743,11 @@ describe('local stack (dev-mode identity, no join limit)', () => {
     });
     expectError(await hit('GET', '/v1/events/ghost/status', { token }), 404, 'event_not_found');
     expectError(await hit('POST', '/v1/events/ghost/admission', { token }), 404, 'event_not_found');
+    expectError(
+      await hit('POST', '/v1/events/ghost/devices', { token, body: DEVICE }),
+      404,
+      'event_not_found',
+    );
     // Nothing to end is not an error: complete stays idempotent.
     expect((await hit('POST', '/v1/events/ghost/complete', { token: access })).status).toBe(204);
   });
@@ -506,6 +772,7 @@ describe('local stack (dev-mode identity, no join limit)', () => {
         ['GET', '/v1/events/busy/status', { token: place.body.token }],
         ['POST', '/v1/events/busy/admission', { token: place.body.token }],
         ['POST', '/v1/events/busy/complete', { token: claim.body.accessToken }],
+        ['POST', '/v1/events/busy/devices', { token: place.body.token, body: DEVICE }],
         ['GET', '/v1/events/busy', {}],
         ['PUT', '/v1/admin/events/busy', { admin: true, body: { capacity: 2 } }],
         ['POST', '/v1/admin/events/busy/pause', { admin: true }],
@@ -578,6 +845,29 @@ describe('local stack requiring identity tokens, with a join limit', () => {
   });
 });
 
+describe('local stack with push off (FQ_PUSH=off)', () => {
+  beforeAll(async () => {
+    app = await startTestApp({ env: { FQ_PUSH: 'off' } });
+  });
+  afterAll(() => app.close());
+
+  test('registration is 503 push_unavailable, only after the token check; the sink lists nothing', async () => {
+    await hit('PUT', '/v1/admin/events/quiet', { admin: true, body: { capacity: 1 } });
+    const { token } = (await hit('POST', '/v1/events/quiet/join', { body: {} })).body;
+    const devices = '/v1/events/quiet/devices';
+    expectError(await hit('POST', devices, { body: DEVICE }), 401, 'invalid_token');
+    expectError(await hit('POST', devices, { token, body: { platform: 'fcm' } }), 400, 'invalid_body');
+    for (const body of [DEVICE, { platform: 'apns', deviceToken: 'a'.repeat(64) }]) {
+      const res = await hit('POST', devices, { token, body });
+      expectError(res, 503, 'push_unavailable');
+      expect(res.headers.get('retry-after')).toBe('3600');
+    }
+    await app.tick();
+    await app.settle();
+    expect((await hit('GET', '/_local/pushes')).body).toEqual({ pushes: [] });
+  });
+});
+
 test('every answer the spec documents was provoked, and every place status was seen', () => {
   // No code raises `unavailable` yet; the spec lists it because the error type allows it.
   const notSeen = documentedAnswers().filter(
@@ -596,4 +886,7 @@ test('every answer the spec documents was provoked, and every place status was s
     'gateway 404 not_found',
     'gateway 405 method_not_allowed',
   ]);
+  expect([...seen].filter((answer) => answer.startsWith('websocket')).sort()).toEqual(
+    documentedWebSocketRefusals().sort(),
+  );
 });

@@ -5,6 +5,7 @@ import { AwsSolutionsChecks } from 'cdk-nag';
 import type { IConstruct } from 'constructs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { type FunctionName, ROUTES } from '#http/routes';
+import type { FairqueueFunction } from '../../infra/fairqueue-function.ts';
 import { FairqueueStack, type FairqueueStackProps } from '../../infra/fairqueue-stack.ts';
 
 // Bundling every handler with esbuild takes a few seconds on a cold machine.
@@ -41,7 +42,7 @@ function isStatement(value: unknown): value is Statement {
   return typeof value === 'object' && value !== null && 'Action' in value && 'Effect' in value;
 }
 
-/** Every statement of every inline policy attached to the role of `fnLogicalId`. */
+/** Every statement of every inline policy attached to the role `roleLogicalId`. */
 function statementsOf(template: Template, roleLogicalId: string): Statement[] {
   const policies = template.findResources('AWS::IAM::Policy', {
     Properties: { Roles: Match.arrayWith([{ Ref: roleLogicalId }]) },
@@ -62,8 +63,82 @@ const DYNAMODB_WRITE_ACTIONS = [
   'dynamodb:DeleteItem',
   'dynamodb:BatchWriteItem',
 ];
-const SIGNING_FUNCTIONS: readonly FunctionName[] = ['join', 'status', 'admission', 'complete', 'jwks'];
+const SIGNING_FUNCTIONS: readonly FunctionName[] = [
+  'join',
+  'status',
+  'admission',
+  'complete',
+  'devices',
+  'jwks',
+];
 const DISTINCT_FUNCTIONS = [...new Set(ROUTES.map((route) => route.fn))];
+
+type WorkerName =
+  | 'admitter'
+  | 'rotate-keys'
+  | 'ws-connect'
+  | 'ws-disconnect'
+  | 'ws-default'
+  | 'fanout'
+  | 'push';
+type AnyFunction = FunctionName | WorkerName;
+const WEBSOCKET_ROUTES = {
+  $connect: 'ws-connect',
+  $disconnect: 'ws-disconnect',
+  $default: 'ws-default',
+} as const;
+/** Besides the route handlers: admitter, key rotator, three WebSocket handlers, fan-out. */
+const WORKER_COUNT = 6;
+/** Every function that builds the runtime (all but the key rotator), push aside. */
+const RUNTIME_FUNCTIONS: readonly AnyFunction[] = [
+  ...DISTINCT_FUNCTIONS,
+  'admitter',
+  'ws-connect',
+  'ws-disconnect',
+  'ws-default',
+  'fanout',
+];
+
+const FCM_APP = 'arn:aws:sns:eu-west-1:123456789012:app/GCM/fairqueue-android';
+const APNS_APP = 'arn:aws:sns:eu-west-1:123456789012:app/APNS/fairqueue-ios';
+const PUSH_ENDPOINTS = [
+  'arn:aws:sns:eu-west-1:123456789012:endpoint/APNS/fairqueue-ios/*',
+  'arn:aws:sns:eu-west-1:123456789012:endpoint/GCM/fairqueue-android/*',
+];
+
+/** Looks up any function of a stack by its file name under `functions/`. */
+function functionOf(stack: FairqueueStack, name: AnyFunction): FairqueueFunction {
+  const room = stack.waitingRoom;
+  const byName: Partial<Record<WorkerName, FairqueueFunction | undefined>> = {
+    admitter: room.admitter,
+    'rotate-keys': room.keyRotator,
+    'ws-connect': room.webSocketHandlers.get('$connect'),
+    'ws-disconnect': room.webSocketHandlers.get('$disconnect'),
+    'ws-default': room.webSocketHandlers.get('$default'),
+    fanout: room.fanout,
+    push: room.push,
+  };
+  const fn = name in byName ? byName[name as WorkerName] : room.handlers.get(name as FunctionName);
+  if (fn === undefined) throw new Error(`no function ${name}`);
+  return fn;
+}
+
+function roleStatementsOf(stack: FairqueueStack, template: Template, name: AnyFunction): Statement[] {
+  const fn = functionOf(stack, name);
+  return statementsOf(template, logicalId(stack, fn.role ?? fn));
+}
+
+/** Statements with their resource lists sorted: IAM policy minimization may reorder them. */
+function sortedResources(statements: Statement[]): Statement[] {
+  return statements.map((s) => (Array.isArray(s.Resource) ? { ...s, Resource: [...s.Resource].sort() } : s));
+}
+
+function nagErrors(stack: Stack): string[] {
+  const report = new AwsSolutionsChecks().validateScope(stack);
+  return report.violations
+    .filter((v) => v.severity === 'error')
+    .map((v) => `${v.ruleName} at ${v.violatingResources.map((r) => r.constructPath).join(', ')}`);
+}
 
 describe('Fairqueue stack', () => {
   let stack: FairqueueStack;
@@ -79,22 +154,18 @@ describe('Fairqueue stack', () => {
     return template.findResources('AWS::Lambda::Function')[id]?.Properties.Environment.Variables ?? {};
   }
 
-  function fnId(name: FunctionName): string {
-    const fn = stack.waitingRoom.handlers.get(name);
-    if (fn === undefined) throw new Error(`no function ${name}`);
-    return logicalId(stack, fn);
+  function fnId(name: AnyFunction): string {
+    return logicalId(stack, functionOf(stack, name));
   }
 
-  function roleStatements(name: FunctionName | 'admitter' | 'rotate-keys'): Statement[] {
-    const room = stack.waitingRoom;
-    const fn =
-      name === 'admitter'
-        ? room.admitter
-        : name === 'rotate-keys'
-          ? room.keyRotator
-          : room.handlers.get(name);
-    if (fn === undefined) throw new Error(`no function ${name}`);
-    return statementsOf(template, logicalId(stack, fn.role ?? fn));
+  function roleStatements(name: AnyFunction): Statement[] {
+    return roleStatementsOf(stack, template, name);
+  }
+
+  const httpApiId = () => logicalId(stack, stack.waitingRoom.api);
+  const webSocketApiId = () => logicalId(stack, stack.waitingRoom.webSocketApi);
+  function resourcesOfApi(type: string, apiId: string) {
+    return template.findResources(type, { Properties: { ApiId: { Ref: apiId } } });
   }
 
   describe('table', () => {
@@ -125,9 +196,10 @@ describe('Fairqueue stack', () => {
   });
 
   describe('functions', () => {
-    it('has one function per route-table handler plus the admitter and the key rotator', () => {
+    it('has one function per route-table handler, the workers, and no push worker while push is off', () => {
       expect(stack.waitingRoom.handlers.size).toBe(DISTINCT_FUNCTIONS.length);
-      template.resourceCountIs('AWS::Lambda::Function', DISTINCT_FUNCTIONS.length + 2);
+      expect(stack.waitingRoom.push).toBeUndefined();
+      template.resourceCountIs('AWS::Lambda::Function', DISTINCT_FUNCTIONS.length + WORKER_COUNT);
     });
 
     it('runs every function on Node 22, arm64, ESM bundle with source maps', () => {
@@ -135,42 +207,198 @@ describe('Fairqueue stack', () => {
         Runtime: 'nodejs22.x',
         Architectures: ['arm64'],
         Handler: 'index.handler',
-        MemorySize: 512,
         Environment: { Variables: Match.objectLike({ NODE_OPTIONS: '--enable-source-maps' }) },
         LoggingConfig: { LogGroup: Match.anyValue() },
       });
+    });
+
+    it('gives 512 MB to every function but the fan-out worker, which gets 1024 MB', () => {
+      const functions = template.findResources('AWS::Lambda::Function');
+      const fanout = fnId('fanout');
+      for (const [id, fn] of Object.entries(functions)) {
+        expect(fn.Properties.MemorySize, id).toBe(id === fanout ? 1024 : 512);
+      }
     });
 
     it('keeps logs for a month', () => {
       template.allResourcesProperties('AWS::Logs::LogGroup', { RetentionInDays: 30 });
     });
 
-    it('points every API function and the admitter at the table', () => {
+    it('points every function that builds the runtime at the table, with one shard count', () => {
       const table = logicalId(stack, stack.waitingRoom.table);
-      const ids = [...DISTINCT_FUNCTIONS.map(fnId), logicalId(stack, stack.waitingRoom.admitter)];
-      for (const id of ids) {
-        expect(functionEnv(id), id).toMatchObject({
+      for (const name of RUNTIME_FUNCTIONS) {
+        expect(functionEnv(fnId(name)), name).toMatchObject({
           FQ_STORE: 'dynamodb',
           FQ_TABLE: { Ref: table },
           FQ_ISSUER: 'fairqueue',
+          FQ_WS_SHARDS: '16',
         });
       }
     });
 
     it('gives the key secret id to exactly the functions that sign or verify tokens', () => {
       const secret = logicalId(stack, stack.waitingRoom.signingKeys);
-      for (const name of DISTINCT_FUNCTIONS) {
+      const signers: readonly AnyFunction[] = [...SIGNING_FUNCTIONS, 'ws-connect', 'fanout'];
+      for (const name of RUNTIME_FUNCTIONS) {
         const variables = functionEnv(fnId(name));
-        if (SIGNING_FUNCTIONS.includes(name))
-          expect(variables.FQ_KEY_SECRET_ID, name).toEqual({ Ref: secret });
+        if (signers.includes(name)) expect(variables.FQ_KEY_SECRET_ID, name).toEqual({ Ref: secret });
         else expect(variables.FQ_KEY_SECRET_ID, name).toBeUndefined();
+      }
+    });
+
+    it('hands joiners the wss:// URL of the live stage, and only joiners', () => {
+      for (const name of RUNTIME_FUNCTIONS) {
+        const wsUrl = functionEnv(fnId(name)).FQ_WS_URL;
+        if (name === 'join') {
+          expect(wsUrl).toEqual({
+            'Fn::Join': [
+              '',
+              [
+                'wss://',
+                { Ref: webSocketApiId() },
+                '.execute-api.',
+                { Ref: 'AWS::Region' },
+                '.',
+                { Ref: 'AWS::URLSuffix' },
+                '/live',
+              ],
+            ],
+          });
+        } else expect(wsUrl, name).toBeUndefined();
+      }
+    });
+
+    it('gives the management endpoint to the functions that post to connections, and only them', () => {
+      const endpoint = {
+        'Fn::Join': [
+          '',
+          [
+            'https://',
+            { Ref: webSocketApiId() },
+            '.execute-api.',
+            { Ref: 'AWS::Region' },
+            '.',
+            { Ref: 'AWS::URLSuffix' },
+            '/live',
+          ],
+        ],
+      };
+      for (const name of RUNTIME_FUNCTIONS) {
+        const value = functionEnv(fnId(name)).FQ_WS_MANAGEMENT_ENDPOINT;
+        if (name === 'fanout' || name === 'ws-default') expect(value, name).toEqual(endpoint);
+        else expect(value, name).toBeUndefined();
+      }
+    });
+
+    it('names the fan-out worker to the admitter and admin only, and no push worker while push is off', () => {
+      for (const name of RUNTIME_FUNCTIONS) {
+        const variables = functionEnv(fnId(name));
+        if (name === 'admitter' || name === 'admin') {
+          expect(variables.FQ_FANOUT_FUNCTION, name).toEqual({ Ref: fnId('fanout') });
+        } else expect(variables.FQ_FANOUT_FUNCTION, name).toBeUndefined();
+        expect(variables.FQ_PUSH_FUNCTION, name).toBeUndefined();
+        expect(variables.FQ_PUSH_FCM_APPLICATION_ARN, name).toBeUndefined();
+        expect(variables.FQ_PUSH_APNS_APPLICATION_ARN, name).toBeUndefined();
+        // The default notifier is the Lambda one; nothing sets it.
+        expect(variables.FQ_NOTIFIER, name).toBeUndefined();
+      }
+    });
+  });
+
+  describe('WebSocket API', () => {
+    it('routes $connect, $disconnect and $default to their own Lambda, without an authorizer', () => {
+      const routes = Object.values(resourcesOfApi('AWS::ApiGatewayV2::Route', webSocketApiId()));
+      const integrations = resourcesOfApi('AWS::ApiGatewayV2::Integration', webSocketApiId());
+      expect(routes.map((r) => r.Properties.RouteKey).sort()).toEqual(Object.keys(WEBSOCKET_ROUTES).sort());
+      expect(Object.keys(integrations)).toHaveLength(3);
+      for (const [routeKey, name] of Object.entries(WEBSOCKET_ROUTES)) {
+        const route = routes.find((r) => r.Properties.RouteKey === routeKey);
+        expect(route?.Properties.AuthorizationType, routeKey).toBe('NONE');
+        const integrationId: unknown = route?.Properties.Target['Fn::Join'][1][1].Ref;
+        const integration = integrations[String(integrationId)];
+        expect(integration?.Properties.IntegrationType, routeKey).toBe('AWS_PROXY');
+        expect(JSON.stringify(integration?.Properties.IntegrationUri), routeKey).toContain(
+          JSON.stringify({ 'Fn::GetAtt': [fnId(name), 'Arn'] }),
+        );
+        template.hasResourceProperties('AWS::Lambda::Permission', {
+          Action: 'lambda:InvokeFunction',
+          FunctionName: { 'Fn::GetAtt': [fnId(name), 'Arn'] },
+          Principal: 'apigateway.amazonaws.com',
+        });
+      }
+    });
+
+    it('is a WEBSOCKET API with one throttled, auto-deployed live stage', () => {
+      template.hasResourceProperties('AWS::ApiGatewayV2::Api', { ProtocolType: 'WEBSOCKET' });
+      const stages = Object.values(resourcesOfApi('AWS::ApiGatewayV2::Stage', webSocketApiId()));
+      expect(stages).toHaveLength(1);
+      expect(stages[0]?.Properties).toMatchObject({
+        StageName: 'live',
+        AutoDeploy: true,
+        DefaultRouteSettings: { ThrottlingRateLimit: 1000, ThrottlingBurstLimit: 2000 },
+      });
+      // Off by default: it needs the account-wide API Gateway CloudWatch role.
+      expect(stages[0]?.Properties.AccessLogSettings).toBeUndefined();
+    });
+
+    it('logs access when asked to, without the query string that carries the token', () => {
+      const custom = unbundledStack({
+        waitingRoom: { webSocketAccessLogs: true, webSocketThrottle: { rateLimit: 10, burstLimit: 20 } },
+      });
+      const customTemplate = Template.fromStack(custom);
+      const apiId = logicalId(custom, custom.waitingRoom.webSocketApi);
+      const [stage] = Object.values(
+        customTemplate.findResources('AWS::ApiGatewayV2::Stage', { Properties: { ApiId: { Ref: apiId } } }),
+      );
+      expect(stage?.Properties.DefaultRouteSettings).toEqual({
+        ThrottlingRateLimit: 10,
+        ThrottlingBurstLimit: 20,
+      });
+      const format: string = stage?.Properties.AccessLogSettings.Format;
+      expect(format).toMatch(/connectionId/);
+      expect(format).not.toMatch(/querystring|token/i);
+      expect(nagErrors(custom)).toEqual([]);
+    });
+
+    it('runs fan-out as a one-shot asynchronous worker: no retries, no stale jobs, 60 s', () => {
+      const fanout = fnId('fanout');
+      expect(template.findResources('AWS::Lambda::Function')[fanout]?.Properties.Timeout).toBe(60);
+      template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+        FunctionName: { Ref: fanout },
+        MaximumRetryAttempts: 0,
+        MaximumEventAgeInSeconds: Match.anyValue(),
+      });
+      const [config] = Object.values(
+        template.findResources('AWS::Lambda::EventInvokeConfig', {
+          Properties: { FunctionName: { Ref: fanout } },
+        }),
+      );
+      const age: number = config?.Properties.MaximumEventAgeInSeconds;
+      expect(age).toBeGreaterThanOrEqual(60);
+      expect(age).toBeLessThanOrEqual(120);
+      expect(functionEnv(fanout)).toMatchObject({ FQ_FANOUT_CONCURRENCY: '64' });
+    });
+
+    it('rejects a shard count that is not a whole number >= 1', () => {
+      expect(() => unbundledStack({ waitingRoom: { webSocketShards: 0 } })).toThrow(/webSocketShards/);
+      expect(() => unbundledStack({ waitingRoom: { webSocketShards: 2.5 } })).toThrow(/webSocketShards/);
+    });
+
+    it('passes a configured shard count to every function that builds the runtime', () => {
+      const custom = unbundledStack({ waitingRoom: { webSocketShards: 4 } });
+      const functions = Template.fromStack(custom).findResources('AWS::Lambda::Function');
+      for (const name of RUNTIME_FUNCTIONS) {
+        const id = logicalId(custom, functionOf(custom, name));
+        expect(functions[id]?.Properties.Environment.Variables.FQ_WS_SHARDS, name).toBe('4');
       }
     });
   });
 
   describe('HTTP API', () => {
     it('has exactly one route per route-table row, IAM on admin routes and NONE elsewhere', () => {
-      template.resourceCountIs('AWS::ApiGatewayV2::Route', ROUTES.length);
+      expect(Object.keys(resourcesOfApi('AWS::ApiGatewayV2::Route', httpApiId()))).toHaveLength(
+        ROUTES.length,
+      );
       for (const route of ROUTES) {
         template.hasResourceProperties('AWS::ApiGatewayV2::Route', {
           RouteKey: route.routeKey,
@@ -183,9 +411,9 @@ describe('Fairqueue stack', () => {
     });
 
     it('sends every route to the Lambda named in the route table, one integration per function', () => {
-      template.resourceCountIs('AWS::ApiGatewayV2::Integration', DISTINCT_FUNCTIONS.length);
-      const routes = Object.values(template.findResources('AWS::ApiGatewayV2::Route'));
-      const integrations = template.findResources('AWS::ApiGatewayV2::Integration');
+      const routes = Object.values(resourcesOfApi('AWS::ApiGatewayV2::Route', httpApiId()));
+      const integrations = resourcesOfApi('AWS::ApiGatewayV2::Integration', httpApiId());
+      expect(Object.keys(integrations)).toHaveLength(DISTINCT_FUNCTIONS.length);
       for (const route of ROUTES) {
         const resource = routes.find((r) => r.Properties.RouteKey === route.routeKey);
         const integrationId: unknown = resource?.Properties.Target['Fn::Join'][1][1].Ref;
@@ -198,8 +426,9 @@ describe('Fairqueue stack', () => {
     });
 
     it('throttles the default stage and writes access logs', () => {
-      template.resourceCountIs('AWS::ApiGatewayV2::Stage', 1);
+      expect(Object.keys(resourcesOfApi('AWS::ApiGatewayV2::Stage', httpApiId()))).toHaveLength(1);
       template.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
+        ApiId: { Ref: httpApiId() },
         StageName: '$default',
         AutoDeploy: true,
         DefaultRouteSettings: {
@@ -213,6 +442,7 @@ describe('Fairqueue stack', () => {
     it('uses a configured throttle', () => {
       const custom = unbundledStack({ waitingRoom: { throttle: { rateLimit: 50, burstLimit: 100 } } });
       Template.fromStack(custom).hasResourceProperties('AWS::ApiGatewayV2::Stage', {
+        ApiId: { Ref: logicalId(custom, custom.waitingRoom.api) },
         DefaultRouteSettings: { ThrottlingRateLimit: 50, ThrottlingBurstLimit: 100 },
       });
     });
@@ -307,23 +537,202 @@ describe('Fairqueue stack', () => {
       expect(actions.filter((a) => DYNAMODB_WRITE_ACTIONS.includes(a))).toEqual([]);
     });
 
-    it.each(['join', 'admission', 'complete', 'admin', 'admitter'] as const)(
-      'lets %s write the table',
-      (name) => {
-        expect(actionsOf(roleStatements(name))).toEqual(expect.arrayContaining(DYNAMODB_WRITE_ACTIONS));
-      },
-    );
+    it.each([
+      'join',
+      'admission',
+      'complete',
+      'devices',
+      'admin',
+      'admitter',
+      'ws-connect',
+      'ws-disconnect',
+      'ws-default',
+      'fanout',
+    ] as const)('lets %s write the table', (name) => {
+      expect(actionsOf(roleStatements(name))).toEqual(expect.arrayContaining(DYNAMODB_WRITE_ACTIONS));
+    });
 
     it('lets only token signers and the rotator read the key ring, and only the rotator write it', () => {
-      const all = [...DISTINCT_FUNCTIONS, 'admitter', 'rotate-keys'] as const;
+      const all: readonly AnyFunction[] = [...RUNTIME_FUNCTIONS, 'rotate-keys'];
       const readers = all.filter((name) =>
         actionsOf(roleStatements(name)).includes('secretsmanager:GetSecretValue'),
       );
-      expect(readers.sort()).toEqual([...SIGNING_FUNCTIONS, 'rotate-keys'].sort());
+      expect([...readers].sort()).toEqual(
+        [...SIGNING_FUNCTIONS, 'ws-connect', 'fanout', 'rotate-keys'].sort(),
+      );
       const writers = all.filter((name) =>
         actionsOf(roleStatements(name)).includes('secretsmanager:PutSecretValue'),
       );
       expect(writers).toEqual(['rotate-keys']);
+    });
+    it('lets only fan-out and ws-default post to connections, on POST @connections of the live stage', () => {
+      const all: readonly AnyFunction[] = [...RUNTIME_FUNCTIONS, 'rotate-keys'];
+      const posters = all.filter((name) =>
+        actionsOf(roleStatements(name)).includes('execute-api:ManageConnections'),
+      );
+      expect([...posters].sort()).toEqual(['fanout', 'ws-default']);
+      for (const name of posters) {
+        const statement = roleStatements(name).find((s) => s.Action === 'execute-api:ManageConnections');
+        const resource = JSON.stringify(statement?.Resource);
+        expect(resource).toContain(JSON.stringify({ Ref: webSocketApiId() }));
+        expect(resource).toContain('/live/POST/@connections/*');
+      }
+    });
+
+    it('lets only the admitter and admin invoke functions, and only the fan-out worker', () => {
+      const all: readonly AnyFunction[] = [...RUNTIME_FUNCTIONS, 'rotate-keys'];
+      const invokers = all.filter((name) =>
+        actionsOf(roleStatements(name)).includes('lambda:InvokeFunction'),
+      );
+      expect([...invokers].sort()).toEqual(['admin', 'admitter']);
+      for (const name of invokers) {
+        const statements = roleStatements(name).filter((s) =>
+          actionsOf([s]).includes('lambda:InvokeFunction'),
+        );
+        expect(
+          statements.flatMap((s) => s.Resource as unknown[]),
+          name,
+        ).toEqual([{ 'Fn::GetAtt': [fnId('fanout'), 'Arn'] }]);
+      }
+    });
+
+    it('grants no SNS action while push is off', () => {
+      const all: readonly AnyFunction[] = [...RUNTIME_FUNCTIONS, 'rotate-keys'];
+      for (const name of all) {
+        expect(
+          actionsOf(roleStatements(name)).filter((a) => a.startsWith('sns:')),
+          name,
+        ).toEqual([]);
+      }
+    });
+  });
+
+  describe('push', () => {
+    let pushStack: FairqueueStack;
+    let pushTemplate: Template;
+
+    beforeAll(() => {
+      pushStack = unbundledStack({
+        waitingRoom: { push: { fcmApplicationArn: FCM_APP, apnsApplicationArn: APNS_APP } },
+      });
+      pushTemplate = Template.fromStack(pushStack);
+    });
+
+    const env = (name: AnyFunction): Record<string, unknown> =>
+      pushTemplate.findResources('AWS::Lambda::Function')[logicalId(pushStack, functionOf(pushStack, name))]
+        ?.Properties.Environment.Variables ?? {};
+    const statements = (name: AnyFunction) => roleStatementsOf(pushStack, pushTemplate, name);
+    const pushId = () => logicalId(pushStack, functionOf(pushStack, 'push'));
+    const fanoutId = () => logicalId(pushStack, functionOf(pushStack, 'fanout'));
+
+    it('adds a push worker: asynchronous with two retries, 60 s, table and SNS publish', () => {
+      pushTemplate.resourceCountIs('AWS::Lambda::Function', DISTINCT_FUNCTIONS.length + WORKER_COUNT + 1);
+      expect(pushTemplate.findResources('AWS::Lambda::Function')[pushId()]?.Properties.Timeout).toBe(60);
+      pushTemplate.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+        FunctionName: { Ref: pushId() },
+        MaximumRetryAttempts: 2,
+      });
+      expect(env('push')).toMatchObject({ FQ_STORE: 'dynamodb', FQ_WS_SHARDS: '16' });
+      expect(actionsOf(statements('push'))).toEqual(expect.arrayContaining(DYNAMODB_WRITE_ACTIONS));
+      expect(actionsOf(statements('push')).includes('secretsmanager:GetSecretValue')).toBe(false);
+    });
+
+    it('configures the platform applications on devices and push only', () => {
+      const expected = {
+        FQ_PUSH_FCM_APPLICATION_ARN: FCM_APP,
+        FQ_PUSH_APNS_APPLICATION_ARN: APNS_APP,
+        FQ_PUSH_APNS_SANDBOX: 'false',
+      };
+      for (const name of [...RUNTIME_FUNCTIONS, 'push'] as const) {
+        if (name === 'devices' || name === 'push') expect(env(name), name).toMatchObject(expected);
+        else expect(env(name).FQ_PUSH_FCM_APPLICATION_ARN, name).toBeUndefined();
+      }
+    });
+
+    it('names both workers to the admitter and admin, who may invoke exactly those two', () => {
+      for (const name of [...RUNTIME_FUNCTIONS, 'push'] as const) {
+        const variables = env(name);
+        const invokes = statements(name).filter((s) => actionsOf([s]).includes('lambda:InvokeFunction'));
+        if (name === 'admitter' || name === 'admin') {
+          expect(variables).toMatchObject({
+            FQ_FANOUT_FUNCTION: { Ref: fanoutId() },
+            FQ_PUSH_FUNCTION: { Ref: pushId() },
+          });
+          const resources = invokes.flatMap((s) => s.Resource as unknown[]);
+          expect(resources, name).toHaveLength(2);
+          expect(resources, name).toEqual(
+            expect.arrayContaining([
+              { 'Fn::GetAtt': [fanoutId(), 'Arn'] },
+              { 'Fn::GetAtt': [pushId(), 'Arn'] },
+            ]),
+          );
+        } else {
+          expect(variables.FQ_PUSH_FUNCTION, name).toBeUndefined();
+          expect(invokes, name).toEqual([]);
+        }
+      }
+    });
+
+    it('lets devices create endpoints on the applications and manage only their endpoints', () => {
+      const sns = statements('devices').filter((s) => actionsOf([s]).some((a) => a.startsWith('sns:')));
+      expect(sortedResources(sns)).toEqual([
+        { Effect: 'Allow', Action: 'sns:CreatePlatformEndpoint', Resource: [APNS_APP, FCM_APP] },
+        {
+          Effect: 'Allow',
+          Action: ['sns:GetEndpointAttributes', 'sns:SetEndpointAttributes'],
+          Resource: PUSH_ENDPOINTS,
+        },
+      ]);
+    });
+
+    it('lets push publish to those endpoints and nothing else on SNS', () => {
+      const sns = statements('push').filter((s) => actionsOf([s]).some((a) => a.startsWith('sns:')));
+      expect(sortedResources(sns)).toEqual([
+        { Effect: 'Allow', Action: 'sns:Publish', Resource: PUSH_ENDPOINTS },
+      ]);
+    });
+
+    it('grants SNS to devices and push only', () => {
+      const all = [...RUNTIME_FUNCTIONS, 'rotate-keys', 'push'] as const;
+      const withSns = all.filter((name) => actionsOf(statements(name)).some((a) => a.startsWith('sns:')));
+      expect([...withSns].sort()).toEqual(['devices', 'push']);
+    });
+
+    it('passes cdk-nag with push configured', () => {
+      expect(nagErrors(pushStack)).toEqual([]);
+    });
+
+    it('takes the APNs sandbox flag from a sandbox application and rejects a contradiction', () => {
+      const sandboxApp = 'arn:aws:sns:eu-west-1:123456789012:app/APNS_SANDBOX/fairqueue-ios';
+      const sandbox = unbundledStack({ waitingRoom: { push: { apnsApplicationArn: sandboxApp } } });
+      const devices = logicalId(sandbox, functionOf(sandbox, 'devices'));
+      const variables =
+        Template.fromStack(sandbox).findResources('AWS::Lambda::Function')[devices]?.Properties.Environment
+          .Variables;
+      expect(variables).toMatchObject({
+        FQ_PUSH_APNS_APPLICATION_ARN: sandboxApp,
+        FQ_PUSH_APNS_SANDBOX: 'true',
+      });
+      expect(variables.FQ_PUSH_FCM_APPLICATION_ARN).toBeUndefined();
+      expect(() =>
+        unbundledStack({ waitingRoom: { push: { apnsApplicationArn: sandboxApp, apnsSandbox: false } } }),
+      ).toThrow(/apnsSandbox/);
+    });
+
+    it('rejects an ARN that is not a platform application of the right kind', () => {
+      expect(() => unbundledStack({ waitingRoom: { push: { fcmApplicationArn: APNS_APP } } })).toThrow(
+        /fcmApplicationArn/,
+      );
+      expect(() =>
+        unbundledStack({
+          waitingRoom: { push: { apnsApplicationArn: 'arn:aws:sns:eu-west-1:123456789012:my-topic' } },
+        }),
+      ).toThrow(/apnsApplicationArn/);
+    });
+
+    it('still deploys the devices route while push is off (it answers 503)', () => {
+      expect(stack.waitingRoom.handlers.get('devices')).toBeDefined();
+      expect(ROUTES.some((r) => r.fn === 'devices')).toBe(true);
     });
   });
 
@@ -358,17 +767,17 @@ describe('Fairqueue stack', () => {
   });
 
   it('exports the URLs and names operators need', () => {
-    for (const name of ['ApiUrl', 'TableName', 'KeySecretArn', 'JwksUrl']) template.hasOutput(name, {});
+    for (const name of ['ApiUrl', 'TableName', 'KeySecretArn', 'JwksUrl', 'WebSocketUrl'])
+      template.hasOutput(name, {});
+    template.hasOutput('WebSocketUrl', {
+      Value: { 'Fn::Join': ['', Match.arrayWith(['wss://', { Ref: webSocketApiId() }, '/live'])] },
+    });
     template.hasOutput('JwksUrl', {
       Value: { 'Fn::Join': ['', [Match.anyValue(), '/.well-known/jwks.json']] },
     });
   });
 
   it('passes cdk-nag AwsSolutions checks, every exception acknowledged with a reason', () => {
-    const report = new AwsSolutionsChecks().validateScope(stack);
-    const errors = report.violations
-      .filter((v) => v.severity === 'error')
-      .map((v) => `${v.ruleName} at ${v.violatingResources.map((r) => r.constructPath).join(', ')}`);
-    expect(errors).toEqual([]);
+    expect(nagErrors(stack)).toEqual([]);
   });
 });

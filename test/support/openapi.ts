@@ -38,14 +38,25 @@ export interface ResponseObject {
   readonly content?: Record<string, MediaTypeObject>;
 }
 
+export interface ServerObject {
+  readonly url: string;
+}
+
 export interface OperationObject {
   readonly operationId?: string;
+  readonly tags?: readonly string[];
+  readonly servers?: readonly ServerObject[];
+  /** Served by the local stack only: not in the route table, not on AWS. */
+  readonly 'x-fairqueue-local-only'?: boolean;
   readonly security?: readonly Record<string, readonly string[]>[];
   readonly requestBody?: unknown;
   readonly responses: Record<string, ResponseObject>;
 }
 
-export type PathItem = { readonly parameters?: readonly unknown[] } & {
+export type PathItem = {
+  readonly parameters?: readonly unknown[];
+  readonly servers?: readonly ServerObject[];
+} & {
   readonly [M in HttpMethod]?: OperationObject;
 };
 
@@ -58,8 +69,15 @@ export interface OpenApiDoc {
     readonly headers?: Record<string, HeaderObject>;
     readonly securitySchemes?: Record<string, unknown>;
   };
+  readonly servers?: readonly ServerObject[];
   readonly security?: readonly Record<string, readonly string[]>[];
   readonly 'x-fairqueue-gateway-responses'?: Record<string, ResponseObject>;
+  readonly 'x-fairqueue-websocket'?: {
+    /** The answers that refuse a handshake, by status. */
+    readonly handshake?: Record<string, ResponseObject>;
+    readonly serverMessages?: unknown;
+    readonly clientMessages?: unknown;
+  };
 }
 
 /** What one checked answer was, for coverage bookkeeping. */
@@ -122,15 +140,30 @@ export function resolveRef<T>(node: T & { $ref?: string }, seen: string[] = []):
   return resolveRef(target as T & { $ref?: string }, [...seen, ref]);
 }
 
-/** Every operation of the file as a route key, `METHOD /path`. */
-export function specOperations(): string[] {
+/**
+ * Operations of the file as route keys, `METHOD /path`: every one by default, or only those
+ * marked `x-fairqueue-local-only: true` (`'local-only'`), or only the others (`'routes'`, which
+ * must be the route table).
+ */
+export function specOperations(which: 'all' | 'routes' | 'local-only' = 'all'): string[] {
   const out: string[] = [];
   for (const [path, item] of Object.entries(loadSpec().paths)) {
     for (const method of HTTP_METHODS) {
-      if (item[method]) out.push(`${method.toUpperCase()} ${path}`);
+      const op = item[method];
+      if (!op) continue;
+      const localOnly = op['x-fairqueue-local-only'] === true;
+      if (which === 'all' || localOnly === (which === 'local-only')) {
+        out.push(`${method.toUpperCase()} ${path}`);
+      }
     }
   }
   return out;
+}
+
+/** The servers an operation is served by: its own, else its path's, else the file's. */
+export function serversOf(method: string, path: string): readonly ServerObject[] {
+  const { template, op } = operationFor(method, path);
+  return op.servers ?? loadSpec().paths[template]?.servers ?? loadSpec().servers ?? [];
 }
 
 function templateRegex(template: string): RegExp {
@@ -359,6 +392,49 @@ export function expectGatewayAnswer(status: number, body: unknown, headers?: Hea
   checkResponse(`gateway → ${status}`, `gateway ${status}`, resolveRef(entry), body, headers);
   const code = errorCode(body);
   return { operation: 'gateway', status, ...(code === undefined ? {} : { code }) };
+}
+
+/**
+ * The same check for a refused WebSocket handshake, documented under
+ * `x-fairqueue-websocket.handshake`.
+ */
+export function expectWebSocketRefusal(status: number, body: unknown, headers?: HeaderSource): CheckedAnswer {
+  const responses = loadSpec()['x-fairqueue-websocket']?.handshake ?? {};
+  const entry = responses[String(status)];
+  if (!entry) {
+    throw new Error(
+      `the WebSocket handshake was refused with ${status}, which x-fairqueue-websocket.handshake does ` +
+        `not document (documented: ${Object.keys(responses).join(', ')})\nbody: ${show(body)}`,
+    );
+  }
+  checkResponse(`websocket → ${status}`, `websocket ${status}`, resolveRef(entry), body, headers);
+  const code = errorCode(body);
+  return { operation: 'websocket', status, ...(code === undefined ? {} : { code }) };
+}
+
+/** Throws a readable error unless `message` is a documented server message of the WebSocket. */
+export function expectWebSocketMessage(message: unknown): void {
+  const schema = loadSpec()['x-fairqueue-websocket']?.serverMessages;
+  if (schema === undefined)
+    throw new Error('docs/openapi.yaml documents no x-fairqueue-websocket.serverMessages');
+  const validate = validatorFor('websocket:serverMessages', schema);
+  if (!validate(message)) {
+    throw new Error(
+      `WebSocket message disagrees with docs/openapi.yaml:\n${describeErrors(validate.errors)}\n` +
+        `message: ${show(message)}`,
+    );
+  }
+}
+
+/** Every documented handshake refusal, as `websocket STATUS code`. */
+export function documentedWebSocketRefusals(): string[] {
+  const out: string[] = [];
+  for (const [status, entry] of Object.entries(loadSpec()['x-fairqueue-websocket']?.handshake ?? {})) {
+    const codes = codesOf(resolveRef(entry).content?.['application/json']?.schema);
+    if (codes.length === 0) out.push(`websocket ${status}`);
+    else for (const code of codes) out.push(`websocket ${status} ${code}`);
+  }
+  return out;
 }
 
 /** The error codes a response schema allows (`const`/`enum` of `error.code`), following `$ref`s and `allOf`. */
