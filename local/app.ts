@@ -82,7 +82,16 @@ export async function startLocal(options: LocalOptions): Promise<LocalApp> {
       await servePage(res, page);
       return true;
     }
-    if (url.pathname === '/_local/pushes' && req.method === 'GET') {
+    if (url.pathname === '/_local/pushes' && req.method !== 'GET') {
+      res.writeHead(405, { allow: 'GET', 'content-type': 'application/json; charset=utf-8' });
+      res.end(
+        JSON.stringify({
+          error: { code: 'method_not_allowed', message: `${req.method} is not allowed here.` },
+        }),
+      );
+      return true;
+    }
+    if (url.pathname === '/_local/pushes') {
       // Local mode only: what the SNS stand-in "sent".
       res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
       res.end(JSON.stringify({ pushes: runtime?.pushSink?.list() ?? [] }));
