@@ -12,7 +12,11 @@ import { DynamoTable, type Item, keys, num, RETENTION_SECONDS } from './dynamo-t
 export class DynamoDeviceStore implements DeviceStore {
   readonly #t: DynamoTable;
 
-  constructor(client: DynamoDBClient | DynamoTable, tableName = '') {
+  constructor(
+    client: DynamoDBClient | DynamoTable,
+    tableName = '',
+    private readonly now: () => number = Date.now,
+  ) {
     this.#t = client instanceof DynamoTable ? client : new DynamoTable(client, tableName);
   }
 
@@ -74,7 +78,7 @@ export class DynamoDeviceStore implements DeviceStore {
           UpdateExpression: 'SET #m = :now',
           ConditionExpression: 'attribute_exists(pk) AND attribute_not_exists(#m)',
           ExpressionAttributeNames: { '#m': `sent_${milestone}` },
-          ExpressionAttributeValues: { ':now': Math.floor(Date.now() / 1000) },
+          ExpressionAttributeValues: { ':now': Math.floor(this.now() / 1000) },
         }),
       ),
     );

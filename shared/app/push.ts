@@ -67,12 +67,31 @@ export class Push {
       deviceKey: deviceKey(platform, deviceToken),
     };
     const { created } = await devices.putDevice(device, this.#nowSec());
-    // A fan who registers already near the front gets `near` now: no later move would say it.
-    const ahead = claims.pos - event.servingPosition;
-    if (event.state !== 'closed' && ahead > 0 && ahead <= event.config.nearThreshold) {
-      await this.#deliver(device, 'near', { ahead });
-    }
+    await this.#catchUp(device);
     return { eventId, position: claims.pos, platform, created };
+  }
+
+  /**
+   * What a new registration has already missed. Read after the registration is
+   * stored (consistently): a tick that moved the line before the worker could see
+   * the device is seen here instead, and one after it is seen by the worker;
+   * `markSent` keeps the overlap from sending anything twice.
+   */
+  async #catchUp(device: DeviceRecord) {
+    const { store } = this.#deps;
+    const event = await store.getEvent(device.eventId, { consistent: true });
+    if (!event) return;
+    const ahead = device.position - event.servingPosition;
+    if (ahead > 0) {
+      if (event.state === 'closed') await this.#deliver(device, 'closed');
+      else if (ahead <= event.config.nearThreshold) await this.#deliver(device, 'near', { ahead });
+      return;
+    }
+    const [batch, session] = await Promise.all([
+      store.findBatch(device.eventId, device.position),
+      store.getSession(device.eventId, device.position),
+    ]);
+    if (batch && !session && this.#nowSec() < batch.claimBy) await this.#deliver(device, 'admitted');
   }
 
   async #deliver(
@@ -124,7 +143,10 @@ export class Push {
         skipped++;
         continue;
       }
-      if (!events.has(change.eventId)) events.set(change.eventId, await store.getEvent(change.eventId));
+      if (!events.has(change.eventId)) {
+        // Consistent: `closed` must not reach places admitted a moment ago.
+        events.set(change.eventId, await store.getEvent(change.eventId, { consistent: true }));
+      }
       const event = events.get(change.eventId);
       if (!event) continue;
       const { eventId } = change;

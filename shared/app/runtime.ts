@@ -145,7 +145,9 @@ export function buildRuntime(config: AppConfig, overrides: RuntimeOverrides = {}
   });
   const admitter = new Admitter(store, { tickSeconds: config.tickSeconds, now, notifier });
   const connections = new Connections({ store, registry, tokens, poster, now });
-  const devices = overrides.devices ?? (memory ? new MemoryDeviceStore() : new DynamoDeviceStore(dynamo()));
+  const devices =
+    overrides.devices ??
+    (memory ? new MemoryDeviceStore() : new DynamoDeviceStore(dynamo(), config.tableName, now));
   const pushConfig = realtime.push;
   const pushSink = pushConfig.kind === 'local' ? new LocalPushSink(now) : null;
   const pushGateway =
