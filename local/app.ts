@@ -63,7 +63,15 @@ export async function ensureTable(tableName: string): Promise<void> {
   }
 }
 
-async function loadWebSocketHandlers(): Promise<WebSocketHandlers> {
+let wsHandlers: Promise<WebSocketHandlers> | undefined;
+
+/** Loaded once, like a warm Lambda container, not on every handshake. */
+function loadWebSocketHandlers(): Promise<WebSocketHandlers> {
+  wsHandlers ??= importWebSocketHandlers();
+  return wsHandlers;
+}
+
+async function importWebSocketHandlers(): Promise<WebSocketHandlers> {
   const [connect, disconnect, message] = await Promise.all([
     import('#functions/ws-connect'),
     import('#functions/ws-disconnect'),

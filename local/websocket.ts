@@ -25,7 +25,7 @@ const STATUS_TEXT: Record<number, string> = {
   410: 'Gone',
   500: 'Internal Server Error',
 };
-/** API Gateway's own cap on a WebSocket frame. */
+/** API Gateway's cap on a WebSocket message (frames are 32 KB; a message may span frames up to 128 KB). */
 const MAX_FRAME_BYTES = 128 * 1024;
 
 interface Live {

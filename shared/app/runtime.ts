@@ -115,6 +115,11 @@ export function buildRuntime(config: AppConfig, overrides: RuntimeOverrides = {}
         ? new ManagementApiPoster(
             new ApiGatewayManagementApiClient({
               endpoint,
+              // As many sockets as posts in flight: the SDK's default of 50 would cap the worker silently.
+              requestHandler: {
+                httpAgent: { keepAlive: true, maxSockets: realtime.fanoutConcurrency },
+                httpsAgent: { keepAlive: true, maxSockets: realtime.fanoutConcurrency },
+              },
               // The local @connections endpoint checks no signature; the SDK still wants credentials.
               ...(local
                 ? { region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } }
