@@ -8,6 +8,7 @@ import { type ChildProcess, fork } from 'node:child_process';
 import { Agent, request } from 'node:http';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { type Rpc, rpcClient } from './ipc.ts';
 import {
   coreTimes,
   cpuMicros,
@@ -30,6 +31,8 @@ export interface BenchServer {
   usage(): Promise<ServerUsage>;
   /** The last few KB the server wrote to stdout/stderr (warnings, errors). */
   output(): string;
+  /** Calls one of the server's bench handlers (bench/server.ts, `fanoutHandlers`). */
+  readonly call: Rpc['call'];
   stop(): Promise<void>;
 }
 
@@ -81,6 +84,7 @@ export async function startServer(
   process.once('exit', killOnExit);
 
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const rpc = rpcClient(child, 'bench server');
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
@@ -105,6 +109,7 @@ export async function startServer(
   return {
     url,
     output: () => output,
+    call: rpc.call,
     usage: () =>
       new Promise<ServerUsage>((resolve, reject) => {
         const onMessage = (message: unknown) => {

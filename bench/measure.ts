@@ -51,6 +51,26 @@ export function nowMs(): number {
   return performance.now();
 }
 
+/**
+ * Milliseconds on the machine's monotonic clock (CLOCK_MONOTONIC on Linux, through
+ * libuv): unlike performance.now() it has no per-process origin, so stamps taken in
+ * two processes on the same machine can be subtracted (the fan-out part times a tick
+ * commit in the app process against receipts in the client process).
+ */
+export function monoMs(): number {
+  return Number(process.hrtime.bigint()) / 1e6;
+}
+
+/**
+ * TCP sockets of this process that are in use right now: the http Agent unrefs the
+ * sockets it keeps idle, so this counts the ones carrying a request.
+ */
+export function busyTcpSockets(): number {
+  let n = 0;
+  for (const kind of process.getActiveResourcesInfo()) if (kind === 'TCPSocketWrap') n++;
+  return n;
+}
+
 /** Time of all cores together (clock ticks): busy, stolen by the hypervisor, and the total. */
 export interface CoreTimes {
   readonly busy: number;

@@ -10,6 +10,14 @@ import { fileURLToPath } from 'node:url';
 import { setRuntime } from '#app/runtime';
 import { createTable, startDynamoDbLocal, uniqueTableName } from '../test/support/dynamodb-local.ts';
 import { type CpuPerJoinResult, inProcessRuntime, measureCpuPerJoin } from './cpu-per-join.ts';
+import {
+  type FanoutTickResult,
+  type FanoutWorkerResult,
+  measureFanoutTick,
+  measureFanoutWorker,
+  startFanoutRig,
+} from './fanout.ts';
+import { type FanoutModelResult, fanoutModel } from './fanout-model.ts';
 import { type HttpJoinResult, measureHttpJoins, startServer } from './http-join.ts';
 import {
   backgroundLoad,
@@ -24,7 +32,18 @@ import {
   settle,
   tempDir,
 } from './measure.ts';
-import { CPU_PER_JOIN, HTTP_DYNAMODB, HTTP_MEMORY, type HttpJoinParams, QUICK, VERIFY } from './params.ts';
+import {
+  CPU_PER_JOIN,
+  FANOUT_MODEL,
+  FANOUT_TICK,
+  FANOUT_WORKER,
+  HTTP_DYNAMODB,
+  HTTP_MEMORY,
+  type HttpJoinParams,
+  ONLY,
+  QUICK,
+  VERIFY,
+} from './params.ts';
 import { measureVerify, type VerifyResult } from './verify.ts';
 
 const RESULTS_DIR = fileURLToPath(new URL('./results/', import.meta.url));
@@ -156,6 +175,109 @@ function verifyRows(outcome: Outcome<VerifyResult>): Row[] {
   ];
 }
 
+function fanoutWorkerRows(outcome: Outcome<FanoutWorkerResult>): Row[] {
+  const label = '4 fan-out, one worker';
+  if (isSkipped(outcome)) return [[label, 'skipped', outcome.skipped, '']];
+  const f = outcome.figures;
+  const n = outcome.params.connections;
+  return [
+    ...outcome.runs.flatMap((r): Row[] => [
+      [label, `concurrency ${r.concurrency}: messages/s`, ...show(r.messagesPerSecond)],
+      [label, `concurrency ${r.concurrency}: worker CPU`, ...show(r.workerCpuPerMessage)],
+      [label, `concurrency ${r.concurrency}: endpoint CPU`, ...show(r.endpointCpuPerMessage)],
+      [
+        label,
+        `concurrency ${r.concurrency}: post p50 / p99`,
+        `${r.postLatencyP50.value} / ${r.postLatencyP99.value}`,
+        'ms',
+      ],
+      [
+        label,
+        `concurrency ${r.concurrency}: posts / sockets in flight`,
+        `${r.peakPostsInFlight.value} / ${r.peakBusySockets.value}`,
+        'peak',
+      ],
+    ]),
+    [label, 'sign only (no post)', ...show(f.signOnlyCpuPerMessage)],
+    [label, 'post only (paused, no token)', ...show(f.postOnlyCpuPerMessage)],
+    [label, 'post only, bare node:http', ...show(f.bareHttpCpuPerMessage)],
+    [label, 'what the SDK adds per post', ...show(f.sdkCpuPerPost)],
+    [label, 'signing share of full', ...show(f.signingShareOfFull)],
+    [
+      label,
+      'machine busy · other processes',
+      outcome.runs.map((r) => `${r.machineBusy.value} · ${r.otherProcessesBusy.value}`).join(', '),
+      '% per concurrency',
+    ],
+    [
+      label,
+      'delivered',
+      `${[outcome.postOnlyRun, outcome.bareHttpRun, ...outcome.runs].map((r) => r.delivered).join(' / ')} of ${n}`,
+      'messages per run',
+    ],
+  ];
+}
+
+function fanoutTickRows(outcome: Outcome<FanoutTickResult>): Row[] {
+  const label = '5 fan-out, one tick';
+  if (isSkipped(outcome)) return [[label, 'skipped', outcome.skipped, '']];
+  const f = outcome.figures;
+  const p = outcome.params;
+  return [
+    [label, `${p.connections} clients: commit → last`, ...show(f.totalSecondsMedian)],
+    [label, 'commit → last, min · max', `${f.totalSecondsMin.value} · ${f.totalSecondsMax.value}`, 's'],
+    [label, 'delivery latency p50', ...show(f.latencyP50)],
+    [label, 'delivery latency p99', ...show(f.latencyP99)],
+    [label, 'delivery latency max', ...show(f.latencyMax)],
+    [label, 'messages/s (all 16 workers)', ...show(f.messagesPerSecond)],
+    [label, 'app CPU per message', ...show(f.serverCpuPerMessage)],
+    [label, 'app event loop busy', ...show(f.serverEventLoopBusy)],
+    [label, 'client CPU per message', ...show(f.clientCpuPerMessage)],
+    [
+      label,
+      'machine busy · other processes',
+      outcome.ticks.map((t) => `${t.machineBusy.value} · ${t.otherProcessesBusy.value}`).join(', '),
+      '% per tick',
+    ],
+    [label, `connect ${p.connections} clients (setup)`, ...show(outcome.setup.connectSeconds)],
+  ];
+}
+
+function fanoutModelRows(outcome: Outcome<FanoutModelResult>): Row[] {
+  const label = '6 model: 100,000 on AWS';
+  if (isSkipped(outcome)) return [[label, 'skipped', outcome.skipped, '']];
+  const d = outcome.derived;
+  const p = outcome.params;
+  return [
+    [label, 'measured worker CPU/message (part 4)', ...show(outcome.measured.workerCpuPerMessage)],
+    [label, 'posts in flight per worker', ...show(d.postsInFlightPerWorker)],
+    [
+      label,
+      'account quota floor (burst · none)',
+      `${d.accountQuotaFloorSeconds.value} · ${d.accountQuotaFloorSteadySeconds.value}`,
+      's',
+    ],
+    ...outcome.scenarios.flatMap((s): Row[] => {
+      const name = `${s.lambdaMemoryMb} MB, ${s.postLatencyMs} ms posts`;
+      return [
+        [
+          label,
+          `${name}: per worker · ${p.configuredShards} shards`,
+          `${s.perWorkerMessagesPerSecond.value}/s · ${s.secondsAtConfiguredShards.value} s`,
+          `worker ${s.perWorkerLimit}-bound; time set by the ${s.limitAtConfiguredShards}`,
+        ],
+        [
+          label,
+          `${name}: shards for ${p.targetSeconds} s`,
+          s.shardsForTarget ? String(s.shardsForTarget.value) : 'none',
+          s.secondsAtShardsForTarget ? `shards (${s.secondsAtShardsForTarget.value} s with the quota)` : '',
+        ],
+        [label, `${name}: shards at the account quota`, ...show(s.shardsAtAccountQuota)],
+      ];
+    }),
+  ];
+}
+
 function table(rows: Row[]): string {
   const header: Row = ['part', 'figure', 'value', 'unit'];
   const all = [header, ...rows];
@@ -243,16 +365,59 @@ async function main(): Promise<void> {
     );
   }
 
-  const runtime = await inProcessRuntime();
-  const cpu = await attempt('2 CPU per join (in process)', () => measureCpuPerJoin(runtime, CPU_PER_JOIN));
-  await settle();
-  const verification = await attempt('3 access-token verification', () => measureVerify(runtime, VERIFY));
-  setRuntime(undefined);
-  await settle();
+  const notRun: Skipped = { skipped: `not run (BENCH_ONLY=${ONLY})` };
+  const runs = (part: 'joins' | 'fanout') => ONLY === null || ONLY === part;
+  let cpu: Outcome<CpuPerJoinResult> = notRun;
+  let verification: Outcome<VerifyResult> = notRun;
+  let memory: Outcome<HttpJoinResult> = notRun;
+  let dynamo: Outcome<{ result: HttpJoinResult; setupSeconds: Figure }> = notRun;
+  if (runs('joins')) {
+    const runtime = await inProcessRuntime();
+    cpu = await attempt('2 CPU per join (in process)', () => measureCpuPerJoin(runtime, CPU_PER_JOIN));
+    await settle();
+    verification = await attempt('3 access-token verification', () => measureVerify(runtime, VERIFY));
+    setRuntime(undefined);
+    await settle();
 
-  const memory = await attempt('1a joins over HTTP, embedded store', httpOnMemory);
-  await settle();
-  const dynamo = await attempt('1b joins over HTTP, DynamoDB Local', httpOnDynamoDb);
+    memory = await attempt('1a joins over HTTP, embedded store', httpOnMemory);
+    await settle();
+    dynamo = await attempt('1b joins over HTTP, DynamoDB Local', httpOnDynamoDb);
+    await settle(1_000);
+  }
+
+  let fanoutWorker: Outcome<FanoutWorkerResult> = notRun;
+  let fanoutTick: Outcome<FanoutTickResult> = notRun;
+  let model: Outcome<FanoutModelResult> = notRun;
+  if (runs('fanout')) {
+    const rig = await attempt(`4/5 fan-out setup: app and ${FANOUT_TICK.connections} ws clients`, () =>
+      startFanoutRig(FANOUT_TICK),
+    );
+    if (isSkipped(rig)) {
+      fanoutWorker = rig;
+      fanoutTick = rig;
+    } else {
+      try {
+        fanoutWorker = await attempt('4 fan-out, one worker', () => measureFanoutWorker(rig, FANOUT_WORKER));
+        await settle(1_000);
+        fanoutTick = await attempt('5 fan-out, one tick to every client', () =>
+          measureFanoutTick(rig, FANOUT_TICK),
+        );
+      } finally {
+        await rig.stop();
+      }
+    }
+    const worker = fanoutWorker;
+    model = isSkipped(worker)
+      ? { skipped: `no part 4 figures (${worker.skipped})` }
+      : fanoutModel(
+          {
+            workerCpuPerMessageMicros: worker.figures.fullCpuPerMessage.value,
+            localWorkerMessagesPerSecond:
+              worker.runs[worker.runs.length - 1]?.messagesPerSecond.value ?? Number.NaN,
+          },
+          FANOUT_MODEL,
+        );
+  }
   const totalSeconds = figure((nowMs() - runStart) / 1000, 's', {
     digits: 1,
     note: 'all parts, from after the background sample to the end',
@@ -263,6 +428,9 @@ async function main(): Promise<void> {
     ...httpRows('1b HTTP join, DynamoDB Local', isSkipped(dynamo) ? dynamo : dynamo.result),
     ...cpuRows(cpu),
     ...verifyRows(verification),
+    ...fanoutWorkerRows(fanoutWorker),
+    ...fanoutTickRows(fanoutTick),
+    ...fanoutModelRows(model),
   ];
   const results = {
     schema: 'fairqueue-bench/1',
@@ -274,6 +442,8 @@ async function main(): Promise<void> {
     waitBeforeRun: waited,
     notes: [
       'Loopback only: the load generator, the app (a child process) and DynamoDB Local share the same cores.',
+      'Fan-out (parts 4, 5): the app, the ws clients (another child process) and the worker or bench share the same cores.',
+      'Part 6 is arithmetic: measured = part 4 worker CPU per message; everything else in fanout.model100k.params is assumed or a documented quota.',
       'See bench/README.md for what each figure means.',
     ],
     httpJoin: {
@@ -288,10 +458,16 @@ async function main(): Promise<void> {
     },
     cpuPerJoin: cpu,
     accessTokenVerification: verification,
+    fanout: {
+      perWorker: fanoutWorker,
+      tenThousandConnections: fanoutTick,
+      model100k: model,
+    },
   };
 
   const file = join(RESULTS_DIR, 'latest.json');
-  if (!QUICK) {
+  const writeFile = !QUICK && ONLY === null;
+  if (writeFile) {
     mkdirSync(RESULTS_DIR, { recursive: true });
     // Write then rename, so a reader never sees half a file (*.tmp is gitignored).
     writeFileSync(`${file}.tmp`, `${JSON.stringify(results, null, 2)}\n`);
@@ -303,10 +479,12 @@ async function main(): Promise<void> {
     `machine ${background.machineBusyBeforeStart.value}% busy before start (load average ${background.loadAverage1m.value}); loopback only`,
   ].join('\n');
   process.stdout.write(
-    `\n${header}\n\n${table(rows)}\n\nrun time ${totalSeconds.value} s (+ ${waited.value} s sampling/waiting before it); ${QUICK ? 'BENCH_QUICK: no file written' : `written ${file}`}\n`,
+    `\n${header}\n\n${table(rows)}\n\nrun time ${totalSeconds.value} s (+ ${waited.value} s sampling/waiting before it); ${writeFile ? `written ${file}` : 'BENCH_QUICK or BENCH_ONLY: no file written'}\n`,
   );
 
-  const failed = [memory, dynamo, cpu, verification].some(isSkipped);
+  const failed = [memory, dynamo, cpu, verification, fanoutWorker, fanoutTick, model].some(
+    (o) => isSkipped(o) && o !== notRun,
+  );
   process.exitCode = failed ? 1 : 0;
 }
 
