@@ -3,19 +3,14 @@
  * racing the tick that counts its session's end, and an admitter whose clock
  * lags the one that ticked before it. Both stores, driven by the real admitter.
  */
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { beforeAll, describe, expect, inject, test } from 'vitest';
 import { DynamoQueueStore } from '#adapters/dynamo-store';
-import { FileKeyStore } from '#adapters/file-key-store';
 import { MemoryQueueStore } from '#adapters/memory-store';
 import { Admitter } from '#app/admitter';
-import { WaitingRoom } from '#app/waiting-room';
-import { TokenService } from '#lib/token-service';
 import type { QueueStore } from '#ports/queue-store';
 import { TestClock } from '../support/clock.ts';
 import { createTable, dynamoClient, uniqueTableName } from '../support/dynamodb-local.ts';
+import { testRoom } from '../support/services.ts';
 
 const table = uniqueTableName('skew');
 beforeAll(() => createTable(inject('ddbEndpoint'), table));
@@ -31,19 +26,7 @@ describe.each(stores)('clock skew on %s', (_name, makeStore) => {
   function setup() {
     const store = makeStore();
     const clock = new TestClock(Date.now());
-    const tokens = new TokenService(new FileKeyStore(mkdtempSync(join(tmpdir(), 'fq-skew-'))), {
-      issuer: 'fairqueue',
-      cacheSeconds: 300,
-      now: clock.now,
-    });
-    const room = new WaitingRoom({
-      store,
-      tokens,
-      identity: null,
-      wsUrl: null,
-      joinRateLimitPerMinute: 0,
-      now: clock.now,
-    });
+    const { room } = testRoom(store, clock);
     return { store, clock, room, eventId: `skew-${Date.now().toString(36)}-${seq++}` };
   }
 

@@ -2,17 +2,12 @@
  * The invariants that matter under real concurrency, on the real DynamoDB Local:
  * no duplicate position, one position per user, never more sessions than capacity.
  */
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { beforeAll, describe, expect, inject, test } from 'vitest';
 import { DynamoQueueStore } from '#adapters/dynamo-store';
-import { FileKeyStore } from '#adapters/file-key-store';
 import { Admitter } from '#app/admitter';
-import { WaitingRoom } from '#app/waiting-room';
-import { TokenService } from '#lib/token-service';
 import { TestClock } from '../support/clock.ts';
 import { createTable, dynamoClient, uniqueTableName } from '../support/dynamodb-local.ts';
+import { testRoom } from '../support/services.ts';
 
 const endpoint = inject('ddbEndpoint');
 const table = uniqueTableName('concurrency');
@@ -20,19 +15,7 @@ beforeAll(() => createTable(endpoint, table));
 
 function setup(clock = new TestClock(Date.now())) {
   const store = new DynamoQueueStore(dynamoClient(endpoint), table);
-  const tokens = new TokenService(new FileKeyStore(mkdtempSync(join(tmpdir(), 'fq-conc-'))), {
-    issuer: 'fairqueue',
-    cacheSeconds: 300,
-    now: clock.now,
-  });
-  const room = new WaitingRoom({
-    store,
-    tokens,
-    identity: null,
-    wsUrl: null,
-    joinRateLimitPerMinute: 0,
-    now: clock.now,
-  });
+  const { tokens, room } = testRoom(store, clock);
   return { store, tokens, room, clock };
 }
 

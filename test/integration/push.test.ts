@@ -5,24 +5,20 @@
  * tell is found by range queries on the positions (never a scan); the
  * `claim_expiring` cursor hands each admission batch to exactly one racing worker.
  */
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { beforeAll, describe, expect, inject, test } from 'vitest';
 import { deviceKey } from '#adapters/device-key';
 import { DynamoDeviceStore } from '#adapters/dynamo-devices';
 import { DynamoQueueStore } from '#adapters/dynamo-store';
-import { FileKeyStore } from '#adapters/file-key-store';
 import { Admitter } from '#app/admitter';
 import { Push } from '#app/push';
-import { type JoinResult, WaitingRoom } from '#app/waiting-room';
+import type { JoinResult } from '#app/waiting-room';
 import type { Milestone, Platform, PushContent } from '#domain/push';
-import { TokenService } from '#lib/token-service';
 import type { DeviceRecord, DeviceStore, PushGateway } from '#ports/push';
 import type { ChangeNotifier, LineChange } from '#ports/realtime';
 import { TestClock } from '../support/clock.ts';
 import { createTable, dynamoClient, uniqueTableName } from '../support/dynamodb-local.ts';
+import { testRoom } from '../support/services.ts';
 
 const endpoint = inject('ddbEndpoint');
 const table = uniqueTableName('push');
@@ -104,26 +100,13 @@ function setup(clock = new TestClock(Date.now())) {
   const commands = recordCommands(client);
   const store = new DynamoQueueStore(client, table);
   const devices = new DynamoDeviceStore(client, table);
-  const tokens = new TokenService(new FileKeyStore(mkdtempSync(join(tmpdir(), 'fq-push-'))), {
-    issuer: 'fairqueue',
-    cacheSeconds: 300,
-    now: clock.now,
-  });
   const changes: LineChange[] = [];
   const notifier: ChangeNotifier = {
     notify: async (c) => {
       changes.push(...c);
     },
   };
-  const room = new WaitingRoom({
-    store,
-    tokens,
-    identity: null,
-    wsUrl: null,
-    joinRateLimitPerMinute: 0,
-    now: clock.now,
-    notifier,
-  });
+  const { tokens, room } = testRoom(store, clock, notifier);
   const admitter = () => new Admitter(store, { tickSeconds: 1, now: clock.now, notifier });
   const gateway = new RecordingGateway();
   const errors: unknown[] = [];
