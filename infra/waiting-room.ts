@@ -410,8 +410,9 @@ export class FairqueueWaitingRoom extends Construct {
             resources: [...push.applicationArns],
           }),
         );
-        // A token SNS knows under other attributes (say, disabled after an uninstall) is re-enabled.
-        allowSnsEndpoints(fn, ['sns:GetEndpointAttributes', 'sns:SetEndpointAttributes']);
+        // A token SNS knows under other attributes (say, disabled after an uninstall) is re-enabled;
+        // Publish: a registration catches up on milestones already due (e.g. `near`) at once.
+        allowSnsEndpoints(fn, ['sns:GetEndpointAttributes', 'sns:SetEndpointAttributes', 'sns:Publish']);
       }
       handlers.set(name, fn);
     }

@@ -673,13 +673,13 @@ describe('Fairqueue stack', () => {
       }
     });
 
-    it('lets devices create endpoints on the applications and manage only their endpoints', () => {
+    it('lets devices create endpoints on the applications, manage and publish to only their endpoints', () => {
       const sns = statements('devices').filter((s) => actionsOf([s]).some((a) => a.startsWith('sns:')));
       expect(sortedResources(sns)).toEqual([
         { Effect: 'Allow', Action: 'sns:CreatePlatformEndpoint', Resource: [APNS_APP, FCM_APP] },
         {
           Effect: 'Allow',
-          Action: ['sns:GetEndpointAttributes', 'sns:SetEndpointAttributes'],
+          Action: ['sns:GetEndpointAttributes', 'sns:Publish', 'sns:SetEndpointAttributes'],
           Resource: PUSH_ENDPOINTS,
         },
       ]);
