@@ -63,6 +63,8 @@ export class DynamoDeviceStore implements DeviceStore {
         ':lo': keys.deviceSk(lo, ''),
         ':hi': keys.deviceSk(hi, '~'),
       },
+      // A device registered a moment ago must be seen by the worker of the next tick.
+      ConsistentRead: true,
     });
     return items.map((item) => toDevice(item, eventId));
   }
@@ -79,6 +81,20 @@ export class DynamoDeviceStore implements DeviceStore {
           ConditionExpression: 'attribute_exists(pk) AND attribute_not_exists(#m)',
           ExpressionAttributeNames: { '#m': `sent_${milestone}` },
           ExpressionAttributeValues: { ':now': Math.floor(this.now() / 1000) },
+        }),
+      ),
+    );
+  }
+
+  async unmarkSent(device: DeviceRecord, milestone: Milestone) {
+    await this.#conditional(() =>
+      this.#t.doc.send(
+        new UpdateCommand({
+          TableName: this.#t.name,
+          Key: { pk: keys.devicesPk(device.eventId), sk: keys.deviceSk(device.position, device.deviceKey) },
+          UpdateExpression: 'REMOVE #m',
+          ConditionExpression: 'attribute_exists(pk)',
+          ExpressionAttributeNames: { '#m': `sent_${milestone}` },
         }),
       ),
     );
@@ -110,6 +126,7 @@ export class DynamoDeviceStore implements DeviceStore {
       KeyConditionExpression: 'pk = :pk',
       ExpressionAttributeValues: { ':pk': keys.devicesPk(eventId) },
       Limit: 1,
+      ConsistentRead: true,
     });
     return (out.Items?.length ?? 0) > 0;
   }

@@ -42,6 +42,10 @@ export class MemoryDeviceStore implements DeviceStore {
     return true;
   }
 
+  async unmarkSent(device: DeviceRecord, milestone: Milestone) {
+    this.#devices.get(device.eventId)?.get(device.position)?.get(device.deviceKey)?.sent.delete(milestone);
+  }
+
   async getExpiringCursor(eventId: string) {
     return this.#cursors.get(eventId) ?? 0;
   }

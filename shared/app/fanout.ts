@@ -11,6 +11,9 @@ import type { TokenService } from '#lib/token-service';
 import type { QueueStore } from '#ports/queue-store';
 import type { ConnectionPoster, ConnectionRecord, ConnectionRegistry, LineChange } from '#ports/realtime';
 
+/** How long after `$connect` a Gone answer may just mean the handshake has not finished. */
+const CONNECT_GRACE_SECONDS = 30;
+
 export interface FanoutDeps {
   readonly store: QueueStore;
   readonly registry: ConnectionRegistry;
@@ -53,7 +56,8 @@ export class Fanout {
   async run(change: LineChange, shard: number): Promise<FanoutResult> {
     if (change.kind === 'tick') return { sent: 0, gone: 0, failed: 0, skipped: 0 };
     const { store, registry, poster, tokens } = this.#deps;
-    const event = await store.getEvent(change.eventId);
+    // Consistent: a worker must not tell a fan a serving position older than one it was told before.
+    const event = await store.getEvent(change.eventId, { consistent: true });
     if (!event) return { sent: 0, gone: 0, failed: 0, skipped: 0 };
     const nowSec = Math.floor(this.#now() / 1000);
     // The freshest serving position: a worker that runs late still tells the truth.
@@ -102,7 +106,10 @@ export class Fanout {
           }
           if ((await poster.post(connection.connectionId, JSON.stringify(message))) === 'gone') {
             gone++;
-            await registry.remove(connection.connectionId);
+            // API Gateway answers Gone until `$connect` has returned: a brand-new connection is
+            // kept (a later fan-out or its TTL sorts it out), an old one is forgotten.
+            if (nowSec - connection.connectedAt > CONNECT_GRACE_SECONDS)
+              await registry.remove(connection.connectionId);
           } else sent++;
         } catch (error) {
           // One connection's failure must not stop the rest of the shard.

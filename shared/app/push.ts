@@ -98,6 +98,7 @@ export class Push {
     device: DeviceRecord,
     milestone: Milestone,
     extras: { ahead?: number; secondsLeft?: number } = {},
+    failures: unknown[] = [],
   ) {
     const gateway = this.#deps.gateway;
     if (!gateway) return false;
@@ -113,7 +114,10 @@ export class Push {
       await gateway.send(device.endpoint, device.platform, device.deviceToken, content);
       return true;
     } catch (error) {
+      // Not sent: take the mark back and fail the run, so the worker's retry sends it.
       this.#deps.onError?.(error, device);
+      await this.#deps.devices.unmarkSent(device, milestone);
+      failures.push(error);
       return false;
     }
   }
@@ -121,12 +125,13 @@ export class Push {
   async #deliverAll(
     devices: readonly DeviceRecord[],
     milestone: Milestone,
+    failures: unknown[],
     extras: (d: DeviceRecord) => object = () => ({}),
   ) {
     let sent = 0;
     // In parallel, bounded: closing a sale with many registered phones must finish within the worker's time.
     await eachLimited(devices, PUBLISH_CONCURRENCY, async (device) => {
-      if (await this.#deliver(device, milestone, extras(device))) sent++;
+      if (await this.#deliver(device, milestone, extras(device), failures)) sent++;
     });
     return sent;
   }
@@ -134,6 +139,15 @@ export class Push {
   /** The push worker: what the changes of one tick (or an operator action) make due. */
   async run(changes: readonly LineChange[]): Promise<PushRunResult> {
     if (!this.enabled) return { sent: 0, skipped: changes.length };
+    const failures: unknown[] = [];
+    const result = await this.#run(changes, failures);
+    if (failures.length > 0) {
+      throw new AggregateError(failures, `${failures.length} push(es) failed; the retry sends them`);
+    }
+    return result;
+  }
+
+  async #run(changes: readonly LineChange[], failures: unknown[]): Promise<PushRunResult> {
     const { devices, store } = this.#deps;
     let sent = 0;
     let skipped = 0;
@@ -154,12 +168,14 @@ export class Push {
         sent += await this.#deliverAll(
           await devices.devicesInRange(eventId, change.from + 1, change.to),
           'admitted',
+          failures,
         );
         const near = newlyNear(change.from, change.to, event.config.nearThreshold);
         if (near) {
           sent += await this.#deliverAll(
             await devices.devicesInRange(eventId, near.lo, near.hi),
             'near',
+            failures,
             (d) => ({
               ahead: d.position - change.to,
             }),
@@ -170,9 +186,10 @@ export class Push {
         sent += await this.#deliverAll(
           await devices.devicesInRange(eventId, event.servingPosition + 1, LAST_POSITION),
           'closed',
+          failures,
         );
       } else if (change.kind === 'tick') {
-        sent += await this.#claimExpiring(event);
+        sent += await this.#claimExpiring(event, failures);
       }
     }
     return { sent, skipped };
@@ -183,7 +200,7 @@ export class Push {
    * not claimed get `claim_expiring`. A cursor (moved by conditional write) makes
    * each batch handled once, whichever worker gets there.
    */
-  async #claimExpiring(event: EventRecord): Promise<number> {
+  async #claimExpiring(event: EventRecord, failures: unknown[]): Promise<number> {
     const { devices, store } = this.#deps;
     const nowSec = this.#nowSec();
     const lead = claimExpiringLead(event.config.claimWindowSeconds);
@@ -196,7 +213,8 @@ export class Push {
       if (nowSec >= batch.claimBy) continue; // too late to warn: the window has passed
       for (const device of await devices.devicesInRange(event.eventId, batch.from + 1, batch.to)) {
         if (await store.getSession(event.eventId, device.position)) continue;
-        if (await this.#deliver(device, 'claim_expiring', { secondsLeft: batch.claimBy - nowSec })) sent++;
+        if (await this.#deliver(device, 'claim_expiring', { secondsLeft: batch.claimBy - nowSec }, failures))
+          sent++;
       }
     }
     return sent;

@@ -102,11 +102,15 @@ export function buildRuntime(config: AppConfig, overrides: RuntimeOverrides = {}
     overrides.notifier ??
     (local
       ? new InProcessNotifier()
-      : new LambdaChangeNotifier(new LambdaClient({}), {
-          fanoutFunction: realtime.fanoutFunction,
-          pushFunction: realtime.pushFunction,
-          shards: realtime.shards,
-        }));
+      : new LambdaChangeNotifier(
+          // Queuing an invocation takes milliseconds; a stalled socket must not stall the admitter's loop.
+          new LambdaClient({ requestHandler: { connectionTimeout: 1000, requestTimeout: 2000 } }),
+          {
+            fanoutFunction: realtime.fanoutFunction,
+            pushFunction: realtime.pushFunction,
+            shards: realtime.shards,
+          },
+        ));
   const endpoint = realtime.managementEndpoint;
   const poster =
     overrides.poster !== undefined

@@ -32,6 +32,8 @@ export interface DeviceStore {
   devicesInRange(eventId: string, lo: number, hi: number): Promise<DeviceRecord[]>;
   /** Records that a milestone went to a device, once: false when it had been recorded before. */
   markSent(device: DeviceRecord, milestone: Milestone): Promise<boolean>;
+  /** Undoes `markSent` after a publish that failed (not `gone`), so a retried run sends it. */
+  unmarkSent(device: DeviceRecord, milestone: Milestone): Promise<void>;
   /** How far `claim_expiring` has been handled (the `to` of the last batch); 0 at first. */
   getExpiringCursor(eventId: string): Promise<number>;
   /** Moves the cursor from `from` to `to`; false when another worker moved it first. */

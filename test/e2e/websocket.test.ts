@@ -149,12 +149,21 @@ describe('WebSocket updates', () => {
   });
 
   test('close reaches every open connection; connections API Gateway calls gone are forgotten', async () => {
-    // A registry entry whose socket no longer exists (the client vanished without a $disconnect).
+    // Registry entries whose socket no longer exists (the client vanished without a $disconnect):
+    // an old one is forgotten; a brand-new one is kept, since API Gateway also answers Gone
+    // while a $connect is still finishing.
     await app.runtime.registry.add({
       connectionId: 'ghost0000000=',
       eventId: 'live',
       position: 999,
       sub: 'x',
+      connectedAt: clock.sec - 60,
+    });
+    await app.runtime.registry.add({
+      connectionId: 'young0000000=',
+      eventId: 'live',
+      position: 998,
+      sub: 'y',
       connectedAt: clock.sec,
     });
     for (const fan of fans) fan.messages.length = 0;
@@ -163,6 +172,7 @@ describe('WebSocket updates', () => {
     for (const fan of fans) await until(() => fan.messages.length > 0, `closed for #${fan.position}`);
     expect(fans.every((f) => f.messages.some((m) => m.type === 'closed'))).toBe(true);
     expect(await app.runtime.registry.remove('ghost0000000=')).toBeUndefined();
+    expect(await app.runtime.registry.remove('young0000000=')).toMatchObject({ position: 998 });
     for (const fan of fans) fan.socket.close();
   });
 });

@@ -89,6 +89,7 @@ function counting(devices: DeviceStore, marks: string[]): DeviceStore {
       marks.push(`${d.position} ${milestone}`);
       return devices.markSent(d, milestone);
     },
+    unmarkSent: (d, milestone) => devices.unmarkSent(d, milestone),
     getExpiringCursor: (eventId) => devices.getExpiringCursor(eventId),
     advanceExpiringCursor: (eventId, from, to) => devices.advanceExpiringCursor(eventId, from, to),
     hasDevices: (eventId) => devices.hasDevices(eventId),
