@@ -137,10 +137,12 @@ const ADMITTER_TIMEOUT = Duration.seconds(70);
 const SCHEDULE_PERIOD_SECONDS = 60;
 
 /**
- * A fan-out job is news about one tick; the next tick (seconds later) carries fresher news,
- * so a job that waited in Lambda's queue this long is dropped rather than delivered late.
+ * A fan-out job is retried: a `paused`/`closed` has no later news to replace it. The worker
+ * itself drops `moved` jobs older than a few ticks (fresher news has gone out), and Lambda
+ * drops any job that waited this long.
  */
-const FANOUT_MAX_EVENT_AGE = Duration.minutes(1);
+const FANOUT_MAX_EVENT_AGE = Duration.minutes(5);
+const FANOUT_RETRIES = 2;
 /** Push milestones stay useful a little longer (a claim window is minutes), but not for hours. */
 const PUSH_MAX_EVENT_AGE = Duration.minutes(2);
 
@@ -327,7 +329,7 @@ export class FairqueueWaitingRoom extends Construct {
       memorySize: 1024,
       timeout: Duration.seconds(60),
       logRetention,
-      retryAttempts: 0,
+      retryAttempts: FANOUT_RETRIES,
       maxEventAge: FANOUT_MAX_EVENT_AGE,
       environment: { ...commonEnvironment, FQ_FANOUT_CONCURRENCY: String(fanoutConcurrency) },
     });

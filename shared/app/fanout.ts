@@ -11,6 +11,8 @@ import type { TokenService } from '#lib/token-service';
 import type { QueueStore } from '#ports/queue-store';
 import type { ConnectionPoster, ConnectionRecord, ConnectionRegistry, LineChange } from '#ports/realtime';
 
+/** A `moved` job older than this is dropped: the line has moved on and been announced since. */
+const STALE_MOVE_SECONDS = 30;
 /** How long after `$connect` a Gone answer may just mean the handshake has not finished. */
 const CONNECT_GRACE_SECONDS = 30;
 
@@ -55,6 +57,11 @@ export class Fanout {
 
   async run(change: LineChange, shard: number): Promise<FanoutResult> {
     if (change.kind === 'tick') return { sent: 0, gone: 0, failed: 0, skipped: 0 };
+    // A retried or delayed `moved` job is stale news: later ticks have told everyone more since.
+    // State changes have no successor, so they are delivered however late.
+    if (change.kind === 'moved' && Math.floor(this.#now() / 1000) - change.at > STALE_MOVE_SECONDS) {
+      return { sent: 0, gone: 0, failed: 0, skipped: 0 };
+    }
     const { store, registry, poster, tokens } = this.#deps;
     // Consistent: a worker must not tell a fan a serving position older than one it was told before.
     const event = await store.getEvent(change.eventId, { consistent: true });
