@@ -4,11 +4,10 @@
  * keep-alive agent, a fixed number of requests in flight, on 127.0.0.1, bounded
  * by a count and a time limit.
  */
-import { type ChildProcess, fork } from 'node:child_process';
 import { Agent, request } from 'node:http';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { type Rpc, rpcClient } from './ipc.ts';
+import { forkBenchChild, type Rpc } from './ipc.ts';
 import {
   coreTimes,
   cpuMicros,
@@ -68,27 +67,17 @@ export async function startServer(
   env: Record<string, string>,
   nodeFlags: string[] = [],
 ): Promise<BenchServer> {
-  const child: ChildProcess = fork(SERVER_ENTRY, [], {
-    // Explicit, so the child does not inherit whatever flags tsx gave this process.
-    execArgv: ['--import', 'tsx', ...nodeFlags],
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+  const server = forkBenchChild(SERVER_ENTRY, env, 'bench server', {
+    nodeFlags,
+    requestStop: (child) => child.send({ type: 'stop' }),
   });
-  let output = '';
-  const keep = (chunk: Buffer) => {
-    output = (output + chunk.toString('utf8')).slice(-4_000);
-  };
-  child.stdout?.on('data', keep);
-  child.stderr?.on('data', keep);
-  const killOnExit = () => child.kill('SIGKILL');
-  process.once('exit', killOnExit);
-
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const rpc = rpcClient(child, 'bench server');
+  const { child, rpc } = server;
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`bench server did not start within ${SERVER_START_TIMEOUT_MS} ms:\n${output}`));
+      reject(
+        new Error(`bench server did not start within ${SERVER_START_TIMEOUT_MS} ms:\n${server.output()}`),
+      );
     }, SERVER_START_TIMEOUT_MS);
     child.on('message', (message: unknown) => {
       if (!isChildMessage(message)) return;
@@ -97,18 +86,18 @@ export async function startServer(
         resolve(message.url);
       } else if (message.type === 'error') {
         clearTimeout(timer);
-        reject(new Error(`bench server failed to start:\n${message.message}\n${output}`));
+        reject(new Error(`bench server failed to start:\n${message.message}\n${server.output()}`));
       }
     });
     child.once('exit', (code, signal) => {
       clearTimeout(timer);
-      reject(new Error(`bench server exited (${signal ?? code}) before it was ready:\n${output}`));
+      reject(new Error(`bench server exited (${signal ?? code}) before it was ready:\n${server.output()}`));
     });
   });
 
   return {
     url,
-    output: () => output,
+    output: server.output,
     call: rpc.call,
     usage: () =>
       new Promise<ServerUsage>((resolve, reject) => {
@@ -120,14 +109,7 @@ export async function startServer(
         child.on('message', onMessage);
         if (!child.send({ type: 'cpu' })) reject(new Error('bench server IPC channel is closed'));
       }),
-    stop: async () => {
-      process.removeListener('exit', killOnExit);
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-      child.send({ type: 'stop' });
-      await exited;
-      clearTimeout(timer);
-    },
+    stop: () => server.stop(5_000),
   };
 }
 

@@ -118,10 +118,23 @@ export interface BenchChild {
   stop(graceMs?: number): Promise<void>;
 }
 
+export interface ForkOptions {
+  /** Extra Node flags for the child (e.g. `--cpu-prof` when looking into a figure). */
+  readonly nodeFlags?: readonly string[];
+  /** How `stop` asks the child to exit; default: the `stop` RPC call. */
+  readonly requestStop?: (child: ChildProcess, rpc: Rpc, graceMs: number) => void;
+}
+
 /** Forks a bench child under tsx; it is killed when this process exits, whatever happens. */
-export function forkBenchChild(entry: string, env: Record<string, string>, label: string): BenchChild {
+export function forkBenchChild(
+  entry: string,
+  env: Record<string, string>,
+  label: string,
+  options: ForkOptions = {},
+): BenchChild {
   const child = fork(entry, [], {
-    execArgv: ['--import', 'tsx'],
+    // Explicit, so the child does not inherit whatever flags tsx gave this process.
+    execArgv: ['--import', 'tsx', ...(options.nodeFlags ?? [])],
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
   });
@@ -143,7 +156,8 @@ export function forkBenchChild(entry: string, env: Record<string, string>, label
       process.removeListener('exit', killOnExit);
       if (child.exitCode !== null || child.signalCode !== null) return;
       const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
-      rpc.call('stop', null, graceMs).catch(() => {});
+      if (options.requestStop) options.requestStop(child, rpc, graceMs);
+      else rpc.call('stop', null, graceMs).catch(() => {});
       await exited;
       clearTimeout(timer);
     },
