@@ -34,6 +34,18 @@ export class FileKeyStore implements KeyStore {
     return ring;
   }
 
+  /**
+   * Starts a brand-new ring, dropping every earlier key: after it, no token signed
+   * before verifies. The local runtime calls this whenever its store starts empty,
+   * so tokens of a queue that no longer exists can never claim a place in a new one.
+   */
+  async reset(): Promise<KeyRing> {
+    const ring = rotateRing(undefined, await generateSigningKey());
+    await this.#write(ring);
+    this.#creating = undefined;
+    return ring;
+  }
+
   async retire(kid: string): Promise<KeyRing> {
     const current = await this.load();
     const ring = retireKey(current, kid);
