@@ -51,6 +51,21 @@ export class DynamoDeviceStore implements DeviceStore {
         }),
       ),
     );
+    if (!created) {
+      // A device marked gone that registers again (reinstalled app, re-enabled endpoint) is
+      // live again; one that is live stays untouched.
+      await this.#conditional(() =>
+        this.#t.doc.send(
+          new UpdateCommand({
+            TableName: this.#t.name,
+            Key: { pk: keys.devicesPk(device.eventId), sk: keys.deviceSk(device.position, device.deviceKey) },
+            UpdateExpression: 'SET endpoint = :endpoint REMOVE goneAt',
+            ConditionExpression: 'attribute_exists(goneAt)',
+            ExpressionAttributeValues: { ':endpoint': device.endpoint },
+          }),
+        ),
+      );
+    }
     return { created };
   }
 
@@ -65,8 +80,23 @@ export class DynamoDeviceStore implements DeviceStore {
       },
       // A device registered a moment ago must be seen by the worker of the next tick.
       ConsistentRead: true,
+      FilterExpression: 'attribute_not_exists(goneAt)',
     });
     return items.map((item) => toDevice(item, eventId));
+  }
+
+  async markGone(device: DeviceRecord, nowSec: number) {
+    await this.#conditional(() =>
+      this.#t.doc.send(
+        new UpdateCommand({
+          TableName: this.#t.name,
+          Key: { pk: keys.devicesPk(device.eventId), sk: keys.deviceSk(device.position, device.deviceKey) },
+          UpdateExpression: 'SET goneAt = :now',
+          ConditionExpression: 'attribute_exists(pk)',
+          ExpressionAttributeValues: { ':now': nowSec },
+        }),
+      ),
+    );
   }
 
   async markSent(device: DeviceRecord, milestone: Milestone) {

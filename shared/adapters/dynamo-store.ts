@@ -28,6 +28,8 @@ function toEventRecord(item: Item): EventRecord {
   const { pk: _pk, sk: _sk, ...fields } = item;
   return {
     ...INITIAL_ADMITTER_STATE,
+    // Events written before config versions existed read as version 0.
+    configVersion: 0,
     ...(fields as Partial<EventRecord>),
     eventId: String(item.eventId),
     recentTicks: (item.recentTicks as TickRecord[] | undefined) ?? [],
@@ -57,7 +59,9 @@ export class DynamoQueueStore implements QueueStore {
     this.#t = client instanceof DynamoTable ? client : new DynamoTable(client, tableName ?? '');
   }
 
-  async putEvent(eventId: string, config: EventConfig, nowSec: number) {
+  async putEvent(eventId: string, config: EventConfig, nowSec: number, expectedConfigVersion?: number) {
+    if (expectedConfigVersion !== undefined)
+      return this.#updateConfig(eventId, config, nowSec, expectedConfigVersion);
     const record = newEventRecord(eventId, config, nowSec);
     try {
       await this.#t.transact([
@@ -75,27 +79,46 @@ export class DynamoQueueStore implements QueueStore {
       return { event: record, created: true };
     } catch (error) {
       if (cancellationCodes(error)?.[0] !== 'ConditionalCheckFailed') throw error;
+      return null; // It exists: the caller reads it and updates under its config version.
     }
-    const out = await this.#t.send(() =>
-      this.#t.doc.send(
-        new UpdateCommand({
-          TableName: this.#t.name,
-          Key: keys.meta(eventId),
-          UpdateExpression: 'SET config = :config, updatedAt = :now',
-          ConditionExpression: 'attribute_exists(pk)',
-          ExpressionAttributeValues: { ':config': config, ':now': nowSec },
-          ReturnValues: 'ALL_NEW',
-        }),
-      ),
-    );
-    return { event: toEventRecord(out.Attributes ?? {}), created: false };
+  }
+
+  async #updateConfig(eventId: string, config: EventConfig, nowSec: number, expected: number) {
+    try {
+      const out = await this.#t.send(() =>
+        this.#t.doc.send(
+          new UpdateCommand({
+            TableName: this.#t.name,
+            Key: keys.meta(eventId),
+            UpdateExpression: 'SET config = :config, updatedAt = :now, configVersion = :next',
+            // Read-merge-write is safe only if nobody wrote in between: the version says so.
+            ConditionExpression:
+              expected === 0
+                ? 'attribute_exists(pk) AND (attribute_not_exists(configVersion) OR configVersion = :expected)'
+                : 'configVersion = :expected',
+            ExpressionAttributeValues: {
+              ':config': config,
+              ':now': nowSec,
+              ':expected': expected,
+              ':next': expected + 1,
+            },
+            ReturnValues: 'ALL_NEW',
+          }),
+        ),
+      );
+      return { event: toEventRecord(out.Attributes ?? {}), created: false };
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return null;
+      throw error;
+    }
   }
 
   async setEventState(eventId: string, state: EventState, nowSec: number) {
     const update = {
       TableName: this.#t.name,
       Key: keys.meta(eventId),
-      UpdateExpression: 'SET #state = :state, updatedAt = :now',
+      // The version moves too: a tick planned before this change must not commit after it.
+      UpdateExpression: 'SET #state = :state, updatedAt = :now ADD version :one',
       ExpressionAttributeNames: { '#state': 'state' },
     };
     try {
@@ -106,7 +129,7 @@ export class DynamoQueueStore implements QueueStore {
             Update: {
               ...update,
               ConditionExpression: 'attribute_exists(pk)',
-              ExpressionAttributeValues: { ':state': state, ':now': nowSec },
+              ExpressionAttributeValues: { ':state': state, ':now': nowSec, ':one': 1 },
             },
           },
           {
@@ -124,7 +147,7 @@ export class DynamoQueueStore implements QueueStore {
             new UpdateCommand({
               ...update,
               ConditionExpression: 'attribute_exists(pk) AND #state <> :closed',
-              ExpressionAttributeValues: { ':state': state, ':now': nowSec, ':closed': 'closed' },
+              ExpressionAttributeValues: { ':state': state, ':now': nowSec, ':closed': 'closed', ':one': 1 },
             }),
           ),
         );
@@ -519,18 +542,24 @@ export class DynamoQueueStore implements QueueStore {
   }
 
   async hitRateLimit(key: string, windowStartSec: number, windowSeconds: number) {
-    const out = await this.#t.send(() =>
-      this.#t.doc.send(
-        new UpdateCommand({
-          TableName: this.#t.name,
-          Key: { pk: `RL#${key}#${windowStartSec}`, sk: 'RL' },
-          UpdateExpression: 'ADD hits :one SET #ttl = :ttl',
-          ExpressionAttributeNames: { '#ttl': 'ttl' },
-          ExpressionAttributeValues: { ':one': 1, ':ttl': windowStartSec + windowSeconds + 60 },
-          ReturnValues: 'UPDATED_NEW',
-        }),
+    // One write for this window, one read of the window before: the sliding estimate needs both.
+    const [out, previous] = await Promise.all([
+      this.#t.send(() =>
+        this.#t.doc.send(
+          new UpdateCommand({
+            TableName: this.#t.name,
+            Key: keys.rateLimit(key, windowStartSec),
+            UpdateExpression: 'ADD hits :one SET #ttl = :ttl',
+            ExpressionAttributeNames: { '#ttl': 'ttl' },
+            // Kept through the next window, which reads it as its previous one.
+            ExpressionAttributeValues: { ':one': 1, ':ttl': windowStartSec + 2 * windowSeconds + 60 },
+            ReturnValues: 'UPDATED_NEW',
+          }),
+        ),
       ),
-    );
-    return num(out.Attributes, 'hits');
+      // An eventually consistent read is enough: that window is over and no longer written.
+      this.#t.get(keys.rateLimit(key, windowStartSec - windowSeconds), false),
+    ]);
+    return { current: num(out.Attributes, 'hits'), previous: num(previous, 'hits') };
   }
 }

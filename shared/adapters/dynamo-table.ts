@@ -76,6 +76,7 @@ export const keys = {
   devicesPk: (id: string) => `EVENT#${id}#DEVICES`,
   deviceSk: (pos: number, device: string) => `${pad(pos, 12)}#${device}`,
   activePk: 'ACTIVE_EVENTS',
+  rateLimit: (key: string, windowStart: number) => ({ pk: `RL#${key}#${windowStart}`, sk: 'RL' }),
 } as const;
 
 const THROTTLE_ERRORS = new Set([

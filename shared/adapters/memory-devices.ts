@@ -6,7 +6,7 @@ export class MemoryDeviceStore implements DeviceStore {
   /** eventId → position → deviceKey → record and the milestones sent to it. */
   readonly #devices = new Map<
     string,
-    Map<number, Map<string, { record: DeviceRecord; sent: Set<Milestone> }>>
+    Map<number, Map<string, { record: DeviceRecord; sent: Set<Milestone>; gone: boolean }>>
   >();
   readonly #cursors = new Map<string, number>();
 
@@ -21,8 +21,15 @@ export class MemoryDeviceStore implements DeviceStore {
       byKey = new Map();
       byPosition.set(device.position, byKey);
     }
-    if (byKey.has(device.deviceKey)) return { created: false };
-    byKey.set(device.deviceKey, { record: device, sent: new Set() });
+    const existing = byKey.get(device.deviceKey);
+    if (existing) {
+      if (existing.gone) {
+        existing.gone = false;
+        existing.record = device;
+      }
+      return { created: false };
+    }
+    byKey.set(device.deviceKey, { record: device, sent: new Set(), gone: false });
     return { created: true };
   }
 
@@ -32,7 +39,12 @@ export class MemoryDeviceStore implements DeviceStore {
     return [...byPosition.entries()]
       .filter(([position]) => position >= lo && position <= hi)
       .sort(([a], [b]) => a - b)
-      .flatMap(([, byKey]) => [...byKey.values()].map((d) => d.record));
+      .flatMap(([, byKey]) => [...byKey.values()].filter((d) => !d.gone).map((d) => d.record));
+  }
+
+  async markGone(device: DeviceRecord) {
+    const entry = this.#devices.get(device.eventId)?.get(device.position)?.get(device.deviceKey);
+    if (entry) entry.gone = true;
   }
 
   async markSent(device: DeviceRecord, milestone: Milestone) {

@@ -57,12 +57,19 @@ export class MemoryQueueStore implements QueueStore {
     return bucket;
   }
 
-  async putEvent(eventId: string, config: EventConfig, nowSec: number) {
+  async putEvent(eventId: string, config: EventConfig, nowSec: number, expectedConfigVersion?: number) {
     const existing = this.#events.get(eventId);
-    if (existing) {
-      existing.record = { ...existing.record, config, updatedAt: nowSec };
+    if (expectedConfigVersion !== undefined) {
+      if (existing?.record.configVersion !== expectedConfigVersion) return null;
+      existing.record = {
+        ...existing.record,
+        config,
+        configVersion: expectedConfigVersion + 1,
+        updatedAt: nowSec,
+      };
       return { event: existing.record, created: false };
     }
+    if (existing) return null;
     const record = newEventRecord(eventId, config, nowSec);
     this.#events.set(eventId, {
       record,
@@ -84,7 +91,12 @@ export class MemoryQueueStore implements QueueStore {
     if (data.record.state === 'closed' && state !== 'closed') {
       throw new ConflictError('event_closed', 'A closed event cannot be reopened.');
     }
-    if (data.record.state !== state) data.record = { ...data.record, state, updatedAt: nowSec };
+    data.record = {
+      ...data.record,
+      state,
+      version: data.record.version + 1,
+      updatedAt: data.record.state === state ? data.record.updatedAt : nowSec,
+    };
     return data.record;
   }
 
@@ -218,11 +230,13 @@ export class MemoryQueueStore implements QueueStore {
 
   async hitRateLimit(key: string, windowStartSec: number, windowSeconds: number) {
     const id = `${key}@${windowStartSec}`;
-    const entry = this.#rateLimits.get(id) ?? { count: 0, expiresAt: windowStartSec + windowSeconds };
+    // Kept through the next window too, which reads it as its `previous`.
+    const entry = this.#rateLimits.get(id) ?? { count: 0, expiresAt: windowStartSec + 2 * windowSeconds };
     entry.count += 1;
     this.#rateLimits.set(id, entry);
     if (this.#rateLimits.size > 10_000) this.#sweepRateLimits(windowStartSec);
-    return entry.count;
+    const previous = this.#rateLimits.get(`${key}@${windowStartSec - windowSeconds}`)?.count ?? 0;
+    return { current: entry.count, previous };
   }
 
   #sweepRateLimits(nowSec: number) {

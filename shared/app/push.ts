@@ -111,7 +111,13 @@ export class Push {
         milestone,
         ...extras,
       });
-      await gateway.send(device.endpoint, device.platform, device.deviceToken, content);
+      const outcome = await gateway.send(device.endpoint, device.platform, device.deviceToken, content);
+      if (outcome === 'gone') {
+        // Uninstalled or disabled: not delivered, and never tried again (the mark stays, and
+        // the device drops out of every range query until it registers again).
+        await this.#deps.devices.markGone(device, this.#nowSec());
+        return false;
+      }
       return true;
     } catch (error) {
       // Not sent: take the mark back and fail the run, so the worker's retry sends it.
@@ -197,8 +203,10 @@ export class Push {
 
   /**
    * Batches whose claim deadline is within the lead time: their places that have
-   * not claimed get `claim_expiring`. A cursor (moved by conditional write) makes
-   * each batch handled once, whichever worker gets there.
+   * not claimed get `claim_expiring`. A cursor, moved by conditional write only after
+   * a batch's sends have all gone out, marks the batches that are done: a failed send
+   * leaves the cursor where it was, so the retried run comes back to the batch (and the
+   * per-device marks keep anything from going twice, whichever worker gets there).
    */
   async #claimExpiring(event: EventRecord, failures: unknown[]): Promise<number> {
     const { devices, store } = this.#deps;
@@ -208,14 +216,21 @@ export class Push {
     let sent = 0;
     for (const batch of await store.batchesAfter(event.eventId, cursor, EXPIRING_BATCHES_PER_RUN)) {
       if (nowSec < batch.claimBy - lead) break; // later batches are due later still
+      // Past its deadline a batch needs no warning any more: it is only stepped over.
+      if (nowSec < batch.claimBy) {
+        const batchFailures: unknown[] = [];
+        for (const device of await devices.devicesInRange(event.eventId, batch.from + 1, batch.to)) {
+          if (await store.getSession(event.eventId, device.position)) continue;
+          const extras = { secondsLeft: batch.claimBy - nowSec };
+          if (await this.#deliver(device, 'claim_expiring', extras, batchFailures)) sent++;
+        }
+        if (batchFailures.length > 0) {
+          failures.push(...batchFailures);
+          break; // the cursor stays before this batch: the retry sends what failed
+        }
+      }
       if (!(await devices.advanceExpiringCursor(event.eventId, cursor, batch.to))) break;
       cursor = batch.to;
-      if (nowSec >= batch.claimBy) continue; // too late to warn: the window has passed
-      for (const device of await devices.devicesInRange(event.eventId, batch.from + 1, batch.to)) {
-        if (await store.getSession(event.eventId, device.position)) continue;
-        if (await this.#deliver(device, 'claim_expiring', { secondsLeft: batch.claimBy - nowSec }, failures))
-          sent++;
-      }
     }
     return sent;
   }

@@ -23,6 +23,7 @@ import {
 } from '#domain/estimate';
 import { type EventConfigInput, type EventRecord, mergeConfig, nextState } from '#domain/event';
 import { ahead as aheadOf, type PlaceStatus, placeStatus, type Session } from '#domain/place';
+import { decide, windowStart } from '#domain/rate-limit';
 import type { TokenService } from '#lib/token-service';
 import type { IdentityVerifier } from '#ports/identity';
 import type { QueueStore } from '#ports/queue-store';
@@ -97,6 +98,10 @@ const ANONYMOUS_PREFIX = 'anon_';
 const USER_RESERVATION_STALE_SECONDS = 10;
 /** About three seconds of polling (10 ms doubling to 250 ms) for a racing join to bind. */
 const USER_RESERVATION_POLLS = 18;
+/** `joinRateLimitPerMinute` counts over a sliding minute. */
+const JOIN_LIMIT_WINDOW_SECONDS = 60;
+/** Concurrent operator updates of one event are re-merged this often before a 409. */
+const PUT_EVENT_ATTEMPTS = 5;
 
 export function configView(event: EventRecord): EventConfigView {
   return {
@@ -150,9 +155,10 @@ export class WaitingRoom {
   async #limitJoins(clientIp: string | undefined, nowSec: number) {
     const limit = this.#deps.joinRateLimitPerMinute;
     if (limit <= 0 || !clientIp) return;
-    const windowStart = nowSec - (nowSec % 60);
-    const hits = await this.#store.hitRateLimit(`join:${clientIp}`, windowStart, 60);
-    if (hits > limit) throw new RateLimitedError(windowStart + 60 - nowSec);
+    const start = windowStart(nowSec, JOIN_LIMIT_WINDOW_SECONDS);
+    const counts = await this.#store.hitRateLimit(`join:${clientIp}`, start, JOIN_LIMIT_WINDOW_SECONDS);
+    const decision = decide(counts, limit, nowSec, JOIN_LIMIT_WINDOW_SECONDS);
+    if (!decision.allowed) throw new RateLimitedError(decision.retryAfterSeconds);
   }
 
   async #userId(input: JoinInput): Promise<string | undefined> {
@@ -332,14 +338,26 @@ export class WaitingRoom {
     };
   }
 
+  /**
+   * Creates the event or merges a partial update into its configuration. The write
+   * is conditional on the configuration read (its `configVersion`), so a concurrent
+   * update is never lost: the loser reads again and merges on top of the winner.
+   */
   async putEvent(eventId: string, input: EventConfigInput): Promise<EventConfigView> {
-    const current = await this.#store.getEvent(eventId, { consistent: true });
-    const { event } = await this.#store.putEvent(
-      eventId,
-      mergeConfig(current?.config, input),
-      this.#nowSec(),
+    for (let attempt = 0; attempt < PUT_EVENT_ATTEMPTS; attempt++) {
+      const current = await this.#store.getEvent(eventId, { consistent: true });
+      const written = await this.#store.putEvent(
+        eventId,
+        mergeConfig(current?.config, input),
+        this.#nowSec(),
+        current?.configVersion,
+      );
+      if (written) return configView(written.event);
+    }
+    throw new ConflictError(
+      'conflict',
+      'The event was changed by other requests at the same time; read it and try again.',
     );
-    return configView(event);
   }
 
   async changeState(eventId: string, action: 'pause' | 'resume' | 'close'): Promise<EventConfigView> {

@@ -54,7 +54,11 @@ export interface TickRecord {
  * check so that overlapping admitters cannot both apply a tick.
  */
 export interface AdmitterState {
-  /** Incremented by every committed tick; the optimistic-lock token. */
+  /**
+   * Incremented by every committed tick and every change of state (pause, resume,
+   * close): the optimistic-lock token, so a tick planned before a pause never commits
+   * after it, and the `seq` of WebSocket messages, which only grows with the event.
+   */
   readonly version: number;
   /** Highest position admitted so far. */
   readonly servingPosition: number;
@@ -76,6 +80,11 @@ export interface AdmitterState {
 export interface EventRecord extends AdmitterState {
   readonly eventId: string;
   readonly config: EventConfig;
+  /**
+   * Grows with every operator change of `config`: updates are written only if it is
+   * still the value they read, so two concurrent partial updates never lose one.
+   */
+  readonly configVersion: number;
   readonly state: EventState;
   readonly createdAt: number;
   /** Epoch seconds of the last change visible to clients (config, state or serving position). */
@@ -97,7 +106,15 @@ export const INITIAL_ADMITTER_STATE: AdmitterState = {
 
 /** A new event: open, nobody admitted yet. */
 export function newEventRecord(eventId: string, config: EventConfig, nowSec: number): EventRecord {
-  return { ...INITIAL_ADMITTER_STATE, eventId, config, state: 'open', createdAt: nowSec, updatedAt: nowSec };
+  return {
+    ...INITIAL_ADMITTER_STATE,
+    eventId,
+    config,
+    configVersion: 1,
+    state: 'open',
+    createdAt: nowSec,
+    updatedAt: nowSec,
+  };
 }
 
 /** How many ticks are kept for stats and the estimate. */

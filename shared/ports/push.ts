@@ -26,10 +26,18 @@ export interface DeviceRecord {
 }
 
 export interface DeviceStore {
-  /** Registers a device for a place; `created` is false when it was registered already. */
+  /**
+   * Registers a device for a place; `created` is false when it was registered already.
+   * Registering a device that was marked gone (the app was reinstalled) revives it.
+   */
   putDevice(device: DeviceRecord, nowSec: number): Promise<{ created: boolean }>;
-  /** Registrations of places lo..hi (inclusive): a range query over positions, never a scan. */
+  /**
+   * Live registrations of places lo..hi (inclusive): a range query over positions, never
+   * a scan. Devices marked gone are left out.
+   */
   devicesInRange(eventId: string, lo: number, hi: number): Promise<DeviceRecord[]>;
+  /** The push service said the endpoint is disabled or deleted: never publish to it again. */
+  markGone(device: DeviceRecord, nowSec: number): Promise<void>;
   /** Records that a milestone went to a device, once: false when it had been recorded before. */
   markSent(device: DeviceRecord, milestone: Milestone): Promise<boolean>;
   /** Undoes `markSent` after a publish that failed (not `gone`), so a retried run sends it. */

@@ -40,14 +40,29 @@ export type ClaimResult =
 
 export type CompleteResult = 'completed' | 'already_ended';
 
+/** A join-limit window pair: hits in the window that holds now (this hit included) and in the one before. */
+export interface RateLimitCounts {
+  readonly current: number;
+  readonly previous: number;
+}
+
 export interface QueueStore {
-  /** Creates the event (open, nobody admitted) or updates its configuration. */
+  /**
+   * Without `expectedConfigVersion`: creates the event (open, nobody admitted); null
+   * when it exists already. With it: replaces the configuration if the event's
+   * `configVersion` is still that value (and raises it); null when another update
+   * got there first. Nothing is written when null is returned.
+   */
   putEvent(
     eventId: string,
     config: EventConfig,
     nowSec: number,
-  ): Promise<{ event: EventRecord; created: boolean }>;
-  /** Throws EventNotFoundError; ConflictError('event_closed') when leaving `closed`. */
+    expectedConfigVersion?: number,
+  ): Promise<{ event: EventRecord; created: boolean } | null>;
+  /**
+   * Throws EventNotFoundError; ConflictError('event_closed') when leaving `closed`.
+   * Raises the event's `version`, so a tick planned before the change cannot commit.
+   */
   setEventState(eventId: string, state: EventState, nowSec: number): Promise<EventRecord>;
   getEvent(eventId: string, options?: { consistent?: boolean }): Promise<EventRecord | undefined>;
   getCounters(eventId: string): Promise<EventCounters>;
@@ -102,8 +117,11 @@ export interface QueueStore {
    */
   commitTick(eventId: string, expectedVersion: number, commit: TickCommit): Promise<boolean>;
 
-  /** Counts a hit in a fixed window; returns the count including this hit. */
-  hitRateLimit(key: string, windowStartSec: number, windowSeconds: number): Promise<number>;
+  /**
+   * Counts a hit in the window starting at `windowStartSec` (one write) and reads the
+   * previous window's count (one read), for a sliding-window estimate.
+   */
+  hitRateLimit(key: string, windowStartSec: number, windowSeconds: number): Promise<RateLimitCounts>;
 }
 
 export type { TickRecord };

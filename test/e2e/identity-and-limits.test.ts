@@ -131,7 +131,8 @@ describe('per-address join limit', () => {
     expect(limited.body.error.code).toBe('rate_limited');
     const retryAfter = Number(limited.headers.get('retry-after'));
     expect(retryAfter).toBeGreaterThanOrEqual(1);
-    expect(retryAfter).toBeLessThanOrEqual(60);
+    // Sliding: the hits of this minute fade out over the next one.
+    expect(retryAfter).toBeLessThanOrEqual(120);
     expect((await call(app, 'GET', '/v1/events/rl')).body.issued).toBe(3);
   });
 });

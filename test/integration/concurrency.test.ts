@@ -34,6 +34,27 @@ describe('concurrency on DynamoDB Local', () => {
     expect((await room.publicEvent('rush')).issued).toBe(2000);
   });
 
+  test('regression: concurrent partial operator updates are all kept (no lost update)', async () => {
+    const { room } = setup();
+    await room.putEvent('ops', { capacity: 10 });
+    // Each operator changes a different field at the same moment; every change must survive.
+    await Promise.all([
+      room.putEvent('ops', { capacity: 10, admitPerMinute: 600 }),
+      room.putEvent('ops', { capacity: 10, claimWindowSeconds: 45 }),
+      room.putEvent('ops', { capacity: 10, purchaseWindowSeconds: 900 }),
+      room.putEvent('ops', { capacity: 10, nearThreshold: 7 }),
+    ]);
+    expect((await room.stats('ops')).capacity).toBe(10);
+    const event = await setup().store.getEvent('ops', { consistent: true });
+    expect(event?.config).toMatchObject({
+      admitPerMinute: 600,
+      claimWindowSeconds: 45,
+      purchaseWindowSeconds: 900,
+      nearThreshold: 7,
+    });
+    expect(event?.configVersion).toBe(5);
+  });
+
   test('200 concurrent re-joins of one user give one position', async () => {
     const { room, tokens } = setup();
     await room.putEvent('rejoin', { capacity: 10 });

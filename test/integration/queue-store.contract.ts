@@ -35,20 +35,69 @@ export function describeQueueStore(name: string, makeStore: () => QueueStore) {
       const store = makeStore();
       const id = newId();
       const first = await store.putEvent(id, config(5), NOW);
-      expect(first.created).toBe(true);
-      expect(first.event).toMatchObject({
+      expect(first?.created).toBe(true);
+      expect(first?.event).toMatchObject({
         eventId: id,
         state: 'open',
         servingPosition: 0,
         version: 0,
+        configVersion: 1,
         createdAt: NOW,
       });
+      // Creating again writes nothing.
+      expect(await store.putEvent(id, config(7), NOW + 1)).toBeNull();
       await store.setEventState(id, 'paused', NOW + 1);
-      const second = await store.putEvent(id, config(9), NOW + 2);
-      expect(second.created).toBe(false);
-      expect(second.event).toMatchObject({ state: 'paused', createdAt: NOW, updatedAt: NOW + 2 });
-      expect(second.event.config.capacity).toBe(9);
+      const second = await store.putEvent(id, config(9), NOW + 2, 1);
+      expect(second?.created).toBe(false);
+      expect(second?.event).toMatchObject({
+        state: 'paused',
+        createdAt: NOW,
+        updatedAt: NOW + 2,
+        configVersion: 2,
+      });
+      expect(second?.event.config.capacity).toBe(9);
       expect(await store.listActiveEventIds()).toContain(id);
+    });
+
+    test('config updates are conditional on the version read: concurrent ones never both win', async () => {
+      const store = makeStore();
+      const id = newId();
+      await store.putEvent(id, config(5), NOW);
+      // Two operators read version 1 and write at once: exactly one lands.
+      const results = await Promise.all(
+        [11, 12, 13, 14].map((capacity) => store.putEvent(id, config(capacity), NOW + 1, 1)),
+      );
+      const winners = results.filter((r) => r !== null);
+      expect(winners).toHaveLength(1);
+      const event = await store.getEvent(id, { consistent: true });
+      expect(event?.configVersion).toBe(2);
+      expect(event?.config.capacity).toBe(winners[0]?.event.config.capacity);
+      // A stale version writes nothing.
+      expect(await store.putEvent(id, config(99), NOW + 2, 1)).toBeNull();
+      expect((await store.getEvent(id, { consistent: true }))?.config.capacity).toBe(event?.config.capacity);
+    });
+
+    test('a change of state raises the version, so a tick planned before it cannot commit', async () => {
+      const store = makeStore();
+      const id = newId();
+      const created = await store.putEvent(id, config(5), NOW);
+      const before = created?.event.version ?? -1;
+      const paused = await store.setEventState(id, 'paused', NOW + 1);
+      expect(paused.version).toBeGreaterThan(before);
+      const stale = {
+        next: { ...paused, version: before + 1, servingPosition: 3, inUse: 3 },
+        batch: { from: 0, to: 3, at: NOW, claimBy: NOW + 100 },
+        updatedAt: NOW,
+      };
+      expect(await store.commitTick(id, before, stale)).toBe(false);
+      const resumed = await store.setEventState(id, 'open', NOW + 2);
+      expect(resumed.version).toBeGreaterThan(paused.version);
+      const closed = await store.setEventState(id, 'closed', NOW + 3);
+      expect(closed.version).toBeGreaterThan(resumed.version);
+      expect(await store.getEvent(id, { consistent: true })).toMatchObject({
+        servingPosition: 0,
+        version: closed.version,
+      });
     });
 
     test('positions come from one counter; unknown and closed events refuse', async () => {
@@ -252,13 +301,14 @@ export function describeQueueStore(name: string, makeStore: () => QueueStore) {
       expect(await store.listActiveEventIds()).not.toContain(id);
     });
 
-    test('rate-limit windows count hits per key and window', async () => {
+    test('rate-limit windows count hits per key and window, and report the window before', async () => {
       const store = makeStore();
       const key = `ip-${newId()}`;
-      expect(await store.hitRateLimit(key, NOW, 60)).toBe(1);
-      expect(await store.hitRateLimit(key, NOW, 60)).toBe(2);
-      expect(await store.hitRateLimit(key, NOW + 60, 60)).toBe(1);
-      expect(await store.hitRateLimit(`${key}-other`, NOW, 60)).toBe(1);
+      expect(await store.hitRateLimit(key, NOW, 60)).toEqual({ current: 1, previous: 0 });
+      expect(await store.hitRateLimit(key, NOW, 60)).toEqual({ current: 2, previous: 0 });
+      expect(await store.hitRateLimit(key, NOW + 60, 60)).toEqual({ current: 1, previous: 2 });
+      expect(await store.hitRateLimit(key, NOW + 180, 60)).toEqual({ current: 1, previous: 0 });
+      expect(await store.hitRateLimit(`${key}-other`, NOW, 60)).toEqual({ current: 1, previous: 0 });
     });
   });
 }

@@ -14,6 +14,7 @@ function event(
     state: 'open',
     createdAt: 0,
     updatedAt: 0,
+    configVersion: 1,
     config: { ...CONFIG_DEFAULTS, capacity, admitPerMinute },
     ...overrides,
   };
