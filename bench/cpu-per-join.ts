@@ -13,7 +13,6 @@ import { readConfig } from '#app/config';
 import { buildRuntime, type Runtime, setRuntime } from '#app/runtime';
 import { activeKey } from '#domain/keyring';
 import { POSITION_TYP } from '#domain/tokens';
-import { handler as joinHandler } from '#functions/join';
 import { lambdaContext } from '#local/gateway';
 import { cpuMicros, type Figure, figure, nowMs, settle, tempDir } from './measure.ts';
 import { BENCH_EVENT_ID, type CpuPerJoinParams } from './params.ts';
@@ -87,6 +86,8 @@ function tokenOf(body: string | undefined): string {
 
 /** Runs the events one after another (as one Lambda instance would), returns the last token. */
 async function runJoins(events: APIGatewayProxyEventV2[], context: Context): Promise<string> {
+  // Imported once the bench's runtime is installed: a handler module builds the runtime at load.
+  const { handler: joinHandler } = await import('#functions/join');
   let token = '';
   for (const event of events) {
     const result = await joinHandler(event, context);

@@ -2,10 +2,12 @@
  * Operator routes (IAM on AWS; the local gateway checks the bearer admin token):
  * PUT /v1/admin/events/{eventId}, POST …/pause|resume|close, GET …/stats.
  */
-import { runtime } from '#app/runtime';
+import { initRuntime, runtime } from '#app/runtime';
 import { RouteNotFoundError } from '#domain/errors';
 import { httpHandler, json, jsonBody, pathEventId } from '#http/http';
 import { emptyBodySchema, eventConfigBodySchema } from '#http/schemas';
+
+initRuntime();
 
 export const handler = httpHandler(async (event) => {
   const eventId = pathEventId(event);

@@ -1,7 +1,9 @@
 /** POST /v1/events/{eventId}/admission — exchanges an admitted position token for an access token. */
-import { runtime } from '#app/runtime';
+import { initRuntime, runtime } from '#app/runtime';
 import { bearerToken, httpHandler, json, jsonBody, pathEventId } from '#http/http';
 import { emptyBodySchema } from '#http/schemas';
+
+initRuntime();
 
 export const handler = httpHandler(async (event) => {
   const eventId = pathEventId(event);

@@ -4,7 +4,9 @@
  */
 import type { Context } from 'aws-lambda';
 import { logger } from '#app/logger';
-import { runtime } from '#app/runtime';
+import { initRuntime, runtime } from '#app/runtime';
+
+initRuntime();
 
 /** `{ once: true }` runs a single tick: how the local scheduler calls this handler every TICK_MS. */
 export const handler = async (event: { once?: boolean } | undefined, context?: Context) => {

@@ -1,7 +1,9 @@
 /** POST /v1/events/{eventId}/complete — access token in `Authorization: Bearer`; frees the slot at once. */
-import { runtime } from '#app/runtime';
+import { initRuntime, runtime } from '#app/runtime';
 import { bearerToken, httpHandler, json, jsonBody, pathEventId } from '#http/http';
 import { emptyBodySchema } from '#http/schemas';
+
+initRuntime();
 
 export const handler = httpHandler(async (event) => {
   const eventId = pathEventId(event);

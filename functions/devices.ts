@@ -1,7 +1,9 @@
 /** POST /v1/events/{eventId}/devices — registers a device for push at this place's milestones. */
-import { runtime } from '#app/runtime';
+import { initRuntime, runtime } from '#app/runtime';
 import { bearerToken, httpHandler, json, jsonBody, pathEventId } from '#http/http';
 import { devicesBodySchema } from '#http/schemas';
+
+initRuntime();
 
 export const handler = httpHandler(async (event) => {
   const eventId = pathEventId(event);

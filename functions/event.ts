@@ -1,6 +1,8 @@
 /** GET /v1/events/{eventId} — public and cacheable for a second. */
-import { runtime } from '#app/runtime';
+import { initRuntime, runtime } from '#app/runtime';
 import { httpHandler, json, pathEventId } from '#http/http';
+
+initRuntime();
 
 export const handler = httpHandler(async (event) => {
   const eventId = pathEventId(event);

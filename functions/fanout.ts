@@ -4,7 +4,9 @@
  */
 import type { FanoutJob } from '#app/jobs';
 import { logger } from '#app/logger';
-import { runtime } from '#app/runtime';
+import { initRuntime, runtime } from '#app/runtime';
+
+initRuntime();
 
 export const handler = async (job: FanoutJob) => {
   const { fanout } = runtime();

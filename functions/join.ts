@@ -1,7 +1,9 @@
 /** POST /v1/events/{eventId}/join */
-import { runtime } from '#app/runtime';
+import { initRuntime, runtime } from '#app/runtime';
 import { httpHandler, json, jsonBody, optionalBearerToken, pathEventId, sourceIp } from '#http/http';
 import { joinBodySchema } from '#http/schemas';
+
+initRuntime();
 
 export const handler = httpHandler(async (event) => {
   const eventId = pathEventId(event);

@@ -1,6 +1,8 @@
 /** GET /.well-known/jwks.json — every key that may have signed a live token. */
-import { runtime } from '#app/runtime';
+import { initRuntime, runtime } from '#app/runtime';
 import { httpHandler, json } from '#http/http';
+
+initRuntime();
 
 export const handler = httpHandler(async () => {
   return json(200, await runtime().tokens.jwks(), { 'cache-control': 'public, max-age=300' });

@@ -1,7 +1,9 @@
 /** Push worker, invoked asynchronously with the changes of a tick or an operator action. */
 import type { PushJob } from '#app/jobs';
 import { logger } from '#app/logger';
-import { runtime } from '#app/runtime';
+import { initRuntime, runtime } from '#app/runtime';
+
+initRuntime();
 
 export const handler = async (job: PushJob) => {
   const result = await runtime().push.run(job.changes);

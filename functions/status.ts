@@ -1,6 +1,8 @@
 /** GET /v1/events/{eventId}/status — position token in `Authorization: Bearer`. */
-import { runtime } from '#app/runtime';
+import { initRuntime, runtime } from '#app/runtime';
 import { bearerToken, httpHandler, json, pathEventId } from '#http/http';
+
+initRuntime();
 
 export const handler = httpHandler(async (event) => {
   const eventId = pathEventId(event);

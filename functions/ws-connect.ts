@@ -1,6 +1,8 @@
 /** WebSocket `$connect`: `?token=<position token>`; a bad token is refused at the handshake. */
-import { runtime } from '#app/runtime';
+import { initRuntime, runtime } from '#app/runtime';
 import { type WebSocketEvent, websocketAnswer } from '#http/websocket';
+
+initRuntime();
 
 export const handler = async (event: WebSocketEvent) =>
   websocketAnswer(() =>

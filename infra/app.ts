@@ -8,7 +8,7 @@ import type { FairqueueWaitingRoomProps } from './waiting-room.ts';
  * - `fairqueue:stackName`              stack name, default `Fairqueue`
  * - `fairqueue:issuer`                 `iss` of signed tokens, default `fairqueue`
  * - `fairqueue:identityIssuer`, `fairqueue:identityJwksUrl`, `fairqueue:identityAudience`
- *                                      require identity JWTs on join (issuer and JWKS URL together)
+ *                                      require identity JWTs on join (all three together)
  * - `fairqueue:joinRateLimitPerMinute` joins per client address per minute, 0 = off
  * - `fairqueue:throttleRateLimit`, `fairqueue:throttleBurstLimit`  stage throttle
  * - `fairqueue:corsAllowOrigins`       comma-separated list or JSON array, default `*`
@@ -65,11 +65,13 @@ function identity(): FairqueueWaitingRoomProps['identity'] {
   const issuer = text('identityIssuer');
   const jwksUrl = text('identityJwksUrl');
   const audience = text('identityAudience');
-  if (issuer === undefined && jwksUrl === undefined) return undefined;
-  if (issuer === undefined || jwksUrl === undefined) {
-    throw new Error('context fairqueue:identityIssuer and fairqueue:identityJwksUrl must be set together');
+  if (issuer === undefined && jwksUrl === undefined && audience === undefined) return undefined;
+  if (issuer === undefined || jwksUrl === undefined || audience === undefined) {
+    throw new Error(
+      'context fairqueue:identityIssuer, fairqueue:identityJwksUrl and fairqueue:identityAudience must be set together',
+    );
   }
-  return { issuer, jwksUrl, ...(audience !== undefined && { audience }) };
+  return { issuer, jwksUrl, audience };
 }
 
 const rateLimit = count('throttleRateLimit');

@@ -35,7 +35,11 @@ import { type PushProps, type PushSetup, pushSetup } from './push.ts';
 export interface IdentityProviderProps {
   readonly issuer: string;
   readonly jwksUrl: string;
-  readonly audience?: string;
+  /**
+   * The `aud` the platform puts in identity tokens meant for fairqueue. Required: without
+   * it, a token the platform issued to any of its other services would be accepted.
+   */
+  readonly audience: string;
 }
 
 export interface FairqueueWaitingRoomProps {
@@ -388,7 +392,7 @@ export class FairqueueWaitingRoom extends Construct {
       ...(props.identity && {
         FQ_IDENTITY_ISSUER: props.identity.issuer,
         FQ_IDENTITY_JWKS_URL: props.identity.jwksUrl,
-        ...(props.identity.audience !== undefined && { FQ_IDENTITY_AUDIENCE: props.identity.audience }),
+        FQ_IDENTITY_AUDIENCE: props.identity.audience,
       }),
     };
 

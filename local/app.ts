@@ -5,15 +5,18 @@
  * AWS_ENDPOINT_URL is set).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { CreateTableCommand, DynamoDBClient, ResourceInUseException } from '@aws-sdk/client-dynamodb';
+import {
+  CreateTableCommand,
+  DynamoDBClient,
+  ResourceInUseException,
+  waitUntilTableExists,
+} from '@aws-sdk/client-dynamodb';
 import { tableDefinition } from '#adapters/dynamo-table';
 import { InProcessNotifier } from '#adapters/in-process-notifier';
-import { readConfig } from '#app/config';
+import { type AppConfig, readConfig } from '#app/config';
+import type { FanoutJob, PushJob } from '#app/jobs';
 import { logger } from '#app/logger';
 import { buildRuntime, type Runtime, type RuntimeOverrides, setRuntime } from '#app/runtime';
-import { handler as admitterHandler } from '#functions/admitter';
-import { handler as fanoutHandler } from '#functions/fanout';
-import { handler as pushHandler } from '#functions/push';
 import { type Gateway, lambdaContext, servePage, startGateway } from './gateway.ts';
 import { LocalWebSocketApi, type WebSocketHandlers } from './websocket.ts';
 
@@ -51,16 +54,53 @@ const PAGES: Record<string, URL> = {
   '/admin': new URL('./pages/admin.html', import.meta.url),
 };
 
-/** Creates the table on a local DynamoDB endpoint when it is missing. */
+/**
+ * Creates the table on a DynamoDB endpoint when it is missing, and returns only once it
+ * is ACTIVE: a real endpoint takes seconds to create one, and a request that reached the
+ * store before then would fail with ResourceNotFoundException.
+ */
 export async function ensureTable(tableName: string): Promise<void> {
   const client = new DynamoDBClient({});
   try {
-    await client.send(new CreateTableCommand(tableDefinition(tableName)));
-  } catch (error) {
-    if (!(error instanceof ResourceInUseException)) throw error;
+    try {
+      await client.send(new CreateTableCommand(tableDefinition(tableName)));
+    } catch (error) {
+      if (!(error instanceof ResourceInUseException)) throw error;
+    }
+    await waitUntilTableExists({ client, maxWaitTime: 120, minDelay: 1 }, { TableName: tableName });
   } finally {
     client.destroy();
   }
+}
+
+/** What the workers and the scheduler run: loaded after the runtime is installed, like a Lambda's init. */
+interface LocalWorkers {
+  readonly admitter: (
+    event: { once: boolean },
+    context: ReturnType<typeof lambdaContext>,
+  ) => Promise<unknown>;
+  readonly fanout: (job: FanoutJob) => Promise<unknown>;
+  readonly push: (job: PushJob) => Promise<unknown>;
+}
+
+async function loadWorkers(): Promise<LocalWorkers> {
+  const [admitter, fanout, push] = await Promise.all([
+    import('#functions/admitter'),
+    import('#functions/fanout'),
+    import('#functions/push'),
+  ]);
+  return { admitter: admitter.handler, fanout: fanout.handler, push: push.handler };
+}
+
+/** The handlers' environment: the local URLs and the in-process workers filled in. */
+function localConfig(env: LocalOptions['env'], gatewayUrl: string): AppConfig {
+  return readConfig({
+    ...env,
+    FQ_WS_URL: env.FQ_WS_URL || `${gatewayUrl.replace(/^http/, 'ws')}/ws`,
+    FQ_WS_MANAGEMENT_ENDPOINT: gatewayUrl,
+    FQ_NOTIFIER: 'in-process',
+    FQ_PUSH: env.FQ_PUSH ?? 'local',
+  });
 }
 
 let wsHandlers: Promise<WebSocketHandlers> | undefined;
@@ -81,6 +121,8 @@ async function importWebSocketHandlers(): Promise<WebSocketHandlers> {
 }
 
 export async function startLocal(options: LocalOptions): Promise<LocalApp> {
+  // Every setting is checked before anything listens: a bad one fails the start, naming the variable.
+  localConfig(options.env, 'http://127.0.0.1:0');
   const websocket = new LocalWebSocketApi(loadWebSocketHandlers);
   let runtime: Runtime | undefined;
 
@@ -108,45 +150,49 @@ export async function startLocal(options: LocalOptions): Promise<LocalApp> {
     return websocket.serveManagement(req, res, url);
   };
 
-  // Listen first: the handlers' config needs the real port (tests ask for port 0).
+  // Listen first, since the handlers' config needs the real port (tests ask for port 0), but
+  // answer 503 `starting` until the store exists and the runtime is installed.
   const gateway = await startGateway({
     port: options.port,
     ...(options.host ? { host: options.host } : {}),
     adminToken: options.adminToken,
     extraRoutes,
+    startClosed: true,
   });
-  websocket.attach(gateway.server);
   const wsUrl = `${gateway.url.replace(/^http/, 'ws')}/ws`;
-
-  const config = readConfig({
-    ...options.env,
-    FQ_WS_URL: options.env.FQ_WS_URL || wsUrl,
-    FQ_WS_MANAGEMENT_ENDPOINT: gateway.url,
-    FQ_NOTIFIER: 'in-process',
-    FQ_PUSH: options.env.FQ_PUSH ?? 'local',
-  });
   const notifier = new InProcessNotifier();
-  runtime = buildRuntime(config, { notifier, ...options.overrides });
-  setRuntime(runtime);
-  notifier.attach({
-    fanout: (job) => fanoutHandler(job),
-    push: runtime.push.enabled ? (job) => pushHandler(job) : null,
-    shards: config.realtime.shards,
-    onError: (error) => logger.error('local worker failed', { error: error as Error }),
-  });
-
-  if (config.store === 'dynamodb') await ensureTable(config.tableName);
-  // Load the key ring now, so the first request does not pay for key generation.
-  await runtime.tokens.jwks();
-  if (options.demo && !(await runtime.store.getEvent(options.demo.eventId, { consistent: true }))) {
-    await runtime.room.putEvent(options.demo.eventId, {
-      capacity: options.demo.capacity,
-      admitPerMinute: options.demo.admitPerMinute,
+  let workers: LocalWorkers;
+  try {
+    const config = localConfig(options.env, gateway.url);
+    if (config.store === 'dynamodb') await ensureTable(config.tableName);
+    runtime = buildRuntime(config, { notifier, ...options.overrides });
+    setRuntime(runtime);
+    workers = await loadWorkers();
+    const { fanout, push } = workers;
+    notifier.attach({
+      fanout,
+      push: runtime.push.enabled ? push : null,
+      shards: config.realtime.shards,
+      onError: (error) => logger.error('local worker failed', { error: error as Error }),
     });
+    // Load the key ring now, so the first request does not pay for key generation.
+    await runtime.tokens.jwks();
+    if (options.demo && !(await runtime.store.getEvent(options.demo.eventId, { consistent: true }))) {
+      await runtime.room.putEvent(options.demo.eventId, {
+        capacity: options.demo.capacity,
+        admitPerMinute: options.demo.admitPerMinute,
+      });
+    }
+  } catch (error) {
+    await gateway.close();
+    setRuntime(undefined);
+    throw error;
   }
+  websocket.attach(gateway.server);
+  gateway.open();
 
   const tick = async () => {
-    await admitterHandler({ once: true }, lambdaContext('admitter'));
+    await workers.admitter({ once: true }, lambdaContext('admitter'));
   };
   let ticking = false;
   const timer = setInterval(() => {

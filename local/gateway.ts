@@ -8,7 +8,9 @@ import { randomUUID, timingSafeEqual } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
+import { errorBody, INTERNAL_ERROR_BODY } from '#http/http';
 import { type FunctionName, ROUTES, type RouteDef } from '#http/routes';
 
 type HttpHandler = (
@@ -70,8 +72,48 @@ function sendJson(res: ServerResponse, status: number, body: unknown, headers: R
   res.end(JSON.stringify(body));
 }
 
-function sendError(res: ServerResponse, status: number, code: string, message: string) {
-  sendJson(res, status, { error: { code, message } });
+function sendError(
+  res: ServerResponse,
+  status: number,
+  code: string,
+  message: string,
+  headers: Record<string, string> = {},
+) {
+  sendJson(res, status, errorBody(code, message), headers);
+}
+
+const REASONS: Record<number, string> = {
+  400: 'Bad Request',
+  408: 'Request Timeout',
+  413: 'Payload Too Large',
+  414: 'URI Too Long',
+  431: 'Request Header Fields Too Large',
+};
+
+/**
+ * Node's HTTP parser rejects some requests before any handler sees them (headers over
+ * its 16 KiB limit, a malformed request line) and would answer with a bare status line.
+ * Answer with the contract's JSON error body instead, then close: the connection's byte
+ * stream can no longer be trusted.
+ */
+function answerClientError(error: Error & { code?: string }, socket: Duplex) {
+  if (!socket.writable || error.code === 'ECONNRESET') {
+    socket.destroy();
+    return;
+  }
+  const [status, code, message] =
+    error.code === 'HPE_HEADER_OVERFLOW'
+      ? [431, 'headers_too_large', 'Request headers are limited to 16 KiB.']
+      : error.code === 'HPE_URI_TOO_LONG'
+        ? [414, 'uri_too_long', 'The request URI is too long.']
+        : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+          ? [408, 'request_timeout', 'The request took too long to arrive.']
+          : [400, 'invalid_request', 'The request is not valid HTTP.'];
+  const body = JSON.stringify(errorBody(code, message));
+  socket.end(
+    `HTTP/1.1 ${status} ${REASONS[status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+      `Cache-Control: no-store\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
 }
 
 async function readBody(req: IncomingMessage): Promise<string | 'too_large'> {
@@ -98,11 +140,19 @@ export interface GatewayOptions {
   /** Extra local-only routes (e.g. pages), tried before the API routes. */
   readonly extraRoutes?: (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<boolean>;
   readonly loadHandler?: (fn: FunctionName) => Promise<HttpHandler>;
+  /** Answer 503 `starting` until `open()` is called (the local app, while its store is prepared). */
+  readonly startClosed?: boolean;
 }
 
 export interface Gateway {
   readonly server: Server;
   readonly url: string;
+  /**
+   * Until this is called every request is answered 503 `starting` with Retry-After: the
+   * gateway listens early (tests ask for port 0, and the handlers' config needs the real
+   * URL), but nothing reaches a handler before the store and runtime exist.
+   */
+  open(): void;
   close(): Promise<void>;
 }
 
@@ -123,8 +173,15 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     return handler;
   };
 
+  let ready = !options.startClosed;
   const server = createServer(async (req, res) => {
     try {
+      if (!ready) {
+        req.resume();
+        return sendError(res, 503, 'starting', 'The waiting room is starting; retry in a moment.', {
+          'retry-after': '1',
+        });
+      }
       const url = new URL(req.url ?? '/', 'http://local');
       if (options.extraRoutes && (await options.extraRoutes(req, res, url))) return;
       const method = req.method ?? 'GET';
@@ -204,10 +261,11 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     } catch (error) {
       // The handlers map their own errors; reaching here is a gateway bug.
       console.error('gateway error', error);
-      if (!res.headersSent) sendError(res, 500, 'internal_error', 'Something went wrong on our side.');
+      if (!res.headersSent) sendJson(res, 500, INTERNAL_ERROR_BODY);
       else res.end();
     }
   });
+  server.on('clientError', answerClientError);
   server.keepAliveTimeout = 65_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -217,6 +275,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   return {
     server,
     url: `http://${options.host ?? '127.0.0.1'}:${address.port}`,
+    open: () => {
+      ready = true;
+    },
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

@@ -3,8 +3,7 @@
  * Node. Set AWS_ENDPOINT_URL (e.g. DynamoDB Local) to use DynamoDB instead of
  * the embedded store.
  */
-import { readConfig } from '#app/config';
-import { startLocal } from './app.ts';
+import { type AppConfig, ConfigError, readConfig } from '#app/config';
 
 const DEFAULT_ADMIN_TOKEN = 'local-admin-token';
 
@@ -37,8 +36,17 @@ const env = {
   FQ_TABLE: process.env.FQ_TABLE ?? 'fairqueue',
   FQ_TICK_SECONDS: String(tickMs / 1000),
 };
-// Fail at start, with the variable's name, on a bad setting.
-const config = readConfig(env);
+// Fail at start, with the variable's name, on a bad setting: before anything is loaded or listens.
+let config: AppConfig;
+try {
+  config = readConfig(env);
+} catch (error) {
+  if (!(error instanceof ConfigError)) throw error;
+  console.error(`fairqueue: ${error.message}`);
+  process.exit(1);
+}
+// Imported after the check: the handlers' modules build their runtime when they load.
+const { startLocal } = await import('./app.ts');
 
 const app = await startLocal({
   port,

@@ -4,6 +4,7 @@
  * names the variable, never later inside a request.
  */
 export interface AppConfig {
+  readonly logLevel: LogLevel;
   /** `dynamodb` (AWS, DynamoDB Local, any endpoint via AWS_ENDPOINT_URL) or `memory` (embedded, local only). */
   readonly store: 'dynamodb' | 'memory';
   readonly tableName: string;
@@ -16,7 +17,7 @@ export interface AppConfig {
   /** WebSocket URL handed to joiners; null until a WebSocket API is configured. */
   readonly wsUrl: string | null;
   /** When set, joins must carry an identity JWT from the ticketing platform. */
-  readonly identity: { readonly issuer: string; readonly jwksUrl: string; readonly audience?: string } | null;
+  readonly identity: { readonly issuer: string; readonly jwksUrl: string; readonly audience: string } | null;
   /** Joins per client address per minute; 0 = off. */
   readonly joinRateLimitPerMinute: number;
   /** Seconds between admission ticks inside one admitter invocation. */
@@ -54,6 +55,22 @@ type Env = Record<string, string | undefined>;
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
+}
+
+export const LOG_LEVELS = ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR', 'CRITICAL', 'SILENT'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** `FQ_LOG_LEVEL` (any case); tests default to silence. A level the logger does not know fails at load. */
+export function readLogLevel(env: Env = process.env): LogLevel {
+  const raw = env.FQ_LOG_LEVEL;
+  if (raw === undefined || raw === '') return env.NODE_ENV === 'test' ? 'SILENT' : 'INFO';
+  const level = LOG_LEVELS.find((l) => l === raw.toUpperCase());
+  if (!level) {
+    throw new ConfigError(
+      `environment variable FQ_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got "${raw}"`,
+    );
+  }
+  return level;
 }
 
 function str(env: Env, name: string, fallback?: string): string {
@@ -114,7 +131,15 @@ export function readConfig(env: Env = process.env): AppConfig {
   if (Boolean(identityIssuer) !== Boolean(identityJwks)) {
     throw new ConfigError('FQ_IDENTITY_ISSUER and FQ_IDENTITY_JWKS_URL must be set together');
   }
+  const identityAudience = env.FQ_IDENTITY_AUDIENCE;
+  if (identityIssuer && !identityAudience) {
+    // Without a pinned audience, a token the platform issued to any of its other services would join.
+    throw new ConfigError(
+      'FQ_IDENTITY_AUDIENCE is required with FQ_IDENTITY_ISSUER: the audience the ticketing platform puts in identity tokens meant for fairqueue',
+    );
+  }
   return {
+    logLevel: readLogLevel(env),
     store,
     tableName: store === 'memory' ? str(env, 'FQ_TABLE', 'fairqueue') : str(env, 'FQ_TABLE'),
     keys: secretId
@@ -123,12 +148,8 @@ export function readConfig(env: Env = process.env): AppConfig {
     issuer: str(env, 'FQ_ISSUER', 'fairqueue'),
     wsUrl: env.FQ_WS_URL || null,
     identity:
-      identityIssuer && identityJwks
-        ? {
-            issuer: identityIssuer,
-            jwksUrl: identityJwks,
-            ...(env.FQ_IDENTITY_AUDIENCE ? { audience: env.FQ_IDENTITY_AUDIENCE } : {}),
-          }
+      identityIssuer && identityJwks && identityAudience
+        ? { issuer: identityIssuer, jwksUrl: identityJwks, audience: identityAudience }
         : null,
     joinRateLimitPerMinute: num(env, 'FQ_JOIN_RATE_LIMIT_PER_MINUTE', 0, 0),
     tickSeconds: num(env, 'FQ_TICK_SECONDS', 5, 0.05),

@@ -200,6 +200,16 @@ export function buildRuntime(config: AppConfig, overrides: RuntimeOverrides = {}
 
 let current: Runtime | undefined;
 
+/**
+ * For the top level of a handler module: builds the process runtime at load, so a
+ * missing or malformed setting fails the cold start with the variable's name
+ * instead of turning every request into a 500. Handlers still call `runtime()` per
+ * request, because the local runtime and tests may install another one.
+ */
+export function initRuntime(): void {
+  runtime();
+}
+
 /** The process-wide runtime, built from the environment on first use. */
 export function runtime(): Runtime {
   current ??= buildRuntime(readConfig());

@@ -36,17 +36,20 @@ export function json(statusCode: number, body?: unknown, headers: Record<string,
   };
 }
 
+/** The contract's error body, built here for the handlers and the local gateway alike. */
+export function errorBody(code: string, message: string, details?: Record<string, unknown>) {
+  return { error: { code, message, ...details } };
+}
+
+export const INTERNAL_ERROR_BODY = errorBody('internal_error', 'Something went wrong on our side.');
+
 export function errorResult(error: unknown, requestId?: string): HttpResult {
   if (error instanceof FairqueueError) {
-    return json(
-      error.status,
-      { error: { code: error.code, message: error.message, ...error.details } },
-      error.headers ?? {},
-    );
+    return json(error.status, errorBody(error.code, error.message, error.details), error.headers ?? {});
   }
   // Anything unexpected is a bug: log it, tell the client nothing about it.
   logger.error('unhandled error', { error: error as Error, requestId });
-  return json(500, { error: { code: 'internal_error', message: 'Something went wrong on our side.' } });
+  return json(500, INTERNAL_ERROR_BODY);
 }
 
 function logFailure(error: unknown) {

@@ -1,17 +1,18 @@
 /** Request schemas: every input is validated here, at the edge, and its type derived from the schema. */
 import { z } from 'zod';
 import { EVENT_ID_PATTERN } from '#domain/event';
+import { USER_ID_PATTERN } from '#domain/user';
 
 export const MAX_BODY_BYTES = 8 * 1024;
 
 export const eventIdSchema = z.string().regex(EVENT_ID_PATTERN, 'event ids match ^[a-zA-Z0-9_-]{1,64}$');
 
-/** Printable, no control characters: user ids end up in keys and logs. */
+/** The same rule as an identity token's `sub` (shared/domain/user.ts): user ids end up in keys and logs. */
 export const userIdSchema = z
   .string()
   .min(1)
   .max(128)
-  .regex(/^[\x21-\x7e]+$/, 'userId must be 1-128 printable ASCII characters without spaces');
+  .regex(USER_ID_PATTERN, "userId must be 1-128 printable ASCII characters without spaces or '#'");
 
 export const joinBodySchema = z.strictObject({ userId: userIdSchema.optional() });
 export type JoinBody = z.infer<typeof joinBodySchema>;

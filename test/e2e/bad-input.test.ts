@@ -358,6 +358,7 @@ const BAD_USER_IDS: [string, unknown][] = [
   ['a tab', 'a\tb'],
   ['a newline', 'a\nb'],
   ['a NUL', 'a\u0000b'],
+  ["a '#' (the store's key delimiter)", 'a#b'],
   ['non-ASCII', 'jürgen'],
   ['an emoji', 'u🎟'],
   ['empty', ''],

@@ -5,10 +5,12 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { LocalApp } from '#local/app';
 import { call, startTestApp } from '../support/local-app.ts';
 
+const AUDIENCE = 'https://fairqueue.tickets.example';
+
 describe('identity JWT from the ticketing platform', () => {
   let app: LocalApp;
   let jwksServer: Server;
-  let sign: (sub: string, opts?: { issuer?: string }) => Promise<string>;
+  let sign: (sub: string, opts?: { issuer?: string; audience?: string | null }) => Promise<string>;
   let signWithOtherKey: (sub: string) => Promise<string>;
 
   beforeAll(async () => {
@@ -21,18 +23,28 @@ describe('identity JWT from the ticketing platform', () => {
     });
     await new Promise<void>((resolve) => jwksServer.listen(0, '127.0.0.1', resolve));
     const jwksUrl = `http://127.0.0.1:${(jwksServer.address() as AddressInfo).port}/jwks.json`;
-    const make = (key: CryptoKey, sub: string, issuer = 'https://tickets.example') =>
-      new SignJWT({})
+    const make = (
+      key: CryptoKey,
+      sub: string,
+      issuer = 'https://tickets.example',
+      audience: string | null = AUDIENCE,
+    ) => {
+      const jwt = new SignJWT({})
         .setProtectedHeader({ alg: 'RS256', kid: 'platform-1' })
         .setIssuer(issuer)
         .setSubject(sub)
         .setIssuedAt()
-        .setExpirationTime('5m')
-        .sign(key);
-    sign = (sub, opts) => make(platform.privateKey, sub, opts?.issuer);
+        .setExpirationTime('5m');
+      return (audience === null ? jwt : jwt.setAudience(audience)).sign(key);
+    };
+    sign = (sub, opts) => make(platform.privateKey, sub, opts?.issuer, opts?.audience);
     signWithOtherKey = (sub) => make(other.privateKey, sub);
     app = await startTestApp({
-      env: { FQ_IDENTITY_ISSUER: 'https://tickets.example', FQ_IDENTITY_JWKS_URL: jwksUrl },
+      env: {
+        FQ_IDENTITY_ISSUER: 'https://tickets.example',
+        FQ_IDENTITY_JWKS_URL: jwksUrl,
+        FQ_IDENTITY_AUDIENCE: AUDIENCE,
+      },
     });
     await call(app, 'PUT', '/v1/admin/events/id-ev', { admin: true, body: { capacity: 5 } });
   });
@@ -64,6 +76,15 @@ describe('identity JWT from the ticketing platform', () => {
     ['no token', async () => undefined],
     ['another key', async () => signWithOtherKey('user-1')],
     ['another issuer', async () => sign('user-1', { issuer: 'https://evil.example' })],
+    // Regression: tokens the platform issued to its other services used to join.
+    ['another audience', async () => sign('user-1', { audience: 'https://tickets.example/shop' })],
+    ['no audience', async () => sign('user-1', { audience: null })],
+    // Regression: a sub skipped the userId rules although it becomes a store key and a claim.
+    ['a sub with a NUL', async () => sign('user\u00001')],
+    ['a sub with a newline', async () => sign('user\n1')],
+    ['a sub with a #', async () => sign('user#1')],
+    ['a sub with a space', async () => sign('user 1')],
+    ['a sub of 129 characters', async () => sign('u'.repeat(129))],
     ['garbage', async () => 'not.a.jwt'],
   ])('%s is 401 invalid_token and takes no place', async (_name, make) => {
     const before = await call(app, 'GET', '/v1/events/id-ev');
@@ -79,6 +100,19 @@ describe('identity JWT from the ticketing platform', () => {
   });
 });
 
+describe('identity configuration', () => {
+  test('an identity issuer without an audience fails at start, naming the variable', async () => {
+    await expect(
+      startTestApp({
+        env: {
+          FQ_IDENTITY_ISSUER: 'https://tickets.example',
+          FQ_IDENTITY_JWKS_URL: 'https://tickets.example/jwks.json',
+        },
+      }),
+    ).rejects.toThrow(/FQ_IDENTITY_AUDIENCE is required/);
+  });
+});
+
 describe('identity provider down', () => {
   let app: LocalApp;
   beforeAll(async () => {
@@ -91,6 +125,7 @@ describe('identity provider down', () => {
       env: {
         FQ_IDENTITY_ISSUER: 'https://tickets.example',
         FQ_IDENTITY_JWKS_URL: `http://127.0.0.1:${port}/jwks.json`,
+        FQ_IDENTITY_AUDIENCE: AUDIENCE,
       },
     });
     await call(app, 'PUT', '/v1/admin/events/idp', { admin: true, body: { capacity: 5 } });

@@ -815,6 +815,7 @@ describe('local stack requiring identity tokens, with a join limit', () => {
       env: {
         FQ_IDENTITY_ISSUER: 'https://id.example.test/',
         FQ_IDENTITY_JWKS_URL: 'https://id.example.test/jwks.json',
+        FQ_IDENTITY_AUDIENCE: 'fairqueue',
         FQ_JOIN_RATE_LIMIT_PER_MINUTE: '2',
       },
       overrides: { now: clock.now, identity },
