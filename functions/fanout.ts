@@ -9,12 +9,15 @@ import { initRuntime, runtime } from '#app/runtime';
 initRuntime();
 
 export const handler = async (job: FanoutJob) => {
-  const { fanout } = runtime();
+  const { fanout, metrics } = runtime();
   if (!fanout) {
     logger.warn('fan-out skipped: no WebSocket management endpoint configured');
     return { sent: 0, gone: 0, failed: 0, skipped: 0 };
   }
   const result = await fanout.run(job.change, job.shard);
+  metrics.record('FanoutMessages', result.sent);
+  metrics.record('FanoutFailures', result.failed);
+  metrics.flush();
   logger.info('fan-out done', {
     eventId: job.change.eventId,
     shard: job.shard,

@@ -13,10 +13,12 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { tableDefinition } from '#adapters/dynamo-table';
 import { InProcessNotifier } from '#adapters/in-process-notifier';
+import { PrometheusMetrics } from '#adapters/prometheus-metrics';
 import { type AppConfig, readConfig } from '#app/config';
 import type { FanoutJob, PushJob } from '#app/jobs';
 import { logger } from '#app/logger';
 import { buildRuntime, type Runtime, type RuntimeOverrides, setRuntime } from '#app/runtime';
+import { errorBody } from '#http/http';
 import { type Gateway, lambdaContext, servePage, startGateway } from './gateway.ts';
 import { LocalWebSocketApi, type WebSocketHandlers } from './websocket.ts';
 
@@ -42,12 +44,17 @@ export interface LocalApp {
   readonly runtime: Runtime;
   readonly gateway: Gateway;
   readonly websocket: LocalWebSocketApi;
+  /** The figures a deployment sends to CloudWatch, kept here and served at `GET /_local/metrics`. */
+  readonly metrics: PrometheusMetrics;
   /** Runs one admission tick now (tests use this instead of waiting for the timer). */
   tick(): Promise<void>;
   /** Resolves when every fan-out and push job handed off so far has finished. */
   settle(): Promise<void>;
   close(): Promise<void>;
 }
+
+/** Local-only routes beside the pages: GET only. */
+const LOCAL_ROUTES = new Set(['/_local/pushes', '/_local/metrics']);
 
 const PAGES: Record<string, URL> = {
   '/': new URL('./pages/index.html', import.meta.url),
@@ -124,6 +131,7 @@ export async function startLocal(options: LocalOptions): Promise<LocalApp> {
   // Every setting is checked before anything listens: a bad one fails the start, naming the variable.
   localConfig(options.env, 'http://127.0.0.1:0');
   const websocket = new LocalWebSocketApi(loadWebSocketHandlers);
+  const metrics = new PrometheusMetrics();
   let runtime: Runtime | undefined;
 
   const extraRoutes = async (req: IncomingMessage, res: ServerResponse, url: URL) => {
@@ -132,13 +140,15 @@ export async function startLocal(options: LocalOptions): Promise<LocalApp> {
       await servePage(res, page);
       return true;
     }
-    if (url.pathname === '/_local/pushes' && req.method !== 'GET') {
+    if (LOCAL_ROUTES.has(url.pathname) && req.method !== 'GET') {
       res.writeHead(405, { allow: 'GET', 'content-type': 'application/json; charset=utf-8' });
-      res.end(
-        JSON.stringify({
-          error: { code: 'method_not_allowed', message: `${req.method} is not allowed here.` },
-        }),
-      );
+      res.end(JSON.stringify(errorBody('method_not_allowed', `${req.method} is not allowed here.`)));
+      return true;
+    }
+    if (url.pathname === '/_local/metrics') {
+      const { contentType, body } = await metrics.exposition();
+      res.writeHead(200, { 'content-type': contentType, 'cache-control': 'no-store' });
+      res.end(body);
       return true;
     }
     if (url.pathname === '/_local/pushes') {
@@ -165,7 +175,7 @@ export async function startLocal(options: LocalOptions): Promise<LocalApp> {
   try {
     const config = localConfig(options.env, gateway.url);
     if (config.store === 'dynamodb') await ensureTable(config.tableName);
-    runtime = buildRuntime(config, { notifier, ...options.overrides });
+    runtime = buildRuntime(config, { notifier, metrics, ...options.overrides });
     setRuntime(runtime);
     workers = await loadWorkers();
     const { fanout, push } = workers;
@@ -214,6 +224,7 @@ export async function startLocal(options: LocalOptions): Promise<LocalApp> {
     runtime,
     gateway,
     websocket,
+    metrics,
     tick,
     settle,
     close: async () => {

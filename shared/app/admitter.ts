@@ -6,8 +6,11 @@
  * writes nothing and capacity is never exceeded.
  */
 import { planTick } from '#domain/admission';
+import type { EventRecord } from '#domain/event';
+import { type Metrics, NO_METRICS } from '#ports/metrics';
 import type { QueueStore } from '#ports/queue-store';
 import { type ChangeNotifier, type LineChange, NO_NOTIFIER } from '#ports/realtime';
+import { eachLimited } from './fanout.ts';
 import { logger } from './logger.ts';
 
 export interface TickOutcome {
@@ -15,6 +18,35 @@ export interface TickOutcome {
   readonly committed: boolean;
   readonly from: number;
   readonly to: number;
+  /**
+   * Seconds since the event's last committed tick, as this one started (0 before its
+   * first): what says an admitter is stalled. Absent when the event was gone.
+   */
+  readonly tickAgeSec?: number;
+  /** What the tick found and did, for metrics; absent when it failed or the event was gone. */
+  readonly figures?: TickFigures;
+}
+
+/** A tick that failed after it read its event: the age it found still counts. */
+export class TickFailedError extends Error {
+  override readonly name = 'TickFailedError';
+  constructor(
+    readonly eventId: string,
+    readonly tickAgeSec: number,
+    options: { cause: unknown },
+  ) {
+    super(`tick of event ${eventId} failed`, options);
+  }
+}
+
+export interface TickFigures {
+  /** After this tick (or as before it, when it did not commit). */
+  readonly queueLength: number;
+  readonly activeSessions: number;
+  /** Released or admitted by this tick: 0 when it did not commit. */
+  readonly admitted: number;
+  readonly missed: number;
+  readonly expired: number;
 }
 
 export interface AdmitterOptions {
@@ -24,6 +56,8 @@ export interface AdmitterOptions {
   readonly now?: () => number;
   /** Told about every committed tick, after the commit: fan-out and push run elsewhere. */
   readonly notifier?: ChangeNotifier;
+  /** Recorded per event and in total after every tick over all events, and flushed then. */
+  readonly metrics?: Metrics;
 }
 
 export class Admitter {
@@ -32,9 +66,10 @@ export class Admitter {
 
   constructor(store: QueueStore, options: AdmitterOptions) {
     this.#store = store;
-    this.#options = { concurrency: 8, now: Date.now, notifier: NO_NOTIFIER, ...options };
+    this.#options = { concurrency: 8, now: Date.now, notifier: NO_NOTIFIER, metrics: NO_METRICS, ...options };
   }
 
+  /** Throws TickFailedError (with the cause) when the tick fails after reading its event. */
   async tickEvent(eventId: string): Promise<TickOutcome> {
     const event = await this.#store.getEvent(eventId, { consistent: true });
     if (!event) {
@@ -42,6 +77,16 @@ export class Admitter {
       return { eventId, committed: false, from: 0, to: 0 };
     }
     const nowMs = this.#options.now();
+    const tickAgeSec = event.lastTickAtMs === 0 ? 0 : Math.max(0, (nowMs - event.lastTickAtMs) / 1000);
+    try {
+      return await this.#tick(event, nowMs, tickAgeSec);
+    } catch (error) {
+      throw new TickFailedError(eventId, tickAgeSec, { cause: error });
+    }
+  }
+
+  async #tick(event: EventRecord, nowMs: number, tickAgeSec: number): Promise<TickOutcome> {
+    const { eventId } = event;
     const nowSec = Math.floor(nowMs / 1000);
     const releases = await this.#store.sealReleases(eventId, event.releasedThrough, nowSec);
     const counters = await this.#store.getCounters(eventId);
@@ -81,26 +126,68 @@ export class Admitter {
     // A closed event is ticked until every slot it handed out is released, then dropped.
     if (committed && event.state === 'closed' && plan.next.inUse === 0)
       await this.#store.retireEvent(eventId);
-    return { eventId, committed, from: plan.from, to: committed ? plan.to : plan.from };
+    const after = committed ? plan.next : event;
+    const figures: TickFigures = {
+      queueLength: Math.max(0, counters.issued - after.servingPosition),
+      activeSessions: Math.max(0, counters.claimed - counters.completed - after.expired),
+      admitted: committed ? plan.to - plan.from : 0,
+      missed: committed ? releases.missed : 0,
+      expired: committed ? releases.expired : 0,
+    };
+    return { eventId, committed, from: plan.from, to: committed ? plan.to : plan.from, tickAgeSec, figures };
   }
 
-  /** Ticks every active event; one event's failure is reported and does not stop the others. */
+  /**
+   * Ticks every active event; one event's failure is reported and does not stop the
+   * others. Records the tick's figures and flushes them: one invocation of the
+   * scheduled admitter runs many ticks, and each should be seen when it happens.
+   */
   async tickAll(onError: (error: unknown, eventId: string) => void = () => {}): Promise<TickOutcome[]> {
+    const startedMs = this.#options.now();
+    const outcomes = await this.#tickEach(onError);
+    this.#record(outcomes, this.#options.now() - startedMs);
+    return outcomes;
+  }
+
+  #record(outcomes: readonly TickOutcome[], durationMs: number) {
+    const { metrics } = this.#options;
+    const totals = { QueueLength: 0, ActiveSessions: 0, Admitted: 0, Missed: 0, Expired: 0, TickAge: 0 };
+    for (const { eventId, figures, tickAgeSec } of outcomes) {
+      const perEvent = {
+        ...(tickAgeSec === undefined ? {} : { TickAge: tickAgeSec }),
+        ...(figures && {
+          QueueLength: figures.queueLength,
+          ActiveSessions: figures.activeSessions,
+          Admitted: figures.admitted,
+          Missed: figures.missed,
+          Expired: figures.expired,
+        }),
+      };
+      for (const [name, value] of Object.entries(perEvent) as [keyof typeof perEvent, number][]) {
+        metrics.record(name, value, eventId);
+        // Levels and counts add up across events; the age that matters is the oldest.
+        totals[name] = name === 'TickAge' ? Math.max(totals[name], value) : totals[name] + value;
+      }
+    }
+    for (const [name, value] of Object.entries(totals) as [keyof typeof totals, number][])
+      metrics.record(name, value);
+    metrics.record('TickDuration', durationMs);
+    metrics.flush();
+  }
+
+  async #tickEach(onError: (error: unknown, eventId: string) => void): Promise<TickOutcome[]> {
     const ids = await this.#store.listActiveEventIds();
     const outcomes: TickOutcome[] = [];
-    let next = 0;
-    const worker = async () => {
-      while (next < ids.length) {
-        const id = ids[next++];
-        if (id === undefined) continue;
-        try {
-          outcomes.push(await this.tickEvent(id));
-        } catch (error) {
-          onError(error, id);
-        }
+    await eachLimited(ids, this.#options.concurrency, async (id) => {
+      try {
+        outcomes.push(await this.tickEvent(id));
+      } catch (error) {
+        if (!(error instanceof TickFailedError)) return onError(error, id);
+        onError(error.cause, id);
+        // Not committed; its age still counts, so a tick that keeps failing shows as a stall.
+        outcomes.push({ eventId: id, committed: false, from: 0, to: 0, tickAgeSec: error.tickAgeSec });
       }
-    };
-    await Promise.all(Array.from({ length: Math.min(this.#options.concurrency, ids.length) }, worker));
+    });
     return outcomes;
   }
 

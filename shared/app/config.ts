@@ -5,6 +5,13 @@
  */
 export interface AppConfig {
   readonly logLevel: LogLevel;
+  /**
+   * `emf`: CloudWatch embedded metrics in the logs (the default inside Lambda); `off`
+   * elsewhere (the local runtime installs its Prometheus registry instead).
+   */
+  readonly metrics:
+    | { readonly kind: 'emf'; readonly namespace: string; readonly serviceName: string }
+    | { readonly kind: 'off' };
   /** `dynamodb` (AWS, DynamoDB Local, any endpoint via AWS_ENDPOINT_URL) or `memory` (embedded, local only). */
   readonly store: 'dynamodb' | 'memory';
   readonly tableName: string;
@@ -120,6 +127,19 @@ function readRealtime(env: Env): AppConfig['realtime'] {
   };
 }
 
+function readMetrics(env: Env): AppConfig['metrics'] {
+  const kind = str(env, 'FQ_METRICS', env.AWS_LAMBDA_FUNCTION_NAME ? 'emf' : 'off');
+  if (kind === 'off') return { kind };
+  if (kind !== 'emf')
+    throw new ConfigError(`environment variable FQ_METRICS must be "emf" or "off", got "${kind}"`);
+  return {
+    kind,
+    namespace: str(env, 'FQ_METRICS_NAMESPACE', 'fairqueue'),
+    // The `service` dimension: one deployment's figures apart from another's in the same account.
+    serviceName: str(env, 'POWERTOOLS_SERVICE_NAME', 'fairqueue'),
+  };
+}
+
 export function readConfig(env: Env = process.env): AppConfig {
   const store = str(env, 'FQ_STORE', 'dynamodb');
   if (store !== 'dynamodb' && store !== 'memory') {
@@ -140,6 +160,7 @@ export function readConfig(env: Env = process.env): AppConfig {
   }
   return {
     logLevel: readLogLevel(env),
+    metrics: readMetrics(env),
     store,
     tableName: store === 'memory' ? str(env, 'FQ_TABLE', 'fairqueue') : str(env, 'FQ_TABLE'),
     keys: secretId

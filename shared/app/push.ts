@@ -9,6 +9,7 @@ import { EventNotFoundError, PushUnavailableError } from '#domain/errors';
 import type { EventRecord } from '#domain/event';
 import { claimExpiringLead, type Milestone, newlyNear, type Platform, pushContent } from '#domain/push';
 import type { TokenService } from '#lib/token-service';
+import { type Metrics, NO_METRICS } from '#ports/metrics';
 import type { DeviceRecord, DeviceStore, PushGateway } from '#ports/push';
 import type { QueueStore } from '#ports/queue-store';
 import type { LineChange } from '#ports/realtime';
@@ -28,6 +29,8 @@ export interface PushDeps {
   readonly tokens: TokenService;
   readonly now?: () => number;
   readonly onError?: (error: unknown, device: DeviceRecord) => void;
+  /** PushSent and PushFailed of every worker run. */
+  readonly metrics?: Metrics;
 }
 
 export interface PushRunResult {
@@ -147,6 +150,9 @@ export class Push {
     if (!this.enabled) return { sent: 0, skipped: changes.length };
     const failures: unknown[] = [];
     const result = await this.#run(changes, failures);
+    const metrics = this.#deps.metrics ?? NO_METRICS;
+    metrics.record('PushSent', result.sent);
+    metrics.record('PushFailed', failures.length);
     if (failures.length > 0) {
       throw new AggregateError(failures, `${failures.length} push(es) failed; the retry sends them`);
     }

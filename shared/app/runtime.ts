@@ -12,6 +12,7 @@ import { DynamoConnectionRegistry } from '#adapters/dynamo-connections';
 import { DynamoDeviceStore } from '#adapters/dynamo-devices';
 import { DynamoQueueStore } from '#adapters/dynamo-store';
 import { DynamoTable } from '#adapters/dynamo-table';
+import { EmfMetrics } from '#adapters/emf-metrics';
 import { FileKeyStore } from '#adapters/file-key-store';
 import { InProcessNotifier } from '#adapters/in-process-notifier';
 import { JwksIdentityVerifier } from '#adapters/jwks-identity';
@@ -26,6 +27,7 @@ import { SnsPushGateway } from '#adapters/sns-push';
 import { TokenService } from '#lib/token-service';
 import type { IdentityVerifier } from '#ports/identity';
 import type { KeyStore } from '#ports/key-store';
+import { type Metrics, NO_METRICS } from '#ports/metrics';
 import type { DeviceStore, PushGateway } from '#ports/push';
 import type { QueueStore } from '#ports/queue-store';
 import type { ChangeNotifier, ConnectionPoster, ConnectionRegistry } from '#ports/realtime';
@@ -39,6 +41,8 @@ import { WaitingRoom } from './waiting-room.ts';
 
 export interface Runtime {
   readonly config: AppConfig;
+  /** Flushed by each handler at the end of its invocation (and by the admitter after each tick). */
+  readonly metrics: Metrics;
   readonly store: QueueStore;
   readonly keyStore: KeyStore;
   readonly tokens: TokenService;
@@ -65,6 +69,7 @@ export interface RuntimeOverrides {
   readonly notifier?: ChangeNotifier;
   readonly devices?: DeviceStore;
   readonly pushGateway?: PushGateway | null;
+  readonly metrics?: Metrics;
 }
 
 export function buildRuntime(config: AppConfig, overrides: RuntimeOverrides = {}): Runtime {
@@ -77,6 +82,11 @@ export function buildRuntime(config: AppConfig, overrides: RuntimeOverrides = {}
     table ??= new DynamoTable(new DynamoDBClient({ maxAttempts: 3 }), config.tableName);
     return table;
   };
+  const metrics =
+    overrides.metrics ??
+    (config.metrics.kind === 'emf'
+      ? new EmfMetrics({ namespace: config.metrics.namespace, serviceName: config.metrics.serviceName })
+      : NO_METRICS);
   const memory = config.store === 'memory';
   const store = overrides.store ?? (memory ? new MemoryQueueStore() : new DynamoQueueStore(dynamo()));
   const registry =
@@ -151,8 +161,9 @@ export function buildRuntime(config: AppConfig, overrides: RuntimeOverrides = {}
     joinRateLimitPerMinute: config.joinRateLimitPerMinute,
     now,
     notifier,
+    metrics,
   });
-  const admitter = new Admitter(store, { tickSeconds: config.tickSeconds, now, notifier });
+  const admitter = new Admitter(store, { tickSeconds: config.tickSeconds, now, notifier, metrics });
   const connections = new Connections({ store, registry, tokens, poster, now });
   const devices =
     overrides.devices ??
@@ -174,6 +185,7 @@ export function buildRuntime(config: AppConfig, overrides: RuntimeOverrides = {}
     gateway: pushGateway,
     tokens,
     now,
+    metrics,
     onError: (error, device) =>
       logger.warn('push failed', {
         error: error as Error,
@@ -183,6 +195,7 @@ export function buildRuntime(config: AppConfig, overrides: RuntimeOverrides = {}
   });
   return {
     config,
+    metrics,
     store,
     keyStore,
     tokens,

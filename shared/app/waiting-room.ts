@@ -26,6 +26,7 @@ import { ahead as aheadOf, type PlaceStatus, placeStatus, type Session } from '#
 import { decide, windowStart } from '#domain/rate-limit';
 import type { TokenService } from '#lib/token-service';
 import type { IdentityVerifier } from '#ports/identity';
+import { type Metrics, NO_METRICS } from '#ports/metrics';
 import type { QueueStore } from '#ports/queue-store';
 import { type ChangeNotifier, NO_NOTIFIER } from '#ports/realtime';
 import { logger } from './logger.ts';
@@ -40,6 +41,7 @@ export interface WaitingRoomDeps {
   readonly now?: () => number;
   /** Told when an operator changes an event's state, so connected fans hear it. */
   readonly notifier?: ChangeNotifier;
+  readonly metrics?: Metrics;
 }
 
 export interface JoinInput {
@@ -190,6 +192,7 @@ export class WaitingRoom {
       nowSec,
       ttlSeconds: event.config.positionTtlSeconds,
     });
+    if (created) (this.#deps.metrics ?? NO_METRICS).record('Joins', 1);
     return { created, eventId, token, wsUrl: this.#deps.wsUrl, ...this.#placeView(event, position, nowSec) };
   }
 

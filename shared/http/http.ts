@@ -7,6 +7,7 @@ import middy from '@middy/core';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import type { z } from 'zod';
 import { logger } from '#app/logger';
+import { runtime } from '#app/runtime';
 import {
   FairqueueError,
   InvalidRequestError,
@@ -58,11 +59,36 @@ function logFailure(error: unknown) {
     logger.warn('dependency unavailable', { error: error.cause as Error });
 }
 
+export interface HttpHandlerOptions {
+  /** Records how long the route took to answer under this metric (the join route's latency). */
+  readonly latencyMetric?: 'JoinLatency';
+}
+
+/**
+ * Counts what the answer says about the service (a 503 is a throttled dependency, a
+ * 500 a bug), records the route's latency when asked to, and sends the invocation's
+ * metrics, whatever the outcome.
+ */
+function recordAnswer(status: number | undefined, startedMs: number, options: HttpHandlerOptions) {
+  const { metrics } = runtime();
+  if (status === 503) metrics.record('Throttled', 1);
+  else if (status === 500) metrics.record('ServerErrors', 1);
+  if (options.latencyMetric) metrics.record(options.latencyMetric, performance.now() - startedMs);
+  metrics.flush();
+}
+
 /** Wraps a route function in the shared middy stack. */
-export function httpHandler(fn: (event: HttpEvent, context: Context) => Promise<HttpResult>) {
+export function httpHandler(
+  fn: (event: HttpEvent, context: Context) => Promise<HttpResult>,
+  options: HttpHandlerOptions = {},
+) {
+  // Per invocation, not per module: the local gateway runs one handler for many requests at once.
+  const started = new WeakMap<HttpEvent, number>();
+  const startedMs = (event: HttpEvent) => started.get(event) ?? performance.now();
   return middy<HttpEvent, HttpResult>()
     .use({
       before: (request) => {
+        started.set(request.event, performance.now());
         // Every route, body or not, refuses an oversized payload before any work.
         assertBodySize(request.event);
         logger.appendKeys({
@@ -70,10 +96,14 @@ export function httpHandler(fn: (event: HttpEvent, context: Context) => Promise<
           requestId: request.event.requestContext?.requestId,
         });
       },
-      after: () => logger.resetKeys(),
+      after: (request) => {
+        recordAnswer(request.response?.statusCode, startedMs(request.event), options);
+        logger.resetKeys();
+      },
       onError: (request) => {
         logFailure(request.error);
         request.response = errorResult(request.error, request.event.requestContext?.requestId);
+        recordAnswer(request.response.statusCode, startedMs(request.event), options);
         logger.resetKeys();
       },
     })

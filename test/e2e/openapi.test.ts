@@ -494,6 +494,8 @@ describe('local stack (dev-mode identity, no join limit)', () => {
 
     const listed = await hit('GET', '/_local/pushes');
     expect(listed.status).toBe(200);
+    const metrics = await hit('GET', '/_local/metrics');
+    expect(metrics.body).toContain('fairqueue_push_sent_total');
     const pushes: { eventId: string; position: number; milestone: string; platform: string }[] =
       listed.body.pushes.filter((push: { eventId: string }) => push.eventId === 'push');
     expect(pushes.map((p) => `#${p.position} ${p.milestone} ${p.platform}`).sort()).toEqual([

@@ -307,9 +307,18 @@ function checkResponse(
 ): void {
   const problems: string[] = [];
   const json = response.content?.['application/json'];
+  const text = response.content?.['text/plain'];
   const empty = body === null || body === undefined || body === '';
   if (!response.content) {
     if (!empty) problems.push(`documents no body, got ${show(body)}`);
+  } else if (!json && text) {
+    // Plain text (the local Prometheus exposition): the body is checked as a string.
+    const validate = validatorFor(`${key}:text`, text.schema ?? {});
+    if (typeof body !== 'string' || !validate(body)) problems.push(`text body does not match the spec`);
+    const contentType = headers && headerValue(headers, 'content-type');
+    if (headers && !/^text\/plain\b/i.test(contentType ?? '')) {
+      problems.push(`Content-Type is ${contentType ?? 'missing'}, documented text/plain`);
+    }
   } else if (!json) {
     problems.push(`documents no application/json content (${Object.keys(response.content).join(', ')})`);
   } else {
