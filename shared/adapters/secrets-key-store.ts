@@ -13,7 +13,7 @@ import {
 } from '@aws-sdk/client-secrets-manager';
 import { ServiceUnavailableError } from '#domain/errors';
 import { type KeyRing, rotateRing } from '#domain/keyring';
-import { generateSigningKey, parseKeyRing } from '#lib/keys';
+import { generateSigningKey, isPlaceholderRing, parseKeyRing } from '#lib/keys';
 import type { KeyStore } from '#ports/key-store';
 
 export class SecretsManagerKeyStore implements KeyStore {
@@ -42,6 +42,28 @@ export class SecretsManagerKeyStore implements KeyStore {
   }
 }
 
+/**
+ * The ring that signs now, or undefined when there is none yet: the secret has no
+ * current value, or still holds the deploy placeholder. Anything else that goes wrong
+ * (throttled, denied, a value that is not a ring) throws: taking it for "no ring yet"
+ * would stage a ring without the keys that signed every outstanding token.
+ */
+async function readCurrentRing(client: SecretsManagerClient, secretId: string): Promise<KeyRing | undefined> {
+  let text: string | undefined;
+  try {
+    const out = await client.send(
+      new GetSecretValueCommand({ SecretId: secretId, VersionStage: 'AWSCURRENT' }),
+    );
+    text = out.SecretString;
+  } catch (error) {
+    if (error instanceof ResourceNotFoundException) return undefined;
+    throw error;
+  }
+  if (text === undefined) throw new Error('the signing key secret has no string value');
+  if (isPlaceholderRing(text)) return undefined;
+  return parseKeyRing(text);
+}
+
 export type RotationStep = 'createSecret' | 'setSecret' | 'testSecret' | 'finishSecret';
 
 /**
@@ -68,16 +90,7 @@ export async function rotateKeyRingSecret(
     } catch (error) {
       if (!(error instanceof ResourceNotFoundException)) throw error;
     }
-    let current: KeyRing | undefined;
-    try {
-      const out = await client.send(
-        new GetSecretValueCommand({ SecretId: secretId, VersionStage: 'AWSCURRENT' }),
-      );
-      current = out.SecretString ? parseKeyRing(out.SecretString) : undefined;
-    } catch {
-      // The secret's first value is a placeholder: the first rotation starts a new ring.
-      current = undefined;
-    }
+    const current = await readCurrentRing(client, secretId);
     const ring = rotateRing(current, await generateSigningKey());
     await client.send(
       new PutSecretValueCommand({

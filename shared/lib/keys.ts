@@ -25,6 +25,20 @@ export const keyRingSchema = z.object({
     .min(1),
 });
 
+const placeholderSchema = z.object({ keys: z.array(z.unknown()).length(0) }).strict();
+
+/**
+ * The value the stack gives the secret at deploy (infra/waiting-room.ts): no keys yet.
+ * Only this, never a value that merely fails to parse, lets a rotation start a new ring.
+ */
+export function isPlaceholderRing(json: string): boolean {
+  try {
+    return placeholderSchema.safeParse(JSON.parse(json)).success;
+  } catch {
+    return false;
+  }
+}
+
 export function parseKeyRing(json: string): KeyRing {
   const ring: KeyRing = keyRingSchema.parse(JSON.parse(json));
   if (!ring.keys.some((k) => k.kid === ring.active))

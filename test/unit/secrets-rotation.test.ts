@@ -52,6 +52,33 @@ describe('rotation Lambda steps', () => {
     expect(ring2.keys.map((k) => k.kid)).toEqual([ring2.active, ring1.active]);
   });
 
+  test.each([
+    ['throttled', () => Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' })],
+    ['denied', () => Object.assign(new Error('not authorized'), { name: 'AccessDeniedException' })],
+    ['not a ring', () => undefined],
+  ])('createSecret fails and writes nothing when the current ring cannot be read (%s)', async (_, error) => {
+    sm.on(DescribeSecretCommand).resolves({ VersionIdsToStages: { v1: ['AWSCURRENT'], v2: ['AWSPENDING'] } });
+    sm.on(GetSecretValueCommand, { VersionStage: 'AWSPENDING' }).rejects(notFound());
+    const failure = error();
+    if (failure) sm.on(GetSecretValueCommand, { VersionStage: 'AWSCURRENT' }).rejects(failure);
+    else
+      sm.on(GetSecretValueCommand, { VersionStage: 'AWSCURRENT' }).resolves({
+        SecretString: '{"active":"a"}',
+      });
+    sm.on(PutSecretValueCommand).resolves({});
+    await expect(rotateKeyRingSecret(client, 'arn:secret', 'v2', 'createSecret')).rejects.toThrow();
+    expect(sm.commandCalls(PutSecretValueCommand)).toHaveLength(0);
+  });
+
+  test('createSecret starts a ring when the secret has no current value', async () => {
+    sm.on(DescribeSecretCommand).resolves({ VersionIdsToStages: { v2: ['AWSPENDING'] } });
+    sm.on(GetSecretValueCommand).rejects(notFound());
+    sm.on(PutSecretValueCommand).resolves({});
+    await rotateKeyRingSecret(client, 'arn:secret', 'v2', 'createSecret');
+    const put = sm.commandCalls(PutSecretValueCommand)[0]?.args[0].input;
+    expect(parseKeyRing(put?.SecretString ?? '').keys.length).toBeGreaterThan(0);
+  });
+
   test('createSecret is safe to repeat: an existing pending version is left alone', async () => {
     sm.on(DescribeSecretCommand).resolves({ VersionIdsToStages: { v1: ['AWSCURRENT'], v2: ['AWSPENDING'] } });
     sm.on(GetSecretValueCommand).resolves({ SecretString: '{}' });
