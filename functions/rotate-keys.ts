@@ -1,17 +1,25 @@
-/** Secrets Manager rotation for the signing key ring (also run once at deploy to create the first key). */
+/** Secrets Manager rotation for the signing key ring (also run once at deploy to create the first ring). */
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { type RotationStep, rotateKeyRingSecret } from '#adapters/secrets-key-store';
+import { z } from 'zod';
+import { ROTATION_STEPS, rotateKeyRingSecret } from '#adapters/secrets-key-store';
+import { readRotationConfig } from '#app/config';
 import { logger } from '#app/logger';
 
-const client = new SecretsManagerClient({});
+const config = readRotationConfig();
+const secrets = new SecretsManagerClient({});
 
-interface RotationEvent {
-  readonly SecretId: string;
-  readonly ClientRequestToken: string;
-  readonly Step: RotationStep;
-}
+/** What Secrets Manager sends for each rotation step. */
+const rotationEventSchema = z.object({
+  SecretId: z.string().min(1),
+  ClientRequestToken: z.string().min(1),
+  Step: z.enum(ROTATION_STEPS),
+});
 
-export const handler = async (event: RotationEvent) => {
+export const handler = async (input: unknown) => {
+  const event = rotationEventSchema.parse(input);
   logger.info('rotation step', { step: event.Step, secretId: event.SecretId });
-  await rotateKeyRingSecret(client, event.SecretId, event.ClientRequestToken, event.Step);
+  await rotateKeyRingSecret(
+    { secrets, retiredKeyRetentionSeconds: config.retiredKeyRetentionSeconds },
+    { secretId: event.SecretId, token: event.ClientRequestToken, step: event.Step },
+  );
 };

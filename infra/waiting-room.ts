@@ -27,6 +27,7 @@ import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
+import { RETIRED_KEY_RETENTION_SECONDS } from '#domain/keyring';
 import { type FunctionName, ROUTES } from '#http/routes';
 import { bindSigningKeys, bindTable, FairqueueFunction, type TableAccess } from './fairqueue-function.ts';
 import { type PushProps, type PushSetup, pushSetup } from './push.ts';
@@ -53,8 +54,17 @@ export interface FairqueueWaitingRoomProps {
   readonly tickSeconds?: number;
   /** How long one scheduled admitter invocation keeps ticking. @default 55 */
   readonly admitterRunSeconds?: number;
-  /** How often a new signing key is added to the ring. @default Duration.days(30) */
+  /**
+   * How often the signing key changes: each rotation promotes the key published one rotation
+   * earlier and publishes the next. @default Duration.days(30)
+   */
   readonly keyRotationInterval?: Duration;
+  /**
+   * How long a retired signing key keeps verifying: a token signed just before a rotation
+   * stays verifiable this long. Keep it above the longest token lifetime you configure
+   * (position TTL, purchase window) plus the 5-minute key cache. @default Duration.days(1)
+   */
+  readonly retiredKeyRetention?: Duration;
   /** Retention of function and access logs. @default RetentionDays.ONE_MONTH */
   readonly logRetention?: RetentionDays;
   /**
@@ -246,9 +256,14 @@ export class FairqueueWaitingRoom extends Construct {
     });
     this.keyRotator = new FairqueueFunction(this, 'RotateKeysFunction', {
       name: 'rotate-keys',
-      description: 'fairqueue: adds a new ES256 key to the signing key ring (Secrets Manager rotation)',
+      description: 'fairqueue: rotates the ES256 signing key ring (Secrets Manager rotation)',
       timeout: Duration.seconds(30),
       logRetention,
+      environment: {
+        FQ_RETIRED_KEY_RETENTION_SECONDS: String(
+          (props.retiredKeyRetention ?? Duration.seconds(RETIRED_KEY_RETENTION_SECONDS)).toSeconds(),
+        ),
+      },
     });
     // Grants the rotator Describe/Get/Put/UpdateVersionStage on this secret only and
     // lets Secrets Manager invoke it.

@@ -12,8 +12,8 @@ import {
   UpdateSecretVersionStageCommand,
 } from '@aws-sdk/client-secrets-manager';
 import { ServiceUnavailableError } from '#domain/errors';
-import { type KeyRing, rotateRing } from '#domain/keyring';
-import { generateSigningKey, isPlaceholderRing, parseKeyRing } from '#lib/keys';
+import { checkSuccessor, type KeyRing, newRing, rotateRing } from '#domain/keyring';
+import { checkKeyPair, generateSigningKey, isPlaceholderRing, parseKeyRing } from '#lib/keys';
 import type { KeyStore } from '#ports/key-store';
 
 export class SecretsManagerKeyStore implements KeyStore {
@@ -64,34 +64,61 @@ async function readCurrentRing(client: SecretsManagerClient, secretId: string): 
   return parseKeyRing(text);
 }
 
-export type RotationStep = 'createSecret' | 'setSecret' | 'testSecret' | 'finishSecret';
+export const ROTATION_STEPS = ['createSecret', 'setSecret', 'testSecret', 'finishSecret'] as const;
+export type RotationStep = (typeof ROTATION_STEPS)[number];
+
+export interface RotationRequest {
+  readonly secretId: string;
+  /** The ClientRequestToken: the id of the version being rotated in. */
+  readonly token: string;
+  readonly step: RotationStep;
+}
+
+export interface KeyRotationDeps {
+  readonly secrets: SecretsManagerClient;
+  /** How long a retired key keeps verifying (keyring.ts `rotateRing`). */
+  readonly retiredKeyRetentionSeconds: number;
+  readonly now?: () => number;
+}
 
 /**
- * Secrets Manager's four-step rotation for the key ring. createSecret stages a
- * ring with a new signing key in front (AWSPENDING); finishSecret promotes it to
- * AWSCURRENT. Every step is safe to repeat: Secrets Manager retries steps.
+ * Secrets Manager's four-step rotation for the key ring (keyring.ts has the rule).
+ * createSecret stages the rotated ring as AWSPENDING; testSecret checks it may replace
+ * the current one; finishSecret makes it AWSCURRENT. Every step is safe to repeat:
+ * Secrets Manager retries steps.
  */
-export async function rotateKeyRingSecret(
-  client: SecretsManagerClient,
-  secretId: string,
-  token: string,
-  step: RotationStep,
-): Promise<void> {
+export async function rotateKeyRingSecret(deps: KeyRotationDeps, request: RotationRequest): Promise<void> {
+  const { secrets: client } = deps;
+  const { secretId, token, step } = request;
   const described = await client.send(new DescribeSecretCommand({ SecretId: secretId }));
   const stages = described.VersionIdsToStages ?? {};
-  if (!stages[token]) throw new Error(`version ${token} is not staged for rotation`);
+  const tokenStages = stages[token];
+  if (!tokenStages) throw new Error(`version ${token} is not staged for rotation`);
+  // A retried step of a rotation that has already finished has nothing left to do.
+  if (tokenStages.includes('AWSCURRENT')) return;
+  if (!tokenStages.includes('AWSPENDING')) throw new Error(`version ${token} is not pending rotation`);
+
+  const pendingRing = async () => {
+    const out = await client.send(
+      new GetSecretValueCommand({ SecretId: secretId, VersionId: token, VersionStage: 'AWSPENDING' }),
+    );
+    return parseKeyRing(out.SecretString ?? '');
+  };
 
   if (step === 'createSecret') {
     try {
-      await client.send(
-        new GetSecretValueCommand({ SecretId: secretId, VersionId: token, VersionStage: 'AWSPENDING' }),
-      );
+      await pendingRing();
       return; // Already created by an earlier attempt of this step.
     } catch (error) {
       if (!(error instanceof ResourceNotFoundException)) throw error;
     }
     const current = await readCurrentRing(client, secretId);
-    const ring = rotateRing(current, await generateSigningKey());
+    const nowSec = Math.floor((deps.now ?? Date.now)() / 1000);
+    const fresh = await generateSigningKey(nowSec);
+    const ring = current
+      ? rotateRing(current, fresh, nowSec, deps.retiredKeyRetentionSeconds)
+      : newRing(fresh, await generateSigningKey(nowSec));
+    // With this token: if two attempts race, the second put fails instead of staging another ring.
     await client.send(
       new PutSecretValueCommand({
         SecretId: secretId,
@@ -106,15 +133,14 @@ export async function rotateKeyRingSecret(
   if (step === 'setSecret') return; // Nothing outside the secret holds the key.
 
   if (step === 'testSecret') {
-    const out = await client.send(
-      new GetSecretValueCommand({ SecretId: secretId, VersionId: token, VersionStage: 'AWSPENDING' }),
-    );
-    parseKeyRing(out.SecretString ?? '');
+    const pending = await pendingRing();
+    // The new signing key must have been published as next, and every key must work.
+    checkSuccessor(await readCurrentRing(client, secretId), pending);
+    for (const key of pending.keys) checkKeyPair(key);
     return;
   }
 
   const currentVersion = Object.entries(stages).find(([, s]) => s.includes('AWSCURRENT'))?.[0];
-  if (currentVersion === token) return;
   await client.send(
     new UpdateSecretVersionStageCommand({
       SecretId: secretId,

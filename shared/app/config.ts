@@ -3,6 +3,8 @@
  * A missing or malformed required value fails at start with a message that
  * names the variable, never later inside a request.
  */
+import { RETIRED_KEY_RETENTION_SECONDS } from '#domain/keyring';
+
 export interface AppConfig {
   /** `dynamodb` (AWS, DynamoDB Local, any endpoint via AWS_ENDPOINT_URL) or `memory` (embedded, local only). */
   readonly store: 'dynamodb' | 'memory';
@@ -48,6 +50,15 @@ export interface AppConfig {
       | { readonly kind: 'local' }
       | { readonly kind: 'off' };
   };
+}
+
+/** The key rotation function's configuration (functions/rotate-keys.ts); it builds no runtime. */
+export interface RotationConfig {
+  /**
+   * How long a retired signing key keeps verifying: bounds how long a token signed just
+   * before a rotation stays valid. Cover the longest token lifetime plus the key cache.
+   */
+  readonly retiredKeyRetentionSeconds: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -135,5 +146,13 @@ export function readConfig(env: Env = process.env): AppConfig {
     admitterRunSeconds: num(env, 'FQ_ADMITTER_RUN_SECONDS', 55, 0),
     keyCacheSeconds: num(env, 'FQ_KEY_CACHE_SECONDS', 300, 0),
     realtime: readRealtime(env),
+  };
+}
+
+export function readRotationConfig(env: Env = process.env): RotationConfig {
+  return {
+    retiredKeyRetentionSeconds: Math.floor(
+      num(env, 'FQ_RETIRED_KEY_RETENTION_SECONDS', RETIRED_KEY_RETENTION_SECONDS, 0),
+    ),
   };
 }
