@@ -1,12 +1,22 @@
 /**
  * Local key store: the ring is generated on first use and kept on disk
- * (`$FQ_KEY_DIR/keyring.json`, mode 0600), so tokens survive a restart.
+ * (`$FQ_KEY_DIR/keyring.json`, mode 0600), so tokens survive a restart. It serves
+ * both halves of the ring: the private one to sign, the public one to verify.
  */
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type KeyRing, newRing, RETIRED_KEY_RETENTION_SECONDS, retireKey, rotateRing } from '#domain/keyring';
+import {
+  type KeyRing,
+  newRing,
+  type PublicKeyRing,
+  publicRing,
+  RETIRED_KEY_RETENTION_SECONDS,
+  retireKey,
+  rotateRing,
+} from '#domain/keyring';
 import { generateSigningKey, parseKeyRing } from '#lib/keys';
 import type { KeyStore } from '#ports/key-store';
+import type { PublicKeyStore } from '#ports/public-key-store';
 
 export interface FileKeyStoreOptions {
   /** How long a retired key keeps verifying after a rotation. @default RETIRED_KEY_RETENTION_SECONDS */
@@ -14,7 +24,7 @@ export interface FileKeyStoreOptions {
   readonly now?: () => number;
 }
 
-export class FileKeyStore implements KeyStore {
+export class FileKeyStore implements KeyStore, PublicKeyStore {
   readonly #file: string;
   readonly #retentionSeconds: number;
   readonly #now: () => number;
@@ -38,6 +48,10 @@ export class FileKeyStore implements KeyStore {
     if (ring) return ring;
     this.#creating ??= this.reset();
     return this.#creating;
+  }
+
+  async loadPublic(): Promise<PublicKeyRing> {
+    return publicRing(await this.load());
   }
 
   /** Promotes the next key to signing and publishes a new next; the previous key keeps verifying. */

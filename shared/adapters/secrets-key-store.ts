@@ -1,7 +1,7 @@
 /**
- * AWS key store: the ring is the JSON value of a Secrets Manager secret, created
- * at deploy and rotated by functions/rotate-keys.ts. Read only when the token
- * service's cache expires, never per request.
+ * AWS key store: the private ring is the JSON value of a Secrets Manager secret, created
+ * at deploy and rotated by functions/rotate-keys.ts. Only signing functions may read it,
+ * and only when the token service's cache expires, never per request.
  */
 import {
   DescribeSecretCommand,
@@ -12,9 +12,10 @@ import {
   UpdateSecretVersionStageCommand,
 } from '@aws-sdk/client-secrets-manager';
 import { ServiceUnavailableError } from '#domain/errors';
-import { checkSuccessor, type KeyRing, newRing, rotateRing } from '#domain/keyring';
+import { checkSuccessor, type KeyRing, newRing, publicRing, rotateRing } from '#domain/keyring';
 import { checkKeyPair, generateSigningKey, isPlaceholderRing, parseKeyRing } from '#lib/keys';
 import type { KeyStore } from '#ports/key-store';
+import type { PublicKeyPublisher } from '#ports/public-key-store';
 
 export class SecretsManagerKeyStore implements KeyStore {
   constructor(
@@ -76,6 +77,8 @@ export interface RotationRequest {
 
 export interface KeyRotationDeps {
   readonly secrets: SecretsManagerClient;
+  /** Where verifiers read the public half of the ring (the table's KEYRING item on AWS). */
+  readonly publicKeys: PublicKeyPublisher;
   /** How long a retired key keeps verifying (keyring.ts `rotateRing`). */
   readonly retiredKeyRetentionSeconds: number;
   readonly now?: () => number;
@@ -83,8 +86,9 @@ export interface KeyRotationDeps {
 
 /**
  * Secrets Manager's four-step rotation for the key ring (keyring.ts has the rule).
- * createSecret stages the rotated ring as AWSPENDING; testSecret checks it may replace
- * the current one; finishSecret makes it AWSCURRENT. Every step is safe to repeat:
+ * createSecret stages the rotated ring as AWSPENDING; setSecret publishes its public
+ * half for verifiers; testSecret checks it may replace the current one; finishSecret
+ * makes it AWSCURRENT, and signers pick it up as their caches expire. Every step is safe to repeat:
  * Secrets Manager retries steps.
  */
 export async function rotateKeyRingSecret(deps: KeyRotationDeps, request: RotationRequest): Promise<void> {
@@ -130,7 +134,13 @@ export async function rotateKeyRingSecret(deps: KeyRotationDeps, request: Rotati
     return;
   }
 
-  if (step === 'setSecret') return; // Nothing outside the secret holds the key.
+  if (step === 'setSecret') {
+    // Published before finishSecret makes the ring current: its signing key is already in
+    // every JWKS (it was next), the key that signs until then stays in as retired, and the
+    // new next key appears a whole rotation before it signs.
+    await deps.publicKeys.publish(publicRing(await pendingRing()));
+    return;
+  }
 
   if (step === 'testSecret') {
     const pending = await pendingRing();

@@ -18,11 +18,14 @@ import {
   type StoredKey,
 } from '#domain/keyring';
 import { generateSigningKey, isPlaceholderRing, parseKeyRing, parsePublicKeyRing } from '#lib/keys';
-import { TokenService } from '#lib/token-service';
+import { SigningKeysUnavailableError, TokenService } from '#lib/token-service';
 import { createAccessVerifier } from '#lib/verifier';
 import { TestClock } from '../support/clock.ts';
 
 const tempDir = () => mkdtempSync(join(tmpdir(), 'fq-keys-test-'));
+/** Locally one key file serves both halves of the ring. */
+const bothHalves = (store: FileKeyStore) => ({ publicKeys: store, signingKeys: store });
+const options = (clock: TestClock) => ({ issuer: 'fairqueue', cacheSeconds: 300, now: clock.now });
 
 const key = (kid: string, createdAt = 0): StoredKey => ({
   kid,
@@ -160,7 +163,7 @@ describe('token service with rotation', () => {
   test('the published next key signs after a rotation; the previous one verifies until its retention is over', async () => {
     const clock = new TestClock();
     const store = new FileKeyStore(tempDir(), { now: clock.now, retiredKeyRetentionSeconds: 3600 });
-    const tokens = new TokenService(store, { issuer: 'fairqueue', cacheSeconds: 300, now: clock.now });
+    const tokens = new TokenService(bothHalves(store), options(clock));
     // Long-lived tokens: only their keys decide whether they verify.
     const sign = () =>
       tokens.signPosition({ eventId: 'e', sub: 'u', pos: 1, nowSec: clock.sec, ttlSeconds: 30 * 24 * 3600 });
@@ -203,7 +206,7 @@ describe('token service with rotation', () => {
   test('reset starts a brand-new ring with an active and a next key; no earlier token verifies', async () => {
     const clock = new TestClock();
     const store = new FileKeyStore(tempDir(), { now: clock.now });
-    const tokens = new TokenService(store, { issuer: 'fairqueue', cacheSeconds: 300, now: clock.now });
+    const tokens = new TokenService(bothHalves(store), options(clock));
     const { token } = await tokens.signPosition({
       eventId: 'e',
       sub: 'u',
@@ -218,20 +221,26 @@ describe('token service with rotation', () => {
     await expect(tokens.verifyPosition(token, 'e')).rejects.toBeInstanceOf(InvalidTokenError);
   });
 
-  test('another container with a cached ring picks up a new kid without waiting for its cache', async () => {
+  test('another container with a cached ring already knows the kid that signs after a rotation', async () => {
     const clock = new TestClock();
     const dir = tempDir();
-    const signer = new TokenService(new FileKeyStore(dir), {
-      issuer: 'fairqueue',
-      cacheSeconds: 300,
-      now: clock.now,
-    });
-    const verifier = new TokenService(new FileKeyStore(dir), {
-      issuer: 'fairqueue',
-      cacheSeconds: 300,
-      now: clock.now,
-    });
-    await verifier.jwks(); // caches the first ring
+    const signer = new TokenService(bothHalves(new FileKeyStore(dir)), options(clock));
+    const verifier = new TokenService(bothHalves(new FileKeyStore(dir)), options(clock));
+    let loads = 0;
+    const countingVerifier = new TokenService(
+      {
+        publicKeys: {
+          loadPublic: () => {
+            loads++;
+            return new FileKeyStore(dir).loadPublic();
+          },
+        },
+        signingKeys: null,
+      },
+      options(clock),
+    );
+    await verifier.jwks(); // caches the ring
+    await countingVerifier.jwks();
 
     await new FileKeyStore(dir).rotate();
     signer.invalidate();
@@ -243,19 +252,80 @@ describe('token service with rotation', () => {
       ttlSeconds: 60,
     });
     await expect(verifier.verifyPosition(token, 'e')).resolves.toMatchObject({ pos: 3 });
+    await expect(countingVerifier.verifyPosition(token, 'e')).resolves.toMatchObject({ pos: 3 });
+    expect(loads).toBe(1); // from its cache: the kid was published before it signed
   });
 
-  test('the key ring is read once, not per request', async () => {
+  test('an unknown kid (a ring reset elsewhere) refreshes the cache early, at most once per interval', async () => {
+    const clock = new TestClock();
+    const dir = tempDir();
+    const signer = new TokenService(bothHalves(new FileKeyStore(dir)), options(clock));
+    const verifier = new TokenService(bothHalves(new FileKeyStore(dir)), options(clock));
+    await verifier.jwks();
+    await new FileKeyStore(dir).reset();
+    signer.invalidate();
+    const sign = async () =>
+      (await signer.signPosition({ eventId: 'e', sub: 'u', pos: 3, nowSec: clock.sec, ttlSeconds: 600 }))
+        .token;
+    await expect(verifier.verifyPosition(await sign(), 'e')).resolves.toMatchObject({ pos: 3 });
+
+    await new FileKeyStore(dir).reset();
+    signer.invalidate();
+    const token = await sign();
+    // Refreshed a moment ago: this unknown kid waits for the next refresh window.
+    await expect(verifier.verifyPosition(token, 'e')).rejects.toBeInstanceOf(InvalidTokenError);
+    clock.advance(31);
+    await expect(verifier.verifyPosition(token, 'e')).resolves.toMatchObject({ pos: 3 });
+  });
+
+  test('a token service without signing keys verifies and publishes the JWKS but refuses to sign', async () => {
+    const clock = new TestClock();
     const store = new FileKeyStore(tempDir());
-    let loads = 0;
+    const signer = new TokenService(bothHalves(store), options(clock));
+    const verifier = new TokenService({ publicKeys: store, signingKeys: null }, options(clock));
+    const { token } = await signer.signPosition({
+      eventId: 'e',
+      sub: 'u',
+      pos: 2,
+      nowSec: clock.sec,
+      ttlSeconds: 60,
+    });
+    await expect(verifier.verifyPosition(token, 'e')).resolves.toMatchObject({ pos: 2 });
+    expect((await verifier.jwks()).keys).toHaveLength(2);
+    await expect(
+      verifier.signPosition({ eventId: 'e', sub: 'u', pos: 2, nowSec: clock.sec, ttlSeconds: 60 }),
+    ).rejects.toBeInstanceOf(SigningKeysUnavailableError);
+    await expect(
+      verifier.signAccess({
+        eventId: 'e',
+        sub: 'u',
+        pos: 2,
+        sid: 's',
+        nowSec: clock.sec,
+        exp: clock.sec + 60,
+      }),
+    ).rejects.toThrow(/only verifies tokens/);
+  });
+
+  test('each half of the key ring is read once, not per request', async () => {
+    const store = new FileKeyStore(tempDir());
+    const loads = { private: 0, public: 0 };
     const counting = {
-      load: () => {
-        loads++;
-        return store.load();
+      signingKeys: {
+        load: () => {
+          loads.private++;
+          return store.load();
+        },
+      },
+      publicKeys: {
+        loadPublic: () => {
+          loads.public++;
+          return store.loadPublic();
+        },
       },
     };
     const clock = new TestClock();
-    const tokens = new TokenService(counting, { issuer: 'fairqueue', cacheSeconds: 300, now: clock.now });
+    const tokens = new TokenService(counting, options(clock));
     for (let i = 0; i < 20; i++) {
       const { token } = await tokens.signPosition({
         eventId: 'e',
@@ -266,19 +336,15 @@ describe('token service with rotation', () => {
       });
       await tokens.verifyPosition(token, 'e');
     }
-    expect(loads).toBe(1);
+    expect(loads).toEqual({ private: 1, public: 1 });
     clock.advance(301);
     await tokens.jwks();
-    expect(loads).toBe(2);
+    expect(loads).toEqual({ private: 1, public: 2 });
   });
 
   test('tokens carry the contract claims and headers; the offline verifier accepts access, refuses position', async () => {
     const clock = new TestClock(Date.now());
-    const tokens = new TokenService(new FileKeyStore(tempDir()), {
-      issuer: 'fairqueue',
-      cacheSeconds: 300,
-      now: clock.now,
-    });
+    const tokens = new TokenService(bothHalves(new FileKeyStore(tempDir())), options(clock));
     const position = await tokens.signPosition({
       eventId: 'e',
       sub: 'u',

@@ -1,118 +1,60 @@
 import {
-  DescribeSecretCommand,
   GetSecretValueCommand,
   PutSecretValueCommand,
-  ResourceExistsException,
-  ResourceNotFoundException,
-  SecretsManagerClient,
   UpdateSecretVersionStageCommand,
 } from '@aws-sdk/client-secrets-manager';
-import { mockClient } from 'aws-sdk-client-mock';
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 import { afterEach, describe, expect, test } from 'vitest';
 import {
   type KeyRotationDeps,
-  type RotationStep,
   rotateKeyRingSecret,
   SecretsManagerKeyStore,
 } from '#adapters/secrets-key-store';
 import { type KeyRing, newRing, publicJwk } from '#domain/keyring';
-import { generateSigningKey, parseKeyRing } from '#lib/keys';
+import { generateSigningKey } from '#lib/keys';
 import { TokenService } from '#lib/token-service';
 import { TestClock } from '../support/clock.ts';
+import {
+  FakeSecret,
+  PLACEHOLDER,
+  rotateSecret,
+  SECRET_ID,
+  secretsClient,
+  secretsManager,
+} from '../support/fake-secret.ts';
 
-const sm = mockClient(SecretsManagerClient);
-const client = new SecretsManagerClient({ region: 'us-east-1' });
+const sm = secretsManager;
+const client = secretsClient;
+const SECRET = SECRET_ID;
 afterEach(() => sm.reset());
 
-const SECRET = 'arn:secret';
-const PLACEHOLDER = '{"keys":[]}';
 const RETENTION = 3600;
-const STEPS: readonly RotationStep[] = ['createSecret', 'setSecret', 'testSecret', 'finishSecret'];
 
-const notFound = () => new ResourceNotFoundException({ message: 'no such version', $metadata: {} });
 const awsError = (name: string) => Object.assign(new Error(name), { name });
 
 async function freshRing(clock: TestClock): Promise<KeyRing> {
   return newRing(await generateSigningKey(clock.sec), await generateSigningKey(clock.sec));
 }
 
-/**
- * Secrets Manager's versions and staging labels for one secret, as far as rotation uses
- * them: a rotation starts with a version id labelled AWSPENDING and no value yet.
- */
-class FakeSecret {
-  readonly versions = new Map<string, { value: string | undefined; stages: string[] }>();
-  #rotations = 0;
-  /** When set, reading AWSCURRENT fails with this. */
-  currentReadFailure: Error | undefined;
-
-  constructor(initial: string) {
-    this.versions.set('v0', { value: initial, stages: ['AWSCURRENT'] });
-    sm.on(DescribeSecretCommand).callsFake(() => ({
-      VersionIdsToStages: Object.fromEntries([...this.versions].map(([id, v]) => [id, [...v.stages]])),
-    }));
-    sm.on(GetSecretValueCommand).callsFake((input) => {
-      if (input.VersionStage === 'AWSCURRENT' && this.currentReadFailure) throw this.currentReadFailure;
-      const found = [...this.versions].find(
-        ([id, v]) =>
-          (input.VersionId === undefined || input.VersionId === id) &&
-          (input.VersionStage === undefined || v.stages.includes(input.VersionStage)),
-      );
-      if (!found || found[1].value === undefined) throw notFound();
-      return { VersionId: found[0], SecretString: found[1].value };
-    });
-    sm.on(PutSecretValueCommand).callsFake((input) => {
-      const id = String(input.ClientRequestToken);
-      const version = this.versions.get(id);
-      if (version?.value !== undefined) {
-        if (version.value === input.SecretString) return {};
-        throw new ResourceExistsException({ message: 'version exists', $metadata: {} });
-      }
-      this.versions.set(id, { value: input.SecretString, stages: input.VersionStages ?? [] });
-      return {};
-    });
-    sm.on(UpdateSecretVersionStageCommand).callsFake((input) => {
-      const stage = String(input.VersionStage);
-      const from = this.versions.get(String(input.RemoveFromVersionId));
-      if (from) from.stages = from.stages.filter((s) => s !== stage);
-      this.versions.get(String(input.MoveToVersionId))?.stages.push(stage);
-      return {};
-    });
-  }
-
-  /** What Secrets Manager does before it calls createSecret. */
-  startRotation(): string {
-    const token = `v${++this.#rotations}`;
-    for (const version of this.versions.values())
-      version.stages = version.stages.filter((s) => s !== 'AWSPENDING');
-    this.versions.set(token, { value: undefined, stages: ['AWSPENDING'] });
-    return token;
-  }
-
-  current(): KeyRing {
-    const value = [...this.versions.values()].find((v) => v.stages.includes('AWSCURRENT'))?.value;
-    return parseKeyRing(value ?? '');
-  }
+function deps(secret: FakeSecret, clock: TestClock): KeyRotationDeps {
+  return { secrets: client, publicKeys: secret, retiredKeyRetentionSeconds: RETENTION, now: clock.now };
 }
 
-function deps(clock: TestClock): KeyRotationDeps {
-  return { secrets: client, retiredKeyRetentionSeconds: RETENTION, now: clock.now };
-}
-
-async function rotate(secret: FakeSecret, clock: TestClock, { twice = false } = {}): Promise<KeyRing> {
-  const token = secret.startRotation();
-  for (const step of STEPS) {
-    await rotateKeyRingSecret(deps(clock), { secretId: SECRET, token, step });
-    if (twice) await rotateKeyRingSecret(deps(clock), { secretId: SECRET, token, step });
-  }
-  return secret.current();
-}
+const rotate = (secret: FakeSecret, clock: TestClock, options?: { twice?: boolean }) =>
+  rotateSecret(secret, deps(secret, clock), options);
 
 /** A signer over whatever the secret holds now, as a signing Lambda would build it. */
 function signerOf(secret: FakeSecret, clock: TestClock): TokenService {
   return new TokenService(
-    { load: async () => secret.current() },
+    { publicKeys: secret, signingKeys: { load: async () => secret.current() } },
+    { issuer: 'fq', cacheSeconds: 0, now: clock.now },
+  );
+}
+
+/** A verify-only function: it sees the published public half and nothing else. */
+function verifierOf(secret: FakeSecret, clock: TestClock): TokenService {
+  return new TokenService(
+    { publicKeys: secret, signingKeys: null },
     { issuer: 'fq', cacheSeconds: 0, now: clock.now },
   );
 }
@@ -163,7 +105,7 @@ describe('rotation Lambda: what starts a new ring', () => {
     secret.currentReadFailure = failure;
     const token = secret.startRotation();
     await expect(
-      rotateKeyRingSecret(deps(clock), { secretId: SECRET, token, step: 'createSecret' }),
+      rotateKeyRingSecret(deps(secret, clock), { secretId: SECRET, token, step: 'createSecret' }),
     ).rejects.toBe(failure);
     expect(sm.commandCalls(PutSecretValueCommand)).toHaveLength(0);
   });
@@ -181,7 +123,7 @@ describe('rotation Lambda: what starts a new ring', () => {
     const secret = new FakeSecret(value);
     const token = secret.startRotation();
     await expect(
-      rotateKeyRingSecret(deps(clock), { secretId: SECRET, token, step: 'createSecret' }),
+      rotateKeyRingSecret(deps(secret, clock), { secretId: SECRET, token, step: 'createSecret' }),
     ).rejects.toThrow();
     expect(sm.commandCalls(PutSecretValueCommand)).toHaveLength(0);
   });
@@ -206,7 +148,7 @@ describe('rotation Lambda: the ring rule', () => {
     await rotate(secret, clock);
     for (let i = 0; i < 5; i++) {
       // The JWKS a backend fetched (and cached) just before this rotation.
-      const cached = createLocalJWKSet({ keys: secret.current().keys.map(publicJwk) });
+      const cached = createLocalJWKSet(secret.jwks());
       clock.advance(30 * 24 * 3600);
       await rotate(secret, clock);
       const { token } = await sign(signerOf(secret, clock), clock);
@@ -221,11 +163,7 @@ describe('rotation Lambda: the ring rule', () => {
     const first = await rotate(secret, clock);
     const tokens = signerOf(secret, clock);
     const old = await sign(tokens, clock);
-    const verifier = () =>
-      new TokenService(
-        { load: async () => secret.current() },
-        { issuer: 'fq', cacheSeconds: 0, now: clock.now },
-      );
+    const verifier = () => verifierOf(secret, clock);
 
     await rotate(secret, clock); // `first.active` is retired now
     clock.advance(RETENTION);
@@ -260,7 +198,8 @@ describe('rotation Lambda: the ring rule', () => {
     const legacy = { active: a.kid, keys: [a, p] };
     const secret = new FakeSecret(JSON.stringify(legacy));
     const legacyToken = await sign(signerOf(secret, clock), clock);
-    const cached = createLocalJWKSet({ keys: secret.current().keys.map(publicJwk) });
+    // What the JWKS served before the upgrade: every key of the secret.
+    const cached = createLocalJWKSet({ keys: legacy.keys.map(publicJwk) });
 
     const migrated = await rotate(secret, clock);
     expect(migrated.active).toBe(a.kid);
@@ -272,8 +211,46 @@ describe('rotation Lambda: the ring rule', () => {
     await expect(verifyWith(cached, legacyToken.token, clock)).resolves.toBeDefined();
 
     clock.advance(30 * 24 * 3600);
+    // Verify-only functions, which see only the published half, accept both as well.
+    await expect(verifierOf(secret, clock).verifyPosition(token, 'e')).resolves.toMatchObject({ pos: 1 });
+    await expect(verifierOf(secret, clock).verifyPosition(legacyToken.token, 'e')).resolves.toMatchObject({
+      pos: 1,
+    });
+
+    clock.advance(30 * 24 * 3600);
     const next = await rotate(secret, clock);
     expect(next.active).toBe(migrated.next);
+  });
+
+  test('setSecret publishes the pending ring before finishSecret makes it current', async () => {
+    const clock = new TestClock();
+    const before = await freshRing(clock);
+    const secret = new FakeSecret(JSON.stringify(before));
+    const token = secret.startRotation();
+    for (const step of ['createSecret', 'setSecret'] as const)
+      await rotateKeyRingSecret(deps(secret, clock), { secretId: SECRET, token, step });
+    expect(secret.current()).toEqual(before); // signers still sign with the old active key
+    const published = secret.published;
+    expect(published?.active).toBe(before.next);
+    // The key that signs until finishSecret stays in, as retired; the new next is in before it signs.
+    expect(published?.keys.find((k) => k.kid === before.active)?.retiredAt).toBe(clock.sec);
+    expect(published?.next).toBeDefined();
+    expect(before.keys.map((k) => k.kid)).not.toContain(published?.next);
+    expect(JSON.stringify(published)).not.toMatch(/"d"/);
+  });
+
+  test('a failed publication fails setSecret, so the ring is never made current unpublished', async () => {
+    const clock = new TestClock();
+    const secret = new FakeSecret(PLACEHOLDER);
+    const token = secret.startRotation();
+    const failing = {
+      ...deps(secret, clock),
+      publicKeys: { publish: () => Promise.reject(new Error('denied')) },
+    };
+    await rotateKeyRingSecret(failing, { secretId: SECRET, token, step: 'createSecret' });
+    await expect(
+      rotateKeyRingSecret(failing, { secretId: SECRET, token, step: 'setSecret' }),
+    ).rejects.toThrow('denied');
   });
 
   test('every step is safe to repeat', async () => {
@@ -285,7 +262,7 @@ describe('rotation Lambda: the ring rule', () => {
     expect(sm.commandCalls(PutSecretValueCommand)).toHaveLength(1);
     expect(sm.commandCalls(UpdateSecretVersionStageCommand)).toHaveLength(1);
     // A step retried after the rotation finished does nothing.
-    await rotateKeyRingSecret(deps(clock), { secretId: SECRET, token: 'v1', step: 'createSecret' });
+    await rotateKeyRingSecret(deps(secret, clock), { secretId: SECRET, token: 'v1', step: 'createSecret' });
     expect(sm.commandCalls(PutSecretValueCommand)).toHaveLength(1);
   });
 
@@ -300,7 +277,7 @@ describe('rotation Lambda: the ring rule', () => {
     const pending = secret.versions.get(token);
     if (pending) pending.value = JSON.stringify(staged);
     await expect(
-      rotateKeyRingSecret(deps(clock), { secretId: SECRET, token, step: 'testSecret' }),
+      rotateKeyRingSecret(deps(secret, clock), { secretId: SECRET, token, step: 'testSecret' }),
     ).rejects.toMatchObject({ code: 'unsafe_rotation' });
   });
 
@@ -313,15 +290,15 @@ describe('rotation Lambda: the ring rule', () => {
       MoveToVersionId: 'v1',
       RemoveFromVersionId: 'v0',
     });
-    await rotateKeyRingSecret(deps(clock), { secretId: SECRET, token: 'v1', step: 'finishSecret' });
+    await rotateKeyRingSecret(deps(secret, clock), { secretId: SECRET, token: 'v1', step: 'finishSecret' });
     expect(sm.commandCalls(UpdateSecretVersionStageCommand)).toHaveLength(1);
   });
 
   test('a version that is not staged for rotation is refused', async () => {
     const clock = new TestClock();
-    new FakeSecret(PLACEHOLDER);
+    const secret = new FakeSecret(PLACEHOLDER);
     await expect(
-      rotateKeyRingSecret(deps(clock), { secretId: SECRET, token: 'nope', step: 'createSecret' }),
+      rotateKeyRingSecret(deps(secret, clock), { secretId: SECRET, token: 'nope', step: 'createSecret' }),
     ).rejects.toThrow('not staged');
   });
 });
