@@ -12,7 +12,7 @@ import {
   UpdateSecretVersionStageCommand,
 } from '@aws-sdk/client-secrets-manager';
 import { ServiceUnavailableError } from '#domain/errors';
-import { checkSuccessor, type KeyRing, newRing, publicRing, rotateRing } from '#domain/keyring';
+import { checkSuccessor, type KeyRing, KeyRingError, newRing, publicRing, rotateRing } from '#domain/keyring';
 import { checkKeyPair, generateSigningKey, isPlaceholderRing, parseKeyRing } from '#lib/keys';
 import type { KeyStore } from '#ports/key-store';
 import type { PublicKeyPublisher } from '#ports/public-key-store';
@@ -60,7 +60,8 @@ async function readCurrentRing(client: SecretsManagerClient, secretId: string): 
     if (error instanceof ResourceNotFoundException) return undefined;
     throw error;
   }
-  if (text === undefined) throw new Error('the signing key secret has no string value');
+  if (text === undefined)
+    throw new KeyRingError('invalid_ring', 'the signing key secret has no string value');
   if (isPlaceholderRing(text)) return undefined;
   return parseKeyRing(text);
 }
