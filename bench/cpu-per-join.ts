@@ -149,6 +149,7 @@ export async function measureCpuPerJoin(
   const signingInput = Buffer.from(`${header}.${payload}`);
   const { typ } = decodeProtectedHeader(sampleToken);
   if (typ !== POSITION_TYP) throw new Error(`unexpected token typ ${String(typ)}`);
+  if (!runtime.keyStore) throw new Error('the bench runtime signs, so it needs a signing key store');
   const privateJwk = { ...activeKey(await runtime.keyStore.load()).privateJwk };
   const key = createPrivateKey({ key: privateJwk, format: 'jwk' });
 

@@ -1,4 +1,4 @@
-/** GET /.well-known/jwks.json — every key that may have signed a live token. */
+/** GET /.well-known/jwks.json — the published public keys: active, next (not signing yet) and retired. */
 import { initRuntime, runtime } from '#app/runtime';
 import { httpHandler, json } from '#http/http';
 

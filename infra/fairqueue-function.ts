@@ -2,6 +2,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
+import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { Architecture, Runtime } from 'aws-cdk-lib/aws-lambda';
 import {
   LogLevel,
@@ -12,6 +13,7 @@ import {
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
+import { keys } from '#adapters/dynamo-table';
 
 /** Repository root: esbuild resolves `#domain/*` aliases and the lock file from here. */
 export const PROJECT_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -102,8 +104,53 @@ export function bindTable(fn: NodejsFunction, table: ITable, access: TableAccess
   else if (access === 'read') table.grantReadData(fn);
 }
 
-/** Lets a function sign or verify tokens with the key ring in `secret` (read only: only rotation writes it). */
-export function bindSigningKeys(fn: NodejsFunction, secret: ISecret): void {
+/**
+ * What a function does with fairqueue's tokens, which decides the keys it may read:
+ * `sign` (signs, and verifies) reads the secret with the private ring; `verify` (verifies,
+ * or serves the JWKS) reads only the public keys item of the table; `none` reads neither.
+ */
+export type KeyAccess = 'sign' | 'verify' | 'none';
+
+/** `actions` on the table, limited to the partition that holds the public keys (dynamo-table.ts). */
+export function publicKeysStatement(table: ITable, actions: string[]): PolicyStatement {
+  return new PolicyStatement({
+    actions,
+    resources: [table.tableArn],
+    conditions: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': [keys.publicKeys.pk] } },
+  });
+}
+
+/**
+ * Lets a function verify tokens and serve the JWKS with the public keys the rotation
+ * publishes to the table. A function that reads the table already reaches that item;
+ * one that does not may GetItem the KEYRING partition and nothing else.
+ */
+export function bindVerificationKeys(fn: NodejsFunction, table: ITable, tableAccess: TableAccess): void {
+  fn.addEnvironment('FQ_KEYS', 'aws');
+  if (tableAccess === 'none') fn.addToRolePolicy(publicKeysStatement(table, ['dynamodb:GetItem']));
+}
+
+/**
+ * Lets a function sign tokens with the private ring in `secret` (read only: only the
+ * rotation writes it), and verify them with the public keys like any verifier.
+ */
+export function bindSigningKeys(
+  fn: NodejsFunction,
+  secret: ISecret,
+  table: ITable,
+  tableAccess: TableAccess,
+): void {
+  bindVerificationKeys(fn, table, tableAccess);
   fn.addEnvironment('FQ_KEY_SECRET_ID', secret.secretArn);
   secret.grantRead(fn);
+}
+
+/** Binds what `access` allows; see KeyAccess. */
+export function bindKeys(
+  fn: NodejsFunction,
+  access: KeyAccess,
+  on: { readonly secret: ISecret; readonly table: ITable; readonly tableAccess: TableAccess },
+): void {
+  if (access === 'sign') bindSigningKeys(fn, on.secret, on.table, on.tableAccess);
+  else if (access === 'verify') bindVerificationKeys(fn, on.table, on.tableAccess);
 }

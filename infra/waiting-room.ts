@@ -24,11 +24,20 @@ import { AttributeType, BillingMode, Table } from 'aws-cdk-lib/aws-dynamodb';
 import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import { CfnPermission } from 'aws-cdk-lib/aws-lambda';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
+import { RETIRED_KEY_RETENTION_SECONDS } from '#domain/keyring';
 import { type FunctionName, ROUTES } from '#http/routes';
-import { bindSigningKeys, bindTable, FairqueueFunction, type TableAccess } from './fairqueue-function.ts';
+import {
+  bindKeys,
+  bindTable,
+  FairqueueFunction,
+  type KeyAccess,
+  publicKeysStatement,
+  type TableAccess,
+} from './fairqueue-function.ts';
 import { type PushProps, type PushSetup, pushSetup } from './push.ts';
 
 /** Identity JWTs from the ticketing platform; when set, `sub` of that token is the user who joins. */
@@ -57,8 +66,17 @@ export interface FairqueueWaitingRoomProps {
   readonly tickSeconds?: number;
   /** How long one scheduled admitter invocation keeps ticking. @default 55 */
   readonly admitterRunSeconds?: number;
-  /** How often a new signing key is added to the ring. @default Duration.days(30) */
+  /**
+   * How often the signing key changes: each rotation promotes the key published one rotation
+   * earlier and publishes the next. @default Duration.days(30)
+   */
   readonly keyRotationInterval?: Duration;
+  /**
+   * How long a retired signing key keeps verifying: a token signed just before a rotation
+   * stays verifiable this long. Keep it above the longest token lifetime you configure
+   * (position TTL, purchase window) plus the 5-minute key cache. @default Duration.days(1)
+   */
+  readonly retiredKeyRetention?: Duration;
   /** Retention of function and access logs. @default RetentionDays.ONE_MONTH */
   readonly logRetention?: RetentionDays;
   /**
@@ -86,8 +104,8 @@ export interface FairqueueWaitingRoomProps {
 
 interface HandlerAccess {
   readonly table: TableAccess;
-  /** Signs or verifies fairqueue tokens, so it reads the key ring. */
-  readonly keys: boolean;
+  /** `sign`: reads the private key ring; `verify`: only the public keys; `none`: neither. */
+  readonly keys: KeyAccess;
   /** Hands changes of the line to the fan-out and push workers (asynchronous invocations). */
   readonly notifies?: boolean;
   /** Creates or re-enables SNS platform endpoints for devices (when push is configured). */
@@ -100,18 +118,21 @@ interface HandlerAccess {
  * what it may touch.
  */
 const HANDLER_ACCESS: Readonly<Record<FunctionName, HandlerAccess>> = {
-  join: { table: 'readWrite', keys: true },
-  // Hands out a refreshed position token, but never changes queue state.
-  status: { table: 'read', keys: true },
-  admission: { table: 'readWrite', keys: true },
-  complete: { table: 'readWrite', keys: true },
+  // Signs the position token.
+  join: { table: 'readWrite', keys: 'sign' },
+  // Verifies the position token and hands out a refreshed one, but never changes queue state.
+  status: { table: 'read', keys: 'sign' },
+  // Verifies the position token, signs the access token.
+  admission: { table: 'readWrite', keys: 'sign' },
+  // Verifies the access token only.
+  complete: { table: 'readWrite', keys: 'verify' },
   // Verifies the position token, then stores the device's SNS endpoint under the place.
-  devices: { table: 'readWrite', keys: true, registersDevices: true },
-  event: { table: 'read', keys: false },
-  // Publishes the public half of the key ring and nothing else.
-  jwks: { table: 'none', keys: true },
+  devices: { table: 'readWrite', keys: 'verify', registersDevices: true },
+  event: { table: 'read', keys: 'none' },
+  // Serves the public keys and nothing else: GetItem on the KEYRING partition only.
+  jwks: { table: 'none', keys: 'verify' },
   // Pause, resume and close reach connected fans and devices through the workers.
-  admin: { table: 'readWrite', keys: false, notifies: true },
+  admin: { table: 'readWrite', keys: 'none', notifies: true },
 };
 
 type WebSocketRouteKey = '$connect' | '$disconnect' | '$default';
@@ -126,10 +147,10 @@ interface WebSocketHandler extends HandlerAccess {
 /** The WebSocket routes and what each handler may touch. */
 const WEBSOCKET_HANDLERS: Readonly<Record<WebSocketRouteKey, WebSocketHandler>> = {
   // Verifies `?token=` and registers the connection under its event.
-  $connect: { fn: 'ws-connect', table: 'readWrite', keys: true, postsToConnections: false },
-  $disconnect: { fn: 'ws-disconnect', table: 'readWrite', keys: false, postsToConnections: false },
+  $connect: { fn: 'ws-connect', table: 'readWrite', keys: 'verify', postsToConnections: false },
+  $disconnect: { fn: 'ws-disconnect', table: 'readWrite', keys: 'none', postsToConnections: false },
   // Answers heartbeats; forgets a connection whose answer comes back gone.
-  $default: { fn: 'ws-default', table: 'readWrite', keys: false, postsToConnections: true },
+  $default: { fn: 'ws-default', table: 'readWrite', keys: 'none', postsToConnections: true },
 };
 
 const WEBSOCKET_STAGE = 'live';
@@ -245,15 +266,23 @@ export class FairqueueWaitingRoom extends Construct {
     this.signingKeys = new Secret(this, 'SigningKeys', {
       description: 'fairqueue ES256 signing key ring; written only by the rotation function',
       // Not a secret: a placeholder with no keys. The immediate first rotation replaces it
-      // with a real ring (rotate-keys starts a new ring when the current value is not one).
+      // with a real ring (rotate-keys starts a new ring from exactly this value, or from none).
       secretStringValue: SecretValue.unsafePlainText(JSON.stringify({ keys: [] })),
     });
     this.keyRotator = new FairqueueFunction(this, 'RotateKeysFunction', {
       name: 'rotate-keys',
-      description: 'fairqueue: adds a new ES256 key to the signing key ring (Secrets Manager rotation)',
+      description: 'fairqueue: rotates the ES256 signing key ring (Secrets Manager rotation)',
       timeout: Duration.seconds(30),
       logRetention,
+      environment: {
+        FQ_TABLE: this.table.tableName,
+        FQ_RETIRED_KEY_RETENTION_SECONDS: String(
+          (props.retiredKeyRetention ?? Duration.seconds(RETIRED_KEY_RETENTION_SECONDS)).toSeconds(),
+        ),
+      },
     });
+    // Publishes each new ring's public half for verifiers, and touches nothing else of the table.
+    this.keyRotator.addToRolePolicy(publicKeysStatement(this.table, ['dynamodb:PutItem']));
     // Grants the rotator Describe/Get/Put/UpdateVersionStage on this secret only and
     // lets Secrets Manager invoke it.
     this.signingKeys.addRotationSchedule('Rotation', {
@@ -262,6 +291,18 @@ export class FairqueueWaitingRoom extends Construct {
       // Tokens cannot be signed until a key exists, so rotate as soon as the stack is deployed.
       rotateImmediatelyOnUpdate: true,
     });
+    // addRotationSchedule lets secretsmanager.amazonaws.com invoke the rotator on behalf of any
+    // account; naming this one keeps another account's secret from having it run (confused deputy).
+    const [invokedBySecretsManager, ...more] = this.keyRotator.node.children.filter(
+      (child): child is CfnPermission =>
+        child instanceof CfnPermission && child.principal === 'secretsmanager.amazonaws.com',
+    );
+    if (invokedBySecretsManager === undefined || more.length > 0) {
+      throw new Error(
+        'expected addRotationSchedule to create one Secrets Manager invoke permission on the rotator; set its SourceAccount where it is created now',
+      );
+    }
+    invokedBySecretsManager.sourceAccount = Stack.of(this).account;
 
     // Every function that builds the runtime gets these: the connection registry and the
     // fan-out must agree on the shard count, or connections land where no worker looks.
@@ -340,7 +381,7 @@ export class FairqueueWaitingRoom extends Construct {
     // Reads the shard's connections and deletes those API Gateway reports gone.
     bindTable(this.fanout, this.table, 'readWrite');
     // Every position message carries a refreshed position token.
-    bindSigningKeys(this.fanout, this.signingKeys);
+    bindKeys(this.fanout, 'sign', { secret: this.signingKeys, table: this.table, tableAccess: 'readWrite' });
     allowPostToConnections(this.fanout);
 
     const allowSnsEndpoints = (fn: FairqueueFunction, actions: string[]) => {
@@ -406,7 +447,7 @@ export class FairqueueWaitingRoom extends Construct {
         environment: { ...commonEnvironment, ...(name === 'join' ? joinEnvironment : {}) },
       });
       bindTable(fn, this.table, access.table);
-      if (access.keys) bindSigningKeys(fn, this.signingKeys);
+      bindKeys(fn, access.keys, { secret: this.signingKeys, table: this.table, tableAccess: access.table });
       if (access.notifies) allowNotify(fn);
       if (access.registersDevices && push !== undefined) {
         for (const [key, value] of Object.entries(push.environment)) fn.addEnvironment(key, value);
@@ -436,7 +477,7 @@ export class FairqueueWaitingRoom extends Construct {
         environment: { ...commonEnvironment },
       });
       bindTable(fn, this.table, access.table);
-      if (access.keys) bindSigningKeys(fn, this.signingKeys);
+      bindKeys(fn, access.keys, { secret: this.signingKeys, table: this.table, tableAccess: access.table });
       if (access.postsToConnections) allowPostToConnections(fn);
       const route = this.webSocketApi.addRoute(routeKey, {
         integration: new WebSocketLambdaIntegration(`${pascal(access.fn)}Integration`, fn),

@@ -18,11 +18,13 @@
  * | EVENT#{id}#DEVICES          | {pos:12}#{device}  | a push registration; range queries by position |
  * | ACTIVE_EVENTS               | {id}               | events the admitter ticks                      |
  * | RL#{key}#{windowStart}      | RL                 | join rate-limit window count                   |
+ * | KEYRING                     | PUBLIC             | public half of the signing key ring (kids, public JWKs, active/next/retired), written by the key rotation only |
  *
  * The join counter lives apart from META so that joins (non-transactional ADDs)
  * never collide with the transactions of claims and ticks. User, place and
  * connection items have partition keys of their own (or sharded ones) so a hot
- * event's writes spread out.
+ * event's writes spread out. KEYRING is a partition of its own so that IAM can
+ * grant exactly it (`dynamodb:LeadingKeys`) to functions that may not read the rest.
  */
 import {
   type CreateTableCommandInput,
@@ -77,6 +79,7 @@ export const keys = {
   deviceSk: (pos: number, device: string) => `${pad(pos, 12)}#${device}`,
   activePk: 'ACTIVE_EVENTS',
   rateLimit: (key: string, windowStart: number) => ({ pk: `RL#${key}#${windowStart}`, sk: 'RL' }),
+  publicKeys: { pk: 'KEYRING', sk: 'PUBLIC' },
 } as const;
 
 const THROTTLE_ERRORS = new Set([

@@ -1,35 +1,66 @@
 /**
  * Local key store: the ring is generated on first use and kept on disk
- * (`$FQ_KEY_DIR/keyring.json`, mode 0600), so tokens survive a restart.
+ * (`$FQ_KEY_DIR/keyring.json`, mode 0600), so tokens survive a restart. It serves
+ * both halves of the ring: the private one to sign, the public one to verify.
  */
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type KeyRing, retireKey, rotateRing } from '#domain/keyring';
+import {
+  type KeyRing,
+  newRing,
+  type PublicKeyRing,
+  publicRing,
+  RETIRED_KEY_RETENTION_SECONDS,
+  retireKey,
+  rotateRing,
+} from '#domain/keyring';
 import { generateSigningKey, parseKeyRing } from '#lib/keys';
 import type { KeyStore } from '#ports/key-store';
+import type { PublicKeyStore } from '#ports/public-key-store';
 
-export class FileKeyStore implements KeyStore {
+export interface FileKeyStoreOptions {
+  /** How long a retired key keeps verifying after a rotation. @default RETIRED_KEY_RETENTION_SECONDS */
+  readonly retiredKeyRetentionSeconds?: number;
+  readonly now?: () => number;
+}
+
+export class FileKeyStore implements KeyStore, PublicKeyStore {
   readonly #file: string;
+  readonly #retentionSeconds: number;
+  readonly #now: () => number;
   #creating: Promise<KeyRing> | undefined;
 
-  constructor(readonly dir: string) {
+  constructor(
+    readonly dir: string,
+    options: FileKeyStoreOptions = {},
+  ) {
     this.#file = join(dir, 'keyring.json');
+    this.#retentionSeconds = options.retiredKeyRetentionSeconds ?? RETIRED_KEY_RETENTION_SECONDS;
+    this.#now = options.now ?? Date.now;
+  }
+
+  #nowSec(): number {
+    return Math.floor(this.#now() / 1000);
   }
 
   async load(): Promise<KeyRing> {
-    try {
-      return parseKeyRing(await readFile(this.#file, 'utf8'));
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-    }
-    this.#creating ??= this.rotate();
+    const ring = await this.#read();
+    if (ring) return ring;
+    this.#creating ??= this.reset();
     return this.#creating;
   }
 
-  /** Generates a new signing key; the previous one keeps verifying. */
+  async loadPublic(): Promise<PublicKeyRing> {
+    return publicRing(await this.load());
+  }
+
+  /** Promotes the next key to signing and publishes a new next; the previous key keeps verifying. */
   async rotate(): Promise<KeyRing> {
     const current = await this.#read();
-    const ring = rotateRing(current, await generateSigningKey());
+    const nowSec = this.#nowSec();
+    const ring = current
+      ? rotateRing(current, await generateSigningKey(nowSec), nowSec, this.#retentionSeconds)
+      : await this.#fresh();
     await this.#write(ring);
     return ring;
   }
@@ -40,7 +71,7 @@ export class FileKeyStore implements KeyStore {
    * so tokens of a queue that no longer exists can never claim a place in a new one.
    */
   async reset(): Promise<KeyRing> {
-    const ring = rotateRing(undefined, await generateSigningKey());
+    const ring = await this.#fresh();
     await this.#write(ring);
     this.#creating = undefined;
     return ring;
@@ -51,6 +82,12 @@ export class FileKeyStore implements KeyStore {
     const ring = retireKey(current, kid);
     await this.#write(ring);
     return ring;
+  }
+
+  async #fresh(): Promise<KeyRing> {
+    const nowSec = this.#nowSec();
+    const [active, next] = await Promise.all([generateSigningKey(nowSec), generateSigningKey(nowSec)]);
+    return newRing(active, next);
   }
 
   async #read(): Promise<KeyRing | undefined> {

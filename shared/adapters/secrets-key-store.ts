@@ -1,7 +1,7 @@
 /**
- * AWS key store: the ring is the JSON value of a Secrets Manager secret, created
- * at deploy and rotated by functions/rotate-keys.ts. Read only when the token
- * service's cache expires, never per request.
+ * AWS key store: the private ring is the JSON value of a Secrets Manager secret, created
+ * at deploy and rotated by functions/rotate-keys.ts. Only signing functions may read it,
+ * and only when the token service's cache expires, never per request.
  */
 import {
   DescribeSecretCommand,
@@ -12,9 +12,10 @@ import {
   UpdateSecretVersionStageCommand,
 } from '@aws-sdk/client-secrets-manager';
 import { ServiceUnavailableError } from '#domain/errors';
-import { type KeyRing, rotateRing } from '#domain/keyring';
-import { generateSigningKey, parseKeyRing } from '#lib/keys';
+import { checkSuccessor, type KeyRing, KeyRingError, newRing, publicRing, rotateRing } from '#domain/keyring';
+import { checkKeyPair, generateSigningKey, isPlaceholderRing, parseKeyRing } from '#lib/keys';
 import type { KeyStore } from '#ports/key-store';
+import type { PublicKeyPublisher } from '#ports/public-key-store';
 
 export class SecretsManagerKeyStore implements KeyStore {
   constructor(
@@ -42,43 +43,87 @@ export class SecretsManagerKeyStore implements KeyStore {
   }
 }
 
-export type RotationStep = 'createSecret' | 'setSecret' | 'testSecret' | 'finishSecret';
+/**
+ * The ring that signs now, or undefined when there is none yet: the secret has no
+ * current value, or still holds the deploy placeholder. Anything else that goes wrong
+ * (throttled, denied, a value that is not a ring) throws: taking it for "no ring yet"
+ * would stage a ring without the keys that signed every outstanding token.
+ */
+async function readCurrentRing(client: SecretsManagerClient, secretId: string): Promise<KeyRing | undefined> {
+  let text: string | undefined;
+  try {
+    const out = await client.send(
+      new GetSecretValueCommand({ SecretId: secretId, VersionStage: 'AWSCURRENT' }),
+    );
+    text = out.SecretString;
+  } catch (error) {
+    if (error instanceof ResourceNotFoundException) return undefined;
+    throw error;
+  }
+  if (text === undefined)
+    throw new KeyRingError('invalid_ring', 'the signing key secret has no string value');
+  if (isPlaceholderRing(text)) return undefined;
+  return parseKeyRing(text);
+}
+
+export const ROTATION_STEPS = ['createSecret', 'setSecret', 'testSecret', 'finishSecret'] as const;
+export type RotationStep = (typeof ROTATION_STEPS)[number];
+
+export interface RotationRequest {
+  readonly secretId: string;
+  /** The ClientRequestToken: the id of the version being rotated in. */
+  readonly token: string;
+  readonly step: RotationStep;
+}
+
+export interface KeyRotationDeps {
+  readonly secrets: SecretsManagerClient;
+  /** Where verifiers read the public half of the ring (the table's KEYRING item on AWS). */
+  readonly publicKeys: PublicKeyPublisher;
+  /** How long a retired key keeps verifying (keyring.ts `rotateRing`). */
+  readonly retiredKeyRetentionSeconds: number;
+  readonly now?: () => number;
+}
 
 /**
- * Secrets Manager's four-step rotation for the key ring. createSecret stages a
- * ring with a new signing key in front (AWSPENDING); finishSecret promotes it to
- * AWSCURRENT. Every step is safe to repeat: Secrets Manager retries steps.
+ * Secrets Manager's four-step rotation for the key ring (keyring.ts has the rule).
+ * createSecret stages the rotated ring as AWSPENDING; setSecret publishes its public
+ * half for verifiers; testSecret checks it may replace the current one; finishSecret
+ * makes it AWSCURRENT, and signers pick it up as their caches expire. Every step is safe to repeat:
+ * Secrets Manager retries steps.
  */
-export async function rotateKeyRingSecret(
-  client: SecretsManagerClient,
-  secretId: string,
-  token: string,
-  step: RotationStep,
-): Promise<void> {
+export async function rotateKeyRingSecret(deps: KeyRotationDeps, request: RotationRequest): Promise<void> {
+  const { secrets: client } = deps;
+  const { secretId, token, step } = request;
   const described = await client.send(new DescribeSecretCommand({ SecretId: secretId }));
   const stages = described.VersionIdsToStages ?? {};
-  if (!stages[token]) throw new Error(`version ${token} is not staged for rotation`);
+  const tokenStages = stages[token];
+  if (!tokenStages) throw new Error(`version ${token} is not staged for rotation`);
+  // A retried step of a rotation that has already finished has nothing left to do.
+  if (tokenStages.includes('AWSCURRENT')) return;
+  if (!tokenStages.includes('AWSPENDING')) throw new Error(`version ${token} is not pending rotation`);
+
+  const pendingRing = async () => {
+    const out = await client.send(
+      new GetSecretValueCommand({ SecretId: secretId, VersionId: token, VersionStage: 'AWSPENDING' }),
+    );
+    return parseKeyRing(out.SecretString ?? '');
+  };
 
   if (step === 'createSecret') {
     try {
-      await client.send(
-        new GetSecretValueCommand({ SecretId: secretId, VersionId: token, VersionStage: 'AWSPENDING' }),
-      );
+      await pendingRing();
       return; // Already created by an earlier attempt of this step.
     } catch (error) {
       if (!(error instanceof ResourceNotFoundException)) throw error;
     }
-    let current: KeyRing | undefined;
-    try {
-      const out = await client.send(
-        new GetSecretValueCommand({ SecretId: secretId, VersionStage: 'AWSCURRENT' }),
-      );
-      current = out.SecretString ? parseKeyRing(out.SecretString) : undefined;
-    } catch {
-      // The secret's first value is a placeholder: the first rotation starts a new ring.
-      current = undefined;
-    }
-    const ring = rotateRing(current, await generateSigningKey());
+    const current = await readCurrentRing(client, secretId);
+    const nowSec = Math.floor((deps.now ?? Date.now)() / 1000);
+    const fresh = await generateSigningKey(nowSec);
+    const ring = current
+      ? rotateRing(current, fresh, nowSec, deps.retiredKeyRetentionSeconds)
+      : newRing(fresh, await generateSigningKey(nowSec));
+    // With this token: if two attempts race, the second put fails instead of staging another ring.
     await client.send(
       new PutSecretValueCommand({
         SecretId: secretId,
@@ -90,18 +135,23 @@ export async function rotateKeyRingSecret(
     return;
   }
 
-  if (step === 'setSecret') return; // Nothing outside the secret holds the key.
+  if (step === 'setSecret') {
+    // Published before finishSecret makes the ring current: its signing key is already in
+    // every JWKS (it was next), the key that signs until then stays in as retired, and the
+    // new next key appears a whole rotation before it signs.
+    await deps.publicKeys.publish(publicRing(await pendingRing()));
+    return;
+  }
 
   if (step === 'testSecret') {
-    const out = await client.send(
-      new GetSecretValueCommand({ SecretId: secretId, VersionId: token, VersionStage: 'AWSPENDING' }),
-    );
-    parseKeyRing(out.SecretString ?? '');
+    const pending = await pendingRing();
+    // The new signing key must have been published as next, and every key must work.
+    checkSuccessor(await readCurrentRing(client, secretId), pending);
+    for (const key of pending.keys) checkKeyPair(key);
     return;
   }
 
   const currentVersion = Object.entries(stages).find(([, s]) => s.includes('AWSCURRENT'))?.[0];
-  if (currentVersion === token) return;
   await client.send(
     new UpdateSecretVersionStageCommand({
       SecretId: secretId,

@@ -3,6 +3,8 @@
  * A missing or malformed required value fails at start with a message that
  * names the variable, never later inside a request.
  */
+import { RETIRED_KEY_RETENTION_SECONDS } from '#domain/keyring';
+
 export interface AppConfig {
   readonly logLevel: LogLevel;
   /**
@@ -15,9 +17,17 @@ export interface AppConfig {
   /** `dynamodb` (AWS, DynamoDB Local, any endpoint via AWS_ENDPOINT_URL) or `memory` (embedded, local only). */
   readonly store: 'dynamodb' | 'memory';
   readonly tableName: string;
-  /** Where signing keys live: Secrets Manager on AWS, a folder on disk locally. */
+  /**
+   * Where the keys live (FQ_KEYS). `file`: one ring on disk serves both halves (local).
+   * `aws`: the public half is the KEYRING item of the table, which every verification
+   * reads; only functions that sign also get the secret holding the private ring.
+   */
   readonly keys:
-    | { readonly kind: 'secrets-manager'; readonly secretId: string }
+    | {
+        readonly kind: 'aws';
+        /** FQ_KEY_SECRET_ID, set on signing functions only; null: this function cannot sign. */
+        readonly signingSecretId: string | null;
+      }
     | { readonly kind: 'file'; readonly dir: string };
   /** `iss` of every token fairqueue signs. */
   readonly issuer: string;
@@ -56,6 +66,17 @@ export interface AppConfig {
       | { readonly kind: 'local' }
       | { readonly kind: 'off' };
   };
+}
+
+/** The key rotation function's configuration (functions/rotate-keys.ts); it builds no runtime. */
+export interface RotationConfig {
+  /** The table whose KEYRING item gets each new ring's public half. */
+  readonly tableName: string;
+  /**
+   * How long a retired signing key keeps verifying: bounds how long a token signed just
+   * before a rotation stays valid. Cover the longest token lifetime plus the key cache.
+   */
+  readonly retiredKeyRetentionSeconds: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -145,7 +166,17 @@ export function readConfig(env: Env = process.env): AppConfig {
   if (store !== 'dynamodb' && store !== 'memory') {
     throw new ConfigError(`environment variable FQ_STORE must be "dynamodb" or "memory", got "${store}"`);
   }
-  const secretId = env.FQ_KEY_SECRET_ID;
+  const secretId = env.FQ_KEY_SECRET_ID || null;
+  const keySource = str(env, 'FQ_KEYS', secretId ? 'aws' : 'file');
+  if (keySource !== 'aws' && keySource !== 'file') {
+    throw new ConfigError(`environment variable FQ_KEYS must be "aws" or "file", got "${keySource}"`);
+  }
+  if (keySource === 'file' && secretId) throw new ConfigError('FQ_KEY_SECRET_ID needs FQ_KEYS=aws');
+  if (keySource === 'aws' && store !== 'dynamodb') {
+    throw new ConfigError(
+      'FQ_KEYS=aws reads the public keys from the DynamoDB table: it needs FQ_STORE=dynamodb',
+    );
+  }
   const identityIssuer = env.FQ_IDENTITY_ISSUER;
   const identityJwks = env.FQ_IDENTITY_JWKS_URL;
   if (Boolean(identityIssuer) !== Boolean(identityJwks)) {
@@ -163,9 +194,10 @@ export function readConfig(env: Env = process.env): AppConfig {
     metrics: readMetrics(env),
     store,
     tableName: store === 'memory' ? str(env, 'FQ_TABLE', 'fairqueue') : str(env, 'FQ_TABLE'),
-    keys: secretId
-      ? { kind: 'secrets-manager', secretId }
-      : { kind: 'file', dir: str(env, 'FQ_KEY_DIR', '.fairqueue/keys') },
+    keys:
+      keySource === 'aws'
+        ? { kind: 'aws', signingSecretId: secretId }
+        : { kind: 'file', dir: str(env, 'FQ_KEY_DIR', '.fairqueue/keys') },
     issuer: str(env, 'FQ_ISSUER', 'fairqueue'),
     wsUrl: env.FQ_WS_URL || null,
     identity:
@@ -177,5 +209,14 @@ export function readConfig(env: Env = process.env): AppConfig {
     admitterRunSeconds: num(env, 'FQ_ADMITTER_RUN_SECONDS', 55, 0),
     keyCacheSeconds: num(env, 'FQ_KEY_CACHE_SECONDS', 300, 0),
     realtime: readRealtime(env),
+  };
+}
+
+export function readRotationConfig(env: Env = process.env): RotationConfig {
+  return {
+    tableName: str(env, 'FQ_TABLE'),
+    retiredKeyRetentionSeconds: Math.floor(
+      num(env, 'FQ_RETIRED_KEY_RETENTION_SECONDS', RETIRED_KEY_RETENTION_SECONDS, 0),
+    ),
   };
 }

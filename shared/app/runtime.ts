@@ -10,6 +10,7 @@ import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { DynamoConnectionRegistry } from '#adapters/dynamo-connections';
 import { DynamoDeviceStore } from '#adapters/dynamo-devices';
+import { DynamoPublicKeyStore } from '#adapters/dynamo-public-keys';
 import { DynamoQueueStore } from '#adapters/dynamo-store';
 import { DynamoTable } from '#adapters/dynamo-table';
 import { EmfMetrics } from '#adapters/emf-metrics';
@@ -24,15 +25,17 @@ import { MemoryDeviceStore } from '#adapters/memory-devices';
 import { MemoryQueueStore } from '#adapters/memory-store';
 import { SecretsManagerKeyStore } from '#adapters/secrets-key-store';
 import { SnsPushGateway } from '#adapters/sns-push';
+import { publicRing } from '#domain/keyring';
 import { TokenService } from '#lib/token-service';
 import type { IdentityVerifier } from '#ports/identity';
 import type { KeyStore } from '#ports/key-store';
 import { type Metrics, NO_METRICS } from '#ports/metrics';
+import type { PublicKeyStore } from '#ports/public-key-store';
 import type { DeviceStore, PushGateway } from '#ports/push';
 import type { QueueStore } from '#ports/queue-store';
 import type { ChangeNotifier, ConnectionPoster, ConnectionRegistry } from '#ports/realtime';
 import { Admitter } from './admitter.ts';
-import { type AppConfig, readConfig } from './config.ts';
+import { type AppConfig, ConfigError, readConfig } from './config.ts';
 import { Connections } from './connections.ts';
 import { Fanout } from './fanout.ts';
 import { logger } from './logger.ts';
@@ -44,7 +47,10 @@ export interface Runtime {
   /** Flushed by each handler at the end of its invocation (and by the admitter after each tick). */
   readonly metrics: Metrics;
   readonly store: QueueStore;
-  readonly keyStore: KeyStore;
+  /** The private ring; null in a function that only verifies tokens (it cannot sign). */
+  readonly keyStore: KeyStore | null;
+  /** The public half of the ring: every verification and the JWKS. */
+  readonly publicKeyStore: PublicKeyStore;
   readonly tokens: TokenService;
   readonly room: WaitingRoom;
   readonly admitter: Admitter;
@@ -61,7 +67,9 @@ export interface Runtime {
 
 export interface RuntimeOverrides {
   readonly store?: QueueStore;
-  readonly keyStore?: KeyStore;
+  /** Locally, the public half is taken from it too, so signing and verification always agree. */
+  readonly keyStore?: KeyStore | null;
+  readonly publicKeyStore?: PublicKeyStore;
   readonly identity?: IdentityVerifier | null;
   readonly now?: () => number;
   readonly registry?: ConnectionRegistry;
@@ -94,16 +102,15 @@ export function buildRuntime(config: AppConfig, overrides: RuntimeOverrides = {}
     (memory
       ? new MemoryConnectionRegistry(realtime.shards)
       : new DynamoConnectionRegistry(dynamo(), config.tableName, realtime.shards, now));
-  const keyStore =
-    overrides.keyStore ??
-    (config.keys.kind === 'secrets-manager'
-      ? new SecretsManagerKeyStore(new SecretsManagerClient({}), config.keys.secretId)
-      : new FileKeyStore(config.keys.dir));
-  const tokens = new TokenService(keyStore, {
-    issuer: config.issuer,
-    cacheSeconds: config.keyCacheSeconds,
-    now,
-  });
+  const { keyStore, publicKeyStore } = keyStores(config, dynamo, overrides);
+  const tokens = new TokenService(
+    { publicKeys: publicKeyStore, signingKeys: keyStore },
+    {
+      issuer: config.issuer,
+      cacheSeconds: config.keyCacheSeconds,
+      now,
+    },
+  );
   const identity =
     overrides.identity !== undefined
       ? overrides.identity
@@ -198,6 +205,7 @@ export function buildRuntime(config: AppConfig, overrides: RuntimeOverrides = {}
     metrics,
     store,
     keyStore,
+    publicKeyStore,
     tokens,
     room,
     admitter,
@@ -209,6 +217,37 @@ export function buildRuntime(config: AppConfig, overrides: RuntimeOverrides = {}
     push,
     pushSink,
   };
+}
+
+/**
+ * Locally one file holds the ring and serves both halves. On AWS the private ring is read
+ * from Secrets Manager only where a signing secret is configured; everything verifies
+ * with the public half published in the table.
+ */
+function keyStores(
+  config: AppConfig,
+  dynamo: () => DynamoTable,
+  overrides: RuntimeOverrides,
+): { keyStore: KeyStore | null; publicKeyStore: PublicKeyStore } {
+  const { keys } = config;
+  if (keys.kind === 'file') {
+    if (overrides.keyStore === undefined) {
+      const file = new FileKeyStore(keys.dir);
+      return { keyStore: file, publicKeyStore: overrides.publicKeyStore ?? file };
+    }
+    const keyStore = overrides.keyStore;
+    const publicKeyStore =
+      overrides.publicKeyStore ?? (keyStore && { loadPublic: async () => publicRing(await keyStore.load()) });
+    if (!publicKeyStore) throw new ConfigError('a runtime without a key store needs a public key store');
+    return { keyStore, publicKeyStore };
+  }
+  const keyStore =
+    overrides.keyStore !== undefined
+      ? overrides.keyStore
+      : keys.signingSecretId
+        ? new SecretsManagerKeyStore(new SecretsManagerClient({}), keys.signingSecretId)
+        : null;
+  return { keyStore, publicKeyStore: overrides.publicKeyStore ?? new DynamoPublicKeyStore(dynamo()) };
 }
 
 let current: Runtime | undefined;

@@ -1,22 +1,34 @@
 /**
- * Signs and verifies fairqueue's tokens with the key ring. The ring is read from
- * the key store once and cached (`cacheSeconds`); a token whose `kid` is not in
- * the cache triggers at most one early refresh per `unknownKidRefreshSeconds`,
- * so a rotation is picked up without reading the store per request.
+ * Signs and verifies fairqueue's tokens. Verification and the JWKS use only the public
+ * half of the key ring; signing uses the private ring, which only signing functions
+ * have (a verify-only function refuses to sign). Each half is read from its store once
+ * and cached (`cacheSeconds`); a token whose `kid` is not in the cache triggers at most
+ * one early refresh per `unknownKidRefreshSeconds`, so a rotation is picked up without
+ * reading a store per request.
  */
 import { createPrivateKey, type KeyObject, randomUUID, sign } from 'node:crypto';
 import { type CryptoKey, importJWK, type JWTPayload, errors as joseErrors, jwtVerify } from 'jose';
 import { InvalidTokenError } from '#domain/errors';
-import { activeKey, type KeyRing, publicJwk } from '#domain/keyring';
+import { activeKey, type PublicKeyRing, publicJwk } from '#domain/keyring';
 import { ACCESS_TYP, type AccessClaims, POSITION_TYP, type PositionClaims } from '#domain/tokens';
 import type { KeyStore } from '#ports/key-store';
+import type { PublicKeyStore } from '#ports/public-key-store';
 
-interface LoadedRing {
-  readonly ring: KeyRing;
-  readonly signingKid: string;
-  readonly signingKey: KeyObject;
-  readonly verifyKeys: ReadonlyMap<string, CryptoKey>;
-  readonly loadedAtMs: number;
+export interface TokenKeys {
+  /** The public half of the ring: every verification and the JWKS. */
+  readonly publicKeys: PublicKeyStore;
+  /** The private ring; null in a function that only verifies, which then refuses to sign. */
+  readonly signingKeys: KeyStore | null;
+}
+
+interface SigningKey {
+  readonly kid: string;
+  readonly key: KeyObject;
+}
+
+interface VerifyKeys {
+  readonly ring: PublicKeyRing;
+  readonly byKid: ReadonlyMap<string, CryptoKey>;
 }
 
 export interface TokenServiceOptions {
@@ -30,6 +42,17 @@ export interface Jwks {
   readonly keys: ReturnType<typeof publicJwk>[];
 }
 
+/** Asked to sign where no private key ring is configured: a wiring mistake, never a client's. */
+export class SigningKeysUnavailableError extends Error {
+  override readonly name = 'SigningKeysUnavailableError';
+  readonly code = 'signing_keys_unavailable';
+  constructor() {
+    super(
+      'this function only verifies tokens: it has no signing key store (FQ_KEY_SECRET_ID), so it cannot sign',
+    );
+  }
+}
+
 function b64json(value: unknown): string {
   return Buffer.from(JSON.stringify(value)).toString('base64url');
 }
@@ -38,61 +61,64 @@ function isPositiveInt(value: unknown): value is number {
   return typeof value === 'number' && Number.isSafeInteger(value) && value >= 1;
 }
 
+/** One value read from a store and kept for a while; a failed read is not kept, so the next use retries. */
+class Cached<T> {
+  #current: Promise<{ readonly value: T; readonly loadedAtMs: number }> | undefined;
+
+  constructor(
+    private readonly read: () => Promise<T>,
+    private readonly maxAgeMs: number,
+    private readonly now: () => number,
+  ) {}
+
+  async get(): Promise<T> {
+    const current = this.#current;
+    if (current) {
+      const loaded = await current.catch(() => undefined);
+      if (loaded && this.now() - loaded.loadedAtMs < this.maxAgeMs) return loaded.value;
+    }
+    const next = this.read().then((value) => ({ value, loadedAtMs: this.now() }));
+    this.#current = next;
+    next.catch(() => {
+      if (this.#current === next) this.#current = undefined;
+    });
+    return (await next).value;
+  }
+
+  invalidate(): void {
+    this.#current = undefined;
+  }
+}
+
 export class TokenService {
-  readonly #store: KeyStore;
   readonly #options: Required<TokenServiceOptions>;
-  #loaded: Promise<LoadedRing> | undefined;
+  readonly #verifyKeys: Cached<VerifyKeys>;
+  readonly #signingKey: Cached<SigningKey> | null;
   #lastUnknownKidRefreshMs = 0;
 
-  constructor(store: KeyStore, options: TokenServiceOptions) {
-    this.#store = store;
+  constructor(keys: TokenKeys, options: TokenServiceOptions) {
     this.#options = { unknownKidRefreshSeconds: 30, now: Date.now, ...options };
+    const maxAgeMs = this.#options.cacheSeconds * 1000;
+    this.#verifyKeys = new Cached(() => loadVerifyKeys(keys.publicKeys), maxAgeMs, this.#options.now);
+    const signingKeys = keys.signingKeys;
+    this.#signingKey = signingKeys
+      ? new Cached(() => loadSigningKey(signingKeys), maxAgeMs, this.#options.now)
+      : null;
   }
 
   get issuer(): string {
     return this.#options.issuer;
   }
 
-  async #load(): Promise<LoadedRing> {
-    const ring = await this.#store.load();
-    const verifyKeys = new Map<string, CryptoKey>();
-    for (const key of ring.keys) {
-      const { d: _d, ...pub } = key.privateJwk;
-      verifyKeys.set(key.kid, (await importJWK({ ...pub, alg: 'ES256' }, 'ES256')) as CryptoKey);
-    }
-    const signing = activeKey(ring);
-    return {
-      ring,
-      signingKid: signing.kid,
-      signingKey: createPrivateKey({ key: { ...signing.privateJwk }, format: 'jwk' }),
-      verifyKeys,
-      loadedAtMs: this.#options.now(),
-    };
-  }
-
-  async #ring(): Promise<LoadedRing> {
-    const current = this.#loaded;
-    if (current) {
-      const loaded = await current.catch(() => undefined);
-      if (loaded && this.#options.now() - loaded.loadedAtMs < this.#options.cacheSeconds * 1000)
-        return loaded;
-    }
-    const next = this.#load();
-    this.#loaded = next;
-    // A failed load is not cached: the next request tries again.
-    next.catch(() => {
-      if (this.#loaded === next) this.#loaded = undefined;
-    });
-    return next;
-  }
-
-  /** Drops the cache so the next use reads the key store (after a rotation). */
+  /** Drops the caches so the next use reads the key stores (after a rotation). */
   invalidate(): void {
-    this.#loaded = undefined;
+    this.#verifyKeys.invalidate();
+    this.#signingKey?.invalidate();
   }
 
+  /** Every published key: the signing one, the next one (before it signs) and the retired ones. */
   async jwks(): Promise<Jwks> {
-    const { ring } = await this.#ring();
+    const { ring } = await this.#verifyKeys.get();
     return { keys: ring.keys.map(publicJwk) };
   }
 
@@ -104,7 +130,8 @@ export class TokenService {
     iat: number,
     exp: number,
   ) {
-    const { signingKid, signingKey } = await this.#ring();
+    if (!this.#signingKey) throw new SigningKeysUnavailableError();
+    const { kid: signingKid, key: signingKey } = await this.#signingKey.get();
     // Signed with node:crypto directly: the join and status hot paths sign on every
     // request, and this costs about a third of going through WebCrypto and jose.
     // Verification stays with jose (pinned alg, typ, iss, aud, exp).
@@ -146,17 +173,17 @@ export class TokenService {
   }
 
   async #verify(token: string, typ: string, eventId: string): Promise<JWTPayload> {
-    let ring = await this.#ring();
+    let verifyKeys = await this.#verifyKeys.get();
     const getKey = async (header: { kid?: string; alg?: string }) => {
       const kid = header.kid;
       if (!kid) throw new InvalidTokenError('no kid in header');
-      let key = ring.verifyKeys.get(kid);
+      let key = verifyKeys.byKid.get(kid);
       const nowMs = this.#options.now();
       if (!key && nowMs - this.#lastUnknownKidRefreshMs > this.#options.unknownKidRefreshSeconds * 1000) {
         this.#lastUnknownKidRefreshMs = nowMs;
-        this.invalidate();
-        ring = await this.#ring();
-        key = ring.verifyKeys.get(kid);
+        this.#verifyKeys.invalidate();
+        verifyKeys = await this.#verifyKeys.get();
+        key = verifyKeys.byKid.get(kid);
       }
       // The kid is attacker-chosen text: log a bounded prefix only.
       if (!key) throw new InvalidTokenError(`unknown kid ${kid.slice(0, 64)}`);
@@ -193,4 +220,18 @@ export class TokenService {
       throw new InvalidTokenError('sid claim missing');
     return payload as unknown as AccessClaims;
   }
+}
+
+async function loadVerifyKeys(store: PublicKeyStore): Promise<VerifyKeys> {
+  const ring = await store.loadPublic();
+  const byKid = new Map<string, CryptoKey>();
+  for (const key of ring.keys) {
+    byKid.set(key.kid, (await importJWK({ ...key.publicJwk, alg: 'ES256' }, 'ES256')) as CryptoKey);
+  }
+  return { ring, byKid };
+}
+
+async function loadSigningKey(store: KeyStore): Promise<SigningKey> {
+  const signing = activeKey(await store.load());
+  return { kid: signing.kid, key: createPrivateKey({ key: { ...signing.privateJwk }, format: 'jwk' }) };
 }

@@ -1,4 +1,7 @@
-/** Where the signing key ring lives: Secrets Manager on AWS, a file on disk locally. */
+/**
+ * Where the private signing key ring lives: Secrets Manager on AWS, a file on disk locally.
+ * Only functions that sign tokens have one; verifiers read public-key-store.ts instead.
+ */
 import type { KeyRing } from '#domain/keyring';
 
 export interface KeyStore {

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { App, CfnResource, type Stack } from 'aws-cdk-lib';
+import { App, CfnResource, Duration, type Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import type { IConstruct } from 'constructs';
@@ -63,14 +63,10 @@ const DYNAMODB_WRITE_ACTIONS = [
   'dynamodb:DeleteItem',
   'dynamodb:BatchWriteItem',
 ];
-const SIGNING_FUNCTIONS: readonly FunctionName[] = [
-  'join',
-  'status',
-  'admission',
-  'complete',
-  'devices',
-  'jwks',
-];
+/** Route handlers that sign tokens (and so read the private key ring). */
+const SIGNING_FUNCTIONS: readonly FunctionName[] = ['join', 'status', 'admission'];
+/** Route handlers that only verify tokens or publish the JWKS: public keys, nothing private. */
+const VERIFYING_FUNCTIONS: readonly FunctionName[] = ['complete', 'devices', 'jwks'];
 const DISTINCT_FUNCTIONS = [...new Set(ROUTES.map((route) => route.fn))];
 
 type WorkerName =
@@ -82,6 +78,10 @@ type WorkerName =
   | 'fanout'
   | 'push';
 type AnyFunction = FunctionName | WorkerName;
+/** Every function that signs: the route handlers above and the fan-out worker (refreshed tokens). */
+const SIGNERS: readonly AnyFunction[] = [...SIGNING_FUNCTIONS, 'fanout'];
+/** Every function that verifies tokens but must not be able to sign them. */
+const VERIFIERS: readonly AnyFunction[] = [...VERIFYING_FUNCTIONS, 'ws-connect'];
 const WEBSOCKET_ROUTES = {
   $connect: 'ws-connect',
   $disconnect: 'ws-disconnect',
@@ -236,13 +236,20 @@ describe('Fairqueue stack', () => {
       }
     });
 
-    it('gives the key secret id to exactly the functions that sign or verify tokens', () => {
+    it('gives the key secret id to exactly the functions that sign tokens', () => {
       const secret = logicalId(stack, stack.waitingRoom.signingKeys);
-      const signers: readonly AnyFunction[] = [...SIGNING_FUNCTIONS, 'ws-connect', 'fanout'];
       for (const name of RUNTIME_FUNCTIONS) {
         const variables = functionEnv(fnId(name));
-        if (signers.includes(name)) expect(variables.FQ_KEY_SECRET_ID, name).toEqual({ Ref: secret });
+        if (SIGNERS.includes(name)) expect(variables.FQ_KEY_SECRET_ID, name).toEqual({ Ref: secret });
         else expect(variables.FQ_KEY_SECRET_ID, name).toBeUndefined();
+      }
+    });
+
+    it('points every function that signs or verifies tokens at the public keys in the table', () => {
+      for (const name of RUNTIME_FUNCTIONS) {
+        const variables = functionEnv(fnId(name));
+        if ([...SIGNERS, ...VERIFIERS].includes(name)) expect(variables.FQ_KEYS, name).toBe('aws');
+        else expect(variables.FQ_KEYS, name).toBeUndefined();
       }
     });
 
@@ -495,11 +502,37 @@ describe('Fairqueue stack', () => {
         RotateImmediatelyOnUpdate: true,
         RotationRules: { ScheduleExpression: 'rate(30 days)' },
       });
-      template.hasResourceProperties('AWS::Lambda::Permission', {
-        Action: 'lambda:InvokeFunction',
-        FunctionName: { 'Fn::GetAtt': [rotator, 'Arn'] },
-        Principal: 'secretsmanager.amazonaws.com',
+    });
+
+    it('lets only Secrets Manager acting for this account invoke the rotator', () => {
+      const rotator = logicalId(stack, stack.waitingRoom.keyRotator);
+      const permissions = Object.values(
+        template.findResources('AWS::Lambda::Permission', {
+          Properties: { FunctionName: { 'Fn::GetAtt': [rotator, 'Arn'] } },
+        }),
+      );
+      expect(permissions.map((p) => p.Properties)).toEqual([
+        {
+          Action: 'lambda:InvokeFunction',
+          FunctionName: { 'Fn::GetAtt': [rotator, 'Arn'] },
+          Principal: 'secretsmanager.amazonaws.com',
+          SourceAccount: { Ref: 'AWS::AccountId' },
+        },
+      ]);
+    });
+
+    it('tells the rotator the table and how long retired keys keep verifying (a day unless set)', () => {
+      const rotator = logicalId(stack, stack.waitingRoom.keyRotator);
+      expect(functionEnv(rotator)).toMatchObject({
+        FQ_TABLE: { Ref: logicalId(stack, stack.waitingRoom.table) },
+        FQ_RETIRED_KEY_RETENTION_SECONDS: '86400',
       });
+      const custom = unbundledStack({ waitingRoom: { retiredKeyRetention: Duration.hours(6) } });
+      const variables =
+        Template.fromStack(custom).findResources('AWS::Lambda::Function')[
+          logicalId(custom, custom.waitingRoom.keyRotator)
+        ]?.Properties.Environment.Variables;
+      expect(variables.FQ_RETIRED_KEY_RETENTION_SECONDS).toBe('21600');
     });
 
     it('lets the rotator manage versions of that secret only', () => {
@@ -513,7 +546,20 @@ describe('Fairqueue stack', () => {
         'secretsmanager:PutSecretValue',
         'secretsmanager:UpdateSecretVersionStage',
       ]);
-      expect(actionsOf(roleStatements('rotate-keys')).some((a) => a.startsWith('dynamodb:'))).toBe(false);
+    });
+
+    it('lets the rotator write the public keys item and nothing else of the table', () => {
+      const onTable = roleStatements('rotate-keys').filter((s) =>
+        actionsOf([s]).some((a) => a.startsWith('dynamodb:')),
+      );
+      expect(onTable).toEqual([
+        {
+          Effect: 'Allow',
+          Action: 'dynamodb:PutItem',
+          Resource: { 'Fn::GetAtt': [logicalId(stack, stack.waitingRoom.table), 'Arn'] },
+          Condition: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': ['KEYRING'] } },
+        },
+      ]);
     });
   });
 
@@ -525,10 +571,30 @@ describe('Fairqueue stack', () => {
       }
     });
 
-    it('gives jwks the key ring and no table access', () => {
-      const actions = actionsOf(roleStatements('jwks'));
-      expect(actions.filter((a) => a.startsWith('dynamodb:'))).toEqual([]);
-      expect(actions).toContain('secretsmanager:GetSecretValue');
+    it('lets every function that signs or verifies read the public keys item', () => {
+      const tableArn = { 'Fn::GetAtt': [logicalId(stack, stack.waitingRoom.table), 'Arn'] };
+      for (const name of [...SIGNERS, ...VERIFIERS]) {
+        const reads = roleStatements(name).filter(
+          (s) =>
+            actionsOf([s]).includes('dynamodb:GetItem') &&
+            JSON.stringify(s.Resource).includes(JSON.stringify(tableArn)),
+        );
+        expect(reads.length, name).toBeGreaterThan(0);
+      }
+    });
+
+    it('lets jwks read the public keys item and nothing else: no other item, no secret', () => {
+      const statements = roleStatements('jwks').filter(
+        (s) => !actionsOf([s]).some((a) => a.startsWith('logs:')),
+      );
+      expect(statements).toEqual([
+        {
+          Effect: 'Allow',
+          Action: 'dynamodb:GetItem',
+          Resource: { 'Fn::GetAtt': [logicalId(stack, stack.waitingRoom.table), 'Arn'] },
+          Condition: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': ['KEYRING'] } },
+        },
+      ]);
     });
 
     it.each(['event', 'status'] as const)('lets %s read the table but never write it', (name) => {
@@ -552,14 +618,21 @@ describe('Fairqueue stack', () => {
       expect(actionsOf(roleStatements(name))).toEqual(expect.arrayContaining(DYNAMODB_WRITE_ACTIONS));
     });
 
-    it('lets only token signers and the rotator read the key ring, and only the rotator write it', () => {
+    it('lets exactly the token signers and the rotator read the private key ring, and only the rotator write it', () => {
       const all: readonly AnyFunction[] = [...RUNTIME_FUNCTIONS, 'rotate-keys'];
       const readers = all.filter((name) =>
         actionsOf(roleStatements(name)).includes('secretsmanager:GetSecretValue'),
       );
-      expect([...readers].sort()).toEqual(
-        [...SIGNING_FUNCTIONS, 'ws-connect', 'fanout', 'rotate-keys'].sort(),
-      );
+      expect([...readers].sort()).toEqual([...SIGNERS, 'rotate-keys'].sort());
+      for (const name of VERIFIERS) expect(readers, name).not.toContain(name);
+      // Whatever reads the secret reads only this one.
+      const secret = logicalId(stack, stack.waitingRoom.signingKeys);
+      for (const name of readers) {
+        for (const statement of roleStatements(name)) {
+          if (actionsOf([statement]).some((a) => a.startsWith('secretsmanager:GetSecretValue')))
+            expect(JSON.stringify(statement.Resource), name).toContain(secret);
+        }
+      }
       const writers = all.filter((name) =>
         actionsOf(roleStatements(name)).includes('secretsmanager:PutSecretValue'),
       );

@@ -93,7 +93,8 @@ export interface RealSigningKey {
 }
 
 /** The key store's active signing key: what fairqueue itself signs with. */
-export async function realSigningKey(store: KeyStore): Promise<RealSigningKey> {
+export async function realSigningKey(store: KeyStore | null): Promise<RealSigningKey> {
+  if (!store) throw new Error('this runtime only verifies: it has no signing key store');
   const stored = activeKey(await store.load());
   const key = (await importJWK({ ...stored.privateJwk, alg: 'ES256' }, 'ES256')) as CryptoKey;
   return { kid: stored.kid, key, publicJwk: publicJwk(stored) };

@@ -10,11 +10,11 @@ import type { ChangeNotifier } from '#ports/realtime';
 import type { TestClock } from './clock.ts';
 
 export function testTokens(clock: TestClock): TokenService {
-  return new TokenService(new FileKeyStore(mkdtempSync(join(tmpdir(), 'fq-test-keys-'))), {
-    issuer: 'fairqueue',
-    cacheSeconds: 300,
-    now: clock.now,
-  });
+  const keys = new FileKeyStore(mkdtempSync(join(tmpdir(), 'fq-test-keys-')), { now: clock.now });
+  return new TokenService(
+    { publicKeys: keys, signingKeys: keys },
+    { issuer: 'fairqueue', cacheSeconds: 300, now: clock.now },
+  );
 }
 
 export function testRoom(store: QueueStore, clock: TestClock, notifier?: ChangeNotifier) {

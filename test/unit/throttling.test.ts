@@ -4,6 +4,7 @@
  * A throttle is a 503 `throttled` with `Retry-After`; anything unexpected is a bare
  * 500 `internal_error`; neither ever carries AWS text or an error's detail.
  */
+import '../support/handler-env.ts';
 import 'aws-sdk-client-mock-vitest/extend';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -27,16 +28,9 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
-import { afterAll, afterEach, beforeAll, describe, expect, test, vi } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { readConfig } from '#app/config';
 import { buildRuntime, type Runtime, setRuntime } from '#app/runtime';
-
-// The handler modules build a runtime from the environment when they load: give them one.
-vi.hoisted(() => {
-  process.env.FQ_STORE = 'dynamodb';
-  process.env.FQ_TABLE = 't';
-  process.env.FQ_KEY_DIR = `${process.env.TMPDIR ?? '/tmp'}/fq-throttle-load-keys`;
-});
 
 import { handler as admin } from '#functions/admin';
 import { handler as admission } from '#functions/admission';
