@@ -1,14 +1,18 @@
 /**
  * The local waiting room: the gateway (HTTP routes, `/ws`, `@connections`), the
  * admitter scheduler, the in-process stand-in for asynchronous Lambda
- * invocations, and the pages, over the embedded store (or DynamoDB when
- * AWS_ENDPOINT_URL is set).
+ * invocations, and the pages, over the embedded store (SQLite on disk, or in
+ * memory) or DynamoDB when AWS_ENDPOINT_URL is set.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { CreateTableCommand, DynamoDBClient, ResourceInUseException } from '@aws-sdk/client-dynamodb';
 import { tableDefinition } from '#adapters/dynamo-table';
+import { FileKeyStore } from '#adapters/file-key-store';
 import { InProcessNotifier } from '#adapters/in-process-notifier';
-import { readConfig } from '#app/config';
+import { openSqlite, type SqliteDatabase, sqliteFile } from '#adapters/sqlite-db';
+import { SqliteDeviceStore } from '#adapters/sqlite-devices';
+import { SqliteQueueStore } from '#adapters/sqlite-store';
+import { type AppConfig, readConfig } from '#app/config';
 import { logger } from '#app/logger';
 import { buildRuntime, type Runtime, type RuntimeOverrides, setRuntime } from '#app/runtime';
 import { handler as admitterHandler } from '#functions/admitter';
@@ -39,6 +43,12 @@ export interface LocalApp {
   readonly runtime: Runtime;
   readonly gateway: Gateway;
   readonly websocket: LocalWebSocketApi;
+  /**
+   * The store as found at start. `fresh`: it held nothing (a new SQLite file, the in-memory
+   * store, a DynamoDB table created just now), so the key ring was started anew and tokens
+   * of any earlier queue are refused; otherwise the queue and its keys were resumed.
+   */
+  readonly store: { readonly kind: AppConfig['store']; readonly location: string; readonly fresh: boolean };
   /** Runs one admission tick now (tests use this instead of waiting for the timer). */
   tick(): Promise<void>;
   /** Resolves when every fan-out and push job handed off so far has finished. */
@@ -51,13 +61,15 @@ const PAGES: Record<string, URL> = {
   '/admin': new URL('./pages/admin.html', import.meta.url),
 };
 
-/** Creates the table on a local DynamoDB endpoint when it is missing. */
-export async function ensureTable(tableName: string): Promise<void> {
+/** Creates the table on a local DynamoDB endpoint when it is missing; true when it did. */
+export async function ensureTable(tableName: string): Promise<boolean> {
   const client = new DynamoDBClient({});
   try {
     await client.send(new CreateTableCommand(tableDefinition(tableName)));
+    return true;
   } catch (error) {
     if (!(error instanceof ResourceInUseException)) throw error;
+    return false;
   } finally {
     client.destroy();
   }
@@ -126,7 +138,16 @@ export async function startLocal(options: LocalOptions): Promise<LocalApp> {
     FQ_PUSH: options.env.FQ_PUSH ?? 'local',
   });
   const notifier = new InProcessNotifier();
-  runtime = buildRuntime(config, { notifier, ...options.overrides });
+  // SQLite is opened here, not in the runtime: the local runtime is the only place it runs.
+  const sqlite: SqliteDatabase | null =
+    config.store === 'sqlite' && !(options.overrides?.store && options.overrides.devices)
+      ? openSqlite(sqliteFile(config.dataDir))
+      : null;
+  runtime = buildRuntime(config, {
+    notifier,
+    ...(sqlite ? { store: new SqliteQueueStore(sqlite), devices: new SqliteDeviceStore(sqlite) } : {}),
+    ...options.overrides,
+  });
   setRuntime(runtime);
   notifier.attach({
     fanout: (job) => fanoutHandler(job),
@@ -135,7 +156,14 @@ export async function startLocal(options: LocalOptions): Promise<LocalApp> {
     onError: (error) => logger.error('local worker failed', { error: error as Error }),
   });
 
-  if (config.store === 'dynamodb') await ensureTable(config.tableName);
+  const tableCreated = config.store === 'dynamodb' && (await ensureTable(config.tableName));
+  // Keys follow the store. A store that holds nothing has never handed out a token, so a
+  // new key ring costs nothing, and it makes every token of an earlier queue (a store
+  // deleted, a process whose memory is gone) a 401 instead of a claim on a place that
+  // the new queue hands out again. A store the caller passed in is the caller's business.
+  const fresh =
+    !options.overrides?.store && (config.store === 'memory' || tableCreated || (sqlite?.empty ?? false));
+  if (fresh && config.keys.kind === 'file') await new FileKeyStore(config.keys.dir).reset();
   // Load the key ring now, so the first request does not pay for key generation.
   await runtime.tokens.jwks();
   if (options.demo && !(await runtime.store.getEvent(options.demo.eventId, { consistent: true }))) {
@@ -148,15 +176,14 @@ export async function startLocal(options: LocalOptions): Promise<LocalApp> {
   const tick = async () => {
     await admitterHandler({ once: true }, lambdaContext('admitter'));
   };
-  let ticking = false;
+  let ticking: Promise<void> | null = null;
   const timer = setInterval(() => {
     // A slow tick is not stacked on: the next one starts after it ends.
     if (ticking) return;
-    ticking = true;
-    tick()
+    ticking = tick()
       .catch((error) => console.error('admitter tick failed', error))
       .finally(() => {
-        ticking = false;
+        ticking = null;
       });
   }, options.tickMs);
   timer.unref();
@@ -168,14 +195,26 @@ export async function startLocal(options: LocalOptions): Promise<LocalApp> {
     runtime,
     gateway,
     websocket,
+    store: {
+      kind: config.store,
+      location:
+        config.store === 'sqlite'
+          ? sqliteFile(config.dataDir)
+          : config.store === 'dynamodb'
+            ? `${options.env.AWS_ENDPOINT_URL ?? 'AWS'} table ${config.tableName}`
+            : 'in memory',
+      fresh,
+    },
     tick,
     settle,
     close: async () => {
       clearInterval(timer);
+      await ticking;
       await settle();
       websocket.close();
       await gateway.close();
       setRuntime(undefined);
+      sqlite?.close();
     },
   };
 }

@@ -4,9 +4,14 @@
  * names the variable, never later inside a request.
  */
 export interface AppConfig {
-  /** `dynamodb` (AWS, DynamoDB Local, any endpoint via AWS_ENDPOINT_URL) or `memory` (embedded, local only). */
-  readonly store: 'dynamodb' | 'memory';
+  /**
+   * `dynamodb` (AWS, DynamoDB Local, any endpoint via AWS_ENDPOINT_URL); local only: `sqlite`
+   * (the embedded store on disk, kept across restarts) or `memory` (in process, gone at exit).
+   */
+  readonly store: 'dynamodb' | 'sqlite' | 'memory';
   readonly tableName: string;
+  /** Where the `sqlite` store keeps its database file (FQ_DATA_DIR). */
+  readonly dataDir: string;
   /** Where signing keys live: Secrets Manager on AWS, a folder on disk locally. */
   readonly keys:
     | { readonly kind: 'secrets-manager'; readonly secretId: string }
@@ -105,8 +110,10 @@ function readRealtime(env: Env): AppConfig['realtime'] {
 
 export function readConfig(env: Env = process.env): AppConfig {
   const store = str(env, 'FQ_STORE', 'dynamodb');
-  if (store !== 'dynamodb' && store !== 'memory') {
-    throw new ConfigError(`environment variable FQ_STORE must be "dynamodb" or "memory", got "${store}"`);
+  if (store !== 'dynamodb' && store !== 'sqlite' && store !== 'memory') {
+    throw new ConfigError(
+      `environment variable FQ_STORE must be "dynamodb", "sqlite" or "memory", got "${store}"`,
+    );
   }
   const secretId = env.FQ_KEY_SECRET_ID;
   const identityIssuer = env.FQ_IDENTITY_ISSUER;
@@ -116,7 +123,8 @@ export function readConfig(env: Env = process.env): AppConfig {
   }
   return {
     store,
-    tableName: store === 'memory' ? str(env, 'FQ_TABLE', 'fairqueue') : str(env, 'FQ_TABLE'),
+    tableName: store === 'dynamodb' ? str(env, 'FQ_TABLE') : str(env, 'FQ_TABLE', 'fairqueue'),
+    dataDir: str(env, 'FQ_DATA_DIR', '.fairqueue/data'),
     keys: secretId
       ? { kind: 'secrets-manager', secretId }
       : { kind: 'file', dir: str(env, 'FQ_KEY_DIR', '.fairqueue/keys') },

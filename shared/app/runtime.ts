@@ -30,7 +30,7 @@ import type { DeviceStore, PushGateway } from '#ports/push';
 import type { QueueStore } from '#ports/queue-store';
 import type { ChangeNotifier, ConnectionPoster, ConnectionRegistry } from '#ports/realtime';
 import { Admitter } from './admitter.ts';
-import { type AppConfig, readConfig } from './config.ts';
+import { type AppConfig, ConfigError, readConfig } from './config.ts';
 import { Connections } from './connections.ts';
 import { Fanout } from './fanout.ts';
 import { logger } from './logger.ts';
@@ -78,10 +78,18 @@ export function buildRuntime(config: AppConfig, overrides: RuntimeOverrides = {}
     return table;
   };
   const memory = config.store === 'memory';
+  // Connections die with a local process, whatever keeps the queue: the registry stays in memory.
+  const embedded = config.store !== 'dynamodb';
+  if (config.store === 'sqlite' && !(overrides.store && overrides.devices)) {
+    // Kept out of this module so that no Lambda bundle carries the native SQLite binding.
+    throw new ConfigError(
+      'FQ_STORE=sqlite is opened by the local runtime (local/app.ts), which passes it in',
+    );
+  }
   const store = overrides.store ?? (memory ? new MemoryQueueStore() : new DynamoQueueStore(dynamo()));
   const registry =
     overrides.registry ??
-    (memory
+    (embedded
       ? new MemoryConnectionRegistry(realtime.shards)
       : new DynamoConnectionRegistry(dynamo(), config.tableName, realtime.shards, now));
   const keyStore =
