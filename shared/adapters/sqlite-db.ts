@@ -24,9 +24,8 @@
  * every acknowledged join, claim and config change is a committed operation. A power
  * loss or OS crash may lose the last commits before the WAL was synced (the database
  * stays consistent). `FULL` would close that too at the cost of an fsync per commit,
- * several per join, which cut joins/s by more than an order of magnitude here
- * (docs/decisions/0006-embedded-store.md has the figures); a laptop demo of a sale
- * does not need to outlive a power cut.
+ * up to three per join, which cut joins/s about 40-fold here (the figures are in
+ * docs/decisions/0004-local-runtime.md); a local sale need not outlive a power cut.
  */
 import { mkdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
