@@ -18,7 +18,8 @@ export const ONLY = ((): 'joins' | 'fanout' | null => {
 const count = (n: number) => (QUICK ? Math.max(50, Math.round(n / 10)) : n);
 
 export interface HttpJoinParams {
-  readonly store: 'memory' | 'dynamodb';
+  /** `sqlite`: the embedded store `npm start` uses (on disk); `memory`: in process, for comparison. */
+  readonly store: 'sqlite' | 'memory' | 'dynamodb';
   /** Measured joins; the run stops earlier if `timeLimitSeconds` passes first. */
   readonly joins: number;
   /** Joins sent first and not measured: JIT, sockets, key cache, SDK connections. */
@@ -30,6 +31,16 @@ export interface HttpJoinParams {
   readonly timeLimitSeconds: number;
   readonly requestTimeoutMs: number;
 }
+
+export const HTTP_SQLITE: HttpJoinParams = {
+  store: 'sqlite',
+  joins: count(20_000),
+  warmupJoins: count(2_000),
+  concurrency: 64,
+  anonymousShare: 0.5,
+  timeLimitSeconds: 45,
+  requestTimeoutMs: 10_000,
+};
 
 export const HTTP_MEMORY: HttpJoinParams = {
   store: 'memory',

@@ -1,8 +1,8 @@
 /**
  * `npm run bench`: prints a table and writes bench/results/latest.json.
  * Order: the in-process parts first (nothing else running), then joins over
- * HTTP on the embedded store, then on DynamoDB Local. bench/README.md says what
- * each figure means.
+ * HTTP on the embedded store (SQLite, then in memory), then on DynamoDB Local.
+ * bench/README.md says what each figure means.
  */
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -39,6 +39,7 @@ import {
   FANOUT_WORKER,
   HTTP_DYNAMODB,
   HTTP_MEMORY,
+  HTTP_SQLITE,
   type HttpJoinParams,
   ONLY,
   QUICK,
@@ -72,16 +73,18 @@ function serverEnv(store: HttpJoinParams['store']): Record<string, string> {
   return {
     FQ_STORE: store,
     FQ_KEY_DIR: tempDir('fq-bench-keys-'),
+    FQ_DATA_DIR: tempDir('fq-bench-data-'),
     FQ_JOIN_RATE_LIMIT_PER_MINUTE: '0',
     FQ_WS_URL: '',
     NODE_ENV: 'production',
   };
 }
 
-async function httpOnMemory(): Promise<HttpJoinResult> {
-  const server = await startServer(serverEnv('memory'));
+/** Joins on an embedded store: SQLite on disk (what `npm start` uses) or in memory. */
+async function httpOnEmbedded(params: HttpJoinParams): Promise<HttpJoinResult> {
+  const server = await startServer(serverEnv(params.store));
   try {
-    return await measureHttpJoins(server, HTTP_MEMORY);
+    return await measureHttpJoins(server, params);
   } finally {
     await server.stop();
   }
@@ -369,6 +372,7 @@ async function main(): Promise<void> {
   const runs = (part: 'joins' | 'fanout') => ONLY === null || ONLY === part;
   let cpu: Outcome<CpuPerJoinResult> = notRun;
   let verification: Outcome<VerifyResult> = notRun;
+  let sqlite: Outcome<HttpJoinResult> = notRun;
   let memory: Outcome<HttpJoinResult> = notRun;
   let dynamo: Outcome<{ result: HttpJoinResult; setupSeconds: Figure }> = notRun;
   if (runs('joins')) {
@@ -379,7 +383,9 @@ async function main(): Promise<void> {
     setRuntime(undefined);
     await settle();
 
-    memory = await attempt('1a joins over HTTP, embedded store', httpOnMemory);
+    sqlite = await attempt('1a joins over HTTP, embedded store (SQLite)', () => httpOnEmbedded(HTTP_SQLITE));
+    await settle();
+    memory = await attempt('1c joins over HTTP, in memory', () => httpOnEmbedded(HTTP_MEMORY));
     await settle();
     dynamo = await attempt('1b joins over HTTP, DynamoDB Local', httpOnDynamoDb);
     await settle(1_000);
@@ -424,8 +430,9 @@ async function main(): Promise<void> {
   });
 
   const rows = [
-    ...httpRows('1a HTTP join, memory', memory),
+    ...httpRows('1a HTTP join, SQLite', sqlite),
     ...httpRows('1b HTTP join, DynamoDB Local', isSkipped(dynamo) ? dynamo : dynamo.result),
+    ...httpRows('1c HTTP join, memory', memory),
     ...cpuRows(cpu),
     ...verifyRows(verification),
     ...fanoutWorkerRows(fanoutWorker),
@@ -447,6 +454,7 @@ async function main(): Promise<void> {
       'See bench/README.md for what each figure means.',
     ],
     httpJoin: {
+      sqlite,
       memory,
       dynamodbLocal: isSkipped(dynamo)
         ? dynamo
@@ -482,7 +490,7 @@ async function main(): Promise<void> {
     `\n${header}\n\n${table(rows)}\n\nrun time ${totalSeconds.value} s (+ ${waited.value} s sampling/waiting before it); ${writeFile ? `written ${file}` : 'BENCH_QUICK or BENCH_ONLY: no file written'}\n`,
   );
 
-  const failed = [memory, dynamo, cpu, verification, fanoutWorker, fanoutTick, model].some(
+  const failed = [sqlite, memory, dynamo, cpu, verification, fanoutWorker, fanoutTick, model].some(
     (o) => isSkipped(o) && o !== notRun,
   );
   process.exitCode = failed ? 1 : 0;

@@ -1,8 +1,8 @@
 /**
  * The local waiting room: the gateway (HTTP routes, `/ws`, `@connections`), the
  * admitter scheduler, the in-process stand-in for asynchronous Lambda
- * invocations, and the pages, over the embedded store (or DynamoDB when
- * AWS_ENDPOINT_URL is set).
+ * invocations, and the pages, over the embedded store (SQLite on disk, or in
+ * memory) or DynamoDB when AWS_ENDPOINT_URL is set.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
@@ -12,8 +12,12 @@ import {
   waitUntilTableExists,
 } from '@aws-sdk/client-dynamodb';
 import { tableDefinition } from '#adapters/dynamo-table';
+import { FileKeyStore } from '#adapters/file-key-store';
 import { InProcessNotifier } from '#adapters/in-process-notifier';
 import { PrometheusMetrics } from '#adapters/prometheus-metrics';
+import { openSqlite, type SqliteDatabase, sqliteFile } from '#adapters/sqlite-db';
+import { SqliteDeviceStore } from '#adapters/sqlite-devices';
+import { SqliteQueueStore } from '#adapters/sqlite-store';
 import { type AppConfig, readConfig } from '#app/config';
 import type { FanoutJob, PushJob } from '#app/jobs';
 import { logger } from '#app/logger';
@@ -46,6 +50,12 @@ export interface LocalApp {
   readonly websocket: LocalWebSocketApi;
   /** The figures a deployment sends to CloudWatch, kept here and served at `GET /_local/metrics`. */
   readonly metrics: PrometheusMetrics;
+  /**
+   * The store as found at start. `fresh`: it held nothing (a new SQLite file, the in-memory
+   * store, a DynamoDB table created just now), so the key ring was started anew and tokens
+   * of any earlier queue are refused; otherwise the queue and its keys were resumed.
+   */
+  readonly store: { readonly kind: AppConfig['store']; readonly location: string; readonly fresh: boolean };
   /** Runs one admission tick now (tests use this instead of waiting for the timer). */
   tick(): Promise<void>;
   /** Resolves when every fan-out and push job handed off so far has finished. */
@@ -64,17 +74,20 @@ const PAGES: Record<string, URL> = {
 /**
  * Creates the table on a DynamoDB endpoint when it is missing, and returns only once it
  * is ACTIVE: a real endpoint takes seconds to create one, and a request that reached the
- * store before then would fail with ResourceNotFoundException.
+ * store before then would fail with ResourceNotFoundException. True when it created it.
  */
-export async function ensureTable(tableName: string): Promise<void> {
+export async function ensureTable(tableName: string): Promise<boolean> {
   const client = new DynamoDBClient({});
   try {
+    let created = true;
     try {
       await client.send(new CreateTableCommand(tableDefinition(tableName)));
     } catch (error) {
       if (!(error instanceof ResourceInUseException)) throw error;
+      created = false;
     }
     await waitUntilTableExists({ client, maxWaitTime: 120, minDelay: 1 }, { TableName: tableName });
+    return created;
   } finally {
     client.destroy();
   }
@@ -171,11 +184,21 @@ export async function startLocal(options: LocalOptions): Promise<LocalApp> {
   });
   const wsUrl = `${gateway.url.replace(/^http/, 'ws')}/ws`;
   const notifier = new InProcessNotifier();
+  const config = localConfig(options.env, gateway.url);
   let workers: LocalWorkers;
+  let sqlite: SqliteDatabase | null = null;
+  let fresh: boolean;
   try {
-    const config = localConfig(options.env, gateway.url);
-    if (config.store === 'dynamodb') await ensureTable(config.tableName);
-    runtime = buildRuntime(config, { notifier, metrics, ...options.overrides });
+    const tableCreated = config.store === 'dynamodb' && (await ensureTable(config.tableName));
+    // SQLite is opened here, not in the runtime: the local runtime is the only place it runs.
+    if (config.store === 'sqlite' && !(options.overrides?.store && options.overrides.devices))
+      sqlite = openSqlite(sqliteFile(config.dataDir));
+    runtime = buildRuntime(config, {
+      notifier,
+      metrics,
+      ...(sqlite ? { store: new SqliteQueueStore(sqlite), devices: new SqliteDeviceStore(sqlite) } : {}),
+      ...options.overrides,
+    });
     setRuntime(runtime);
     workers = await loadWorkers();
     const { fanout, push } = workers;
@@ -185,6 +208,13 @@ export async function startLocal(options: LocalOptions): Promise<LocalApp> {
       shards: config.realtime.shards,
       onError: (error) => logger.error('local worker failed', { error: error as Error }),
     });
+    // Keys follow the store. A store that holds nothing has never handed out a token, so a
+    // new key ring costs nothing, and it makes every token of an earlier queue (a store
+    // deleted, a process whose memory is gone) a 401 instead of a claim on a place that
+    // the new queue hands out again. A store the caller passed in is the caller's business.
+    fresh =
+      !options.overrides?.store && (config.store === 'memory' || tableCreated || (sqlite?.empty ?? false));
+    if (fresh && config.keys.kind === 'file') await new FileKeyStore(config.keys.dir).reset();
     // Load the key ring now, so the first request does not pay for key generation.
     await runtime.tokens.jwks();
     if (options.demo && !(await runtime.store.getEvent(options.demo.eventId, { consistent: true }))) {
@@ -196,6 +226,7 @@ export async function startLocal(options: LocalOptions): Promise<LocalApp> {
   } catch (error) {
     await gateway.close();
     setRuntime(undefined);
+    sqlite?.close();
     throw error;
   }
   websocket.attach(gateway.server);
@@ -204,15 +235,14 @@ export async function startLocal(options: LocalOptions): Promise<LocalApp> {
   const tick = async () => {
     await workers.admitter({ once: true }, lambdaContext('admitter'));
   };
-  let ticking = false;
+  let ticking: Promise<void> | null = null;
   const timer = setInterval(() => {
     // A slow tick is not stacked on: the next one starts after it ends.
     if (ticking) return;
-    ticking = true;
-    tick()
+    ticking = tick()
       .catch((error) => console.error('admitter tick failed', error))
       .finally(() => {
-        ticking = false;
+        ticking = null;
       });
   }, options.tickMs);
   timer.unref();
@@ -225,14 +255,26 @@ export async function startLocal(options: LocalOptions): Promise<LocalApp> {
     gateway,
     websocket,
     metrics,
+    store: {
+      kind: config.store,
+      location:
+        config.store === 'sqlite'
+          ? sqliteFile(config.dataDir)
+          : config.store === 'dynamodb'
+            ? `${options.env.AWS_ENDPOINT_URL ?? 'AWS'} table ${config.tableName}`
+            : 'in memory',
+      fresh,
+    },
     tick,
     settle,
     close: async () => {
       clearInterval(timer);
+      await ticking;
       await settle();
       websocket.close();
       await gateway.close();
       setRuntime(undefined);
+      sqlite?.close();
     },
   };
 }

@@ -1,8 +1,10 @@
 /**
  * `npm start`: the whole waiting room on http://127.0.0.1:$PORT with nothing but
- * Node. Set AWS_ENDPOINT_URL (e.g. DynamoDB Local) to use DynamoDB instead of
- * the embedded store.
+ * Node. The queue is kept in the embedded store under FQ_DATA_DIR and survives a
+ * restart; `npm start -- --clean` (`npm run start:clean`) deletes it first. Set
+ * AWS_ENDPOINT_URL (e.g. DynamoDB Local) to use DynamoDB instead.
  */
+import { removeSqliteFiles, sqliteFile } from '#adapters/sqlite-db';
 import { type AppConfig, ConfigError, readConfig } from '#app/config';
 
 const DEFAULT_ADMIN_TOKEN = 'local-admin-token';
@@ -18,6 +20,14 @@ function intFromEnv(name: string, fallback: number): number {
   return value;
 }
 
+const args = process.argv.slice(2);
+const unknown = args.filter((arg) => arg !== '--clean');
+if (unknown.length > 0) {
+  console.error(`unknown argument ${unknown.join(' ')}; the only one is --clean (start with an empty queue)`);
+  process.exit(1);
+}
+const clean = args.includes('--clean');
+
 const port = intFromEnv('PORT', 3000);
 const tickMs = Math.max(50, intFromEnv('TICK_MS', 1000));
 const adminToken = process.env.ADMIN_TOKEN || DEFAULT_ADMIN_TOKEN;
@@ -32,7 +42,7 @@ if (useDynamo) {
 
 const env = {
   ...process.env,
-  FQ_STORE: process.env.FQ_STORE ?? (useDynamo ? 'dynamodb' : 'memory'),
+  FQ_STORE: process.env.FQ_STORE ?? (useDynamo ? 'dynamodb' : 'sqlite'),
   FQ_TABLE: process.env.FQ_TABLE ?? 'fairqueue',
   FQ_TICK_SECONDS: String(tickMs / 1000),
 };
@@ -47,6 +57,17 @@ try {
 }
 // Imported after the check: the handlers' modules build their runtime when they load.
 const { startLocal } = await import('./app.ts');
+
+if (clean) {
+  if (config.store === 'dynamodb') {
+    console.error(
+      '--clean deletes the embedded store; for a clean DynamoDB start, set FQ_TABLE to a new table',
+    );
+    process.exit(1);
+  }
+  // The store then starts empty, and with it a new key ring: every earlier token is refused.
+  if (config.store === 'sqlite') removeSqliteFiles(sqliteFile(config.dataDir));
+}
 
 const app = await startLocal({
   port,
@@ -64,10 +85,24 @@ console.log(`fairqueue local on ${app.url}
   waiting room  ${app.url}/
   operators     ${app.url}/admin
   JWKS          ${app.url}/.well-known/jwks.json
+  metrics       ${app.url}/_local/metrics (Prometheus text)
   WebSocket     ${app.wsUrl}?token=<position token>
-  store         ${config.store === 'memory' ? 'embedded (in memory)' : `DynamoDB at ${process.env.AWS_ENDPOINT_URL} table ${config.tableName}`}
+  store         ${storeLine()}
   tick          every ${tickMs} ms
   ADMIN_TOKEN   ${process.env.ADMIN_TOKEN ? '(from the environment)' : `${adminToken} (default; set ADMIN_TOKEN to change)`}`);
+
+function storeLine(): string {
+  const { kind, location, fresh } = app.store;
+  const where =
+    kind === 'sqlite'
+      ? `embedded SQLite at ${location}`
+      : kind === 'memory'
+        ? 'embedded, in memory (nothing survives a restart)'
+        : `DynamoDB at ${location}`;
+  return fresh
+    ? `${where}: started fresh (new signing keys: tokens of earlier runs get 401)`
+    : `${where}: resumed (the queue, sessions and signing keys of the last run)`;
+}
 
 const stop = async () => {
   await app.close();

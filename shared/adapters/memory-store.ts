@@ -1,9 +1,9 @@
 /**
- * The embedded store: the queue store port held in process memory, for
- * `npm start` with nothing but Node. Each operation runs to completion without
- * awaiting, so it is atomic exactly as the DynamoDB adapter's conditional
- * writes and transactions are; the shared contract suite holds both to the
- * same behaviour.
+ * The queue store port held in process memory (`FQ_STORE=memory`: tests and the
+ * bench; it keeps nothing across a restart, so `npm start` uses sqlite-store.ts).
+ * Each operation runs to completion without awaiting, so it is atomic exactly as
+ * the DynamoDB adapter's conditional writes and transactions are; the shared
+ * contract suite holds every adapter to the same behaviour.
  */
 import { ConflictError, EventClosedError, EventNotFoundError } from '#domain/errors';
 import { type EventConfig, type EventRecord, type EventState, newEventRecord } from '#domain/event';

@@ -14,9 +14,14 @@ export interface AppConfig {
   readonly metrics:
     | { readonly kind: 'emf'; readonly namespace: string; readonly serviceName: string }
     | { readonly kind: 'off' };
-  /** `dynamodb` (AWS, DynamoDB Local, any endpoint via AWS_ENDPOINT_URL) or `memory` (embedded, local only). */
-  readonly store: 'dynamodb' | 'memory';
+  /**
+   * `dynamodb` (AWS, DynamoDB Local, any endpoint via AWS_ENDPOINT_URL); local only: `sqlite`
+   * (the embedded store on disk, kept across restarts) or `memory` (in process, gone at exit).
+   */
+  readonly store: 'dynamodb' | 'sqlite' | 'memory';
   readonly tableName: string;
+  /** Where the `sqlite` store keeps its database file (FQ_DATA_DIR). */
+  readonly dataDir: string;
   /**
    * Where the keys live (FQ_KEYS). `file`: one ring on disk serves both halves (local).
    * `aws`: the public half is the KEYRING item of the table, which every verification
@@ -163,8 +168,10 @@ function readMetrics(env: Env): AppConfig['metrics'] {
 
 export function readConfig(env: Env = process.env): AppConfig {
   const store = str(env, 'FQ_STORE', 'dynamodb');
-  if (store !== 'dynamodb' && store !== 'memory') {
-    throw new ConfigError(`environment variable FQ_STORE must be "dynamodb" or "memory", got "${store}"`);
+  if (store !== 'dynamodb' && store !== 'sqlite' && store !== 'memory') {
+    throw new ConfigError(
+      `environment variable FQ_STORE must be "dynamodb", "sqlite" or "memory", got "${store}"`,
+    );
   }
   const secretId = env.FQ_KEY_SECRET_ID || null;
   const keySource = str(env, 'FQ_KEYS', secretId ? 'aws' : 'file');
@@ -193,7 +200,8 @@ export function readConfig(env: Env = process.env): AppConfig {
     logLevel: readLogLevel(env),
     metrics: readMetrics(env),
     store,
-    tableName: store === 'memory' ? str(env, 'FQ_TABLE', 'fairqueue') : str(env, 'FQ_TABLE'),
+    tableName: store === 'dynamodb' ? str(env, 'FQ_TABLE') : str(env, 'FQ_TABLE', 'fairqueue'),
+    dataDir: str(env, 'FQ_DATA_DIR', '.fairqueue/data'),
     keys:
       keySource === 'aws'
         ? { kind: 'aws', signingSecretId: secretId }

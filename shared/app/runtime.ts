@@ -96,10 +96,18 @@ export function buildRuntime(config: AppConfig, overrides: RuntimeOverrides = {}
       ? new EmfMetrics({ namespace: config.metrics.namespace, serviceName: config.metrics.serviceName })
       : NO_METRICS);
   const memory = config.store === 'memory';
+  // Connections die with a local process, whatever keeps the queue: the registry stays in memory.
+  const embedded = config.store !== 'dynamodb';
+  if (config.store === 'sqlite' && !(overrides.store && overrides.devices)) {
+    // Kept out of this module so that no Lambda bundle carries the native SQLite binding.
+    throw new ConfigError(
+      'FQ_STORE=sqlite is opened by the local runtime (local/app.ts), which passes it in',
+    );
+  }
   const store = overrides.store ?? (memory ? new MemoryQueueStore() : new DynamoQueueStore(dynamo()));
   const registry =
     overrides.registry ??
-    (memory
+    (embedded
       ? new MemoryConnectionRegistry(realtime.shards)
       : new DynamoConnectionRegistry(dynamo(), config.tableName, realtime.shards, now));
   const { keyStore, publicKeyStore } = keyStores(config, dynamo, overrides);

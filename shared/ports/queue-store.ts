@@ -1,8 +1,9 @@
 /**
  * The queue store port: every state change the waiting room makes, as atomic
  * operations. Adapters: DynamoDB (shared/adapters/dynamo-store.ts) and the
- * embedded in-memory store (shared/adapters/memory-store.ts); one contract
- * suite (test/integration/queue-store.contract.ts) runs against both.
+ * embedded stores, on disk (shared/adapters/sqlite-store.ts) and in memory
+ * (shared/adapters/memory-store.ts); one contract suite
+ * (test/integration/queue-store.contract.ts) runs against all three.
  */
 import type { DueReleases } from '#domain/admission';
 import type { AdmitterState, EventConfig, EventRecord, EventState, TickRecord } from '#domain/event';

@@ -11,7 +11,6 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const TSX = join(ROOT, 'node_modules', '.bin', 'tsx');
 const READY_TIMEOUT_MS = 30_000;
 export const PROCESS_ADMIN_TOKEN = 'process-admin-token';
 
@@ -48,7 +47,9 @@ export function newStateDir(): string {
 
 export async function startLocalProcess(options: LocalProcessOptions = {}): Promise<LocalProcess> {
   const stateDir = options.stateDir ?? newStateDir();
-  const child = spawn(TSX, ['local/main.ts', ...(options.args ?? [])], {
+  // Node itself with tsx's loader, not the tsx CLI: the CLI runs the app in a grandchild,
+  // which a SIGKILL of the CLI leaves running, so kill9() would kill nothing that serves.
+  const child = spawn(process.execPath, ['--import', 'tsx', 'local/main.ts', ...(options.args ?? [])], {
     cwd: ROOT,
     env: {
       ...process.env,
