@@ -20,6 +20,12 @@ import type { FairqueueWaitingRoomProps } from './waiting-room.ts';
  * - `fairqueue:pushFcmApplicationArn`, `fairqueue:pushApnsApplicationArn`
  *                                      SNS platform applications; without either, push is off
  * - `fairqueue:pushApnsSandbox`        `true`/`false`, default: from the APNs application ARN
+ * - `fairqueue:alarmEmail`             create an SNS topic for the alarms with this email subscribed
+ * - `fairqueue:alarmTopicArn`          or send the alarms to this existing SNS topic
+ * - `fairqueue:metricsNamespace`       CloudWatch namespace of the embedded metrics, default `fairqueue`
+ * - `fairqueue:reservedConcurrency`    `false` to reserve no Lambda concurrency (accounts with a low limit)
+ * - `fairqueue:admitterReservedConcurrency`, `fairqueue:fanoutReservedConcurrency`,
+ *   `fairqueue:pushReservedConcurrency`  reserved concurrency, default 2, 2 × shards, 4
  */
 const app = new App();
 
@@ -88,10 +94,22 @@ const fanoutConcurrency = count('fanoutConcurrency');
 const fcmApplicationArn = text('pushFcmApplicationArn');
 const apnsApplicationArn = text('pushApnsApplicationArn');
 const apnsSandbox = flag('pushApnsSandbox');
+const alarmEmail = text('alarmEmail');
+const alarmTopicArn = text('alarmTopicArn');
+if (alarmEmail !== undefined && alarmTopicArn !== undefined) {
+  throw new Error('context fairqueue:alarmEmail and fairqueue:alarmTopicArn are alternatives: set one');
+}
+const metricsNamespace = text('metricsNamespace');
+const reservedConcurrencyOn = flag('reservedConcurrency');
+const reservedAdmitter = count('admitterReservedConcurrency');
+const reservedFanout = count('fanoutReservedConcurrency');
+const reservedPush = count('pushReservedConcurrency');
 
 // No `env`: the stack stays environment-agnostic so `cdk synth` needs no credentials.
 new FairqueueStack(app, text('stackName') ?? 'Fairqueue', {
   description: 'fairqueue: serverless virtual waiting room',
+  ...(alarmEmail !== undefined && { alarms: { email: alarmEmail } }),
+  ...(alarmTopicArn !== undefined && { alarms: { topicArn: alarmTopicArn } }),
   waitingRoom: {
     ...(issuer !== undefined && { issuer }),
     ...(identityProps !== undefined && { identity: identityProps }),
@@ -112,6 +130,16 @@ new FairqueueStack(app, text('stackName') ?? 'Fairqueue', {
     ...(webSocketAccessLogs !== undefined && { webSocketAccessLogs }),
     ...(webSocketShards !== undefined && { webSocketShards }),
     ...(fanoutConcurrency !== undefined && { fanoutConcurrency }),
+    ...(metricsNamespace !== undefined && { metricsNamespace }),
+    ...(reservedConcurrencyOn === false
+      ? { reservedConcurrency: false as const }
+      : {
+          reservedConcurrency: {
+            ...(reservedAdmitter !== undefined && { admitter: reservedAdmitter }),
+            ...(reservedFanout !== undefined && { fanout: reservedFanout }),
+            ...(reservedPush !== undefined && { push: reservedPush }),
+          },
+        }),
     push: {
       ...(fcmApplicationArn !== undefined && { fcmApplicationArn }),
       ...(apnsApplicationArn !== undefined && { apnsApplicationArn }),

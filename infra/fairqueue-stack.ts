@@ -1,9 +1,16 @@
-import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import { CfnOutput, Stack, type StackProps, Validations } from 'aws-cdk-lib';
+import { type ITopic, Topic } from 'aws-cdk-lib/aws-sns';
+import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import type { Construct } from 'constructs';
 import { FairqueueWaitingRoom, type FairqueueWaitingRoomProps } from './waiting-room.ts';
 
 export interface FairqueueStackProps extends StackProps {
-  readonly waitingRoom?: FairqueueWaitingRoomProps;
+  readonly waitingRoom?: Omit<FairqueueWaitingRoomProps, 'alarmTopic'>;
+  /**
+   * Where alarms go: an existing SNS topic (ARN), or a new topic this stack creates with an
+   * email subscription (confirm the email AWS sends). @default - no alarm notifications
+   */
+  readonly alarms?: { readonly topicArn: string } | { readonly email: string };
 }
 
 /** A thin deployable wrapper: the waiting room plus the outputs operators and clients need. */
@@ -11,10 +18,41 @@ export class FairqueueStack extends Stack {
   readonly waitingRoom: FairqueueWaitingRoom;
 
   constructor(scope: Construct, id: string, props: FairqueueStackProps = {}) {
-    const { waitingRoom, ...stackProps } = props;
+    const { waitingRoom, alarms: _alarms, ...stackProps } = props;
     super(scope, id, stackProps);
 
-    this.waitingRoom = new FairqueueWaitingRoom(this, 'WaitingRoom', waitingRoom);
+    let alarmTopic: ITopic | undefined;
+    if (props.alarms && 'topicArn' in props.alarms) {
+      alarmTopic = Topic.fromTopicArn(this, 'AlarmTopic', props.alarms.topicArn);
+    } else if (props.alarms) {
+      const topic = new Topic(this, 'AlarmTopic', {
+        displayName: 'fairqueue alarms',
+        // Only over TLS; CloudWatch alarms publish to it (no secrets travel in an alarm).
+        enforceSSL: true,
+      });
+      topic.addSubscription(new EmailSubscription(props.alarms.email));
+      Validations.of(topic).acknowledge({
+        id: 'AwsSolutions-SNS2',
+        reason:
+          'Alarm notifications carry alarm names and states only. CloudWatch cannot publish to a topic encrypted with the AWS-managed SNS key, and a customer-managed key for alarm names is not worth its cost.',
+      });
+      alarmTopic = topic;
+    }
+
+    this.waitingRoom = new FairqueueWaitingRoom(this, 'WaitingRoom', {
+      ...waitingRoom,
+      ...(alarmTopic && { alarmTopic }),
+    });
+    if (alarmTopic) {
+      new CfnOutput(this, 'AlarmTopicArn', {
+        description: 'SNS topic the alarms notify: subscribe email, chat or paging to it',
+        value: alarmTopic.topicArn,
+      });
+    }
+    new CfnOutput(this, 'DashboardName', {
+      description: 'CloudWatch dashboard of this deployment (queue, admissions, latency, alarms)',
+      value: this.waitingRoom.observability.dashboard.dashboardName,
+    });
 
     new CfnOutput(this, 'ApiUrl', {
       description: 'Base URL of the fairqueue HTTP API',

@@ -27,6 +27,7 @@ import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { CfnPermission } from 'aws-cdk-lib/aws-lambda';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
+import type { ITopic } from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import { RETIRED_KEY_RETENTION_SECONDS } from '#domain/keyring';
 import { type FunctionName, ROUTES } from '#http/routes';
@@ -38,6 +39,7 @@ import {
   publicKeysStatement,
   type TableAccess,
 } from './fairqueue-function.ts';
+import { FairqueueObservability } from './observability.ts';
 import { type PushProps, type PushSetup, pushSetup } from './push.ts';
 
 /** Identity JWTs from the ticketing platform; when set, `sub` of that token is the user who joins. */
@@ -100,6 +102,22 @@ export interface FairqueueWaitingRoomProps {
   readonly fanoutConcurrency?: number;
   /** SNS mobile push. @default - off: device registration answers 503 `push_unavailable` */
   readonly push?: PushProps;
+  /**
+   * Where the alarms go (and their return to OK): subscribe email, chat or paging to it.
+   * @default - no notifications; the alarms still show on the dashboard
+   */
+  readonly alarmTopic?: ITopic;
+  /** CloudWatch namespace of fairqueue's embedded metrics. @default 'fairqueue' */
+  readonly metricsNamespace?: string;
+  /**
+   * Concurrency reserved for the functions that keep the line moving, so a join flood that
+   * uses up the account's Lambda concurrency can never stall admissions or live updates.
+   * It comes out of the account's pool (which must keep 100 unreserved): on an account with
+   * a low limit, lower these or pass `false`. @default { admitter: 2, fanout: 2 × webSocketShards, push: 4 }
+   */
+  readonly reservedConcurrency?:
+    | { readonly admitter?: number; readonly fanout?: number; readonly push?: number }
+    | false;
 }
 
 interface HandlerAccess {
@@ -228,6 +246,8 @@ export class FairqueueWaitingRoom extends Construct {
   readonly fanout: FairqueueFunction;
   /** Sends push milestones; undefined while push is off. */
   readonly push: FairqueueFunction | undefined;
+  /** The alarms and the dashboard. */
+  readonly observability: FairqueueObservability;
 
   constructor(scope: Construct, id: string, props: FairqueueWaitingRoomProps = {}) {
     super(scope, id);
@@ -305,8 +325,32 @@ export class FairqueueWaitingRoom extends Construct {
     invokedBySecretsManager.sourceAccount = Stack.of(this).account;
 
     // Every function that builds the runtime gets these: the connection registry and the
-    // fan-out must agree on the shard count, or connections land where no worker looks.
-    const commonEnvironment = { FQ_ISSUER: issuer, FQ_WS_SHARDS: String(shards) };
+    // fan-out must agree on the shard count, or connections land where no worker looks; the
+    // metrics of this deployment carry its stack name as their `service` dimension.
+    const metricsNamespace = props.metricsNamespace ?? 'fairqueue';
+    const serviceName = Stack.of(this).stackName;
+    const commonEnvironment = {
+      FQ_ISSUER: issuer,
+      FQ_WS_SHARDS: String(shards),
+      FQ_METRICS_NAMESPACE: metricsNamespace,
+      POWERTOOLS_SERVICE_NAME: serviceName,
+    };
+    const reserved =
+      props.reservedConcurrency === false
+        ? undefined
+        : {
+            admitter: wholeNumber(
+              'reservedConcurrency.admitter',
+              props.reservedConcurrency?.admitter ?? 2,
+              1,
+            ),
+            fanout: wholeNumber(
+              'reservedConcurrency.fanout',
+              props.reservedConcurrency?.fanout ?? 2 * shards,
+              1,
+            ),
+            push: wholeNumber('reservedConcurrency.push', props.reservedConcurrency?.push ?? 4, 1),
+          };
 
     // The WebSocket API comes first: its URLs go into the environment of join and the workers.
     this.webSocketApi = new WebSocketApi(this, 'WebSocketApi', {
@@ -376,6 +420,9 @@ export class FairqueueWaitingRoom extends Construct {
       logRetention,
       retryAttempts: FANOUT_RETRIES,
       maxEventAge: FANOUT_MAX_EVENT_AGE,
+      // Reserved: a join flood must not starve live updates. Jobs beyond it wait in Lambda's
+      // asynchronous queue (retried, up to the maximum event age) rather than fail.
+      ...(reserved && { reservedConcurrentExecutions: reserved.fanout }),
       environment: { ...commonEnvironment, FQ_FANOUT_CONCURRENCY: String(fanoutConcurrency) },
     });
     // Reads the shard's connections and deletes those API Gateway reports gone.
@@ -407,6 +454,7 @@ export class FairqueueWaitingRoom extends Construct {
         // failed run had not reached yet, never anything twice.
         retryAttempts: 2,
         maxEventAge: PUSH_MAX_EVENT_AGE,
+        ...(reserved && { reservedConcurrentExecutions: reserved.push }),
         environment: { ...commonEnvironment, ...push.environment },
       });
       bindTable(this.push, this.table, 'readWrite');
@@ -570,6 +618,9 @@ export class FairqueueWaitingRoom extends Construct {
       logRetention,
       // A failed run is not worth retrying: the next scheduled run starts within a minute.
       retryAttempts: 0,
+      // Reserved, so admissions go on when a join flood has taken every other Lambda slot of
+      // the account. Two: a run may overlap the next scheduled one by a few seconds.
+      ...(reserved && { reservedConcurrentExecutions: reserved.admitter }),
       environment: {
         ...commonEnvironment,
         FQ_TICK_SECONDS: String(tickSeconds),
@@ -584,6 +635,24 @@ export class FairqueueWaitingRoom extends Construct {
       schedule: Schedule.rate(Duration.minutes(1)),
       // A start delayed past the next scheduled one is worthless; drop it instead of piling up.
       targets: [new LambdaFunction(this.admitter, { maxEventAge: Duration.minutes(1) })],
+    });
+
+    const functions = new Map<string, FairqueueFunction>([
+      ...[...handlers].map(([name, fn]) => [name, fn] as const),
+      ...[...webSocketHandlers].map(([routeKey, fn]) => [WEBSOCKET_HANDLERS[routeKey].fn, fn] as const),
+      ['fanout', this.fanout],
+      ...(this.push ? [['push', this.push] as const] : []),
+      ['admitter', this.admitter],
+      ['rotate-keys', this.keyRotator],
+    ]);
+    this.observability = new FairqueueObservability(this, 'Observability', {
+      namespace: metricsNamespace,
+      serviceName,
+      table: this.table,
+      httpStage: this.stage,
+      functions: new Map([...functions].map(([name, fn]) => [pascal(name), fn])),
+      workers: new Map([['fanout', this.fanout], ...(this.push ? [['push', this.push] as const] : [])]),
+      ...(props.alarmTopic && { alarmTopic: props.alarmTopic }),
     });
 
     this.apiUrl = this.stage.url;

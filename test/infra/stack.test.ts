@@ -491,6 +491,147 @@ describe('Fairqueue stack', () => {
     });
   });
 
+  describe('availability and observability', () => {
+    const reservedOf = (t: Template, id: string): unknown =>
+      t.findResources('AWS::Lambda::Function')[id]?.Properties.ReservedConcurrentExecutions;
+
+    it('reserves concurrency for the admitter and the workers, and for nothing on the request path', () => {
+      expect(reservedOf(template, fnId('admitter'))).toBe(2);
+      expect(reservedOf(template, fnId('fanout'))).toBe(32); // 2 × the 16 shards
+      for (const name of [...DISTINCT_FUNCTIONS, 'ws-connect', 'ws-disconnect', 'ws-default'] as const)
+        expect(reservedOf(template, fnId(name)), name).toBeUndefined();
+      const pushStack = unbundledStack({ waitingRoom: { push: { fcmApplicationArn: FCM_APP } } });
+      expect(
+        reservedOf(Template.fromStack(pushStack), logicalId(pushStack, functionOf(pushStack, 'push'))),
+      ).toBe(4);
+      const none = unbundledStack({ waitingRoom: { reservedConcurrency: false } });
+      expect(
+        reservedOf(Template.fromStack(none), logicalId(none, none.waitingRoom.admitter)),
+      ).toBeUndefined();
+      expect(() => unbundledStack({ waitingRoom: { reservedConcurrency: { admitter: 0 } } })).toThrow(
+        /reservedConcurrency.admitter/,
+      );
+    });
+
+    it('every function writes embedded metrics under the stack name', () => {
+      for (const name of RUNTIME_FUNCTIONS) {
+        expect(functionEnv(fnId(name)), name).toMatchObject({
+          FQ_METRICS_NAMESPACE: 'fairqueue',
+          POWERTOOLS_SERVICE_NAME: 'Fairqueue',
+        });
+      }
+    });
+
+    it('alarms when the admitter stalls: old ticks, or no tick figure at all, for two minutes', () => {
+      template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        AlarmName: 'Fairqueue-AdmitterStalled',
+        Metrics: [
+          Match.objectLike({
+            MetricStat: {
+              Metric: {
+                Namespace: 'fairqueue',
+                MetricName: 'TickAge',
+                Dimensions: [{ Name: 'service', Value: 'Fairqueue' }],
+              },
+              Stat: 'Maximum',
+              Period: 60,
+            },
+          }),
+        ],
+        Threshold: 60,
+        EvaluationPeriods: 2,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+        TreatMissingData: 'breaching',
+      });
+    });
+
+    it('alarms on DynamoDB throttling, 503s, the 5xx rate, fan-out and push failures', () => {
+      const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm'));
+      const named = (name: string) => alarms.find((a) => a.Properties.AlarmName === `Fairqueue-${name}`);
+      const throttle = named('DynamoDbThrottled');
+      const throttleMetrics = JSON.stringify(throttle?.Properties.Metrics);
+      expect(throttleMetrics).toContain('ReadThrottleEvents');
+      expect(throttleMetrics).toContain('WriteThrottleEvents');
+      const stat = (name: string) => named(name)?.Properties.Metrics?.[0]?.MetricStat;
+      expect(stat('Throttled503')).toMatchObject({
+        Metric: { MetricName: 'Throttled', Namespace: 'fairqueue' },
+      });
+      const rate = JSON.stringify(named('ServerErrorRate')?.Properties.Metrics);
+      expect(rate).toContain('"MetricName":"5xx"');
+      expect(rate).toContain('"MetricName":"Count"');
+      expect(stat('FanoutFailures')).toMatchObject({ Metric: { MetricName: 'FanoutFailures' }, Period: 300 });
+      expect(stat('PushFailures')).toMatchObject({ Metric: { MetricName: 'PushFailed' }, Period: 300 });
+    });
+
+    it('alarms on errors and throttles of every function', () => {
+      const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm'));
+      const all: readonly AnyFunction[] = [...RUNTIME_FUNCTIONS, 'rotate-keys'];
+      for (const name of all) {
+        const id = fnId(name);
+        const watching = alarms.filter((a) => {
+          const metrics = JSON.stringify(a.Properties.Metrics ?? []);
+          return (
+            metrics.includes('"Errors"') && metrics.includes('"Throttles"') && metrics.includes(`"${id}"`)
+          );
+        });
+        expect(watching, name).toHaveLength(1);
+      }
+    });
+
+    it('notifies the alarm topic on alarm and on recovery, when one is given', () => {
+      for (const alarm of Object.values(template.findResources('AWS::CloudWatch::Alarm')))
+        expect(alarm.Properties.AlarmActions).toBeUndefined();
+      const withEmail = unbundledStack({ alarms: { email: 'ops@example.com' } });
+      const t = Template.fromStack(withEmail);
+      t.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'ops@example.com' });
+      const topic = Object.keys(t.findResources('AWS::SNS::Topic'))[0] ?? '';
+      const alarms = Object.values(t.findResources('AWS::CloudWatch::Alarm'));
+      expect(alarms.length).toBeGreaterThan(10);
+      for (const alarm of alarms) {
+        expect(alarm.Properties.AlarmActions).toEqual([{ Ref: topic }]);
+        expect(alarm.Properties.OKActions).toEqual([{ Ref: topic }]);
+      }
+      t.hasOutput('AlarmTopicArn', {});
+      expect(nagErrors(withEmail)).toEqual([]);
+      const existing = unbundledStack({
+        alarms: { topicArn: 'arn:aws:sns:eu-west-1:123456789012:ops-paging' },
+      });
+      const existingAlarms = Object.values(
+        Template.fromStack(existing).findResources('AWS::CloudWatch::Alarm'),
+      );
+      for (const alarm of existingAlarms)
+        expect(alarm.Properties.AlarmActions).toEqual(['arn:aws:sns:eu-west-1:123456789012:ops-paging']);
+    });
+
+    it('has one dashboard with the queue, admissions, latency, ticks, workers, DynamoDB and Lambda', () => {
+      template.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
+      const dashboard = Object.values(template.findResources('AWS::CloudWatch::Dashboard'))[0];
+      const body = JSON.stringify(dashboard?.Properties.DashboardBody);
+      for (const metric of [
+        'Joins',
+        'JoinLatency',
+        'Throttled',
+        'ServerErrors',
+        'Admitted',
+        'QueueLength',
+        'ActiveSessions',
+        'Missed',
+        'Expired',
+        'TickDuration',
+        'TickAge',
+        'FanoutMessages',
+        'FanoutFailures',
+        'PushSent',
+        'PushFailed',
+        'ReadThrottleEvents',
+        'ConsumedWriteCapacityUnits',
+        'ConcurrentExecutions',
+      ])
+        expect(body, metric).toContain(metric);
+      template.hasOutput('DashboardName', {});
+    });
+  });
+
   describe('signing keys', () => {
     it('rotates the key ring at deploy and every 30 days', () => {
       const secret = logicalId(stack, stack.waitingRoom.signingKeys);
