@@ -78,6 +78,9 @@ export class LocalWebSocketApi {
   /** Attach to the HTTP server: upgrades on `path` go through `$connect`. */
   attach(server: Server): void {
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      // Node hands over the socket with no 'error' listener of its own: a client that resets
+      // while `$connect` runs would otherwise end the process. The socket is simply dropped.
+      socket.on('error', () => socket.destroy());
       this.#upgrade(req, socket, head).catch(() => socket.destroy());
     });
   }
@@ -95,12 +98,28 @@ export class LocalWebSocketApi {
     if (result.statusCode < 200 || result.statusCode > 299) {
       const body = result.body ?? '';
       const reason = STATUS_TEXT[result.statusCode] ?? 'Forbidden';
-      socket.end(
-        `HTTP/1.1 ${result.statusCode} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-      );
+      if (!socket.destroyed) {
+        socket.end(
+          `HTTP/1.1 ${result.statusCode} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+        );
+      }
       return;
     }
+    const disconnect = () => {
+      handlers.disconnect(this.#event('$disconnect', connectionId, null)).catch(() => {});
+    };
+    if (socket.destroyed) {
+      // The client left while `$connect` ran: API Gateway would still run `$disconnect`.
+      disconnect();
+      return;
+    }
+    let upgraded = false;
+    // ws drops a socket that died during the handshake without calling back: `$disconnect` still runs.
+    socket.once('close', () => {
+      if (!upgraded) disconnect();
+    });
     this.#wss.handleUpgrade(req, socket, head, (ws) => {
+      upgraded = true;
       const now = Date.now();
       this.#live.set(connectionId, {
         socket: ws,
@@ -109,6 +128,10 @@ export class LocalWebSocketApi {
         sourceIp: req.socket.remoteAddress ?? '127.0.0.1',
         userAgent: req.headers['user-agent'] ?? '',
       });
+      // A malformed frame (bad UTF-8, no mask, RSV bits, unknown opcode, too big) is a receiver
+      // error: ws has already sent the close frame (1002, 1007 or 1009) and ends this connection.
+      // Without a listener the 'error' event would throw and end the whole process.
+      ws.on('error', () => {});
       ws.on('message', (data) => {
         const live = this.#live.get(connectionId);
         if (live) live.lastActiveAt = Date.now();
@@ -116,7 +139,7 @@ export class LocalWebSocketApi {
       });
       ws.on('close', () => {
         this.#live.delete(connectionId);
-        handlers.disconnect(this.#event('$disconnect', connectionId, null)).catch(() => {});
+        disconnect();
       });
     });
   }
