@@ -219,6 +219,9 @@ class TimedPoster implements ConnectionPoster {
     this.latencies = [];
     this.peakInFlight = 0;
   }
+  close(connectionId: string) {
+    return this.inner.close(connectionId);
+  }
   async post(connectionId: string, data: string) {
     const started = nowMs();
     this.inFlight++;
@@ -233,7 +236,7 @@ class TimedPoster implements ConnectionPoster {
 }
 
 /** Counts and drops: the fan-out with everything but the post (listing, messages, signing, JSON). */
-const DROP_POSTER: ConnectionPoster = { post: async () => 'sent' };
+const DROP_POSTER: ConnectionPoster = { post: async () => 'sent', close: async () => 'closed' };
 
 /**
  * The same POST @connections/{id} with bare node:http (keep-alive, no SDK, no SigV4):
@@ -247,14 +250,20 @@ class BareHttpPoster implements ConnectionPoster {
     this.#url = new URL(base);
     this.#agent = new Agent({ keepAlive: true, maxSockets: sockets, maxFreeSockets: sockets });
   }
-  post(connectionId: string, data: string): Promise<'sent' | 'gone'> {
+  async post(connectionId: string, data: string): Promise<'sent' | 'gone'> {
+    return (await this.#send('POST', connectionId, data)) === 200 ? 'sent' : 'gone';
+  }
+  async close(connectionId: string): Promise<'closed' | 'gone'> {
+    return (await this.#send('DELETE', connectionId, '')) === 204 ? 'closed' : 'gone';
+  }
+  #send(method: string, connectionId: string, data: string): Promise<number> {
     return new Promise((resolve, reject) => {
       const req = request(
         {
           agent: this.#agent,
           host: this.#url.hostname,
           port: this.#url.port,
-          method: 'POST',
+          method,
           path: `/@connections/${encodeURIComponent(connectionId)}`,
           headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) },
         },
@@ -262,8 +271,8 @@ class BareHttpPoster implements ConnectionPoster {
           res.resume();
           res.on('error', reject);
           res.on('end', () => {
-            if (res.statusCode === 200) resolve('sent');
-            else if (res.statusCode === 410) resolve('gone');
+            if (res.statusCode === 200 || res.statusCode === 204 || res.statusCode === 410)
+              resolve(res.statusCode);
             else reject(new Error(`@connections answered ${res.statusCode}`));
           });
         },
@@ -507,6 +516,7 @@ export async function measureFanoutWorker(
         messageBytes ||= Buffer.byteLength(data);
         return 'sent';
       },
+      close: async () => 'closed',
     },
   }).run(movedChange(), 0);
   if (sample.sent === 0) throw new Error('no message to size');

@@ -76,6 +76,16 @@ export interface FairqueueWaitingRoomProps {
   readonly webSocketShards?: number;
   /** Posts in flight at once inside one fan-out worker. @default 64 */
   readonly fanoutConcurrency?: number;
+  /**
+   * Open WebSocket connections one place (one position token's holder) may keep; a new one
+   * beyond it closes the place's oldest. A whole number >= 1. @default 3
+   */
+  readonly webSocketMaxConnectionsPerPlace?: number;
+  /**
+   * Client messages (heartbeats) one WebSocket connection may send per minute; one more closes
+   * it. Each is a Lambda invocation and a DynamoDB write. A whole number >= 1. @default 60
+   */
+  readonly webSocketMaxMessagesPerMinute?: number;
   /** SNS mobile push. @default - off: device registration answers 503 `push_unavailable` */
   readonly push?: PushProps;
 }
@@ -112,25 +122,28 @@ const HANDLER_ACCESS: Readonly<Record<FunctionName, HandlerAccess>> = {
 
 type WebSocketRouteKey = '$connect' | '$disconnect' | '$default';
 
+/** Management API calls: POST is PostToConnection, DELETE is DeleteConnection. */
+type ConnectionCall = 'POST' | 'DELETE';
+
 interface WebSocketHandler extends HandlerAccess {
   /** File under `functions/`. */
   readonly fn: string;
-  /** Posts to connections through the management API (`FQ_WS_MANAGEMENT_ENDPOINT`). */
-  readonly postsToConnections: boolean;
+  /** Management API calls it makes on connections (`FQ_WS_MANAGEMENT_ENDPOINT`); none: no endpoint. */
+  readonly manages: readonly ConnectionCall[];
 }
 
 /** The WebSocket routes and what each handler may touch. */
 const WEBSOCKET_HANDLERS: Readonly<Record<WebSocketRouteKey, WebSocketHandler>> = {
-  // Verifies `?token=` and registers the connection under its event.
-  $connect: { fn: 'ws-connect', table: 'readWrite', keys: true, postsToConnections: false },
-  $disconnect: { fn: 'ws-disconnect', table: 'readWrite', keys: false, postsToConnections: false },
-  // Answers heartbeats; forgets a connection whose answer comes back gone.
-  $default: { fn: 'ws-default', table: 'readWrite', keys: false, postsToConnections: true },
+  // Verifies `?token=`, registers the connection under its event and place, and closes the
+  // place's oldest connections beyond the cap.
+  $connect: { fn: 'ws-connect', table: 'readWrite', keys: true, manages: ['DELETE'] },
+  $disconnect: { fn: 'ws-disconnect', table: 'readWrite', keys: false, manages: [] },
+  // Answers heartbeats; counts messages and closes a connection over the limit; forgets a
+  // connection whose answer comes back gone.
+  $default: { fn: 'ws-default', table: 'readWrite', keys: false, manages: ['POST', 'DELETE'] },
 };
 
 const WEBSOCKET_STAGE = 'live';
-/** The only management-API call the workers make: PostToConnection. */
-const POST_TO_CONNECTIONS = 'POST/@connections/*';
 
 /** The admitter is invoked once a minute and must be finished before the next run. */
 const ADMITTER_TIMEOUT = Duration.seconds(70);
@@ -214,6 +227,16 @@ export class FairqueueWaitingRoom extends Construct {
     const logRetention = props.logRetention ?? RetentionDays.ONE_MONTH;
     const shards = wholeNumber('webSocketShards', props.webSocketShards ?? 16, 1);
     const fanoutConcurrency = wholeNumber('fanoutConcurrency', props.fanoutConcurrency ?? 64, 1);
+    const maxConnectionsPerPlace = wholeNumber(
+      'webSocketMaxConnectionsPerPlace',
+      props.webSocketMaxConnectionsPerPlace ?? 3,
+      1,
+    );
+    const maxMessagesPerMinute = wholeNumber(
+      'webSocketMaxMessagesPerMinute',
+      props.webSocketMaxMessagesPerMinute ?? 60,
+      1,
+    );
     const push: PushSetup | undefined = pushSetup(this, props.push);
     if (!(tickSeconds > 0)) throw new Error(`tickSeconds must be > 0, got ${tickSeconds}`);
     if (!(admitterRunSeconds >= 0 && admitterRunSeconds <= SCHEDULE_PERIOD_SECONDS)) {
@@ -305,21 +328,24 @@ export class FairqueueWaitingRoom extends Construct {
     // `https://{api}.execute-api.{region}.{suffix}/live`: where the workers post to connections.
     const managementEndpoint = this.webSocketStage.callbackUrl;
     const webSocketApiId = Stack.of(this).getLogicalId(this.webSocketApi.node.defaultChild as CfnElement);
-    const allowPostToConnections = (fn: FairqueueFunction) => {
+    const allowManageConnections = (fn: FairqueueFunction, calls: readonly ConnectionCall[]) => {
+      if (calls.length === 0) return;
       fn.addEnvironment('FQ_WS_MANAGEMENT_ENDPOINT', managementEndpoint);
-      // POST only (PostToConnection), on this API's live stage; connection ids are random,
-      // so the last segment has to be a wildcard.
+      // Only the named calls, on this API's live stage; connection ids are random, so the last
+      // segment has to be a wildcard.
+      const routes = calls.map((call) => `${call}/@connections/*`);
       fn.addToRolePolicy(
         new PolicyStatement({
           actions: ['execute-api:ManageConnections'],
-          resources: [this.webSocketApi.arnForExecuteApiV2(POST_TO_CONNECTIONS, WEBSOCKET_STAGE)],
+          resources: routes.map((route) => this.webSocketApi.arnForExecuteApiV2(route, WEBSOCKET_STAGE)),
         }),
       );
-      Validations.of(fn).acknowledge({
-        id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:execute-api:<AWS::Region>:<AWS::AccountId>:<${webSocketApiId}>/${WEBSOCKET_STAGE}/${POST_TO_CONNECTIONS}]`,
-        reason:
-          'Connection ids are assigned by API Gateway at connect time; the grant is limited to POST @connections on the live stage of this API.',
-      });
+      for (const route of routes) {
+        Validations.of(fn).acknowledge({
+          id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:execute-api:<AWS::Region>:<AWS::AccountId>:<${webSocketApiId}>/${WEBSOCKET_STAGE}/${route}]`,
+          reason: `Connection ids are assigned by API Gateway at connect time; the grant is limited to ${route.split('/')[0]} @connections on the live stage of this API.`,
+        });
+      }
     };
 
     this.fanout = new FairqueueFunction(this, 'FanoutFunction', {
@@ -337,7 +363,7 @@ export class FairqueueWaitingRoom extends Construct {
     bindTable(this.fanout, this.table, 'readWrite');
     // Every position message carries a refreshed position token.
     bindSigningKeys(this.fanout, this.signingKeys);
-    allowPostToConnections(this.fanout);
+    allowManageConnections(this.fanout, ['POST']);
 
     const allowSnsEndpoints = (fn: FairqueueFunction, actions: string[]) => {
       if (push === undefined) return;
@@ -429,11 +455,15 @@ export class FairqueueWaitingRoom extends Construct {
         name: access.fn,
         description: `fairqueue: WebSocket ${routeKey} handler`,
         logRetention,
-        environment: { ...commonEnvironment },
+        environment: {
+          ...commonEnvironment,
+          FQ_WS_MAX_CONNECTIONS_PER_PLACE: String(maxConnectionsPerPlace),
+          FQ_WS_MAX_MESSAGES_PER_MINUTE: String(maxMessagesPerMinute),
+        },
       });
       bindTable(fn, this.table, access.table);
       if (access.keys) bindSigningKeys(fn, this.signingKeys);
-      if (access.postsToConnections) allowPostToConnections(fn);
+      allowManageConnections(fn, access.manages);
       const route = this.webSocketApi.addRoute(routeKey, {
         integration: new WebSocketLambdaIntegration(`${pascal(access.fn)}Integration`, fn),
       });

@@ -153,7 +153,19 @@ export function buildRuntime(config: AppConfig, overrides: RuntimeOverrides = {}
     notifier,
   });
   const admitter = new Admitter(store, { tickSeconds: config.tickSeconds, now, notifier });
-  const connections = new Connections({ store, registry, tokens, poster, now });
+  const connections = new Connections({
+    store,
+    registry,
+    tokens,
+    poster,
+    limits: {
+      maxConnectionsPerPlace: realtime.maxConnectionsPerPlace,
+      maxMessagesPerMinute: realtime.maxMessagesPerMinute,
+    },
+    now,
+    onCloseError: (error, connectionId) =>
+      logger.warn('could not close connection', { error: error as Error, connectionId }),
+  });
   const devices =
     overrides.devices ??
     (memory ? new MemoryDeviceStore() : new DynamoDeviceStore(dynamo(), config.tableName, now));

@@ -13,6 +13,9 @@ export type ServerMessage =
   | { readonly type: 'paused' }
   | { readonly type: 'closed' };
 
+/** The answer to a client's ping. Not event state. */
+export const PONG = JSON.stringify({ type: 'pong' });
+
 export type LineEvent =
   | { readonly kind: 'moved'; readonly from: number; readonly to: number }
   | { readonly kind: 'state'; readonly state: 'open' | 'paused' | 'closed' };

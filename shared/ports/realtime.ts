@@ -3,6 +3,9 @@
  * connection, and how a change of the line is handed off without holding up
  * the admission tick.
  */
+import type { PlaceConnection } from '#domain/connection-limits';
+
+export type { PlaceConnection };
 
 export interface ConnectionRecord {
   readonly connectionId: string;
@@ -22,20 +25,35 @@ export interface ConnectionPage {
 /**
  * Open WebSocket connections, per event and spread over `shards` partitions so
  * a hot event's connections do not sit on one key; each shard is fanned out by
- * its own worker.
+ * its own worker. Also indexed per place (for the connection cap), with a
+ * message counter per connection.
  */
 export interface ConnectionRegistry {
   readonly shards: number;
-  add(connection: ConnectionRecord): Promise<void>;
-  /** Removes the connection; returns what was stored, if anything. Safe to repeat. */
+  /**
+   * Stores the connection under its event's shard and under its place, both or neither.
+   * `connectedAtMs` orders the place's connections (default: `connectedAt` in ms).
+   */
+  add(connection: ConnectionRecord, connectedAtMs?: number): Promise<void>;
+  /** Removes the connection everywhere; returns what was stored, if anything. Safe to repeat. */
   remove(connectionId: string): Promise<ConnectionRecord | undefined>;
   listShard(eventId: string, shard: number, cursor?: string): Promise<ConnectionPage>;
+  /** Every connection of one place (a few), read consistently. */
+  listPlace(eventId: string, position: number): Promise<PlaceConnection[]>;
+  /**
+   * Counts one client message of the connection in the window that starts at
+   * `windowStartSec` (a count kept on the connection's own item) and returns the
+   * window's count so far, or null when the connection is not registered.
+   */
+  countMessage(connectionId: string, windowStartSec: number): Promise<number | null>;
 }
 
-/** Sends one message to one connection: API Gateway's `@connections` (locally, its stand-in). */
+/** Talks to one connection: API Gateway's `@connections` (locally, its stand-in). */
 export interface ConnectionPoster {
   /** `gone` when the connection no longer exists (API Gateway's GoneException). */
   post(connectionId: string, data: string): Promise<'sent' | 'gone'>;
+  /** Closes the connection (DeleteConnection); `gone` when it was not there. Safe to repeat. */
+  close(connectionId: string): Promise<'closed' | 'gone'>;
 }
 
 /** What a committed tick or an operator action changed. */

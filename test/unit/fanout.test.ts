@@ -24,6 +24,7 @@ async function setup() {
         posts.push(data);
         return 'sent';
       },
+      close: async () => 'closed',
     },
   });
   return { clock, fanout, posts };
