@@ -326,10 +326,13 @@ export interface FanoutWorkerResult {
   readonly bareHttpRun: FanoutRunFigures;
 }
 
+/** Each job newer than the last, as the event's version grows: none is skipped as stale. */
+let lastSeq = 0;
+
 function movedChange(): LineChange {
   const at = Math.floor(Date.now() / 1000);
   // The event's serving position is 0; every connected place is far above 1: all get `position`.
-  return { kind: 'moved', eventId: FANOUT_EVENT_ID, from: 0, to: 1, claimBy: at + 300, at };
+  return { kind: 'moved', eventId: FANOUT_EVENT_ID, seq: ++lastSeq, from: 0, to: 1, claimBy: at + 300, at };
 }
 
 async function workerRuntime(rig: FanoutRig, concurrency: number): Promise<Runtime> {
@@ -476,6 +479,8 @@ export async function measureFanoutWorker(
   const paused = (): LineChange => ({
     kind: 'state',
     eventId: FANOUT_EVENT_ID,
+    seq: ++lastSeq,
+    servingPosition: 0,
     state: 'paused',
     at: Math.floor(Date.now() / 1000),
   });

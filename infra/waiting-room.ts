@@ -151,8 +151,8 @@ const SCHEDULE_PERIOD_SECONDS = 60;
 
 /**
  * A fan-out job is retried: a `paused`/`closed` has no later news to replace it. The worker
- * itself drops `moved` jobs older than a few ticks (fresher news has gone out), and Lambda
- * drops any job that waited this long.
+ * itself skips a job once a newer one has gone out to its shard (the newer one covers its
+ * admissions), and Lambda drops any job that waited this long.
  */
 const FANOUT_MAX_EVENT_AGE = Duration.minutes(5);
 const FANOUT_RETRIES = 2;

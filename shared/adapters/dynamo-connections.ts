@@ -3,13 +3,15 @@
  * connections are spread over `shards` partition keys; a reference item by
  * connection id lets `$disconnect` and `$default`, which know only the id, find
  * the entry (and holds the connection's message counter); a per-place index
- * item lets `$connect` count the connections of a place.
+ * item lets `$connect` count the connections of a place. The fan-out cursor of
+ * each shard sits with the event's own items.
  */
 import { ConditionalCheckFailedException, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { PlaceConnection } from '#domain/connection-limits';
+import type { FanoutCursor } from '#domain/fanout-cursor';
 import type { ConnectionPage, ConnectionRecord, ConnectionRegistry } from '#ports/realtime';
-import { DynamoTable, type Item, keys, num } from './dynamo-table.ts';
+import { DynamoTable, type Item, keys, num, RETENTION_SECONDS } from './dynamo-table.ts';
 import { CONNECTION_TTL_SECONDS, shardOf } from './shard.ts';
 
 const PAGE = 1000;
@@ -197,6 +199,38 @@ export class DynamoConnectionRegistry implements ConnectionRegistry {
       }
     }
     throw new Error(`could not count a message of ${connectionId}: the window kept moving`);
+  }
+
+  async readFanoutCursor(eventId: string, shard: number): Promise<FanoutCursor | undefined> {
+    const item = await this.#t.get(keys.fanoutCursor(eventId, shard));
+    return item ? { seq: num(item, 'seq'), from: num(item, 'from'), to: num(item, 'to') } : undefined;
+  }
+
+  async advanceFanoutCursor(eventId: string, shard: number, expectedSeq: number, next: FanoutCursor) {
+    try {
+      await this.#t.send(() =>
+        this.#t.doc.send(
+          new PutCommand({
+            TableName: this.#t.name,
+            Item: {
+              ...keys.fanoutCursor(eventId, shard),
+              seq: next.seq,
+              from: next.from,
+              to: next.to,
+              ttl: this.#nowSec() + RETENTION_SECONDS,
+            },
+            // Racing workers of one shard: exactly one moves the cursor from what it read;
+            // the others re-read, and skip or resend.
+            ConditionExpression: expectedSeq === 0 ? 'attribute_not_exists(pk)' : 'seq = :expected',
+            ...(expectedSeq === 0 ? {} : { ExpressionAttributeValues: { ':expected': expectedSeq } }),
+          }),
+        ),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
+    }
   }
 }
 

@@ -11,6 +11,7 @@
  * | EVENT#{id}                  | REL#{sec:10}       | slots to release at that second: missed, expired |
  * | EVENT#{id}                  | SEAL               | `sealedThrough`: buckets at or below it are counted, frozen |
  * | EVENT#{id}                  | PUSHCURSOR         | how far the push milestones have been sent     |
+ * | EVENT#{id}                  | FANOUT#{shard}     | fan-out cursor: newest `seq` sent to the shard, admissions it covered (from, to] |
  * | EVENT#{id}#USER#{userId}    | USER               | the user's position                            |
  * | EVENT#{id}#PLACE#{pos}      | SESSION            | the purchase session of a place                |
  * | EVENT#{id}#CONN#{shard}     | {connectionId}     | an open WebSocket connection (shard = hash of the id) |
@@ -79,6 +80,7 @@ export const keys = {
     pk: `EVENT#${id}#PLACECONN#${pos}`,
     sk: connectionId,
   }),
+  fanoutCursor: (id: string, shard: number) => ({ pk: `EVENT#${id}`, sk: `FANOUT#${shard}` }),
   devicesPk: (id: string) => `EVENT#${id}#DEVICES`,
   deviceSk: (pos: number, device: string) => `${pad(pos, 12)}#${device}`,
   activePk: 'ACTIVE_EVENTS',

@@ -4,6 +4,7 @@
  * the DynamoDB adapter's transactions and conditional writes are.
  */
 import type { PlaceConnection } from '#domain/connection-limits';
+import type { FanoutCursor } from '#domain/fanout-cursor';
 import type { ConnectionPage, ConnectionRecord, ConnectionRegistry } from '#ports/realtime';
 import { shardOf } from './shard.ts';
 
@@ -23,6 +24,8 @@ export class MemoryConnectionRegistry implements ConnectionRegistry {
   readonly #byId = new Map<string, Stored>();
   /** `${eventId}#${position}` → connection ids of that place. */
   readonly #byPlace = new Map<string, Set<string>>();
+  /** `${eventId}#${shard}` → fan-out cursor. */
+  readonly #cursors = new Map<string, FanoutCursor>();
 
   constructor(readonly shards = 16) {}
 
@@ -88,5 +91,16 @@ export class MemoryConnectionRegistry implements ConnectionRegistry {
     }
     stored.count += 1;
     return stored.count;
+  }
+
+  async readFanoutCursor(eventId: string, shard: number): Promise<FanoutCursor | undefined> {
+    return this.#cursors.get(`${eventId}#${shard}`);
+  }
+
+  async advanceFanoutCursor(eventId: string, shard: number, expectedSeq: number, next: FanoutCursor) {
+    const key = `${eventId}#${shard}`;
+    if ((this.#cursors.get(key)?.seq ?? 0) !== expectedSeq) return false;
+    this.#cursors.set(key, next);
+    return true;
   }
 }

@@ -4,8 +4,9 @@
  * the admission tick.
  */
 import type { PlaceConnection } from '#domain/connection-limits';
+import type { FanoutCursor } from '#domain/fanout-cursor';
 
-export type { PlaceConnection };
+export type { FanoutCursor, PlaceConnection };
 
 export interface ConnectionRecord {
   readonly connectionId: string;
@@ -26,7 +27,7 @@ export interface ConnectionPage {
  * Open WebSocket connections, per event and spread over `shards` partitions so
  * a hot event's connections do not sit on one key; each shard is fanned out by
  * its own worker. Also indexed per place (for the connection cap), with a
- * message counter per connection.
+ * message counter per connection and a fan-out cursor per shard.
  */
 export interface ConnectionRegistry {
   readonly shards: number;
@@ -46,6 +47,18 @@ export interface ConnectionRegistry {
    * window's count so far, or null when the connection is not registered.
    */
   countMessage(connectionId: string, windowStartSec: number): Promise<number | null>;
+  /** How far the fan-out of one shard has gone (consistent read); undefined before any. */
+  readFanoutCursor(eventId: string, shard: number): Promise<FanoutCursor | undefined>;
+  /**
+   * Writes `next` if the cursor's `seq` is still `expectedSeq` (0: no cursor yet);
+   * false, writing nothing, when another worker moved it first.
+   */
+  advanceFanoutCursor(
+    eventId: string,
+    shard: number,
+    expectedSeq: number,
+    next: FanoutCursor,
+  ): Promise<boolean>;
 }
 
 /** Talks to one connection: API Gateway's `@connections` (locally, its stand-in). */
@@ -56,12 +69,17 @@ export interface ConnectionPoster {
   close(connectionId: string): Promise<'closed' | 'gone'>;
 }
 
-/** What a committed tick or an operator action changed. */
+/**
+ * What a committed tick or an operator action changed. `seq` is the event's
+ * version after the change (it grows with every tick and every change of state):
+ * fan-out orders jobs by it and every WebSocket message carries it.
+ */
 export type LineChange =
   | {
       readonly kind: 'moved';
       readonly eventId: string;
-      /** Serving position before and after: positions (from, to] were admitted. */
+      readonly seq: number;
+      /** Serving position before and after: positions (from, to] were admitted; `to` is the serving position at `seq`. */
       readonly from: number;
       readonly to: number;
       readonly claimBy: number;
@@ -70,11 +88,14 @@ export type LineChange =
   | {
       readonly kind: 'state';
       readonly eventId: string;
+      readonly seq: number;
       readonly state: 'open' | 'paused' | 'closed';
+      /** The serving position at `seq`. */
+      readonly servingPosition: number;
       readonly at: number;
     }
   /** Every committed tick, moved or not: time-based push milestones (claim expiring) are checked here. */
-  | { readonly kind: 'tick'; readonly eventId: string; readonly at: number };
+  | { readonly kind: 'tick'; readonly eventId: string; readonly seq: number; readonly at: number };
 
 /**
  * Hands a change to the fan-out and push workers. Must return quickly: on AWS

@@ -1,7 +1,8 @@
 /**
  * One contract suite for every adapter of the connection registry port: the
  * in-memory registry and DynamoDB (Local) must behave the same, races included:
- * the per-place index and the per-connection message counter.
+ * the per-place index, the per-connection message counter, and the per-shard
+ * fan-out cursor with its conditional write.
  */
 import { describe, expect, test } from 'vitest';
 import type { ConnectionRecord, ConnectionRegistry } from '#ports/realtime';
@@ -98,6 +99,36 @@ export function describeConnectionRegistry(name: string, makeRegistry: () => Con
         Array.from({ length: 20 }, () => registry.countMessage(a.connectionId, NOW + 120)),
       );
       expect(counts.sort((x, y) => (x ?? 0) - (y ?? 0))).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+    });
+
+    test('the fan-out cursor moves only from the seq it was read at; of racing workers exactly one wins', async () => {
+      const registry = makeRegistry();
+      const eventId = newId('ev');
+      expect(await registry.readFanoutCursor(eventId, 0)).toBeUndefined();
+      // From nothing: exactly one of the racers creates it.
+      const first = await Promise.all(
+        [1, 2, 3, 4, 5].map((seq) =>
+          registry.advanceFanoutCursor(eventId, 0, 0, { seq, from: 0, to: seq * 10 }),
+        ),
+      );
+      expect(first.filter(Boolean)).toHaveLength(1);
+      const winner = await registry.readFanoutCursor(eventId, 0);
+      expect(winner).toEqual({ seq: winner?.seq, from: 0, to: (winner?.seq ?? 0) * 10 });
+      // From a stale read: refused, nothing written.
+      expect(await registry.advanceFanoutCursor(eventId, 0, 999, { seq: 1000, from: 0, to: 1 })).toBe(false);
+      expect(await registry.readFanoutCursor(eventId, 0)).toEqual(winner);
+      // From the current seq, racing again: one wins.
+      const seq = winner?.seq ?? 0;
+      const second = await Promise.all(
+        [10, 11, 12].map((next) =>
+          registry.advanceFanoutCursor(eventId, 0, seq, { seq: next, from: seq * 10, to: next * 10 }),
+        ),
+      );
+      expect(second.filter(Boolean)).toHaveLength(1);
+      expect((await registry.readFanoutCursor(eventId, 0))?.seq).toBeGreaterThanOrEqual(10);
+      // Shards and events have cursors of their own.
+      expect(await registry.readFanoutCursor(eventId, 1)).toBeUndefined();
+      expect(await registry.readFanoutCursor(newId('ev'), 0)).toBeUndefined();
     });
   });
 }
