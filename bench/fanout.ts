@@ -219,6 +219,9 @@ class TimedPoster implements ConnectionPoster {
     this.latencies = [];
     this.peakInFlight = 0;
   }
+  close(connectionId: string) {
+    return this.inner.close(connectionId);
+  }
   async post(connectionId: string, data: string) {
     const started = nowMs();
     this.inFlight++;
@@ -233,7 +236,7 @@ class TimedPoster implements ConnectionPoster {
 }
 
 /** Counts and drops: the fan-out with everything but the post (listing, messages, signing, JSON). */
-const DROP_POSTER: ConnectionPoster = { post: async () => 'sent' };
+const DROP_POSTER: ConnectionPoster = { post: async () => 'sent', close: async () => 'closed' };
 
 /**
  * The same POST @connections/{id} with bare node:http (keep-alive, no SDK, no SigV4):
@@ -247,14 +250,20 @@ class BareHttpPoster implements ConnectionPoster {
     this.#url = new URL(base);
     this.#agent = new Agent({ keepAlive: true, maxSockets: sockets, maxFreeSockets: sockets });
   }
-  post(connectionId: string, data: string): Promise<'sent' | 'gone'> {
+  async post(connectionId: string, data: string): Promise<'sent' | 'gone'> {
+    return (await this.#send('POST', connectionId, data)) === 200 ? 'sent' : 'gone';
+  }
+  async close(connectionId: string): Promise<'closed' | 'gone'> {
+    return (await this.#send('DELETE', connectionId, '')) === 204 ? 'closed' : 'gone';
+  }
+  #send(method: string, connectionId: string, data: string): Promise<number> {
     return new Promise((resolve, reject) => {
       const req = request(
         {
           agent: this.#agent,
           host: this.#url.hostname,
           port: this.#url.port,
-          method: 'POST',
+          method,
           path: `/@connections/${encodeURIComponent(connectionId)}`,
           headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) },
         },
@@ -262,8 +271,8 @@ class BareHttpPoster implements ConnectionPoster {
           res.resume();
           res.on('error', reject);
           res.on('end', () => {
-            if (res.statusCode === 200) resolve('sent');
-            else if (res.statusCode === 410) resolve('gone');
+            if (res.statusCode === 200 || res.statusCode === 204 || res.statusCode === 410)
+              resolve(res.statusCode);
             else reject(new Error(`@connections answered ${res.statusCode}`));
           });
         },
@@ -317,10 +326,13 @@ export interface FanoutWorkerResult {
   readonly bareHttpRun: FanoutRunFigures;
 }
 
+/** Each job newer than the last, as the event's version grows: none is skipped as stale. */
+let lastSeq = 0;
+
 function movedChange(): LineChange {
   const at = Math.floor(Date.now() / 1000);
   // The event's serving position is 0; every connected place is far above 1: all get `position`.
-  return { kind: 'moved', eventId: FANOUT_EVENT_ID, from: 0, to: 1, claimBy: at + 300, at };
+  return { kind: 'moved', eventId: FANOUT_EVENT_ID, seq: ++lastSeq, from: 0, to: 1, claimBy: at + 300, at };
 }
 
 async function workerRuntime(rig: FanoutRig, concurrency: number): Promise<Runtime> {
@@ -467,6 +479,8 @@ export async function measureFanoutWorker(
   const paused = (): LineChange => ({
     kind: 'state',
     eventId: FANOUT_EVENT_ID,
+    seq: ++lastSeq,
+    servingPosition: 0,
     state: 'paused',
     at: Math.floor(Date.now() / 1000),
   });
@@ -507,6 +521,7 @@ export async function measureFanoutWorker(
         messageBytes ||= Buffer.byteLength(data);
         return 'sent';
       },
+      close: async () => 'closed',
     },
   }).run(movedChange(), 0);
   if (sample.sent === 0) throw new Error('no message to size');

@@ -17,6 +17,8 @@ import type { FairqueueWaitingRoomProps } from './waiting-room.ts';
  *                                      CloudWatch Logs role), default `false`
  * - `fairqueue:webSocketShards`        connection partitions per event = fan-out workers per change, default 16
  * - `fairqueue:fanoutConcurrency`      posts in flight per fan-out worker, default 64
+ * - `fairqueue:webSocketMaxConnectionsPerPlace`  open connections per place (the oldest beyond it is closed), default 3
+ * - `fairqueue:webSocketMaxMessagesPerMinute`    client messages per connection and minute (one more closes it), default 60
  * - `fairqueue:pushFcmApplicationArn`, `fairqueue:pushApnsApplicationArn`
  *                                      SNS platform applications; without either, push is off
  * - `fairqueue:pushApnsSandbox`        `true`/`false`, default: from the APNs application ARN
@@ -91,6 +93,8 @@ const webSocketBurstLimit = count('webSocketBurstLimit');
 const webSocketAccessLogs = flag('webSocketAccessLogs');
 const webSocketShards = count('webSocketShards');
 const fanoutConcurrency = count('fanoutConcurrency');
+const webSocketMaxConnectionsPerPlace = count('webSocketMaxConnectionsPerPlace');
+const webSocketMaxMessagesPerMinute = count('webSocketMaxMessagesPerMinute');
 const fcmApplicationArn = text('pushFcmApplicationArn');
 const apnsApplicationArn = text('pushApnsApplicationArn');
 const apnsSandbox = flag('pushApnsSandbox');
@@ -140,6 +144,8 @@ new FairqueueStack(app, text('stackName') ?? 'Fairqueue', {
             ...(reservedPush !== undefined && { push: reservedPush }),
           },
         }),
+    ...(webSocketMaxConnectionsPerPlace !== undefined && { webSocketMaxConnectionsPerPlace }),
+    ...(webSocketMaxMessagesPerMinute !== undefined && { webSocketMaxMessagesPerMinute }),
     push: {
       ...(fcmApplicationArn !== undefined && { fcmApplicationArn }),
       ...(apnsApplicationArn !== undefined && { apnsApplicationArn }),

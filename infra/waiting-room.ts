@@ -100,6 +100,16 @@ export interface FairqueueWaitingRoomProps {
   readonly webSocketShards?: number;
   /** Posts in flight at once inside one fan-out worker. @default 64 */
   readonly fanoutConcurrency?: number;
+  /**
+   * Open WebSocket connections one place (one position token's holder) may keep; a new one
+   * beyond it closes the place's oldest. A whole number >= 1. @default 3
+   */
+  readonly webSocketMaxConnectionsPerPlace?: number;
+  /**
+   * Client messages (heartbeats) one WebSocket connection may send per minute; one more closes
+   * it. Each is a Lambda invocation and a DynamoDB write. A whole number >= 1. @default 60
+   */
+  readonly webSocketMaxMessagesPerMinute?: number;
   /** SNS mobile push. @default - off: device registration answers 503 `push_unavailable` */
   readonly push?: PushProps;
   /**
@@ -155,25 +165,28 @@ const HANDLER_ACCESS: Readonly<Record<FunctionName, HandlerAccess>> = {
 
 type WebSocketRouteKey = '$connect' | '$disconnect' | '$default';
 
+/** Management API calls: POST is PostToConnection, DELETE is DeleteConnection. */
+type ConnectionCall = 'POST' | 'DELETE';
+
 interface WebSocketHandler extends HandlerAccess {
   /** File under `functions/`. */
   readonly fn: string;
-  /** Posts to connections through the management API (`FQ_WS_MANAGEMENT_ENDPOINT`). */
-  readonly postsToConnections: boolean;
+  /** Management API calls it makes on connections (`FQ_WS_MANAGEMENT_ENDPOINT`); none: no endpoint. */
+  readonly manages: readonly ConnectionCall[];
 }
 
 /** The WebSocket routes and what each handler may touch. */
 const WEBSOCKET_HANDLERS: Readonly<Record<WebSocketRouteKey, WebSocketHandler>> = {
-  // Verifies `?token=` and registers the connection under its event.
-  $connect: { fn: 'ws-connect', table: 'readWrite', keys: 'verify', postsToConnections: false },
-  $disconnect: { fn: 'ws-disconnect', table: 'readWrite', keys: 'none', postsToConnections: false },
-  // Answers heartbeats; forgets a connection whose answer comes back gone.
-  $default: { fn: 'ws-default', table: 'readWrite', keys: 'none', postsToConnections: true },
+  // Verifies `?token=`, registers the connection under its event and place, and closes the
+  // place's oldest connections beyond the cap.
+  $connect: { fn: 'ws-connect', table: 'readWrite', keys: 'verify', manages: ['DELETE'] },
+  $disconnect: { fn: 'ws-disconnect', table: 'readWrite', keys: 'none', manages: [] },
+  // Answers heartbeats; counts messages and closes a connection over the limit; forgets a
+  // connection whose answer comes back gone.
+  $default: { fn: 'ws-default', table: 'readWrite', keys: 'none', manages: ['POST', 'DELETE'] },
 };
 
 const WEBSOCKET_STAGE = 'live';
-/** The only management-API call the workers make: PostToConnection. */
-const POST_TO_CONNECTIONS = 'POST/@connections/*';
 
 /** The admitter is invoked once a minute and must be finished before the next run. */
 const ADMITTER_TIMEOUT = Duration.seconds(70);
@@ -181,8 +194,8 @@ const SCHEDULE_PERIOD_SECONDS = 60;
 
 /**
  * A fan-out job is retried: a `paused`/`closed` has no later news to replace it. The worker
- * itself drops `moved` jobs older than a few ticks (fresher news has gone out), and Lambda
- * drops any job that waited this long.
+ * itself skips a job once a newer one has gone out to its shard (the newer one covers its
+ * admissions), and Lambda drops any job that waited this long.
  */
 const FANOUT_MAX_EVENT_AGE = Duration.minutes(5);
 const FANOUT_RETRIES = 2;
@@ -259,6 +272,16 @@ export class FairqueueWaitingRoom extends Construct {
     const logRetention = props.logRetention ?? RetentionDays.ONE_MONTH;
     const shards = wholeNumber('webSocketShards', props.webSocketShards ?? 16, 1);
     const fanoutConcurrency = wholeNumber('fanoutConcurrency', props.fanoutConcurrency ?? 64, 1);
+    const maxConnectionsPerPlace = wholeNumber(
+      'webSocketMaxConnectionsPerPlace',
+      props.webSocketMaxConnectionsPerPlace ?? 3,
+      1,
+    );
+    const maxMessagesPerMinute = wholeNumber(
+      'webSocketMaxMessagesPerMinute',
+      props.webSocketMaxMessagesPerMinute ?? 60,
+      1,
+    );
     const push: PushSetup | undefined = pushSetup(this, props.push);
     if (!(tickSeconds > 0)) throw new Error(`tickSeconds must be > 0, got ${tickSeconds}`);
     if (!(admitterRunSeconds >= 0 && admitterRunSeconds <= SCHEDULE_PERIOD_SECONDS)) {
@@ -394,21 +417,24 @@ export class FairqueueWaitingRoom extends Construct {
     // `https://{api}.execute-api.{region}.{suffix}/live`: where the workers post to connections.
     const managementEndpoint = this.webSocketStage.callbackUrl;
     const webSocketApiId = Stack.of(this).getLogicalId(this.webSocketApi.node.defaultChild as CfnElement);
-    const allowPostToConnections = (fn: FairqueueFunction) => {
+    const allowManageConnections = (fn: FairqueueFunction, calls: readonly ConnectionCall[]) => {
+      if (calls.length === 0) return;
       fn.addEnvironment('FQ_WS_MANAGEMENT_ENDPOINT', managementEndpoint);
-      // POST only (PostToConnection), on this API's live stage; connection ids are random,
-      // so the last segment has to be a wildcard.
+      // Only the named calls, on this API's live stage; connection ids are random, so the last
+      // segment has to be a wildcard.
+      const routes = calls.map((call) => `${call}/@connections/*`);
       fn.addToRolePolicy(
         new PolicyStatement({
           actions: ['execute-api:ManageConnections'],
-          resources: [this.webSocketApi.arnForExecuteApiV2(POST_TO_CONNECTIONS, WEBSOCKET_STAGE)],
+          resources: routes.map((route) => this.webSocketApi.arnForExecuteApiV2(route, WEBSOCKET_STAGE)),
         }),
       );
-      Validations.of(fn).acknowledge({
-        id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:execute-api:<AWS::Region>:<AWS::AccountId>:<${webSocketApiId}>/${WEBSOCKET_STAGE}/${POST_TO_CONNECTIONS}]`,
-        reason:
-          'Connection ids are assigned by API Gateway at connect time; the grant is limited to POST @connections on the live stage of this API.',
-      });
+      for (const route of routes) {
+        Validations.of(fn).acknowledge({
+          id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:execute-api:<AWS::Region>:<AWS::AccountId>:<${webSocketApiId}>/${WEBSOCKET_STAGE}/${route}]`,
+          reason: `Connection ids are assigned by API Gateway at connect time; the grant is limited to ${route.split('/')[0]} @connections on the live stage of this API.`,
+        });
+      }
     };
 
     this.fanout = new FairqueueFunction(this, 'FanoutFunction', {
@@ -429,7 +455,7 @@ export class FairqueueWaitingRoom extends Construct {
     bindTable(this.fanout, this.table, 'readWrite');
     // Every position message carries a refreshed position token.
     bindKeys(this.fanout, 'sign', { secret: this.signingKeys, table: this.table, tableAccess: 'readWrite' });
-    allowPostToConnections(this.fanout);
+    allowManageConnections(this.fanout, ['POST']);
 
     const allowSnsEndpoints = (fn: FairqueueFunction, actions: string[]) => {
       if (push === undefined) return;
@@ -522,11 +548,15 @@ export class FairqueueWaitingRoom extends Construct {
         name: access.fn,
         description: `fairqueue: WebSocket ${routeKey} handler`,
         logRetention,
-        environment: { ...commonEnvironment },
+        environment: {
+          ...commonEnvironment,
+          FQ_WS_MAX_CONNECTIONS_PER_PLACE: String(maxConnectionsPerPlace),
+          FQ_WS_MAX_MESSAGES_PER_MINUTE: String(maxMessagesPerMinute),
+        },
       });
       bindTable(fn, this.table, access.table);
       bindKeys(fn, access.keys, { secret: this.signingKeys, table: this.table, tableAccess: access.table });
-      if (access.postsToConnections) allowPostToConnections(fn);
+      allowManageConnections(fn, access.manages);
       const route = this.webSocketApi.addRoute(routeKey, {
         integration: new WebSocketLambdaIntegration(`${pascal(access.fn)}Integration`, fn),
       });

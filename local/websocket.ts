@@ -23,10 +23,22 @@ const STATUS_TEXT: Record<number, string> = {
   401: 'Unauthorized',
   404: 'Not Found',
   410: 'Gone',
+  429: 'Too Many Requests',
   500: 'Internal Server Error',
 };
 /** API Gateway's cap on a WebSocket message (frames are 32 KB; a message may span frames up to 128 KB). */
 const MAX_FRAME_BYTES = 128 * 1024;
+/**
+ * Client messages of one connection wait here while the one before is handled, as a
+ * connection's messages queue for Lambda concurrency on AWS; a client that floods
+ * past it is disconnected (1008) instead of making the process queue without end.
+ */
+const MAX_QUEUED_MESSAGES = 8;
+/**
+ * What a connection may have sent to it but not yet taken: past this, a post is refused
+ * (Gone) and the connection dropped, so a stalled reader cannot grow the process.
+ */
+const MAX_BUFFERED_BYTES = 512 * 1024;
 
 interface Live {
   readonly socket: WebSocket;
@@ -34,6 +46,45 @@ interface Live {
   readonly sourceIp: string;
   readonly userAgent: string;
   lastActiveAt: number;
+  /** Client messages waiting for the `$default` handler, which runs one at a time. */
+  readonly queue: string[];
+  draining: boolean;
+}
+
+/**
+ * Reads a body of at most `max` bytes; past that, stops reading and answers 'too_large'
+ * (the caller answers and closes the connection, so the rest is never buffered).
+ */
+function readBounded(req: IncomingMessage, max: number): Promise<Buffer | 'too_large'> {
+  if (Number(req.headers['content-length'] ?? 0) > max) return Promise.resolve('too_large');
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const cleanup = () => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onError);
+    };
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > max) {
+        cleanup();
+        req.pause();
+        resolve('too_large');
+      } else chunks.push(chunk);
+    };
+    const onEnd = () => {
+      cleanup();
+      resolve(Buffer.concat(chunks));
+    };
+    const onError = (error: Error) => {
+      cleanup();
+      reject(error);
+    };
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', onError);
+  });
 }
 
 export class LocalWebSocketApi {
@@ -78,6 +129,9 @@ export class LocalWebSocketApi {
   /** Attach to the HTTP server: upgrades on `path` go through `$connect`. */
   attach(server: Server): void {
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      // Node hands over the socket with no 'error' listener of its own: a client that resets
+      // while `$connect` runs would otherwise end the process. The socket is simply dropped.
+      socket.on('error', () => socket.destroy());
       this.#upgrade(req, socket, head).catch(() => socket.destroy());
     });
   }
@@ -95,30 +149,79 @@ export class LocalWebSocketApi {
     if (result.statusCode < 200 || result.statusCode > 299) {
       const body = result.body ?? '';
       const reason = STATUS_TEXT[result.statusCode] ?? 'Forbidden';
-      socket.end(
-        `HTTP/1.1 ${result.statusCode} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-      );
+      if (!socket.destroyed) {
+        socket.end(
+          `HTTP/1.1 ${result.statusCode} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+        );
+      }
       return;
     }
+    const disconnect = () => {
+      handlers.disconnect(this.#event('$disconnect', connectionId, null)).catch(() => {});
+    };
+    if (socket.destroyed) {
+      // The client left while `$connect` ran: API Gateway would still run `$disconnect`.
+      disconnect();
+      return;
+    }
+    let upgraded = false;
+    // ws drops a socket that died during the handshake without calling back: `$disconnect` still runs.
+    socket.once('close', () => {
+      if (!upgraded) disconnect();
+    });
     this.#wss.handleUpgrade(req, socket, head, (ws) => {
+      upgraded = true;
       const now = Date.now();
-      this.#live.set(connectionId, {
+      const live: Live = {
         socket: ws,
         connectedAt: now,
         lastActiveAt: now,
         sourceIp: req.socket.remoteAddress ?? '127.0.0.1',
         userAgent: req.headers['user-agent'] ?? '',
-      });
+        queue: [],
+        draining: false,
+      };
+      this.#live.set(connectionId, live);
+      // A malformed frame (bad UTF-8, no mask, RSV bits, unknown opcode, too big) is a receiver
+      // error: ws has already sent the close frame (1002, 1007 or 1009) and ends this connection.
+      // Without a listener the 'error' event would throw and end the whole process.
+      ws.on('error', () => {});
       ws.on('message', (data) => {
-        const live = this.#live.get(connectionId);
-        if (live) live.lastActiveAt = Date.now();
-        handlers.message(this.#event('$default', connectionId, null, data.toString())).catch(() => {});
+        // A connection already closing (flooded, evicted, or closed by its client) is not served.
+        if (ws.readyState !== ws.OPEN) return;
+        live.lastActiveAt = Date.now();
+        if (live.queue.length >= MAX_QUEUED_MESSAGES) {
+          live.queue.length = 0;
+          ws.close(1008, 'too many messages');
+          return;
+        }
+        live.queue.push(data.toString());
+        if (!live.draining) this.#drain(connectionId, live, handlers);
       });
       ws.on('close', () => {
         this.#live.delete(connectionId);
-        handlers.disconnect(this.#event('$disconnect', connectionId, null)).catch(() => {});
+        disconnect();
       });
     });
+  }
+
+  /** Hands a connection's queued messages to `$default`, one at a time. Never throws. */
+  #drain(connectionId: string, live: Live, handlers: WebSocketHandlers): void {
+    live.draining = true;
+    const next = (): void => {
+      const body = live.queue.shift();
+      if (body === undefined || live.socket.readyState !== live.socket.OPEN) {
+        live.queue.length = 0;
+        live.draining = false;
+        return;
+      }
+      handlers
+        .message(this.#event('$default', connectionId, null, body))
+        // The handler maps its own errors; a rejection here is a bug, not the client's doing.
+        .catch(() => {})
+        .finally(next);
+    };
+    next();
   }
 
   /** Serves `/@connections/{id}`; returns false for any other path. */
@@ -131,30 +234,30 @@ export class LocalWebSocketApi {
       res.writeHead(410, { 'content-type': 'application/json', 'x-amzn-errortype': 'GoneException' });
       res.end(JSON.stringify({ message: 'Gone' }));
     };
-    const chunks: Buffer[] = [];
-    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const data = await readBounded(req, MAX_FRAME_BYTES);
+    if (data === 'too_large') {
+      res.writeHead(413, {
+        'content-type': 'application/json',
+        'x-amzn-errortype': 'PayloadTooLargeException',
+        connection: 'close',
+      });
+      // The rest of the body is never read: the connection goes once the answer is out.
+      res.end(JSON.stringify({ message: 'Payload too large' }), () => req.socket.destroy());
+      return true;
+    }
     if (!live || live.socket.readyState !== live.socket.OPEN) {
       gone();
       return true;
     }
     if (req.method === 'POST') {
-      const data = Buffer.concat(chunks);
-      if (data.length > MAX_FRAME_BYTES) {
-        res.writeHead(413, {
-          'content-type': 'application/json',
-          'x-amzn-errortype': 'PayloadTooLargeException',
-        });
-        res.end(JSON.stringify({ message: 'Payload too large' }));
+      if (live.socket.bufferedAmount > MAX_BUFFERED_BYTES) {
+        // A reader this far behind is as good as gone; the buffer is dropped with the socket.
+        live.socket.terminate();
+        gone();
         return true;
       }
-      try {
-        await new Promise<void>((resolve, reject) =>
-          live.socket.send(data.toString('utf8'), (e) => (e ? reject(e) : resolve())),
-        );
-      } catch {
-        gone(); // closed while we were sending
-        return true;
-      }
+      // Answered once queued, as API Gateway does: a slow reader must not hold up the poster.
+      live.socket.send(data.toString('utf8'), () => {});
       res.writeHead(200).end();
     } else if (req.method === 'DELETE') {
       live.socket.close(1000, 'closed by the server');

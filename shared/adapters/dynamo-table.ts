@@ -11,10 +11,12 @@
  * | EVENT#{id}                  | REL#{sec:10}       | slots to release at that second: missed, expired |
  * | EVENT#{id}                  | SEAL               | `sealedThrough`: buckets at or below it are counted, frozen |
  * | EVENT#{id}                  | PUSHCURSOR         | how far the push milestones have been sent     |
+ * | EVENT#{id}                  | FANOUT#{shard}     | fan-out cursor: newest `seq` sent to the shard, admissions it covered (from, to] |
  * | EVENT#{id}#USER#{userId}    | USER               | the user's position                            |
  * | EVENT#{id}#PLACE#{pos}      | SESSION            | the purchase session of a place                |
  * | EVENT#{id}#CONN#{shard}     | {connectionId}     | an open WebSocket connection (shard = hash of the id) |
- * | WSCONN#{connectionId}       | CONN               | which event and shard a connection is stored under |
+ * | WSCONN#{connectionId}       | CONN               | which event, shard and place a connection is stored under; its message count per window |
+ * | EVENT#{id}#PLACECONN#{pos}  | {connectionId}     | the open connections of one place (the per-place cap), with `connectedAtMs` |
  * | EVENT#{id}#DEVICES          | {pos:12}#{device}  | a push registration; range queries by position |
  * | ACTIVE_EVENTS               | {id}               | events the admitter ticks                      |
  * | RL#{key}#{windowStart}      | RL                 | join rate-limit window count                   |
@@ -75,6 +77,12 @@ export const keys = {
   seal: (id: string) => ({ pk: `EVENT#${id}`, sk: 'SEAL' }),
   connectionPk: (id: string, shard: number) => `EVENT#${id}#CONN#${shard}`,
   connectionRef: (connectionId: string) => ({ pk: `WSCONN#${connectionId}`, sk: 'CONN' }),
+  placeConnectionPk: (id: string, pos: number) => `EVENT#${id}#PLACECONN#${pos}`,
+  placeConnection: (id: string, pos: number, connectionId: string) => ({
+    pk: `EVENT#${id}#PLACECONN#${pos}`,
+    sk: connectionId,
+  }),
+  fanoutCursor: (id: string, shard: number) => ({ pk: `EVENT#${id}`, sk: `FANOUT#${shard}` }),
   devicesPk: (id: string) => `EVENT#${id}#DEVICES`,
   deviceSk: (pos: number, device: string) => `${pad(pos, 12)}#${device}`,
   activePk: 'ACTIVE_EVENTS',

@@ -106,11 +106,14 @@ export class Admitter {
       updatedAt: moved ? nowSec : event.updatedAt,
     });
     if (committed) {
-      const changes: LineChange[] = [{ kind: 'tick', eventId, at: nowSec }];
+      // The committed version is the change's seq: fan-out orders its jobs by it.
+      const seq = plan.next.version;
+      const changes: LineChange[] = [{ kind: 'tick', eventId, seq, at: nowSec }];
       if (moved)
         changes.push({
           kind: 'moved',
           eventId,
+          seq,
           from: plan.from,
           to: plan.to,
           claimBy: plan.claimBy,

@@ -3,6 +3,11 @@
  * A missing or malformed required value fails at start with a message that
  * names the variable, never later inside a request.
  */
+
+import {
+  DEFAULT_MAX_CONNECTIONS_PER_PLACE,
+  DEFAULT_MAX_MESSAGES_PER_MINUTE,
+} from '#domain/connection-limits';
 import { RETIRED_KEY_RETENTION_SECONDS } from '#domain/keyring';
 
 export interface AppConfig {
@@ -54,6 +59,10 @@ export interface AppConfig {
     readonly shards: number;
     /** Posts in flight at once per fan-out worker. */
     readonly fanoutConcurrency: number;
+    /** Open connections one place may hold; a new one beyond it closes the oldest. */
+    readonly maxConnectionsPerPlace: number;
+    /** Client messages one connection may send per minute; one more closes it. */
+    readonly maxMessagesPerMinute: number;
     /** API Gateway management endpoint (`https://{api}.execute-api.{region}.amazonaws.com/{stage}`, or the local gateway). */
     readonly managementEndpoint: string | null;
     /** `lambda`: asynchronous invocations of the worker functions; `in-process`: the local runtime. */
@@ -145,6 +154,12 @@ function readRealtime(env: Env): AppConfig['realtime'] {
   return {
     shards: Math.floor(num(env, 'FQ_WS_SHARDS', 16, 1)),
     fanoutConcurrency: Math.floor(num(env, 'FQ_FANOUT_CONCURRENCY', 64, 1)),
+    maxConnectionsPerPlace: Math.floor(
+      num(env, 'FQ_WS_MAX_CONNECTIONS_PER_PLACE', DEFAULT_MAX_CONNECTIONS_PER_PLACE, 1),
+    ),
+    maxMessagesPerMinute: Math.floor(
+      num(env, 'FQ_WS_MAX_MESSAGES_PER_MINUTE', DEFAULT_MAX_MESSAGES_PER_MINUTE, 1),
+    ),
     managementEndpoint: env.FQ_WS_MANAGEMENT_ENDPOINT || null,
     notifier,
     fanoutFunction: env.FQ_FANOUT_FUNCTION || null,

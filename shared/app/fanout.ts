@@ -3,18 +3,24 @@
  * change means for it. Runs apart from the admission tick (an asynchronous
  * Lambda per shard on AWS, scheduled work locally), posts with bounded
  * concurrency, and forgets connections that API Gateway says are gone.
+ *
+ * Jobs race and arrive in any order, so each shard keeps a cursor (the newest
+ * `seq` sent and the admissions it covered, shared/domain/fanout-cursor.ts): a job
+ * older than the cursor is skipped, and a newer one covers every admission since
+ * the cursor, so skipping never loses an `admitted`.
  */
 import { estimateWaitSeconds, observedRatePerSecond } from '#domain/estimate';
-import { messageKind, type ServerMessage } from '#domain/messages';
-import { ahead as aheadOf } from '#domain/place';
+import { fanoutStep, NO_CURSOR } from '#domain/fanout-cursor';
+import { fanoutPlan, type MessageKind, messageKinds, type ServerMessage } from '#domain/messages';
+import { type AdmissionBatch, ahead as aheadOf } from '#domain/place';
 import type { TokenService } from '#lib/token-service';
 import type { QueueStore } from '#ports/queue-store';
 import type { ConnectionPoster, ConnectionRecord, ConnectionRegistry, LineChange } from '#ports/realtime';
 
-/** A `moved` job older than this is dropped: the line has moved on and been announced since. */
-const STALE_MOVE_SECONDS = 30;
 /** How long after `$connect` a Gone answer may just mean the handshake has not finished. */
 const CONNECT_GRACE_SECONDS = 30;
+/** Workers racing on one shard's cursor settle within a few rounds (each round, one of them wins). */
+const CURSOR_ATTEMPTS = 8;
 
 export interface FanoutDeps {
   readonly store: QueueStore;
@@ -28,11 +34,17 @@ export interface FanoutDeps {
 }
 
 export interface FanoutResult {
+  /** Messages posted. */
   readonly sent: number;
   readonly gone: number;
   readonly failed: number;
+  /** Connections that had nothing to hear. */
   readonly skipped: number;
+  /** True when a newer job had already gone out to the shard: this one sent nothing. */
+  readonly superseded: boolean;
 }
+
+const NOTHING: FanoutResult = { sent: 0, gone: 0, failed: 0, skipped: 0, superseded: false };
 
 /** Runs `work` over `items` with at most `limit` at once. */
 export async function eachLimited<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>) {
@@ -46,6 +58,28 @@ export async function eachLimited<T>(items: readonly T[], limit: number, work: (
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
+/** The admission batch of a position: the job's own batch needs no read, others are cached per job. */
+class BatchLookup {
+  readonly #known: AdmissionBatch[] = [];
+
+  constructor(
+    private readonly store: QueueStore,
+    private readonly eventId: string,
+    seed: AdmissionBatch | null,
+  ) {
+    if (seed) this.#known.push(seed);
+  }
+
+  async claimBy(position: number): Promise<number | null> {
+    let batch = this.#known.find((b) => position > b.from && position <= b.to);
+    if (!batch) {
+      batch = await this.store.findBatch(this.eventId, position);
+      if (batch) this.#known.push(batch);
+    }
+    return batch?.claimBy ?? null;
+  }
+}
+
 export class Fanout {
   readonly #deps: FanoutDeps;
   readonly #now: () => number;
@@ -55,31 +89,59 @@ export class Fanout {
     this.#now = deps.now ?? Date.now;
   }
 
-  async run(change: LineChange, shard: number): Promise<FanoutResult> {
-    if (change.kind === 'tick') return { sent: 0, gone: 0, failed: 0, skipped: 0 };
-    // A retried or delayed `moved` job is stale news: later ticks have told everyone more since.
-    // State changes have no successor, so they are delivered however late.
-    if (change.kind === 'moved' && Math.floor(this.#now() / 1000) - change.at > STALE_MOVE_SECONDS) {
-      return { sent: 0, gone: 0, failed: 0, skipped: 0 };
+  /**
+   * Moves the shard's cursor to this job, or finds that a newer job went first. Returns
+   * the admissions this job covers, or null to skip it.
+   */
+  async #claim(change: Exclude<LineChange, { kind: 'tick' }>, shard: number) {
+    const { registry } = this.#deps;
+    const serving = change.kind === 'moved' ? change.to : change.servingPosition;
+    for (let attempt = 0; attempt < CURSOR_ATTEMPTS; attempt++) {
+      const cursor = (await registry.readFanoutCursor(change.eventId, shard)) ?? NO_CURSOR;
+      const step = fanoutStep(cursor, { seq: change.seq, serving });
+      if (step.kind === 'skip') return null;
+      // The same job again: what it covered is sent once more (messages are safe to repeat).
+      if (step.kind === 'resend') return { from: step.from, to: step.to };
+      if (await registry.advanceFanoutCursor(change.eventId, shard, cursor.seq, step.next)) {
+        return { from: step.next.from, to: step.next.to };
+      }
+      // Another worker moved the cursor between our read and write: read what it did.
     }
-    const { store, registry, poster, tokens } = this.#deps;
-    // Consistent: a worker must not tell a fan a serving position older than one it was told before.
-    const event = await store.getEvent(change.eventId, { consistent: true });
-    if (!event) return { sent: 0, gone: 0, failed: 0, skipped: 0 };
-    const nowSec = Math.floor(this.#now() / 1000);
-    // The freshest serving position: a worker that runs late still tells the truth.
-    const serving = Math.max(event.servingPosition, change.kind === 'moved' ? change.to : 0);
-    const rate = observedRatePerSecond(event.recentTicks, nowSec);
-    const line =
-      change.kind === 'moved' ? { kind: 'moved' as const, from: change.from, to: change.to } : change;
+    throw new Error(`fan-out cursor of ${change.eventId} shard ${shard} kept moving`);
+  }
 
-    const messageFor = async (connection: ConnectionRecord): Promise<ServerMessage | null> => {
-      const kind = messageKind(line, connection.position);
-      if (kind === 'admitted' && change.kind === 'moved')
-        return { type: 'admitted', claimBy: change.claimBy };
-      if (kind === 'paused' || kind === 'closed') return { type: kind };
-      if (kind !== 'position' || connection.position <= serving) return null;
-      const ahead = aheadOf(connection.position, serving);
+  async run(change: LineChange, shard: number): Promise<FanoutResult> {
+    if (change.kind === 'tick') return NOTHING;
+    // No age limit: a late job either finds a newer one has gone out (and is skipped) or is
+    // itself the newest news, whose admissions must be told however late.
+    const range = await this.#claim(change, shard);
+    if (!range) return { ...NOTHING, superseded: true };
+    const { store, registry, poster, tokens } = this.#deps;
+    // Consistent: the positions told are the freshest, and never older than this job's.
+    const event = await store.getEvent(change.eventId, { consistent: true });
+    if (!event) return NOTHING;
+    const nowSec = Math.floor(this.#now() / 1000);
+    const rate = observedRatePerSecond(event.recentTicks, nowSec);
+    const plan = fanoutPlan({ change, range, current: event });
+    const batches = new BatchLookup(
+      store,
+      change.eventId,
+      change.kind === 'moved'
+        ? { from: change.from, to: change.to, at: change.at, claimBy: change.claimBy }
+        : null,
+    );
+
+    const message = async (
+      kind: MessageKind,
+      connection: ConnectionRecord,
+    ): Promise<ServerMessage | null> => {
+      if (kind === 'paused' || kind === 'closed') return { type: kind, seq: change.seq };
+      if (kind === 'admitted') {
+        // Only while the place may still claim: a missed place has nothing to act on.
+        const claimBy = await batches.claimBy(connection.position);
+        return claimBy !== null && claimBy > nowSec ? { type: 'admitted', seq: change.seq, claimBy } : null;
+      }
+      const ahead = aheadOf(connection.position, event.servingPosition);
       const { token } = await tokens.signPosition({
         eventId: change.eventId,
         sub: connection.sub,
@@ -87,10 +149,12 @@ export class Fanout {
         nowSec,
         ttlSeconds: event.config.positionTtlSeconds,
       });
+      // The seq of the event read it was computed from: a newer read never loses to this one.
       return {
         type: 'position',
+        seq: event.version,
         position: connection.position,
-        servingPosition: serving,
+        servingPosition: event.servingPosition,
         ahead,
         estimatedWaitSeconds: estimateWaitSeconds(ahead, rate),
         token,
@@ -106,18 +170,22 @@ export class Fanout {
       const page = await registry.listShard(change.eventId, shard, cursor);
       await eachLimited(page.items, this.#deps.concurrency, async (connection) => {
         try {
-          const message = await messageFor(connection);
-          if (!message) {
-            skipped++;
-            return;
+          let told = 0;
+          for (const kind of messageKinds(plan, connection.position)) {
+            const next = await message(kind, connection);
+            if (!next) continue;
+            if ((await poster.post(connection.connectionId, JSON.stringify(next))) === 'gone') {
+              gone++;
+              // API Gateway answers Gone until `$connect` has returned: a brand-new connection is
+              // kept (a later fan-out or its TTL sorts it out), an old one is forgotten.
+              if (nowSec - connection.connectedAt > CONNECT_GRACE_SECONDS)
+                await registry.remove(connection.connectionId);
+              return;
+            }
+            sent++;
+            told++;
           }
-          if ((await poster.post(connection.connectionId, JSON.stringify(message))) === 'gone') {
-            gone++;
-            // API Gateway answers Gone until `$connect` has returned: a brand-new connection is
-            // kept (a later fan-out or its TTL sorts it out), an old one is forgotten.
-            if (nowSec - connection.connectedAt > CONNECT_GRACE_SECONDS)
-              await registry.remove(connection.connectionId);
-          } else sent++;
+          if (told === 0) skipped++;
         } catch (error) {
           // One connection's failure must not stop the rest of the shard.
           failed++;
@@ -126,6 +194,6 @@ export class Fanout {
       });
       cursor = page.next;
     } while (cursor);
-    return { sent, gone, failed, skipped };
+    return { sent, gone, failed, skipped, superseded: false };
   }
 }

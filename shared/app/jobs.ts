@@ -1,4 +1,5 @@
 /** Payloads of the asynchronous workers, and which changes each one needs. */
+import { z } from 'zod';
 import type { LineChange } from '#ports/realtime';
 
 export interface FanoutJob {
@@ -9,6 +10,37 @@ export interface FanoutJob {
 export interface PushJob {
   readonly changes: readonly LineChange[];
 }
+
+const count = z.number().int().min(0);
+const lineChangeSchema = z.discriminatedUnion('kind', [
+  z.object({
+    kind: z.literal('moved'),
+    eventId: z.string(),
+    seq: count,
+    from: count,
+    to: count,
+    claimBy: count,
+    at: count,
+  }),
+  z.object({
+    kind: z.literal('state'),
+    eventId: z.string(),
+    seq: count,
+    state: z.enum(['open', 'paused', 'closed']),
+    servingPosition: count,
+    at: count,
+  }),
+  z.object({ kind: z.literal('tick'), eventId: z.string(), seq: count, at: count }),
+]);
+
+/**
+ * A fan-out invocation's payload. Jobs queued before `seq` existed (a deploy with
+ * invocations in flight) fail here: their news is superseded by the next tick.
+ */
+export const fanoutJobSchema = z.object({
+  change: lineChangeSchema,
+  shard: count,
+}) satisfies z.ZodType<FanoutJob>;
 
 /** Fan-out only cares about a moved line or a new state; a bare tick changes nothing a socket shows. */
 export function fanoutJobs(changes: readonly LineChange[], shards: number): FanoutJob[] {

@@ -179,7 +179,19 @@ export function buildRuntime(config: AppConfig, overrides: RuntimeOverrides = {}
     metrics,
   });
   const admitter = new Admitter(store, { tickSeconds: config.tickSeconds, now, notifier, metrics });
-  const connections = new Connections({ store, registry, tokens, poster, now });
+  const connections = new Connections({
+    store,
+    registry,
+    tokens,
+    poster,
+    limits: {
+      maxConnectionsPerPlace: realtime.maxConnectionsPerPlace,
+      maxMessagesPerMinute: realtime.maxMessagesPerMinute,
+    },
+    now,
+    onCloseError: (error, connectionId) =>
+      logger.warn('could not close connection', { error: error as Error, connectionId }),
+  });
   const devices =
     overrides.devices ??
     (memory ? new MemoryDeviceStore() : new DynamoDeviceStore(dynamo(), config.tableName, now));

@@ -69,6 +69,11 @@ export interface JoinResult extends PlaceView {
 export interface StatusResult extends PlaceView {
   readonly status: PlaceStatus;
   readonly eventState: EventRecord['state'];
+  /**
+   * The event's version this answer was read at, the `seq` of WebSocket messages: a client
+   * that has applied a message with a higher seq ignores this (older) answer's line.
+   */
+  readonly seq: number;
   readonly token: string;
   /** Present while `admitted`: claim before this epoch second. */
   readonly claimBy?: number;
@@ -262,6 +267,7 @@ export class WaitingRoom {
     return {
       status,
       eventState: event.state,
+      seq: event.version,
       token: refreshed.token,
       ...this.#placeView(event, claims.pos, nowSec),
       ...(status === 'admitted' && batch ? { claimBy: batch.claimBy } : {}),
@@ -373,7 +379,15 @@ export class WaitingRoom {
     if (current.state !== target) {
       try {
         await (this.#deps.notifier ?? NO_NOTIFIER).notify([
-          { kind: 'state', eventId, state: target, at: nowSec },
+          {
+            kind: 'state',
+            eventId,
+            // The version this change wrote, and the line as it stood then.
+            seq: updated.version,
+            state: target,
+            servingPosition: updated.servingPosition,
+            at: nowSec,
+          },
         ]);
       } catch (error) {
         // The state has changed; pollers see it even if connected fans are not told at once.

@@ -124,6 +124,19 @@ export class RateLimitedError extends FairqueueError {
   }
 }
 
+/**
+ * A WebSocket `$connect` that would itself be the oldest connection beyond its place's
+ * cap (it raced newer connects of the same place): refused rather than registered.
+ */
+export class TooManyConnectionsError extends FairqueueError {
+  override readonly name = 'TooManyConnectionsError';
+  readonly code = 'too_many_connections';
+  readonly status = 429;
+  constructor(max: number) {
+    super(`This place already holds ${max} newer connections; use one of them.`);
+  }
+}
+
 export class SessionEndedError extends FairqueueError {
   override readonly name = 'SessionEndedError';
   readonly code = 'session_ended';

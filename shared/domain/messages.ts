@@ -1,34 +1,79 @@
-/** What the WebSocket tells a connected fan when the line changes (contract: "WebSocket"). */
+/**
+ * What the WebSocket tells a connected fan when the line changes (contract:
+ * "WebSocket"), and who hears what from one fan-out job. Pure.
+ *
+ * Every message about the event carries `seq`, the event's version, which grows
+ * with every committed tick and every change of state. A message says the event's
+ * state as of its `seq`: `admitted`, `paused` and `closed` carry the seq of the
+ * change that caused them; `position` carries the version of the event it was
+ * computed from (it is computed from the freshest read, which may be newer than
+ * the job). A client ignores a message whose seq is lower than the last it
+ * applied, so a late, stale message never wins.
+ */
 
 export type ServerMessage =
   | {
       readonly type: 'position';
+      readonly seq: number;
       readonly position: number;
       readonly servingPosition: number;
       readonly ahead: number;
       readonly estimatedWaitSeconds: number | null;
       readonly token: string;
     }
-  | { readonly type: 'admitted'; readonly claimBy: number }
-  | { readonly type: 'paused' }
-  | { readonly type: 'closed' };
+  | { readonly type: 'admitted'; readonly seq: number; readonly claimBy: number }
+  | { readonly type: 'paused'; readonly seq: number }
+  | { readonly type: 'closed'; readonly seq: number };
 
-export type LineEvent =
-  | { readonly kind: 'moved'; readonly from: number; readonly to: number }
-  | { readonly kind: 'state'; readonly state: 'open' | 'paused' | 'closed' };
+/** The answer to a client's ping. Not event state, so it carries no `seq` and clients do not order it. */
+export const PONG = JSON.stringify({ type: 'pong' });
+
+export type MessageKind = ServerMessage['type'];
+
+/** Who hears what from one fan-out job. */
+export interface FanoutPlan {
+  /** Places in (admitFrom, admitTo] hear `admitted` (while their batch's claim window runs). */
+  readonly admitFrom: number;
+  readonly admitTo: number;
+  /** Sent to every connection: the job is a pause or a close. */
+  readonly state: 'paused' | 'closed' | null;
+  /** Places behind this serving position hear `position`; null: nobody does. */
+  readonly positionsBehind: number | null;
+}
 
 /**
- * Which message a holder of `position` gets for a change, or null for none:
- * a fan let in by this move is `admitted`; one still waiting hears the new
- * position; one admitted earlier hears nothing more about the line. State
- * changes reach everyone; a resume tells waiting fans where they stand.
+ * The plan of a job that covers admissions in (range.from, range.to], given the
+ * event as read now. `position` messages go out for a moved line or a resume, and
+ * only while the event is open now: if it has since been paused or closed, that
+ * newer change's own job tells everyone, and a `position` must not contradict it.
  */
-export function messageKind(event: LineEvent, position: number): ServerMessage['type'] | null {
-  if (event.kind === 'state') {
-    if (event.state === 'paused') return 'paused';
-    if (event.state === 'closed') return 'closed';
-    return 'position';
-  }
-  if (position <= event.from) return null;
-  return position <= event.to ? 'admitted' : 'position';
+export function fanoutPlan(args: {
+  readonly change: { readonly kind: 'moved' } | { readonly kind: 'state'; readonly state: string };
+  readonly range: { readonly from: number; readonly to: number };
+  readonly current: { readonly state: string; readonly servingPosition: number };
+}): FanoutPlan {
+  const { change, range, current } = args;
+  const state =
+    change.kind === 'state' && (change.state === 'paused' || change.state === 'closed') ? change.state : null;
+  const tellsPositions = change.kind === 'moved' || (change.kind === 'state' && change.state === 'open');
+  return {
+    admitFrom: range.from,
+    admitTo: range.to,
+    state,
+    positionsBehind: tellsPositions && current.state === 'open' ? current.servingPosition : null,
+  };
+}
+
+/**
+ * The messages the holder of `position` gets from a plan, in sending order: a fan
+ * let in within the range hears `admitted`; a pause or close reaches everyone; a
+ * fan still waiting hears its new position; a fan admitted earlier hears nothing
+ * more about the line.
+ */
+export function messageKinds(plan: FanoutPlan, position: number): MessageKind[] {
+  const kinds: MessageKind[] = [];
+  if (position > plan.admitFrom && position <= plan.admitTo) kinds.push('admitted');
+  if (plan.state) kinds.push(plan.state);
+  if (plan.positionsBehind !== null && position > plan.positionsBehind) kinds.push('position');
+  return kinds;
 }

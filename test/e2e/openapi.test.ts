@@ -556,6 +556,23 @@ describe('local stack (dev-mode identity, no join limit)', () => {
       ttlSeconds: 60,
     });
     expectError(await refuseSocket(ghost), 404, 'event_not_found');
+
+    // A place holds at most three connections (the default cap). A handshake whose server clock
+    // is behind the three it raced sorts as the oldest of four, and is the one refused.
+    await hit('PUT', '/v1/admin/events/crowd', { admin: true, body: { capacity: 1 } });
+    const crowd = await hit('POST', '/v1/events/crowd/join', { body: {} });
+    const sockets: LiveSocket[] = [];
+    try {
+      for (let i = 0; i < 3; i++) {
+        clock.ms += 1;
+        sockets.push(await openSocket(crowd.body.token));
+      }
+      clock.ms -= 1000;
+      expectError(await refuseSocket(crowd.body.token), 429, 'too_many_connections');
+    } finally {
+      clock.ms += 1000;
+      for (const live of sockets) live.socket.close();
+    }
   });
 
   test('a malformed event id or path is a 400 on every route', async () => {

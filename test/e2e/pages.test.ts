@@ -235,6 +235,74 @@ describe('waiting room page', () => {
     await closeAll(fan);
   });
 
+  test('a message or status answer older than what the page shows is ignored (seq)', async () => {
+    const eventId = 'page-seq';
+    await putEvent(eventId);
+    await call(app, 'POST', `/v1/events/${eventId}/join`, { body: {} });
+    const fan = await open(`/?event=${eventId}`);
+    await fan.locator('#join').click();
+    await text(fan.locator('#position')).toBe('#2');
+    await text(fan.locator('#live')).toBe('live');
+    const stored = JSON.parse(
+      String(await fan.evaluate(`localStorage.getItem(${JSON.stringify(`fairqueue:${eventId}`)})`)),
+    ) as { token: string };
+    const [connection] = await app.runtime.registry.listPlace(eventId, 2);
+    if (!connection) throw new Error('the page is not connected');
+    // What the fan-out would send, posted straight to the connection: a newer state, then an
+    // older one arriving late, then the newer state again with another estimate (a marker that
+    // the older one, sent before it on the same socket, has been handled). Every value the page
+    // ever shows as "ahead" is recorded, so a stale value shown for a moment is caught too.
+    const send = async (seq: number, ahead: number, estimatedWaitSeconds: number) => {
+      const res = await fetch(`${app.url}/@connections/${encodeURIComponent(connection.connectionId)}`, {
+        method: 'POST',
+        body: JSON.stringify({
+          type: 'position',
+          seq,
+          position: 2,
+          servingPosition: 2 - ahead,
+          ahead,
+          estimatedWaitSeconds,
+          token: stored.token,
+        }),
+      });
+      expect(res.status).toBe(200);
+    };
+    await send(1000, 1, 30);
+    await text(fan.locator('#eta')).toBe('about 30 s');
+    await fan.evaluate(`
+      window.aheadShown = [];
+      const ahead = document.getElementById('ahead');
+      new MutationObserver(() => window.aheadShown.push(ahead.textContent))
+        .observe(ahead, { childList: true, characterData: true, subtree: true });
+    `);
+    const aheadShown = () => fan.evaluate('window.aheadShown') as Promise<string[]>;
+    await send(999, 2, 50);
+    await send(1000, 1, 40);
+    await text(fan.locator('#eta')).toBe('about 40 s');
+    expect(await aheadShown()).not.toContain('2');
+    expect(await textOf(fan.locator('#ahead'))).toBe('1');
+
+    // A status answer read before that (seq 1) is not shown either; the page asks again.
+    let served = 0;
+    await fan.route('**/status', async (route) => {
+      served++;
+      const real = await route.fetch();
+      const body = (await real.json()) as Record<string, unknown>;
+      await route.fulfill({ response: real, json: { ...body, seq: 1, ahead: 2, servingPosition: 0 } });
+    });
+    // A pause makes the page poll at once.
+    await fetch(`${app.url}/@connections/${encodeURIComponent(connection.connectionId)}`, {
+      method: 'POST',
+      body: JSON.stringify({ type: 'paused', seq: 1001 }),
+    });
+    await expect.poll(() => served, WAIT).toBeGreaterThanOrEqual(2);
+    expect(await aheadShown()).not.toContain('2');
+    expect(await textOf(fan.locator('#ahead'))).toBe('1');
+    expect(await textOf(fan.locator('#serving'))).toBe('1');
+    await fan.unroute('**/status');
+    await closeAll(fan);
+  });
+
   test('a join the server refuses shows its error and keeps the form', async () => {
     const fan = await open('/?event=no-such-event');
     await fan.locator('#join').click();

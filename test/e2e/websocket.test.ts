@@ -78,7 +78,9 @@ describe('WebSocket updates', () => {
           expect(fan.messages).toEqual([]);
         } else if (fan.position <= now) {
           await until(() => fan.messages.length > 0, `admitted for #${fan.position}`);
-          expect(fan.messages).toEqual([{ type: 'admitted', claimBy: expect.any(Number) }]);
+          expect(fan.messages).toEqual([
+            { type: 'admitted', seq: expect.any(Number), claimBy: expect.any(Number) },
+          ]);
         } else {
           await until(() => fan.messages.length > 0, `position for #${fan.position}`);
           const [message] = fan.messages;

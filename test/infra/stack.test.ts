@@ -275,7 +275,7 @@ describe('Fairqueue stack', () => {
       }
     });
 
-    it('gives the management endpoint to the functions that post to connections, and only them', () => {
+    it('gives the management endpoint to the functions that post to or close connections, and only them', () => {
       const endpoint = {
         'Fn::Join': [
           '',
@@ -292,7 +292,8 @@ describe('Fairqueue stack', () => {
       };
       for (const name of RUNTIME_FUNCTIONS) {
         const value = functionEnv(fnId(name)).FQ_WS_MANAGEMENT_ENDPOINT;
-        if (name === 'fanout' || name === 'ws-default') expect(value, name).toEqual(endpoint);
+        if (name === 'fanout' || name === 'ws-default' || name === 'ws-connect')
+          expect(value, name).toEqual(endpoint);
         else expect(value, name).toBeUndefined();
       }
     });
@@ -384,6 +385,32 @@ describe('Fairqueue stack', () => {
       expect(age).toBeGreaterThanOrEqual(60);
       expect(age).toBeLessThanOrEqual(300);
       expect(functionEnv(fanout)).toMatchObject({ FQ_FANOUT_CONCURRENCY: '64' });
+    });
+
+    it('gives the WebSocket handlers the per-place connection cap and the message limit', () => {
+      for (const name of ['ws-connect', 'ws-default', 'ws-disconnect'] as const) {
+        expect(functionEnv(fnId(name)), name).toMatchObject({
+          FQ_WS_MAX_CONNECTIONS_PER_PLACE: '3',
+          FQ_WS_MAX_MESSAGES_PER_MINUTE: '60',
+        });
+      }
+      const custom = unbundledStack({
+        waitingRoom: { webSocketMaxConnectionsPerPlace: 1, webSocketMaxMessagesPerMinute: 10 },
+      });
+      const functions = Template.fromStack(custom).findResources('AWS::Lambda::Function');
+      const id = logicalId(custom, functionOf(custom, 'ws-default'));
+      expect(functions[id]?.Properties.Environment.Variables).toMatchObject({
+        FQ_WS_MAX_CONNECTIONS_PER_PLACE: '1',
+        FQ_WS_MAX_MESSAGES_PER_MINUTE: '10',
+      });
+      for (const bad of [0, 2.5]) {
+        expect(() => unbundledStack({ waitingRoom: { webSocketMaxConnectionsPerPlace: bad } })).toThrow(
+          /webSocketMaxConnectionsPerPlace/,
+        );
+        expect(() => unbundledStack({ waitingRoom: { webSocketMaxMessagesPerMinute: bad } })).toThrow(
+          /webSocketMaxMessagesPerMinute/,
+        );
+      }
     });
 
     it('rejects a shard count that is not a whole number >= 1', () => {
@@ -779,17 +806,26 @@ describe('Fairqueue stack', () => {
       );
       expect(writers).toEqual(['rotate-keys']);
     });
-    it('lets only fan-out and ws-default post to connections, on POST @connections of the live stage', () => {
+    it("lets fan-out post, ws-connect close (evicting a place's oldest) and ws-default do both, on the live stage only", () => {
       const all: readonly AnyFunction[] = [...RUNTIME_FUNCTIONS, 'rotate-keys'];
-      const posters = all.filter((name) =>
+      const managers = all.filter((name) =>
         actionsOf(roleStatements(name)).includes('execute-api:ManageConnections'),
       );
-      expect([...posters].sort()).toEqual(['fanout', 'ws-default']);
-      for (const name of posters) {
-        const statement = roleStatements(name).find((s) => s.Action === 'execute-api:ManageConnections');
-        const resource = JSON.stringify(statement?.Resource);
-        expect(resource).toContain(JSON.stringify({ Ref: webSocketApiId() }));
-        expect(resource).toContain('/live/POST/@connections/*');
+      expect([...managers].sort()).toEqual(['fanout', 'ws-connect', 'ws-default']);
+      const expected: Record<string, string[]> = {
+        fanout: ['POST'],
+        'ws-connect': ['DELETE'],
+        'ws-default': ['DELETE', 'POST'],
+      };
+      for (const name of managers) {
+        const statements = roleStatements(name).filter((s) => s.Action === 'execute-api:ManageConnections');
+        const resources = statements.flatMap((s) => (Array.isArray(s.Resource) ? s.Resource : [s.Resource]));
+        const calls = resources.map((resource) => {
+          const text = JSON.stringify(resource);
+          expect(text, name).toContain(JSON.stringify({ Ref: webSocketApiId() }));
+          return text.match(/\/live\/(POST|DELETE)\/@connections\/\*/)?.[1];
+        });
+        expect(calls.sort(), name).toEqual(expected[name]);
       }
     });
 

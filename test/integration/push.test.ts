@@ -413,7 +413,7 @@ describe('push worker on DynamoDB Local', () => {
     await room.claim(eventId, fans[7]?.token ?? '');
     gateway.sent.length = 0;
 
-    const tick: LineChange[] = [{ kind: 'tick', eventId, at: clock.sec }];
+    const tick: LineChange[] = [{ kind: 'tick', eventId, seq: 0, at: clock.sec }];
     const expiring = () =>
       gateway.sent
         .filter((s) => s.content.milestone === 'claim_expiring')

@@ -1,60 +1,262 @@
+/**
+ * The fan-out worker over the memory store and registry, with the line changes a
+ * real admitter and operator produce. Jobs are run by hand, in the order a test
+ * picks, as asynchronous invocations may deliver them.
+ */
 import { expect, test } from 'vitest';
 import { MemoryConnectionRegistry } from '#adapters/memory-connections';
 import { MemoryQueueStore } from '#adapters/memory-store';
+import { Admitter } from '#app/admitter';
 import { Fanout } from '#app/fanout';
+import type { ConnectionPoster, LineChange } from '#ports/realtime';
 import { TestClock } from '../support/clock.ts';
 import { testRoom } from '../support/services.ts';
 
-async function setup() {
-  const clock = new TestClock();
-  const store = new MemoryQueueStore();
-  const { room, tokens } = testRoom(store, clock);
-  await room.putEvent('f', { capacity: 1 });
-  const registry = new MemoryConnectionRegistry(1);
-  await registry.add({ connectionId: 'c1=', eventId: 'f', position: 5, sub: 'u', connectedAt: clock.sec });
-  const posts: string[] = [];
-  const fanout = new Fanout({
-    store,
-    registry,
-    tokens,
-    concurrency: 4,
-    now: clock.now,
-    poster: {
-      post: async (_id, data) => {
-        posts.push(data);
-        return 'sent';
-      },
-    },
-  });
-  return { clock, fanout, posts };
+type Message = Record<string, unknown> & { type: string; seq: number };
+
+/** A poster that records each connection's messages; `park` holds one connection's next post. */
+class RecordingPoster implements ConnectionPoster {
+  readonly inbox = new Map<string, Message[]>();
+  #gate: { connectionId: string; open: Promise<void> } | null = null;
+  held: { release: () => void; reached: Promise<void> } | null = null;
+
+  park(connectionId: string) {
+    let release = () => {};
+    let reached = () => {};
+    const open = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    this.held = {
+      release,
+      reached: new Promise<void>((resolve) => {
+        reached = resolve;
+      }),
+    };
+    this.#gate = { connectionId, open };
+    this.#reached = reached;
+  }
+
+  #reached = () => {};
+
+  async post(connectionId: string, data: string) {
+    const gate = this.#gate;
+    if (gate && gate.connectionId === connectionId) {
+      this.#gate = null;
+      this.#reached();
+      await gate.open;
+    }
+    const list = this.inbox.get(connectionId) ?? [];
+    list.push(JSON.parse(data) as Message);
+    this.inbox.set(connectionId, list);
+    return 'sent' as const;
+  }
+
+  async close() {
+    return 'closed' as const;
+  }
+
+  of(connectionId: string): Message[] {
+    return this.inbox.get(connectionId) ?? [];
+  }
 }
 
-test('a retried or late move is dropped once the line has moved on; a state change is delivered however late', async () => {
-  const { clock, fanout, posts } = await setup();
-  const moved = {
-    kind: 'moved' as const,
-    eventId: 'f',
-    from: 0,
-    to: 1,
-    claimBy: clock.sec + 300,
-    at: clock.sec,
-  };
-  clock.advance(31);
-  expect(await fanout.run(moved, 0)).toEqual({ sent: 0, gone: 0, failed: 0, skipped: 0 });
-  await fanout.run({ kind: 'state', eventId: 'f', state: 'closed', at: clock.sec - 600 }, 0);
-  expect(posts.map((p) => JSON.parse(p).type)).toEqual(['closed']);
+/** An event with `fans` places joined, each with one connection `c{position}=` on one shard. */
+async function setup(options: { capacity: number; fans: number; claimWindowSeconds?: number }) {
+  const clock = new TestClock();
+  const store = new MemoryQueueStore();
+  const changes: LineChange[] = [];
+  const notifier = { notify: async (list: readonly LineChange[]) => void changes.push(...list) };
+  const { room, tokens } = testRoom(store, clock, notifier);
+  await room.putEvent('f', {
+    capacity: options.capacity,
+    ...(options.claimWindowSeconds ? { claimWindowSeconds: options.claimWindowSeconds } : {}),
+  });
+  const registry = new MemoryConnectionRegistry(1);
+  for (let i = 0; i < options.fans; i++) {
+    const join = await room.join({ eventId: 'f' });
+    await registry.add({
+      connectionId: `c${join.position}=`,
+      eventId: 'f',
+      position: join.position,
+      sub: `u${join.position}`,
+      connectedAt: clock.sec,
+    });
+  }
+  const poster = new RecordingPoster();
+  const fanout = new Fanout({ store, registry, tokens, concurrency: 4, now: clock.now, poster });
+  const admitter = new Admitter(store, { tickSeconds: 1, now: clock.now, notifier });
+  /** The fan-out jobs (moved and state changes) handed off so far, oldest first. */
+  const jobs = () => changes.filter((c) => c.kind !== 'tick');
+  return { clock, store, room, registry, poster, fanout, admitter, jobs };
+}
+
+test('a move reaches a waiting fan with its seq and a refreshed token', async () => {
+  const { admitter, fanout, poster, jobs, store } = await setup({ capacity: 1, fans: 5 });
+  await admitter.tickEvent('f');
+  const [moved] = jobs();
+  if (!moved) throw new Error('no move');
+  expect(moved).toMatchObject({ kind: 'moved', from: 0, to: 1, seq: expect.any(Number) });
+  await fanout.run(moved, 0);
+  const version = (await store.getEvent('f'))?.version;
+  expect(moved.seq).toBe(version);
+  expect(poster.of('c1=')).toEqual([{ type: 'admitted', seq: moved.seq, claimBy: expect.any(Number) }]);
+  expect(poster.of('c5=')).toEqual([
+    {
+      type: 'position',
+      seq: moved.seq,
+      position: 5,
+      servingPosition: 1,
+      ahead: 4,
+      estimatedWaitSeconds: null, // one tick is no rate yet
+      token: expect.any(String),
+    },
+  ]);
 });
 
-test('a fresh move reaches a waiting fan with a refreshed token', async () => {
-  const { clock, fanout, posts } = await setup();
-  await fanout.run(
-    { kind: 'moved', eventId: 'f', from: 0, to: 1, claimBy: clock.sec + 300, at: clock.sec },
-    0,
-  );
-  expect(JSON.parse(posts[0] ?? '{}')).toMatchObject({
-    type: 'position',
-    position: 5,
-    servingPosition: 1,
-    ahead: 4,
+test('regression: a resume run after a newer tick is skipped, so the fan is left with the newer state', async () => {
+  // Position 50, capacity 10: paused, resumed (serving 0), then a tick lets 10 in (serving 10).
+  const { admitter, room, fanout, poster, jobs } = await setup({ capacity: 10, fans: 50 });
+  await room.changeState('f', 'pause');
+  await room.changeState('f', 'resume');
+  await admitter.tickEvent('f');
+  const [paused, resumed, moved] = jobs();
+  if (paused?.kind !== 'state' || resumed?.kind !== 'state' || moved?.kind !== 'moved')
+    throw new Error('unexpected jobs');
+  expect(paused.seq).toBeLessThan(resumed.seq);
+  expect(resumed.seq).toBeLessThan(moved.seq);
+  expect(resumed.servingPosition).toBe(0);
+
+  // Asynchronous invocations reorder: the tick's job runs first, the resume's after it.
+  expect(await fanout.run(moved, 0)).toMatchObject({ superseded: false });
+  expect(await fanout.run(resumed, 0)).toMatchObject({ superseded: true, sent: 0 });
+  expect(await fanout.run(paused, 0)).toMatchObject({ superseded: true, sent: 0 });
+  const last = poster.of('c50=').at(-1);
+  expect(last).toMatchObject({ type: 'position', servingPosition: 10, ahead: 40, seq: moved.seq });
+  expect(poster.of('c50=')).toHaveLength(1);
+});
+
+test('regression: a stale message that still arrives last carries the lower seq, so clients drop it', async () => {
+  // The resume's worker claimed the cursor first but its post to the fan is slow; the tick's
+  // worker goes out meanwhile. The server cannot order the two posts on the wire: the seq can.
+  const { admitter, room, fanout, poster, jobs } = await setup({ capacity: 10, fans: 50 });
+  await room.changeState('f', 'pause');
+  await room.changeState('f', 'resume');
+  const [, resumed] = jobs();
+  if (resumed?.kind !== 'state') throw new Error('no resume');
+  poster.park('c50=');
+  const slow = fanout.run(resumed, 0);
+  await poster.held?.reached;
+  await admitter.tickEvent('f');
+  const moved = jobs().at(-1);
+  if (moved?.kind !== 'moved') throw new Error('no move');
+  await fanout.run(moved, 0);
+  poster.held?.release();
+  await slow;
+  const [first, second] = poster.of('c50=');
+  expect(first).toMatchObject({ type: 'position', servingPosition: 10, seq: moved.seq });
+  expect(second).toMatchObject({ type: 'position', servingPosition: 0 });
+  // What a client does: apply a message unless its seq is lower than the last applied.
+  let applied: Message | undefined;
+  for (const message of poster.of('c50=')) if (!applied || message.seq >= applied.seq) applied = message;
+  expect(applied).toMatchObject({ servingPosition: 10, ahead: 40 });
+});
+
+test('regression: an older move skipped after a newer one loses no admitted message', async () => {
+  const { clock, admitter, fanout, poster, jobs, store } = await setup({
+    capacity: 10,
+    fans: 30,
+    claimWindowSeconds: 2,
   });
+  await admitter.tickEvent('f'); // admits 1..10
+  clock.advance(3); // the claim windows lapse: the slots come back
+  await admitter.tickEvent('f'); // 11..20
+  const [first, second] = jobs();
+  if (first?.kind !== 'moved' || second?.kind !== 'moved') throw new Error('unexpected jobs');
+  expect([first.from, first.to, second.from, second.to]).toEqual([0, 10, 10, 20]);
+
+  // The newer job first: it covers everything since the cursor, the first batch included
+  // (while its claim window runs); the older one then finds nothing left to say.
+  clock.advance(-3);
+  expect(await fanout.run(second, 0)).toMatchObject({ superseded: false });
+  expect(await fanout.run(first, 0)).toMatchObject({ superseded: true, sent: 0 });
+  const batch1 = await store.findBatch('f', 5);
+  const batch2 = await store.findBatch('f', 15);
+  for (let position = 1; position <= 20; position++) {
+    const claimBy = position <= 10 ? batch1?.claimBy : batch2?.claimBy;
+    expect(poster.of(`c${position}=`)).toEqual([{ type: 'admitted', seq: second.seq, claimBy }]);
+  }
+  expect(poster.of('c25=')).toMatchObject([{ type: 'position', servingPosition: 20, ahead: 5 }]);
+});
+
+test('an admission whose claim window has passed is not announced', async () => {
+  const { clock, admitter, fanout, poster, jobs } = await setup({
+    capacity: 10,
+    fans: 30,
+    claimWindowSeconds: 2,
+  });
+  await admitter.tickEvent('f');
+  clock.advance(3);
+  await admitter.tickEvent('f');
+  const [first, second] = jobs();
+  if (!first || !second) throw new Error('no jobs');
+  // Run late: the first batch's places have missed their window; the second's still run.
+  expect(await fanout.run(second, 0)).toMatchObject({ superseded: false });
+  expect(await fanout.run(first, 0)).toMatchObject({ superseded: true });
+  expect(poster.of('c5=')).toEqual([]);
+  expect(poster.of('c15=')).toEqual([expect.objectContaining({ type: 'admitted' })]);
+});
+
+test('a retried job sends again what it covered; a late move that is still the newest is delivered', async () => {
+  const { clock, admitter, fanout, poster, jobs } = await setup({ capacity: 1, fans: 3 });
+  await admitter.tickEvent('f');
+  const [moved] = jobs();
+  if (!moved) throw new Error('no move');
+  // Two minutes late (a retried invocation): nothing newer has gone out, so it is the news.
+  clock.advance(120);
+  await fanout.run(moved, 0);
+  await fanout.run(moved, 0);
+  expect(poster.of('c1=')).toEqual([
+    expect.objectContaining({ type: 'admitted', seq: moved.seq }),
+    expect.objectContaining({ type: 'admitted', seq: moved.seq }),
+  ]);
+  expect(poster.of('c3=')).toEqual([
+    expect.objectContaining({ type: 'position', ahead: 2 }),
+    expect.objectContaining({ type: 'position', ahead: 2 }),
+  ]);
+});
+
+test('pause and close reach everyone with their seq; a position never follows a newer pause', async () => {
+  const { admitter, room, fanout, poster, jobs } = await setup({ capacity: 1, fans: 3 });
+  await admitter.tickEvent('f');
+  const [moved] = jobs();
+  await room.changeState('f', 'pause');
+  const paused = jobs().at(-1);
+  if (!moved || paused?.kind !== 'state') throw new Error('unexpected jobs');
+  // The pause's job first, then the move's: skipped, so `position` never contradicts `paused`.
+  await fanout.run(paused, 0);
+  expect(await fanout.run(moved, 0)).toMatchObject({ superseded: true });
+  // The pause's job covered the skipped move's admission too.
+  expect(poster.of('c1=')).toEqual([
+    { type: 'admitted', seq: paused.seq, claimBy: expect.any(Number) },
+    { type: 'paused', seq: paused.seq },
+  ]);
+  for (const id of ['c2=', 'c3=']) expect(poster.of(id)).toEqual([{ type: 'paused', seq: paused.seq }]);
+  // A close is delivered however late, and a retry of it again.
+  await room.changeState('f', 'close');
+  const closed = jobs().at(-1);
+  if (closed?.kind !== 'state') throw new Error('no close');
+  await fanout.run(closed, 0);
+  await fanout.run(closed, 0);
+  expect(poster.of('c2=').map((m) => m.type)).toEqual(['paused', 'closed', 'closed']);
+});
+
+test('a resume run while the event is paused again tells no positions', async () => {
+  const { room, fanout, poster, jobs } = await setup({ capacity: 1, fans: 3 });
+  await room.changeState('f', 'pause');
+  await room.changeState('f', 'resume');
+  await room.changeState('f', 'pause');
+  const [, resumed] = jobs();
+  if (!resumed) throw new Error('no resume');
+  await fanout.run(resumed, 0);
+  expect(poster.of('c2=')).toEqual([]);
 });

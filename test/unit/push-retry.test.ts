@@ -53,7 +53,15 @@ test('a failed publish is not lost: the run fails and its retry sends the milest
   const push = new Push({ store, devices: new MemoryDeviceStore(), gateway, tokens, now: clock.now });
   await push.register('retry', fan.token, 'fcm', 'device-token-1');
   const changes = [
-    { kind: 'moved' as const, eventId: 'retry', from: 0, to: 1, claimBy: clock.sec + 300, at: clock.sec },
+    {
+      kind: 'moved' as const,
+      eventId: 'retry',
+      seq: 1,
+      from: 0,
+      to: 1,
+      claimBy: clock.sec + 300,
+      at: clock.sec,
+    },
   ];
   await expect(push.run(changes)).rejects.toThrow('the retry sends them');
   expect(sent).toEqual([]);
@@ -74,7 +82,7 @@ test('regression: claim_expiring is not lost when its publish fails (the cursor 
   await push.register('exp', fan.token, 'fcm', 'device-token-1');
   await new Admitter(store, { tickSeconds: 1, now: clock.now }).tickEvent('exp');
   clock.advance(60);
-  const tick = [{ kind: 'tick' as const, eventId: 'exp', at: clock.sec }];
+  const tick = [{ kind: 'tick' as const, eventId: 'exp', seq: 2, at: clock.sec }];
   control.failNext = true;
   await expect(push.run(tick)).rejects.toThrow('the retry sends them');
   expect(sent).toEqual([]);
@@ -99,7 +107,15 @@ test('regression: a gone endpoint is not counted as delivered, is marked, and is
   control.goneTokens.add('uninstalled');
   const attemptsBefore = control.attempts;
   const moved = [
-    { kind: 'moved' as const, eventId: 'gone', from: 0, to: 3, claimBy: clock.sec + 100, at: clock.sec },
+    {
+      kind: 'moved' as const,
+      eventId: 'gone',
+      seq: 1,
+      from: 0,
+      to: 3,
+      claimBy: clock.sec + 100,
+      at: clock.sec,
+    },
   ];
   const result = await push.run(moved);
   expect(result.sent).toBe(0);
@@ -107,8 +123,17 @@ test('regression: a gone endpoint is not counted as delivered, is marked, and is
   expect(await devices.devicesInRange('gone', 1, 3)).toEqual([]);
   // Later milestones skip it: no publish is attempted at all.
   clock.advance(60);
-  await push.run([{ kind: 'tick' as const, eventId: 'gone', at: clock.sec }]);
-  await push.run([{ kind: 'state' as const, eventId: 'gone', state: 'closed' as const, at: clock.sec }]);
+  await push.run([{ kind: 'tick' as const, eventId: 'gone', seq: 2, at: clock.sec }]);
+  await push.run([
+    {
+      kind: 'state' as const,
+      eventId: 'gone',
+      seq: 3,
+      state: 'closed' as const,
+      servingPosition: 3,
+      at: clock.sec,
+    },
+  ]);
   expect(control.attempts).toBe(attemptsBefore + 1);
   expect(sent.map((c) => c.milestone)).toEqual(['near']);
   // Registering again (the app was reinstalled) revives it.

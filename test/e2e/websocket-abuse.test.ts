@@ -1,0 +1,189 @@
+/**
+ * What one WebSocket client may cost, end to end over the local runtime with real
+ * `ws` clients: many connections on one token keep only the newest few; a ping
+ * flood is cut and does not keep another fan from its update; the per-minute
+ * message limit closes a connection; a reader that stops reading is dropped
+ * instead of buffered; the management endpoint does not read an oversized body.
+ */
+import { connect as netConnect } from 'node:net';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import WebSocket from 'ws';
+import type { LocalApp } from '#local/app';
+import { TestClock } from '../support/clock.ts';
+import { call, startTestApp } from '../support/local-app.ts';
+import { rawUpgrade } from '../support/raw-websocket.ts';
+
+const MAX_PER_PLACE = 3;
+const MAX_MESSAGES = 20;
+
+let app: LocalApp;
+const clock = new TestClock(Date.now());
+beforeAll(async () => {
+  app = await startTestApp({
+    overrides: { now: clock.now },
+    env: {
+      FQ_WS_MAX_CONNECTIONS_PER_PLACE: String(MAX_PER_PLACE),
+      FQ_WS_MAX_MESSAGES_PER_MINUTE: String(MAX_MESSAGES),
+    },
+  });
+});
+afterAll(() => app.close());
+
+interface Client {
+  readonly socket: WebSocket;
+  readonly messages: Record<string, unknown>[];
+  /** Set once closed: the close code. */
+  closedWith: number | null;
+}
+
+function open(token: string): Promise<Client> {
+  return new Promise((resolve, reject) => {
+    const socket = new WebSocket(`${app.wsUrl}?token=${encodeURIComponent(token)}`);
+    const client: Client = { socket, messages: [], closedWith: null };
+    socket.on('message', (data) => client.messages.push(JSON.parse(String(data))));
+    socket.on('close', (code) => {
+      client.closedWith = code;
+    });
+    socket.once('open', () => resolve(client));
+    socket.once('unexpected-response', (_req, res) => reject(new Error(`refused ${res.statusCode}`)));
+    socket.once('error', reject);
+  });
+}
+
+async function until(check: () => boolean, what: string) {
+  for (let i = 0; i < 1000 && !check(); i++) await new Promise((r) => setTimeout(r, 10));
+  if (!check()) throw new Error(`timed out waiting for ${what}`);
+}
+
+async function event(eventId: string, capacity: number) {
+  const res = await call(app, 'PUT', `/v1/admin/events/${eventId}`, { admin: true, body: { capacity } });
+  expect(res.status).toBe(200);
+}
+
+async function join(eventId: string) {
+  const res = await call(app, 'POST', `/v1/events/${eventId}/join`, { body: {} });
+  expect(res.status).toBe(201);
+  return res.body as { position: number; token: string };
+}
+
+async function connectionIds(eventId: string, position: number): Promise<string[]> {
+  return (await app.runtime.registry.listPlace(eventId, position)).map((c) => c.connectionId);
+}
+
+describe('connections per place', () => {
+  test('500 connections on one token: only the newest few stay open, the oldest are closed', async () => {
+    await event('many', 1);
+    const fan = await join('many');
+    const clients: Client[] = [];
+    for (let i = 0; i < 500; i++) {
+      // A millisecond apart on the server's clock, so "oldest" is unambiguous.
+      clock.ms += 1;
+      clients.push(await open(fan.token));
+    }
+    await until(() => clients.filter((c) => c.closedWith === null).length <= MAX_PER_PLACE, 'the evictions');
+    const openOnes = clients.filter((c) => c.closedWith === null);
+    expect(openOnes).toHaveLength(MAX_PER_PLACE);
+    expect(openOnes).toEqual(clients.slice(-MAX_PER_PLACE));
+    expect(clients.slice(0, -MAX_PER_PLACE).every((c) => c.closedWith !== null)).toBe(true);
+    expect(await connectionIds('many', fan.position)).toHaveLength(MAX_PER_PLACE);
+    await until(() => app.websocket.connectionCount <= MAX_PER_PLACE + 1, 'the server to let go');
+    for (const c of openOnes) c.socket.close();
+  });
+});
+
+describe('client messages', () => {
+  test('a 5,000-ping flood is cut, and another fan still hears the line move', async () => {
+    await event('flood', 1);
+    const flooder = await join('flood');
+    const other = await join('flood');
+    const bystander = await open(other.token);
+    const abuser = await open(flooder.token);
+    for (let i = 0; i < 5000 && abuser.socket.readyState === WebSocket.OPEN; i++) {
+      abuser.socket.send('{"type":"ping"}');
+    }
+    await until(() => abuser.closedWith !== null, 'the flooder to be closed');
+    // Cut by the stand-in's bounded queue (1008) or by the per-minute limit (closed by the API).
+    console.log('flood close', abuser.closedWith, abuser.messages.length);
+    expect([1008, 1000]).toContain(abuser.closedWith);
+    const pongs = abuser.messages.filter((m) => m.type === 'pong').length;
+    expect(pongs).toBeLessThanOrEqual(MAX_MESSAGES);
+    expect(await connectionIds('flood', flooder.position)).toEqual([]);
+
+    // The line moves: the bystander hears it.
+    clock.advance(2);
+    await app.tick();
+    await app.settle();
+    await until(() => bystander.messages.length > 0, 'the bystander update');
+    expect(bystander.messages[0]).toMatchObject({ type: 'position', position: other.position, ahead: 1 });
+    bystander.socket.close();
+  });
+
+  test('one ping at a time: answered up to the per-minute limit, then the connection is closed', async () => {
+    await event('chatty', 1);
+    const fan = await join('chatty');
+    const client = await open(fan.token);
+    for (let i = 1; i <= MAX_MESSAGES; i++) {
+      client.socket.send('{"type":"ping"}');
+      await until(() => client.messages.length === i, `pong ${i}`);
+    }
+    client.socket.send('{"type":"ping"}');
+    await until(() => client.closedWith !== null, 'the close');
+    expect(client.messages).toHaveLength(MAX_MESSAGES);
+    expect(await connectionIds('chatty', fan.position)).toEqual([]);
+  });
+});
+
+describe('the management endpoint', () => {
+  test('a reader that stops reading is dropped once its buffer is full, not buffered without end', async () => {
+    await event('stalled', 1);
+    const fan = await join('stalled');
+    const { status, raw } = await rawUpgrade(portOf(app.url), `/ws?token=${encodeURIComponent(fan.token)}`);
+    expect(status).toBe(101);
+    raw.socket.pause(); // never reads again
+    await until(() => app.websocket.connectionCount > 0, 'the connection');
+    const [id] = await connectionIds('stalled', fan.position);
+    if (!id) throw new Error('not registered');
+    const payload = JSON.stringify({ type: 'filler', data: 'x'.repeat(100_000) });
+    const answers: number[] = [];
+    for (let i = 0; i < 400 && !answers.includes(410); i++) {
+      const res = await fetch(`${app.url}/@connections/${encodeURIComponent(id)}`, {
+        method: 'POST',
+        body: payload,
+      });
+      answers.push(res.status);
+    }
+    expect(answers.at(-1)).toBe(410);
+    expect((await fetch(`${app.url}/@connections/${encodeURIComponent(id)}`)).status).toBe(410);
+    raw.socket.destroy();
+  });
+
+  test('an oversized post is refused without reading it to the end', async () => {
+    await event('big', 1);
+    const fan = await join('big');
+    const client = await open(fan.token);
+    await until(() => app.websocket.connectionCount > 0, 'the connection');
+    const [id] = await connectionIds('big', fan.position);
+    if (!id) throw new Error('not registered');
+    // Announced as 64 MB and never sent: answered at once, from the header alone.
+    const answer = await new Promise<string>((resolve, reject) => {
+      const socket = netConnect(portOf(app.url), '127.0.0.1');
+      let text = '';
+      socket.on('data', (chunk: Buffer) => {
+        text += chunk.toString('latin1');
+      });
+      socket.on('close', () => resolve(text));
+      socket.on('error', reject);
+      socket.write(
+        `POST /@connections/${encodeURIComponent(id)} HTTP/1.1\r\nHost: x\r\nContent-Length: ${64 * 1024 * 1024}\r\n\r\n`,
+      );
+      socket.write('x'.repeat(200 * 1024));
+    });
+    expect(answer).toMatch(/^HTTP\/1\.1 413 /);
+    expect(client.messages).toEqual([]);
+    client.socket.close();
+  });
+});
+
+function portOf(url: string): number {
+  return Number(new URL(url).port);
+}
