@@ -24,6 +24,7 @@ import { logger } from '#app/logger';
 import { buildRuntime, type Runtime, type RuntimeOverrides, setRuntime } from '#app/runtime';
 import { errorBody } from '#http/http';
 import { type Gateway, lambdaContext, servePage, startGateway } from './gateway.ts';
+import { newLocalCredentials } from './sigv4.ts';
 import { LocalWebSocketApi, type WebSocketHandlers } from './websocket.ts';
 
 export interface LocalOptions {
@@ -143,7 +144,9 @@ async function importWebSocketHandlers(): Promise<WebSocketHandlers> {
 export async function startLocal(options: LocalOptions): Promise<LocalApp> {
   // Every setting is checked before anything listens: a bad one fails the start, naming the variable.
   localConfig(options.env, 'http://127.0.0.1:0');
-  const websocket = new LocalWebSocketApi(loadWebSocketHandlers);
+  // The management client's credentials, made up for this process: nobody else can post.
+  const managementCredentials = newLocalCredentials();
+  const websocket = new LocalWebSocketApi(loadWebSocketHandlers, managementCredentials);
   const metrics = new PrometheusMetrics();
   let runtime: Runtime | undefined;
 
@@ -196,6 +199,7 @@ export async function startLocal(options: LocalOptions): Promise<LocalApp> {
     runtime = buildRuntime(config, {
       notifier,
       metrics,
+      managementCredentials,
       ...(sqlite ? { store: new SqliteQueueStore(sqlite), devices: new SqliteDeviceStore(sqlite) } : {}),
       ...options.overrides,
     });

@@ -10,6 +10,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { type WebSocket, WebSocketServer } from 'ws';
 import type { WebSocketEvent, WebSocketResult } from '#http/websocket';
+import { type LocalCredentials, verifySigV4 } from './sigv4.ts';
 
 type WsHandler = (event: WebSocketEvent) => Promise<WebSocketResult>;
 
@@ -91,8 +92,14 @@ export class LocalWebSocketApi {
   readonly #wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES });
   readonly #live = new Map<string, Live>();
 
+  /**
+   * @param credentials what the runtime's management client signs with: `@connections`
+   *   requests signed otherwise (or not at all) are refused with 403, as API Gateway refuses
+   *   callers without `execute-api:ManageConnections`.
+   */
   constructor(
     private readonly handlers: () => Promise<WebSocketHandlers>,
+    private readonly credentials: LocalCredentials,
     private readonly path = '/ws',
   ) {}
 
@@ -243,6 +250,12 @@ export class LocalWebSocketApi {
       });
       // The rest of the body is never read: the connection goes once the answer is out.
       res.end(JSON.stringify({ message: 'Payload too large' }), () => req.socket.destroy());
+      return true;
+    }
+    // Only the runtime's own management client may post to or close a connection.
+    if (!(await verifySigV4(req, url.pathname, data, this.credentials))) {
+      res.writeHead(403, { 'content-type': 'application/json', 'x-amzn-errortype': 'ForbiddenException' });
+      res.end(JSON.stringify({ message: 'Forbidden' }));
       return true;
     }
     if (!live || live.socket.readyState !== live.socket.OPEN) {

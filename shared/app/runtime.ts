@@ -78,6 +78,8 @@ export interface RuntimeOverrides {
   readonly devices?: DeviceStore;
   readonly pushGateway?: PushGateway | null;
   readonly metrics?: Metrics;
+  /** The local runtime's made-up credentials for its own `@connections` endpoint. */
+  readonly managementCredentials?: { readonly accessKeyId: string; readonly secretAccessKey: string };
 }
 
 export function buildRuntime(config: AppConfig, overrides: RuntimeOverrides = {}): Runtime {
@@ -149,9 +151,10 @@ export function buildRuntime(config: AppConfig, overrides: RuntimeOverrides = {}
                 httpAgent: { keepAlive: true, maxSockets: realtime.fanoutConcurrency },
                 httpsAgent: { keepAlive: true, maxSockets: realtime.fanoutConcurrency },
               },
-              // The local @connections endpoint checks no signature; the SDK still wants credentials.
-              ...(local
-                ? { region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } }
+              // The local @connections endpoint accepts only requests signed with the credentials
+              // it was given; on AWS the function's role signs.
+              ...(overrides.managementCredentials
+                ? { region: 'us-east-1', credentials: overrides.managementCredentials }
                 : {}),
             }),
           )

@@ -6,6 +6,11 @@
  * instead of buffered; the management endpoint does not read an oversized body.
  */
 import { connect as netConnect } from 'node:net';
+import {
+  ApiGatewayManagementApiClient,
+  DeleteConnectionCommand,
+  PostToConnectionCommand,
+} from '@aws-sdk/client-apigatewaymanagementapi';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import WebSocket from 'ws';
 import type { LocalApp } from '#local/app';
@@ -144,17 +149,58 @@ describe('the management endpoint', () => {
     const [id] = await connectionIds('stalled', fan.position);
     if (!id) throw new Error('not registered');
     const payload = JSON.stringify({ type: 'filler', data: 'x'.repeat(100_000) });
-    const answers: number[] = [];
-    for (let i = 0; i < 400 && !answers.includes(410); i++) {
-      const res = await fetch(`${app.url}/@connections/${encodeURIComponent(id)}`, {
-        method: 'POST',
-        body: payload,
-      });
-      answers.push(res.status);
-    }
-    expect(answers.at(-1)).toBe(410);
-    expect((await fetch(`${app.url}/@connections/${encodeURIComponent(id)}`)).status).toBe(410);
+    const poster = app.runtime.poster;
+    if (!poster) throw new Error('no poster');
+    // Posted through the runtime's own (signed) management client, as the fan-out posts.
+    const answers: string[] = [];
+    for (let i = 0; i < 400 && !answers.includes('gone'); i++) answers.push(await poster.post(id, payload));
+    expect(answers.at(-1)).toBe('gone');
+    expect(answers.filter((a) => a === 'sent').length).toBeGreaterThan(0);
+    expect(await poster.post(id, '{"type":"late"}')).toBe('gone');
     raw.socket.destroy();
+  });
+
+  test('regression: only the runtime itself may post to or close a connection (SigV4 with its own keys)', async () => {
+    await event('forged', 1);
+    const fan = await join('forged');
+    const client = await open(fan.token);
+    const [id] = await connectionIds('forged', fan.position);
+    if (!id) throw new Error('not registered');
+    const url = `${app.url}/@connections/${encodeURIComponent(id)}`;
+    // Unsigned: a local process or a page could otherwise push anything to any fan.
+    for (const method of ['POST', 'DELETE', 'GET']) {
+      const res = await fetch(url, {
+        method,
+        ...(method === 'POST' ? { body: '{"type":"admitted","claimBy":1}' } : {}),
+      });
+      expect(res.status, method).toBe(403);
+    }
+    // Signed, but with other keys (the well-known local ones, or a guess).
+    for (const credentials of [
+      { accessKeyId: 'local', secretAccessKey: 'local' },
+      { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY' },
+    ]) {
+      const forger = new ApiGatewayManagementApiClient({
+        endpoint: app.url,
+        region: 'us-east-1',
+        credentials,
+      });
+      await expect(
+        forger.send(
+          new PostToConnectionCommand({ ConnectionId: id, Data: Buffer.from('{"type":"closed"}') }),
+        ),
+      ).rejects.toMatchObject({ $metadata: { httpStatusCode: 403 } });
+      await expect(forger.send(new DeleteConnectionCommand({ ConnectionId: id }))).rejects.toMatchObject({
+        $metadata: { httpStatusCode: 403 },
+      });
+      forger.destroy();
+    }
+    expect(client.messages).toEqual([]);
+    expect(client.closedWith).toBeNull();
+    // The runtime's own client still gets through.
+    expect(await app.runtime.poster?.post(id, '{"type":"hello"}')).toBe('sent');
+    await until(() => client.messages.length === 1, 'the real post');
+    client.socket.close();
   });
 
   test('an oversized post is refused without reading it to the end', async () => {
