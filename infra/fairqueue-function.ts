@@ -89,19 +89,42 @@ export class FairqueueFunction extends NodejsFunction {
   }
 }
 
-/**
- * `readWrite` and `read` grant data access; `none` only hands over the name,
- * because `readConfig` requires FQ_TABLE whenever FQ_STORE is `dynamodb`, even
- * in a function (jwks) that never touches the table.
- */
-export type TableAccess = 'readWrite' | 'read' | 'none';
+/** The DynamoDB item actions fairqueue uses; nothing scans, nothing touches the table itself. */
+export type DynamoAction =
+  | 'GetItem'
+  | 'Query'
+  | 'PutItem'
+  | 'UpdateItem'
+  | 'DeleteItem'
+  | 'ConditionCheckItem';
 
-/** Points the function's queue store at `table` and grants exactly `access`. */
-export function bindTable(fn: NodejsFunction, table: ITable, access: TableAccess): void {
+/**
+ * What a function may do on the table: these item actions, on these partitions only
+ * (`dynamodb:LeadingKeys` patterns from shared/adapters/dynamo-table.ts). Transactions
+ * need nothing more: IAM checks each of their items as the action it is.
+ */
+export interface TableGrant {
+  readonly actions: readonly DynamoAction[];
+  readonly partitions: readonly string[];
+}
+
+/**
+ * Points the function's queue store at `table` and grants exactly `grant`. Null still
+ * hands over the name: `readConfig` requires FQ_TABLE whenever FQ_STORE is `dynamodb`,
+ * even in a function (jwks) that reads only the public keys.
+ */
+export function bindTable(fn: NodejsFunction, table: ITable, grant: TableGrant | null): void {
   fn.addEnvironment('FQ_STORE', 'dynamodb');
   fn.addEnvironment('FQ_TABLE', table.tableName);
-  if (access === 'readWrite') table.grantReadWriteData(fn);
-  else if (access === 'read') table.grantReadData(fn);
+  if (grant === null) return;
+  fn.addToRolePolicy(
+    new PolicyStatement({
+      actions: grant.actions.map((action) => `dynamodb:${action}`),
+      resources: [table.tableArn],
+      // ForAllValues is true for a request without keys (a Scan): no grant ever includes one.
+      conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [...grant.partitions] } },
+    }),
+  );
 }
 
 /**
@@ -122,25 +145,19 @@ export function publicKeysStatement(table: ITable, actions: string[]): PolicySta
 
 /**
  * Lets a function verify tokens and serve the JWKS with the public keys the rotation
- * publishes to the table. A function that reads the table already reaches that item;
- * one that does not may GetItem the KEYRING partition and nothing else.
+ * publishes to the table: GetItem on the KEYRING partition, which no table grant covers.
  */
-export function bindVerificationKeys(fn: NodejsFunction, table: ITable, tableAccess: TableAccess): void {
+export function bindVerificationKeys(fn: NodejsFunction, table: ITable): void {
   fn.addEnvironment('FQ_KEYS', 'aws');
-  if (tableAccess === 'none') fn.addToRolePolicy(publicKeysStatement(table, ['dynamodb:GetItem']));
+  fn.addToRolePolicy(publicKeysStatement(table, ['dynamodb:GetItem']));
 }
 
 /**
  * Lets a function sign tokens with the private ring in `secret` (read only: only the
  * rotation writes it), and verify them with the public keys like any verifier.
  */
-export function bindSigningKeys(
-  fn: NodejsFunction,
-  secret: ISecret,
-  table: ITable,
-  tableAccess: TableAccess,
-): void {
-  bindVerificationKeys(fn, table, tableAccess);
+export function bindSigningKeys(fn: NodejsFunction, secret: ISecret, table: ITable): void {
+  bindVerificationKeys(fn, table);
   fn.addEnvironment('FQ_KEY_SECRET_ID', secret.secretArn);
   secret.grantRead(fn);
 }
@@ -149,8 +166,8 @@ export function bindSigningKeys(
 export function bindKeys(
   fn: NodejsFunction,
   access: KeyAccess,
-  on: { readonly secret: ISecret; readonly table: ITable; readonly tableAccess: TableAccess },
+  on: { readonly secret: ISecret; readonly table: ITable },
 ): void {
-  if (access === 'sign') bindSigningKeys(fn, on.secret, on.table, on.tableAccess);
-  else if (access === 'verify') bindVerificationKeys(fn, on.table, on.tableAccess);
+  if (access === 'sign') bindSigningKeys(fn, on.secret, on.table);
+  else if (access === 'verify') bindVerificationKeys(fn, on.table);
 }

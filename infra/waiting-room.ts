@@ -29,15 +29,17 @@ import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { ITopic } from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
+import { partitionPatterns } from '#adapters/dynamo-table';
 import { RETIRED_KEY_RETENTION_SECONDS } from '#domain/keyring';
 import { type FunctionName, ROUTES } from '#http/routes';
 import {
   bindKeys,
   bindTable,
+  type DynamoAction,
   FairqueueFunction,
   type KeyAccess,
   publicKeysStatement,
-  type TableAccess,
+  type TableGrant,
 } from './fairqueue-function.ts';
 import { FairqueueObservability } from './observability.ts';
 import { type PushProps, type PushSetup, pushSetup } from './push.ts';
@@ -131,7 +133,8 @@ export interface FairqueueWaitingRoomProps {
 }
 
 interface HandlerAccess {
-  readonly table: TableAccess;
+  /** Item actions and partitions on the table; null: none (the name is still handed over). */
+  readonly table: TableGrant | null;
   /** `sign`: reads the private key ring; `verify`: only the public keys; `none`: neither. */
   readonly keys: KeyAccess;
   /** Hands changes of the line to the fan-out and push workers (asynchronous invocations). */
@@ -140,27 +143,49 @@ interface HandlerAccess {
   readonly registersDevices?: boolean;
 }
 
+const P = partitionPatterns;
+const grant = (actions: readonly DynamoAction[], ...partitions: string[]): TableGrant => ({
+  actions,
+  partitions,
+});
+/** What the transactions of claims, completes and ticks write item by item. */
+const TRANSACT: readonly DynamoAction[] = ['PutItem', 'UpdateItem', 'ConditionCheckItem'];
+/** A connection's own items: the shard entry, the reference by id, the per-place entry. */
+const CONNECTION_ITEMS = [P.connections, P.placeConnections, P.connectionRefs];
+
 /**
  * Least privilege per handler, in one place. Typed by FunctionName, so a
  * handler added to the route table does not compile until someone decides
  * what it may touch.
  */
 const HANDLER_ACCESS: Readonly<Record<FunctionName, HandlerAccess>> = {
-  // Signs the position token.
-  join: { table: 'readWrite', keys: 'sign' },
+  // Signs the position token; takes a place (counter, user binding) and counts joins per address.
+  join: {
+    table: grant(['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem'], P.events, P.rateLimits),
+    keys: 'sign',
+  },
   // Verifies the position token and hands out a refreshed one, but never changes queue state.
-  status: { table: 'read', keys: 'sign' },
-  // Verifies the position token, signs the access token.
-  admission: { table: 'readWrite', keys: 'sign' },
-  // Verifies the access token only.
-  complete: { table: 'readWrite', keys: 'verify' },
+  status: { table: grant(['GetItem', 'Query'], P.events), keys: 'sign' },
+  // Verifies the position token, starts the session (a transaction), signs the access token.
+  admission: { table: grant(['GetItem', 'Query', ...TRANSACT], P.events), keys: 'sign' },
+  // Verifies the access token only, and ends the session (a transaction).
+  complete: { table: grant(['GetItem', 'UpdateItem', 'ConditionCheckItem'], P.events), keys: 'verify' },
   // Verifies the position token, then stores the device's SNS endpoint under the place.
-  devices: { table: 'readWrite', keys: 'verify', registersDevices: true },
-  event: { table: 'read', keys: 'none' },
+  devices: {
+    table: grant(['GetItem', 'Query', 'PutItem', 'UpdateItem'], P.events),
+    keys: 'verify',
+    registersDevices: true,
+  },
+  event: { table: grant(['GetItem'], P.events), keys: 'none' },
   // Serves the public keys and nothing else: GetItem on the KEYRING partition only.
-  jwks: { table: 'none', keys: 'verify' },
-  // Pause, resume and close reach connected fans and devices through the workers.
-  admin: { table: 'readWrite', keys: 'none', notifies: true },
+  jwks: { table: null, keys: 'verify' },
+  // Creates events (listing them for the admitter); pause, resume and close reach connected
+  // fans and devices through the workers.
+  admin: {
+    table: grant(['GetItem', 'PutItem', 'UpdateItem'], P.events, P.activeEvents),
+    keys: 'none',
+    notifies: true,
+  },
 };
 
 type WebSocketRouteKey = '$connect' | '$disconnect' | '$default';
@@ -179,11 +204,49 @@ interface WebSocketHandler extends HandlerAccess {
 const WEBSOCKET_HANDLERS: Readonly<Record<WebSocketRouteKey, WebSocketHandler>> = {
   // Verifies `?token=`, registers the connection under its event and place, and closes the
   // place's oldest connections beyond the cap.
-  $connect: { fn: 'ws-connect', table: 'readWrite', keys: 'verify', manages: ['DELETE'] },
-  $disconnect: { fn: 'ws-disconnect', table: 'readWrite', keys: 'none', manages: [] },
+  $connect: {
+    fn: 'ws-connect',
+    table: grant(['GetItem', 'Query', 'PutItem', 'DeleteItem'], P.events, P.connectionRefs),
+    keys: 'verify',
+    manages: ['DELETE'],
+  },
+  // Forgets the connection: its own three items, nothing of the queue.
+  $disconnect: {
+    fn: 'ws-disconnect',
+    table: grant(['GetItem', 'DeleteItem'], ...CONNECTION_ITEMS),
+    keys: 'none',
+    manages: [],
+  },
   // Answers heartbeats; counts messages and closes a connection over the limit; forgets a
   // connection whose answer comes back gone.
-  $default: { fn: 'ws-default', table: 'readWrite', keys: 'none', manages: ['POST', 'DELETE'] },
+  $default: {
+    fn: 'ws-default',
+    table: grant(['GetItem', 'UpdateItem', 'DeleteItem'], ...CONNECTION_ITEMS),
+    keys: 'none',
+    manages: ['POST', 'DELETE'],
+  },
+};
+
+/** The workers' grants: fan-out, push and the admitter. */
+const WORKER_TABLE_GRANTS = {
+  // Reads the event, its batches and a shard's connections; moves the shard's cursor;
+  // forgets connections API Gateway reports gone.
+  fanout: grant(['GetItem', 'Query', 'PutItem', 'UpdateItem', 'DeleteItem'], P.events, P.connectionRefs),
+  // Reads places, batches and registrations; marks milestones sent and devices gone.
+  push: grant(['GetItem', 'Query', 'UpdateItem'], P.events),
+  // Lists and retires active events; seals buckets and commits ticks (a transaction).
+  admitter: grant(['GetItem', 'Query', 'PutItem', 'UpdateItem', 'DeleteItem'], P.events, P.activeEvents),
+} as const satisfies Record<string, TableGrant>;
+
+/**
+ * Every function's grant on the table, by its file under `functions/` (the key rotator's,
+ * on the public keys only, is set where it is built). Exported so a test can replay real
+ * requests against it (test/integration/least-privilege.test.ts).
+ */
+export const TABLE_GRANTS: Readonly<Record<string, TableGrant | null>> = {
+  ...Object.fromEntries(Object.entries(HANDLER_ACCESS).map(([name, access]) => [name, access.table])),
+  ...Object.fromEntries(Object.values(WEBSOCKET_HANDLERS).map((handler) => [handler.fn, handler.table])),
+  ...WORKER_TABLE_GRANTS,
 };
 
 const WEBSOCKET_STAGE = 'live';
@@ -452,9 +515,9 @@ export class FairqueueWaitingRoom extends Construct {
       environment: { ...commonEnvironment, FQ_FANOUT_CONCURRENCY: String(fanoutConcurrency) },
     });
     // Reads the shard's connections and deletes those API Gateway reports gone.
-    bindTable(this.fanout, this.table, 'readWrite');
+    bindTable(this.fanout, this.table, WORKER_TABLE_GRANTS.fanout);
     // Every position message carries a refreshed position token.
-    bindKeys(this.fanout, 'sign', { secret: this.signingKeys, table: this.table, tableAccess: 'readWrite' });
+    bindKeys(this.fanout, 'sign', { secret: this.signingKeys, table: this.table });
     allowManageConnections(this.fanout, ['POST']);
 
     const allowSnsEndpoints = (fn: FairqueueFunction, actions: string[]) => {
@@ -483,7 +546,7 @@ export class FairqueueWaitingRoom extends Construct {
         ...(reserved && { reservedConcurrentExecutions: reserved.push }),
         environment: { ...commonEnvironment, ...push.environment },
       });
-      bindTable(this.push, this.table, 'readWrite');
+      bindTable(this.push, this.table, WORKER_TABLE_GRANTS.push);
       allowSnsEndpoints(this.push, ['sns:Publish']);
     }
 
@@ -521,7 +584,7 @@ export class FairqueueWaitingRoom extends Construct {
         environment: { ...commonEnvironment, ...(name === 'join' ? joinEnvironment : {}) },
       });
       bindTable(fn, this.table, access.table);
-      bindKeys(fn, access.keys, { secret: this.signingKeys, table: this.table, tableAccess: access.table });
+      bindKeys(fn, access.keys, { secret: this.signingKeys, table: this.table });
       if (access.notifies) allowNotify(fn);
       if (access.registersDevices && push !== undefined) {
         for (const [key, value] of Object.entries(push.environment)) fn.addEnvironment(key, value);
@@ -555,7 +618,7 @@ export class FairqueueWaitingRoom extends Construct {
         },
       });
       bindTable(fn, this.table, access.table);
-      bindKeys(fn, access.keys, { secret: this.signingKeys, table: this.table, tableAccess: access.table });
+      bindKeys(fn, access.keys, { secret: this.signingKeys, table: this.table });
       allowManageConnections(fn, access.manages);
       const route = this.webSocketApi.addRoute(routeKey, {
         integration: new WebSocketLambdaIntegration(`${pascal(access.fn)}Integration`, fn),
@@ -657,7 +720,7 @@ export class FairqueueWaitingRoom extends Construct {
         FQ_ADMITTER_RUN_SECONDS: String(admitterRunSeconds),
       },
     });
-    bindTable(this.admitter, this.table, 'readWrite');
+    bindTable(this.admitter, this.table, WORKER_TABLE_GRANTS.admitter);
     allowNotify(this.admitter);
     // EventBridge rates stop at one minute; the admitter ticks every few seconds inside its run.
     new Rule(this, 'AdmitterSchedule', {

@@ -90,6 +90,22 @@ export const keys = {
   publicKeys: { pk: 'KEYRING', sk: 'PUBLIC' },
 } as const;
 
+/**
+ * The partitions above as IAM `dynamodb:LeadingKeys` patterns (StringLike), so infra
+ * grants each function only the partitions it touches. Event ids hold no `#` and user
+ * ids no `#` either (shared/domain/user.ts), so a pattern never reaches another kind.
+ */
+export const partitionPatterns = {
+  /** Every partition of an event: META and its neighbours, users, places, connections, devices. */
+  events: 'EVENT#*',
+  connections: 'EVENT#*#CONN#*',
+  placeConnections: 'EVENT#*#PLACECONN#*',
+  connectionRefs: 'WSCONN#*',
+  activeEvents: keys.activePk,
+  rateLimits: 'RL#*',
+  publicKeys: keys.publicKeys.pk,
+} as const;
+
 const THROTTLE_ERRORS = new Set([
   'ProvisionedThroughputExceededException',
   'ThrottlingException',

@@ -36,6 +36,7 @@ interface Statement {
   readonly Effect: string;
   readonly Action: string | string[];
   readonly Resource: unknown;
+  readonly Condition?: Record<string, Record<string, string[]>>;
 }
 
 function isStatement(value: unknown): value is Statement {
@@ -126,6 +127,67 @@ function functionOf(stack: FairqueueStack, name: AnyFunction): FairqueueFunction
 function roleStatementsOf(stack: FairqueueStack, template: Template, name: AnyFunction): Statement[] {
   const fn = functionOf(stack, name);
   return statementsOf(template, logicalId(stack, fn.role ?? fn));
+}
+
+/**
+ * Least privilege on the table, written out by hand: which item actions each function may
+ * use, on which partitions (`dynamodb:LeadingKeys`). The KEYRING grant of verifiers and
+ * signers is asserted apart.
+ */
+const TABLE_GRANTS: Readonly<
+  Record<Exclude<AnyFunction, 'push'>, { actions: string[]; partitions: string[] } | null>
+> = {
+  join: { actions: ['DeleteItem', 'GetItem', 'PutItem', 'UpdateItem'], partitions: ['EVENT#*', 'RL#*'] },
+  status: { actions: ['GetItem', 'Query'], partitions: ['EVENT#*'] },
+  admission: {
+    actions: ['ConditionCheckItem', 'GetItem', 'PutItem', 'Query', 'UpdateItem'],
+    partitions: ['EVENT#*'],
+  },
+  complete: { actions: ['ConditionCheckItem', 'GetItem', 'UpdateItem'], partitions: ['EVENT#*'] },
+  devices: { actions: ['GetItem', 'PutItem', 'Query', 'UpdateItem'], partitions: ['EVENT#*'] },
+  event: { actions: ['GetItem'], partitions: ['EVENT#*'] },
+  jwks: null,
+  admin: { actions: ['GetItem', 'PutItem', 'UpdateItem'], partitions: ['ACTIVE_EVENTS', 'EVENT#*'] },
+  admitter: {
+    actions: ['DeleteItem', 'GetItem', 'PutItem', 'Query', 'UpdateItem'],
+    partitions: ['ACTIVE_EVENTS', 'EVENT#*'],
+  },
+  'ws-connect': {
+    actions: ['DeleteItem', 'GetItem', 'PutItem', 'Query'],
+    partitions: ['EVENT#*', 'WSCONN#*'],
+  },
+  'ws-disconnect': {
+    actions: ['DeleteItem', 'GetItem'],
+    partitions: ['EVENT#*#CONN#*', 'EVENT#*#PLACECONN#*', 'WSCONN#*'],
+  },
+  'ws-default': {
+    actions: ['DeleteItem', 'GetItem', 'UpdateItem'],
+    partitions: ['EVENT#*#CONN#*', 'EVENT#*#PLACECONN#*', 'WSCONN#*'],
+  },
+  fanout: {
+    actions: ['DeleteItem', 'GetItem', 'PutItem', 'Query', 'UpdateItem'],
+    partitions: ['EVENT#*', 'WSCONN#*'],
+  },
+  'rotate-keys': null,
+};
+
+/** The one table grant of a role apart from the KEYRING grant, as sorted actions and partitions. */
+function tableGrantOf(statements: Statement[]): { actions: string[]; partitions: string[] } | null {
+  const grants = statements.filter(
+    (s) =>
+      actionsOf([s]).some((a) => a.startsWith('dynamodb:')) &&
+      !JSON.stringify(s.Condition ?? {}).includes('"KEYRING"]'),
+  );
+  if (grants.length === 0) return null;
+  expect(grants).toHaveLength(1);
+  return {
+    actions: actionsOf(grants)
+      .map((a) => a.replace(/^dynamodb:/, ''))
+      .sort(),
+    partitions: [
+      ...(grants[0]?.Condition?.['ForAllValues:StringLike']?.['dynamodb:LeadingKeys'] ?? []),
+    ].sort(),
+  };
 }
 
 /** Statements with their resource lists sorted: IAM policy minimization may reorder them. */
@@ -771,19 +833,42 @@ describe('Fairqueue stack', () => {
       expect(actions.filter((a) => DYNAMODB_WRITE_ACTIONS.includes(a))).toEqual([]);
     });
 
-    it.each([
-      'join',
-      'admission',
-      'complete',
-      'devices',
-      'admin',
-      'admitter',
-      'ws-connect',
-      'ws-disconnect',
-      'ws-default',
-      'fanout',
-    ] as const)('lets %s write the table', (name) => {
-      expect(actionsOf(roleStatements(name))).toEqual(expect.arrayContaining(DYNAMODB_WRITE_ACTIONS));
+    it.each(Object.entries(TABLE_GRANTS))(
+      'grants %s exactly the item actions and partitions it uses',
+      (name, expected) => {
+        expect(tableGrantOf(roleStatements(name as AnyFunction))).toEqual(expected);
+      },
+    );
+
+    it('lets nothing scan, batch or touch the table without naming its partitions', () => {
+      const table = logicalId(stack, stack.waitingRoom.table);
+      const all: readonly AnyFunction[] = [...RUNTIME_FUNCTIONS, 'rotate-keys'];
+      for (const name of all) {
+        for (const statement of roleStatements(name)) {
+          const actions = actionsOf([statement]).filter((a) => a.startsWith('dynamodb:'));
+          if (actions.length === 0) continue;
+          expect(JSON.stringify(statement.Resource), name).toContain(table);
+          expect(JSON.stringify(statement.Resource), name).not.toContain('index');
+          expect(statement.Condition, name).toBeDefined();
+          for (const forbidden of [
+            'dynamodb:Scan',
+            'dynamodb:BatchWriteItem',
+            'dynamodb:BatchGetItem',
+            'dynamodb:*',
+          ])
+            expect(actions, name).not.toContain(forbidden);
+        }
+      }
+    });
+
+    it('keeps the WebSocket disconnect and message handlers to their connection items', () => {
+      for (const name of ['ws-disconnect', 'ws-default'] as const) {
+        const grant = tableGrantOf(roleStatements(name));
+        expect(grant?.partitions, name).not.toContain('EVENT#*');
+        expect(
+          grant?.partitions.every((p) => ['EVENT#*#CONN#*', 'EVENT#*#PLACECONN#*', 'WSCONN#*'].includes(p)),
+        ).toBe(true);
+      }
     });
 
     it('lets exactly the token signers and the rotator read the private key ring, and only the rotator write it', () => {
@@ -883,7 +968,10 @@ describe('Fairqueue stack', () => {
         MaximumRetryAttempts: 2,
       });
       expect(env('push')).toMatchObject({ FQ_STORE: 'dynamodb', FQ_WS_SHARDS: '16' });
-      expect(actionsOf(statements('push'))).toEqual(expect.arrayContaining(DYNAMODB_WRITE_ACTIONS));
+      expect(tableGrantOf(statements('push'))).toEqual({
+        actions: ['GetItem', 'Query', 'UpdateItem'],
+        partitions: ['EVENT#*'],
+      });
       expect(actionsOf(statements('push')).includes('secretsmanager:GetSecretValue')).toBe(false);
     });
 

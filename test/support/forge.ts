@@ -22,6 +22,7 @@ import {
   SignJWT,
 } from 'jose';
 import { activeKey, type PublicJwk, publicJwk } from '#domain/keyring';
+import type { WebSocketEvent } from '#http/websocket';
 import type { KeyStore } from '#ports/key-store';
 
 export type Header = Record<string, unknown>;
@@ -203,6 +204,35 @@ export function apiEvent(routeKey: string, options: ApiEventOptions = {}): APIGa
       timeEpoch: now.getTime(),
     },
     ...(body === undefined ? {} : { body }),
+    isBase64Encoded: false,
+  };
+}
+
+/** The event API Gateway's WebSocket API (and the local stand-in) gives a `$connect`/`$default`/`$disconnect` handler. */
+export function wsEvent(
+  routeKey: '$connect' | '$default' | '$disconnect',
+  connectionId: string,
+  options: { token?: string; body?: string } = {},
+): WebSocketEvent {
+  const now = Date.now();
+  return {
+    requestContext: {
+      routeKey,
+      eventType: routeKey === '$connect' ? 'CONNECT' : routeKey === '$disconnect' ? 'DISCONNECT' : 'MESSAGE',
+      connectionId,
+      messageId: randomUUID(),
+      extendedRequestId: randomUUID(),
+      requestTime: new Date(now).toUTCString(),
+      messageDirection: 'IN',
+      stage: 'live',
+      connectedAt: now,
+      requestTimeEpoch: now,
+      requestId: randomUUID(),
+      domainName: 'ws.example.test',
+      apiId: 'ws',
+    },
+    ...(options.token === undefined ? {} : { queryStringParameters: { token: options.token } }),
+    ...(options.body === undefined ? {} : { body: options.body }),
     isBase64Encoded: false,
   };
 }
