@@ -10,8 +10,8 @@ import type { EventRecord } from '#domain/event';
 import { type Metrics, NO_METRICS } from '#ports/metrics';
 import type { QueueStore } from '#ports/queue-store';
 import { type ChangeNotifier, type LineChange, NO_NOTIFIER } from '#ports/realtime';
-import { eachLimited } from './fanout.ts';
 import { logger } from './logger.ts';
+import { eachLimited } from './pool.ts';
 
 export interface TickOutcome {
   readonly eventId: string;

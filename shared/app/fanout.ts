@@ -16,6 +16,7 @@ import { type AdmissionBatch, ahead as aheadOf } from '#domain/place';
 import type { TokenService } from '#lib/token-service';
 import type { QueueStore } from '#ports/queue-store';
 import type { ConnectionPoster, ConnectionRecord, ConnectionRegistry, LineChange } from '#ports/realtime';
+import { eachLimited } from './pool.ts';
 
 /** How long after `$connect` a Gone answer may just mean the handshake has not finished. */
 const CONNECT_GRACE_SECONDS = 30;
@@ -45,18 +46,6 @@ export interface FanoutResult {
 }
 
 const NOTHING: FanoutResult = { sent: 0, gone: 0, failed: 0, skipped: 0, superseded: false };
-
-/** Runs `work` over `items` with at most `limit` at once. */
-export async function eachLimited<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>) {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const item = items[next++];
-      if (item !== undefined) await work(item);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-}
 
 /** The admission batch of a position: the job's own batch needs no read, others are cached per job. */
 class BatchLookup {

@@ -13,7 +13,7 @@ import { type Metrics, NO_METRICS } from '#ports/metrics';
 import type { DeviceRecord, DeviceStore, PushGateway } from '#ports/push';
 import type { QueueStore } from '#ports/queue-store';
 import type { LineChange } from '#ports/realtime';
-import { eachLimited } from './fanout.ts';
+import { eachLimited } from './pool.ts';
 
 const LAST_POSITION = 999_999_999_999;
 /** Batches looked at per tick for `claim_expiring`; more wait for the next tick. */
