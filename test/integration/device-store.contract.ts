@@ -78,8 +78,11 @@ export function describeDeviceStore(name: string, makeStore: () => DeviceStore) 
         '100:tok-100',
       ]);
       expect(await range(10, 10)).toEqual(['10:tok-10', '10:tok-10-second']);
+      expect(await range(11, 99)).toEqual(['11:tok-11', '99:tok-99']);
       expect(await range(12, 98)).toEqual([]);
+      expect(await range(100, 100)).toEqual(['100:tok-100']);
       expect(await range(101, 999)).toEqual(['101:tok-101']);
+      expect(await range(2, 8)).toEqual([]);
       expect(await range(11, 10)).toEqual([]);
       expect(await range(0, 1)).toEqual(['1:tok-1']);
       expect(await range(1, 999_999_999_999)).toHaveLength(positions.length + 1);

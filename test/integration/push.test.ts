@@ -7,14 +7,13 @@
  */
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { beforeAll, describe, expect, inject, test } from 'vitest';
-import { deviceKey } from '#adapters/device-key';
 import { DynamoDeviceStore } from '#adapters/dynamo-devices';
 import { DynamoQueueStore } from '#adapters/dynamo-store';
 import { Admitter } from '#app/admitter';
 import { Push } from '#app/push';
 import type { JoinResult } from '#app/waiting-room';
 import type { Milestone, Platform, PushContent } from '#domain/push';
-import type { DeviceRecord, DeviceStore, PushGateway } from '#ports/push';
+import type { DeviceStore, PushGateway } from '#ports/push';
 import type { ChangeNotifier, LineChange } from '#ports/realtime';
 import { TestClock } from '../support/clock.ts';
 import { createTable, dynamoClient, uniqueTableName } from '../support/dynamodb-local.ts';
@@ -287,102 +286,8 @@ describe('push worker on DynamoDB Local', () => {
     expect(gateway.keys(eventId)).toEqual(before);
   });
 
-  test('devicesInRange returns exactly the registrations of positions lo..hi', async () => {
-    const { devices, commands } = setup();
-    const device = (eventId: string, position: number, token: string): DeviceRecord => ({
-      eventId,
-      position,
-      platform: 'fcm',
-      deviceToken: token,
-      endpoint: `arn:fake:${token}`,
-      deviceKey: deviceKey('fcm', token),
-    });
-    const positions = [1, 9, 10, 11, 99, 100, 101, 1000, 999_999_999_999];
-    for (const p of positions) await devices.putDevice(device('range', p, `tok-${p}`), 0);
-    await devices.putDevice(device('range', 10, 'tok-10-second'), 0);
-    // Neighbouring events (one whose id extends this one's) must not leak in.
-    await devices.putDevice(device('range2', 10, 'tok-other'), 0);
-    await devices.putDevice(device('rang', 10, 'tok-other'), 0);
-
-    const range = async (lo: number, hi: number) => {
-      const found = await devices.devicesInRange('range', lo, hi);
-      // In position order, as a query on the sort key returns them.
-      const positions = found.map((d) => d.position);
-      expect(positions).toEqual([...positions].sort((x, y) => x - y));
-      return found
-        .map((d) => `${d.position}:${d.deviceToken}`)
-        .sort((x, y) => x.localeCompare(y, 'en', { numeric: true }));
-    };
-    expect(await range(10, 100)).toEqual([
-      '10:tok-10',
-      '10:tok-10-second',
-      '11:tok-11',
-      '99:tok-99',
-      '100:tok-100',
-    ]);
-    expect(await range(10, 10)).toEqual(['10:tok-10', '10:tok-10-second']);
-    expect(await range(11, 99)).toEqual(['11:tok-11', '99:tok-99']);
-    expect(await range(12, 98)).toEqual([]);
-    expect(await range(100, 100)).toEqual(['100:tok-100']);
-    expect(await range(101, 999)).toEqual(['101:tok-101']);
-    expect(await range(2, 8)).toEqual([]);
-    expect(await range(11, 10)).toEqual([]);
-    expect(await range(0, 1)).toEqual(['1:tok-1']);
-    expect(await range(1, 999_999_999_999)).toHaveLength(positions.length + 1);
-    expect(await range(1001, 999_999_999_999)).toEqual(['999999999999:tok-999999999999']);
-    expect(await devices.devicesInRange('nobody', 1, 999_999_999_999)).toEqual([]);
-
-    // Records come back whole.
-    const [one] = await devices.devicesInRange('range', 9, 9);
-    expect(one).toEqual(device('range', 9, 'tok-9'));
-
-    // Registering again is not a second record, and keeps the milestones sent.
-    expect(await devices.putDevice(device('range', 9, 'tok-9'), 5)).toEqual({ created: false });
-    expect(await devices.markSent(device('range', 9, 'tok-9'), 'near')).toBe(true);
-    expect(await devices.putDevice(device('range', 9, 'tok-9'), 6)).toEqual({ created: false });
-    expect(await devices.markSent(device('range', 9, 'tok-9'), 'near')).toBe(false);
-    expect(await devices.markSent(device('range', 9, 'tok-9'), 'admitted')).toBe(true);
-    expect(await range(9, 9)).toEqual(['9:tok-9']);
-    // A milestone is only recorded for a registered device.
-    expect(await devices.markSent(device('range', 8, 'tok-8'), 'near')).toBe(false);
-
-    expect(await devices.hasDevices('range')).toBe(true);
-    expect(await devices.hasDevices('nobody')).toBe(false);
-    expect(commands).not.toContain('ScanCommand');
-  });
-
-  test('markSent and the cursor are conditional writes: one winner among racers', async () => {
-    const { devices } = setup();
-    const d: DeviceRecord = {
-      eventId: 'marks',
-      position: 3,
-      platform: 'apns',
-      deviceToken: 'racing-token',
-      endpoint: 'arn:fake',
-      deviceKey: deviceKey('apns', 'racing-token'),
-    };
-    const puts = await Promise.all(Array.from({ length: 10 }, () => devices.putDevice(d, 0)));
-    expect(puts.filter((p) => p.created)).toHaveLength(1);
-    for (const milestone of ['near', 'admitted', 'claim_expiring', 'closed'] as const) {
-      const marks = await Promise.all(Array.from({ length: 10 }, () => devices.markSent(d, milestone)));
-      expect(marks.filter(Boolean)).toHaveLength(1);
-    }
-
-    expect(await devices.getExpiringCursor('marks')).toBe(0);
-    const first = await Promise.all(
-      Array.from({ length: 10 }, () => devices.advanceExpiringCursor('marks', 0, 5)),
-    );
-    expect(first.filter(Boolean)).toHaveLength(1);
-    expect(await devices.getExpiringCursor('marks')).toBe(5);
-    expect(await devices.advanceExpiringCursor('marks', 0, 7)).toBe(false);
-    const next = await Promise.all([
-      devices.advanceExpiringCursor('marks', 5, 9),
-      devices.advanceExpiringCursor('marks', 5, 8),
-      devices.advanceExpiringCursor('marks', 5, 9),
-    ]);
-    expect(next.filter(Boolean)).toHaveLength(1);
-    expect([8, 9]).toContain(await devices.getExpiringCursor('marks'));
-  });
+  // The device store's own behaviour (ranges, once-only marks, the cursor, gone devices) is
+  // held by the device-store contract on every adapter, DynamoDB Local included.
 
   test('the claim_expiring cursor hands each batch to one of the racing workers, once', async () => {
     const { clock, room, admitter, gateway, push, devices, drain, marks } = setup();
@@ -508,29 +413,5 @@ describe('registration racing a tick', () => {
     const sent = await registerDuringTick('late-admitted', 2, 'late-device-2');
     expect(sent).toContain(key(2, 'admitted', 'fcm', 'late-device-2'));
     expect(sent).not.toContain(key(2, 'near', 'fcm', 'late-device-2'));
-  });
-});
-
-describe('gone devices on DynamoDB Local', () => {
-  test('a device marked gone leaves the range queries until it registers again', async () => {
-    const devices = new DynamoDeviceStore(dynamoClient(endpoint), table);
-    const device = {
-      eventId: 'gone-ddb',
-      position: 4,
-      platform: 'fcm' as const,
-      deviceToken: 'tok-4',
-      endpoint: 'arn:old',
-      deviceKey: 'fcm-tok-4',
-    };
-    expect(await devices.putDevice(device, 1)).toEqual({ created: true });
-    expect(await devices.devicesInRange('gone-ddb', 1, 10)).toHaveLength(1);
-    await devices.markGone(device, 2);
-    expect(await devices.devicesInRange('gone-ddb', 1, 10)).toEqual([]);
-    // A live registration again is not "created", but it is live, at its new endpoint.
-    expect(await devices.putDevice({ ...device, endpoint: 'arn:new' }, 3)).toEqual({ created: false });
-    expect(await devices.devicesInRange('gone-ddb', 1, 10)).toMatchObject([{ endpoint: 'arn:new' }]);
-    // Registering a live device again changes nothing.
-    expect(await devices.putDevice({ ...device, endpoint: 'arn:other' }, 4)).toEqual({ created: false });
-    expect(await devices.devicesInRange('gone-ddb', 1, 10)).toMatchObject([{ endpoint: 'arn:new' }]);
   });
 });
