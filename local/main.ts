@@ -79,6 +79,15 @@ const app = await startLocal({
     capacity: intFromEnv('DEMO_CAPACITY', 20),
     admitPerMinute: intFromEnv('DEMO_ADMIT_PER_MINUTE', 120) || null,
   },
+}).catch((error: unknown) => {
+  // What a user can fix gets one clear line; anything else is a bug and keeps its stack.
+  const name = (error as { name?: string }).name;
+  const code = (error as { code?: string }).code;
+  if (name === 'SqliteUnavailableError' || name === 'SqliteSchemaError' || code === 'EADDRINUSE') {
+    console.error(`fairqueue: ${(error as Error).message}`);
+    process.exit(1);
+  }
+  throw error;
 });
 
 console.log(`fairqueue local on ${app.url}

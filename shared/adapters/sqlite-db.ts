@@ -142,6 +142,11 @@ export class SqliteSchemaError extends Error {
   readonly code = 'schema_mismatch';
 }
 
+/** The database could not be opened at all (no native binding, a folder that cannot be written). */
+export class SqliteUnavailableError extends Error {
+  override readonly name = 'SqliteUnavailableError';
+}
+
 export interface SqliteDatabase {
   readonly db: Database.Database;
   readonly file: string;
@@ -175,8 +180,20 @@ export function removeSqliteFiles(file: string): boolean {
 
 /** Opens (creating if needed) the database at `file`, laying out the schema in a new file. */
 export function openSqlite(file: string): SqliteDatabase {
-  mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
-  const db = new Database(file, { timeout: BUSY_TIMEOUT_MS });
+  let db: Database.Database;
+  try {
+    mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+    db = new Database(file, { timeout: BUSY_TIMEOUT_MS });
+  } catch (error) {
+    // better-sqlite3 is a native module: an install that skipped its build has no binding.
+    const binding = /bindings|better_sqlite3\.node|NODE_MODULE_VERSION/.test(String(error));
+    throw new SqliteUnavailableError(
+      binding
+        ? "the embedded store needs better-sqlite3's native binding, which this install lacks: run `npm rebuild better-sqlite3` (needs python3, make and a C++ compiler), or start with FQ_STORE=memory (nothing kept across restarts)"
+        : `cannot open the embedded store at ${file}: ${(error as Error).message}`,
+      { cause: error },
+    );
+  }
   try {
     // WAL: readers never block the writer, and a commit is one append to the log.
     db.pragma('journal_mode = WAL');
