@@ -124,7 +124,8 @@ export class Fanout {
       kind: MessageKind,
       connection: ConnectionRecord,
     ): Promise<ServerMessage | null> => {
-      if (kind === 'paused' || kind === 'closed') return { type: kind, seq: change.seq };
+      if (kind === 'paused' || kind === 'resumed' || kind === 'closed')
+        return { type: kind, seq: change.seq };
       if (kind === 'admitted') {
         // Only while the place may still claim: a missed place has nothing to act on.
         const claimBy = await batches.claimBy(connection.position);

@@ -23,6 +23,7 @@ export type ServerMessage =
     }
   | { readonly type: 'admitted'; readonly seq: number; readonly claimBy: number }
   | { readonly type: 'paused'; readonly seq: number }
+  | { readonly type: 'resumed'; readonly seq: number }
   | { readonly type: 'closed'; readonly seq: number };
 
 /** The answer to a client's ping. Not event state, so it carries no `seq` and clients do not order it. */
@@ -35,8 +36,8 @@ export interface FanoutPlan {
   /** Places in (admitFrom, admitTo] hear `admitted` (while their batch's claim window runs). */
   readonly admitFrom: number;
   readonly admitTo: number;
-  /** Sent to every connection: the job is a pause or a close. */
-  readonly state: 'paused' | 'closed' | null;
+  /** Sent to every connection: the job is a pause, a resume or a close. */
+  readonly state: 'paused' | 'resumed' | 'closed' | null;
   /** Places behind this serving position hear `position`; null: nobody does. */
   readonly positionsBehind: number | null;
 }
@@ -46,6 +47,8 @@ export interface FanoutPlan {
  * event as read now. `position` messages go out for a moved line or a resume, and
  * only while the event is open now: if it has since been paused or closed, that
  * newer change's own job tells everyone, and a `position` must not contradict it.
+ * `resumed` goes to everyone (admitted and active fans heard `paused` too), under
+ * the same rule; `paused` and `closed` go out however late (nothing replaces them).
  */
 export function fanoutPlan(args: {
   readonly change: { readonly kind: 'moved' } | { readonly kind: 'state'; readonly state: string };
@@ -53,22 +56,28 @@ export function fanoutPlan(args: {
   readonly current: { readonly state: string; readonly servingPosition: number };
 }): FanoutPlan {
   const { change, range, current } = args;
+  const stillOpen = current.state === 'open';
+  const resumed = change.kind === 'state' && change.state === 'open';
   const state =
-    change.kind === 'state' && (change.state === 'paused' || change.state === 'closed') ? change.state : null;
-  const tellsPositions = change.kind === 'moved' || (change.kind === 'state' && change.state === 'open');
+    change.kind === 'state' && (change.state === 'paused' || change.state === 'closed')
+      ? change.state
+      : resumed && stillOpen
+        ? 'resumed'
+        : null;
+  const tellsPositions = change.kind === 'moved' || resumed;
   return {
     admitFrom: range.from,
     admitTo: range.to,
     state,
-    positionsBehind: tellsPositions && current.state === 'open' ? current.servingPosition : null,
+    positionsBehind: tellsPositions && stillOpen ? current.servingPosition : null,
   };
 }
 
 /**
  * The messages the holder of `position` gets from a plan, in sending order: a fan
- * let in within the range hears `admitted`; a pause or close reaches everyone; a
- * fan still waiting hears its new position; a fan admitted earlier hears nothing
- * more about the line.
+ * let in within the range hears `admitted`; a pause, resume or close reaches
+ * everyone; a fan still waiting hears its new position; a fan admitted earlier
+ * hears nothing more about the line.
  */
 export function messageKinds(plan: FanoutPlan, position: number): MessageKind[] {
   const kinds: MessageKind[] = [];

@@ -534,8 +534,9 @@ describe('local stack (dev-mode identity, no join limit)', () => {
         await app.settle();
       }
       await until(() => types(a).includes('closed') && types(b).includes('closed'), 'closed');
-      expect(types(a)).toEqual(['pong', 'admitted', 'paused', 'closed']);
-      expect(types(b)).toEqual(['position', 'paused', 'position', 'closed']);
+      // A resume reaches the admitted fan too (contract v1.1), and the waiting one hears where it stands.
+      expect(types(a)).toEqual(['pong', 'admitted', 'paused', 'resumed', 'closed']);
+      expect(types(b)).toEqual(['position', 'paused', 'resumed', 'position', 'closed']);
     } finally {
       a.socket.close();
       b.socket.close();

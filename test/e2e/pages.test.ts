@@ -248,14 +248,15 @@ describe('waiting room page', () => {
     ) as { token: string };
     const [connection] = await app.runtime.registry.listPlace(eventId, 2);
     if (!connection) throw new Error('the page is not connected');
-    // What the fan-out would send, posted straight to the connection: a newer state, then an
+    // What the fan-out would send, posted to the connection through the runtime's own management
+    // client (the only caller the local @connections endpoint accepts): a newer state, then an
     // older one arriving late, then the newer state again with another estimate (a marker that
     // the older one, sent before it on the same socket, has been handled). Every value the page
     // ever shows as "ahead" is recorded, so a stale value shown for a moment is caught too.
     const send = async (seq: number, ahead: number, estimatedWaitSeconds: number) => {
-      const res = await fetch(`${app.url}/@connections/${encodeURIComponent(connection.connectionId)}`, {
-        method: 'POST',
-        body: JSON.stringify({
+      const posted = await app.runtime.poster?.post(
+        connection.connectionId,
+        JSON.stringify({
           type: 'position',
           seq,
           position: 2,
@@ -264,8 +265,8 @@ describe('waiting room page', () => {
           estimatedWaitSeconds,
           token: stored.token,
         }),
-      });
-      expect(res.status).toBe(200);
+      );
+      expect(posted).toBe('sent');
     };
     await send(1000, 1, 30);
     await text(fan.locator('#eta')).toBe('about 30 s');
@@ -291,10 +292,9 @@ describe('waiting room page', () => {
       await route.fulfill({ response: real, json: { ...body, seq: 1, ahead: 2, servingPosition: 0 } });
     });
     // A pause makes the page poll at once.
-    await fetch(`${app.url}/@connections/${encodeURIComponent(connection.connectionId)}`, {
-      method: 'POST',
-      body: JSON.stringify({ type: 'paused', seq: 1001 }),
-    });
+    expect(
+      await app.runtime.poster?.post(connection.connectionId, JSON.stringify({ type: 'paused', seq: 1001 })),
+    ).toBe('sent');
     await expect.poll(() => served, WAIT).toBeGreaterThanOrEqual(2);
     expect(await aheadShown()).not.toContain('2');
     expect(await textOf(fan.locator('#ahead'))).toBe('1');
