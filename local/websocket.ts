@@ -9,6 +9,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { type WebSocket, WebSocketServer } from 'ws';
+import { errorBody } from '#http/http';
 import type { WebSocketEvent, WebSocketResult } from '#http/websocket';
 import { type LocalCredentials, verifySigV4 } from './sigv4.ts';
 
@@ -40,6 +41,56 @@ const MAX_QUEUED_MESSAGES = 8;
  * (Gone) and the connection dropped, so a stalled reader cannot grow the process.
  */
 const MAX_BUFFERED_BYTES = 512 * 1024;
+
+/** API Gateway closes a connection that has been idle this long, and any connection at two hours. */
+const IDLE_TIMEOUT_MS = 10 * 60_000;
+const MAX_CONNECTION_MS = 2 * 3600_000;
+const SWEEP_MS = 15_000;
+
+const REASONS: Record<number, string> = {
+  400: 'Bad Request',
+  404: 'Not Found',
+  426: 'Upgrade Required',
+};
+
+/** Answers a refused upgrade with the contract's JSON error body and closes the socket. */
+function refuse(
+  socket: Duplex,
+  status: number,
+  code: string,
+  message: string,
+  headers: Record<string, string> = {},
+) {
+  if (socket.destroyed) return;
+  const body = JSON.stringify(errorBody(code, message));
+  const extra = Object.entries(headers)
+    .map(([name, value]) => `${name}: ${value}\r\n`)
+    .join('');
+  socket.end(
+    `HTTP/1.1 ${status} ${REASONS[status] ?? 'Bad Request'}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+      `${extra}Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+}
+
+/** What is wrong with an upgrade request as a WebSocket handshake (RFC 6455 §4.2.1), if anything. */
+function handshakeProblem(
+  req: IncomingMessage,
+): { status: number; code: string; message: string; headers?: Record<string, string> } | null {
+  const bad = (message: string) => ({ status: 400, code: 'invalid_request', message });
+  if (req.method !== 'GET') return bad('A WebSocket handshake is a GET.');
+  if (req.headers.upgrade?.toLowerCase() !== 'websocket') return bad('Upgrade must be websocket.');
+  if (!/^[A-Za-z0-9+/]{22}==$/.test(req.headers['sec-websocket-key'] ?? ''))
+    return bad('Sec-WebSocket-Key must be 16 bytes in base64.');
+  if (req.headers['sec-websocket-version'] !== '13') {
+    return {
+      status: 426,
+      code: 'upgrade_required',
+      message: 'Only WebSocket version 13 is spoken here.',
+      headers: { 'Sec-WebSocket-Version': '13' },
+    };
+  }
+  return null;
+}
 
 interface Live {
   readonly socket: WebSocket;
@@ -91,6 +142,13 @@ function readBounded(req: IncomingMessage, max: number): Promise<Buffer | 'too_l
 export class LocalWebSocketApi {
   readonly #wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES });
   readonly #live = new Map<string, Live>();
+  /**
+   * Connections whose `$connect` is still running, and whether a DeleteConnection arrived
+   * meanwhile: such a connection is closed the moment its handshake completes, rather than
+   * opening unregistered (its place's cap closed it while it was still connecting).
+   */
+  readonly #connecting = new Map<string, { closeOnOpen: boolean }>();
+  #sweeper: NodeJS.Timeout | undefined;
 
   /**
    * @param credentials what the runtime's management client signs with: `@connections`
@@ -133,8 +191,24 @@ export class LocalWebSocketApi {
     };
   }
 
+  /**
+   * API Gateway's limits on a connection: 10 minutes without a message either way, or two
+   * hours in all, and it is closed. The local stand-in applies them too, so a connection
+   * nobody will ever write to (a client that went silent, one closed while its handshake
+   * still ran) does not stay open for the life of the process.
+   */
+  #sweep(): void {
+    const now = Date.now();
+    for (const live of this.#live.values()) {
+      if (now - live.lastActiveAt > IDLE_TIMEOUT_MS || now - live.connectedAt > MAX_CONNECTION_MS)
+        live.socket.close(1001, 'Going away');
+    }
+  }
+
   /** Attach to the HTTP server: upgrades on `path` go through `$connect`. */
   attach(server: Server): void {
+    this.#sweeper = setInterval(() => this.#sweep(), SWEEP_MS);
+    this.#sweeper.unref();
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       // Node hands over the socket with no 'error' listener of its own: a client that resets
       // while `$connect` runs would otherwise end the process. The socket is simply dropped.
@@ -144,15 +218,32 @@ export class LocalWebSocketApi {
   }
 
   async #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer) {
-    const url = new URL(req.url ?? '/', 'http://local');
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://local');
+    } catch {
+      refuse(socket, 400, 'invalid_request', 'The request target is not a valid URL.');
+      return;
+    }
     if (url.pathname !== this.path) {
-      socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      refuse(socket, 404, 'not_found', `No WebSocket endpoint at ${url.pathname.slice(0, 100)}.`);
+      return;
+    }
+    // As API Gateway: a request that is not a valid WebSocket handshake never reaches `$connect`
+    // (which would register it, and could close the place's oldest real connection).
+    const invalid = handshakeProblem(req);
+    if (invalid) {
+      refuse(socket, invalid.status, invalid.code, invalid.message, invalid.headers);
       return;
     }
     // API Gateway connection ids are short base64 strings ending in '='.
     const connectionId = `${randomBytes(9).toString('base64').replace(/[+/]/g, 'A')}=`;
     const handlers = await this.handlers();
-    const result = await handlers.connect(this.#event('$connect', connectionId, req));
+    const connecting = { closeOnOpen: false };
+    this.#connecting.set(connectionId, connecting);
+    const result = await handlers
+      .connect(this.#event('$connect', connectionId, req))
+      .finally(() => this.#connecting.delete(connectionId));
     if (result.statusCode < 200 || result.statusCode > 299) {
       const body = result.body ?? '';
       const reason = STATUS_TEXT[result.statusCode] ?? 'Forbidden';
@@ -189,6 +280,9 @@ export class LocalWebSocketApi {
         draining: false,
       };
       this.#live.set(connectionId, live);
+      if (connecting.closeOnOpen) {
+        ws.close(1000, 'closed by the server');
+      }
       // A malformed frame (bad UTF-8, no mask, RSV bits, unknown opcode, too big) is a receiver
       // error: ws has already sent the close frame (1002, 1007 or 1009) and ends this connection.
       // Without a listener the 'error' event would throw and end the whole process.
@@ -235,8 +329,15 @@ export class LocalWebSocketApi {
   async serveManagement(req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean> {
     const match = url.pathname.match(/^\/@connections\/([^/]+)$/);
     if (!match?.[1]) return false;
-    const connectionId = decodeURIComponent(match[1]);
-    const live = this.#live.get(connectionId);
+    let connectionId: string;
+    try {
+      connectionId = decodeURIComponent(match[1]);
+    } catch {
+      res
+        .writeHead(400, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ message: 'Bad Request' }));
+      return true;
+    }
     const gone = () => {
       res.writeHead(410, { 'content-type': 'application/json', 'x-amzn-errortype': 'GoneException' });
       res.end(JSON.stringify({ message: 'Gone' }));
@@ -258,6 +359,16 @@ export class LocalWebSocketApi {
       res.end(JSON.stringify({ message: 'Forbidden' }));
       return true;
     }
+    // Looked up once the request is read and checked: a connection whose handshake completes
+    // meanwhile is found, as API Gateway finds it once its `$connect` has returned.
+    const live = this.#live.get(connectionId);
+    const connecting = this.#connecting.get(connectionId);
+    if (req.method === 'DELETE' && !live && connecting) {
+      // Closed while its `$connect` still runs: it will be closed as soon as it opens.
+      connecting.closeOnOpen = true;
+      res.writeHead(204).end();
+      return true;
+    }
     if (!live || live.socket.readyState !== live.socket.OPEN) {
       gone();
       return true;
@@ -271,6 +382,7 @@ export class LocalWebSocketApi {
       }
       // Answered once queued, as API Gateway does: a slow reader must not hold up the poster.
       live.socket.send(data.toString('utf8'), () => {});
+      live.lastActiveAt = Date.now();
       res.writeHead(200).end();
     } else if (req.method === 'DELETE') {
       live.socket.close(1000, 'closed by the server');
@@ -296,6 +408,7 @@ export class LocalWebSocketApi {
   }
 
   close(): void {
+    clearInterval(this.#sweeper);
     this.dropAll();
     this.#wss.close();
   }

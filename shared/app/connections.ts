@@ -8,7 +8,12 @@
  */
 import { decodeJwt } from 'jose';
 import { z } from 'zod';
-import { connectionsToClose, messageWindowStart, overMessageLimit } from '#domain/connection-limits';
+import {
+  connectionsToClose,
+  messageWindowStart,
+  overMessageLimit,
+  type PlaceConnection,
+} from '#domain/connection-limits';
 import {
   EventClosedError,
   EventNotFoundError,
@@ -20,6 +25,11 @@ import { PONG } from '#domain/messages';
 import type { TokenService } from '#lib/token-service';
 import type { QueueStore } from '#ports/queue-store';
 import type { ConnectionPoster, ConnectionRegistry } from '#ports/realtime';
+
+/** A connection registered this recently may still be completing its handshake. */
+const HANDSHAKE_MS = 10_000;
+/** How long an eviction waits for a handshaking connection to be there: about 3 s in all. */
+const EVICT_RETRY_DELAYS_MS = [100, 200, 400, 800, 1600];
 
 /** The one client message with an answer; anything else is counted and ignored. */
 const pingSchema = z.object({ type: z.literal('ping') });
@@ -83,7 +93,11 @@ export class Connections {
     const max = this.deps.limits.maxConnectionsPerPlace;
     const place = await registry.listPlace(eventId, claims.pos);
     const doomed = connectionsToClose(place, max);
-    await Promise.all(doomed.filter((id) => id !== connectionId).map((id) => this.#drop(id)));
+    await Promise.all(
+      place
+        .filter((c) => c.connectionId !== connectionId && doomed.includes(c.connectionId))
+        .map((c) => this.#evict(c, nowMs)),
+    );
     // Newer connects of this place won the race: this one is among the oldest (or a racing
     // connect has already closed it), so it goes rather than stay open unregistered.
     if (doomed.includes(connectionId) || !place.some((c) => c.connectionId === connectionId)) {
@@ -126,12 +140,29 @@ export class Connections {
     await this.#close(connectionId);
   }
 
-  async #close(connectionId: string): Promise<void> {
+  /**
+   * Closes one of a place's oldest connections. One that connected a moment ago may still be
+   * in its handshake, where the management API answers Gone (the connection is not there
+   * yet) and it would then open unregistered, told nothing, until its idle timeout: so a
+   * young one that answers Gone is closed again, a little later, until it is really there.
+   */
+  async #evict(connection: PlaceConnection, nowMs: number): Promise<void> {
+    await this.deps.registry.remove(connection.connectionId);
+    const handshaking = nowMs - connection.connectedAtMs < HANDSHAKE_MS;
+    for (const delayMs of handshaking ? EVICT_RETRY_DELAYS_MS : []) {
+      if ((await this.#close(connection.connectionId)) !== 'gone') return;
+      await new Promise((resolve) => setTimeout(resolve, delayMs));
+    }
+    await this.#close(connection.connectionId);
+  }
+
+  async #close(connectionId: string): Promise<'closed' | 'gone' | 'failed'> {
     try {
-      await this.deps.poster?.close(connectionId);
+      return (await this.deps.poster?.close(connectionId)) ?? 'closed';
     } catch (error) {
       // Forgotten already, so it hears nothing more; its next message tries the close again.
       this.deps.onCloseError?.(error, connectionId);
+      return 'failed';
     }
   }
 }

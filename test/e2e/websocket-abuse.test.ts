@@ -96,6 +96,43 @@ describe('connections per place', () => {
   });
 });
 
+describe('handshakes', () => {
+  test('a request that is not a valid handshake is refused before $connect, and registers nothing', async () => {
+    await event('badshake', 1);
+    const fan = await join('badshake');
+    const path = `/ws?token=${encodeURIComponent(fan.token)}`;
+    const answers: string[] = [];
+    for (const request of [
+      `POST ${path} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nContent-Length: 0\r\n\r\n`,
+      `GET ${path} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+      `GET ${path} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: short\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+      `GET ${path} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 8\r\n\r\n`,
+      `GET /elsewhere HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+      `GET //[ HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+    ]) {
+      answers.push(
+        await new Promise<string>((resolve, reject) => {
+          const socket = netConnect(portOf(app.url), '127.0.0.1');
+          let text = '';
+          socket.on('data', (chunk: Buffer) => {
+            text += chunk.toString('latin1');
+          });
+          socket.on('close', () => resolve(text));
+          socket.on('error', reject);
+          socket.write(request);
+        }),
+      );
+    }
+    const statuses = answers.map((a) => Number(a.match(/^HTTP\/1\.1 (\d{3})/)?.[1]));
+    expect(statuses).toEqual([400, 400, 400, 426, 404, 400]);
+    for (const answer of answers) {
+      expect(answer.toLowerCase()).toContain('content-type: application/json');
+      expect(JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4))).toMatchObject({ error: {} });
+    }
+    expect(await connectionIds('badshake', fan.position)).toEqual([]);
+  });
+});
+
 describe('client messages', () => {
   test('a 5,000-ping flood is cut, and another fan still hears the line move', async () => {
     await event('flood', 1);
@@ -108,7 +145,6 @@ describe('client messages', () => {
     }
     await until(() => abuser.closedWith !== null, 'the flooder to be closed');
     // Cut by the stand-in's bounded queue (1008) or by the per-minute limit (closed by the API).
-    console.log('flood close', abuser.closedWith, abuser.messages.length);
     expect([1008, 1000]).toContain(abuser.closedWith);
     const pongs = abuser.messages.filter((m) => m.type === 'pong').length;
     expect(pongs).toBeLessThanOrEqual(MAX_MESSAGES);
