@@ -3,7 +3,8 @@
  * as API Gateway accepts only callers with `execute-api:ManageConnections`: the
  * runtime's management client signs with SigV4 using credentials made up for this
  * process, and every request is checked here against the same credentials
- * (signature, key id, scope, and a clock window against replays).
+ * (signature over method, path, query, headers and body; key id; scope; a
+ * five-minute clock window, as AWS allows).
  */
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
@@ -63,14 +64,28 @@ function amzDate(value: string | undefined): Date | null {
   return new Date(Date.UTC(y ?? 0, (mo ?? 1) - 1, d ?? 0, h ?? 0, mi ?? 0, s ?? 0));
 }
 
-/** True when the request carries a valid SigV4 signature made with `credentials`. */
+/**
+ * True when the request carries a valid SigV4 signature made with `credentials`, over its
+ * method, path, query, signed headers and body, signed within the clock window. As on
+ * AWS, a signed request is not single-use: the same post twice within the window (two
+ * pongs to one connection in one second) is two valid requests. Replaying one needs it
+ * read off the loopback interface, which takes root on this machine.
+ */
 export async function verifySigV4(
   req: Pick<IncomingMessage, 'headers' | 'method'>,
-  path: string,
+  url: { readonly pathname: string; readonly searchParams: URLSearchParams } | string,
   body: Buffer,
   credentials: LocalCredentials,
   now = Date.now(),
 ): Promise<boolean> {
+  const path = typeof url === 'string' ? url : url.pathname;
+  const query: Record<string, string | string[]> = {};
+  if (typeof url !== 'string') {
+    for (const key of new Set(url.searchParams.keys())) {
+      const values = url.searchParams.getAll(key);
+      query[key] = values.length === 1 ? (values[0] ?? '') : values;
+    }
+  }
   const auth = req.headers.authorization?.match(AUTHORIZATION);
   if (!auth) return false;
   const [, keyId = '', day = '', region = '', service = '', signedHeaders = '', signature = ''] = auth;
@@ -100,7 +115,7 @@ export async function verifySigV4(
       hostname,
       ...(port ? { port: Number(port) } : {}),
       path,
-      query: {},
+      query,
       headers,
       body,
     },

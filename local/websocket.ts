@@ -354,7 +354,7 @@ export class LocalWebSocketApi {
       return true;
     }
     // Only the runtime's own management client may post to or close a connection.
-    if (!(await verifySigV4(req, url.pathname, data, this.credentials))) {
+    if (!(await verifySigV4(req, url, data, this.credentials))) {
       res.writeHead(403, { 'content-type': 'application/json', 'x-amzn-errortype': 'ForbiddenException' });
       res.end(JSON.stringify({ message: 'Forbidden' }));
       return true;

@@ -66,3 +66,11 @@ test('refuses other keys, another body or path, an old or future date, and no si
     ),
   ).toBe(false);
 });
+
+test('the query string is part of what is signed: a query added to a signed request fails', async () => {
+  const now = Date.now();
+  const fresh = await signed(new Date(now));
+  const url = (search: string) => new URL(`http://127.0.0.1:3000${PATH}${search}`);
+  expect(await verifySigV4(fresh, url(''), BODY, credentials, now)).toBe(true);
+  expect(await verifySigV4(fresh, url('?x=1'), BODY, credentials, now)).toBe(false);
+});
