@@ -25,12 +25,15 @@ export const handler = async (payload: unknown) => {
   metrics.record('FanoutMessages', result.sent);
   metrics.record('FanoutFailures', result.failed);
   metrics.flush();
-  logger.info('fan-out done', {
+  // One per shard and change: routine at DEBUG, worth a look when posts failed.
+  const summary = {
     eventId: job.change.eventId,
     shard: job.shard,
     kind: job.change.kind,
     seq: job.change.seq,
     ...result,
-  });
+  };
+  if (result.failed > 0) logger.warn('fan-out done with failures', summary);
+  else logger.debug('fan-out done', summary);
   return result;
 };

@@ -30,6 +30,7 @@ import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { ITopic } from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import { partitionPatterns } from '#adapters/dynamo-table';
+import { MAX_WS_SHARDS } from '#app/config';
 import { RETIRED_KEY_RETENTION_SECONDS } from '#domain/keyring';
 import { type FunctionName, ROUTES } from '#http/routes';
 import {
@@ -280,9 +281,13 @@ function parseRouteKey(routeKey: string): { method: HttpMethod; path: string } {
   return { method, path };
 }
 
-function wholeNumber(name: string, value: number, min: number): number {
-  if (!Number.isInteger(value) || value < min) {
-    throw new Error(`${name} must be a whole number >= ${min}, got ${value}`);
+function wholeNumber(name: string, value: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new Error(
+      max === Number.MAX_SAFE_INTEGER
+        ? `${name} must be a whole number >= ${min}, got ${value}`
+        : `${name} must be a whole number from ${min} to ${max}, got ${value}`,
+    );
   }
   return value;
 }
@@ -333,7 +338,7 @@ export class FairqueueWaitingRoom extends Construct {
     const admitterRunSeconds = props.admitterRunSeconds ?? 55;
     const joinRateLimit = props.joinRateLimitPerMinute ?? 0;
     const logRetention = props.logRetention ?? RetentionDays.ONE_MONTH;
-    const shards = wholeNumber('webSocketShards', props.webSocketShards ?? 16, 1);
+    const shards = wholeNumber('webSocketShards', props.webSocketShards ?? 16, 1, MAX_WS_SHARDS);
     const fanoutConcurrency = wholeNumber('fanoutConcurrency', props.fanoutConcurrency ?? 64, 1);
     const maxConnectionsPerPlace = wholeNumber(
       'webSocketMaxConnectionsPerPlace',

@@ -20,6 +20,12 @@ type HttpHandler = (
 
 /** API Gateway's own payload limit is far above ours; this only keeps a local socket from filling memory. */
 const MAX_REQUEST_BYTES = 1024 * 1024;
+/**
+ * Past the limit a body is read and dropped, so the 413 reaches a client still sending and
+ * its connection stays usable; but only this far: beyond it (or when the body is announced
+ * bigger), the answer goes out at once and the connection is closed.
+ */
+const MAX_DRAIN_BYTES = 16 * 1024 * 1024;
 
 interface CompiledRoute {
   readonly def: RouteDef;
@@ -84,11 +90,34 @@ function sendError(
 
 const REASONS: Record<number, string> = {
   400: 'Bad Request',
+  405: 'Method Not Allowed',
   408: 'Request Timeout',
   413: 'Payload Too Large',
   414: 'URI Too Long',
   431: 'Request Header Fields Too Large',
 };
+
+const LOOPBACK_NAMES = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
+
+/** `localhost:3000` → `localhost`; `[::1]:3000` → `[::1]`. */
+function hostnameOf(host: string | undefined): string {
+  if (!host) return '';
+  const bracket = host.match(/^(\[[^\]]*\])/);
+  return (bracket?.[1] ?? host.split(':')[0] ?? '').toLowerCase();
+}
+
+/** Writes a complete JSON error answer on a raw socket and closes it. */
+function answerStatus(socket: Duplex, status: number, code: string, message: string) {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const body = JSON.stringify(errorBody(code, message));
+  socket.end(
+    `HTTP/1.1 ${status} ${REASONS[status] ?? 'Error'}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+      `Cache-Control: no-store\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+}
 
 /**
  * Node's HTTP parser rejects some requests before any handler sees them (headers over
@@ -109,19 +138,16 @@ function answerClientError(error: Error & { code?: string }, socket: Duplex) {
         : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
           ? [408, 'request_timeout', 'The request took too long to arrive.']
           : [400, 'invalid_request', 'The request is not valid HTTP.'];
-  const body = JSON.stringify(errorBody(code, message));
-  socket.end(
-    `HTTP/1.1 ${status} ${REASONS[status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
-      `Cache-Control: no-store\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-  );
+  answerStatus(socket, status, code, message);
 }
 
-async function readBody(req: IncomingMessage): Promise<string | 'too_large'> {
+async function readBody(req: IncomingMessage): Promise<string | 'too_large' | 'far_too_large'> {
+  if (Number(req.headers['content-length'] ?? 0) > MAX_DRAIN_BYTES) return 'far_too_large';
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
     size += (chunk as Buffer).length;
-    // Past the limit the rest is read and dropped, so the answer reaches a client still sending.
+    if (size > MAX_DRAIN_BYTES) return 'far_too_large';
     if (size <= MAX_REQUEST_BYTES) chunks.push(chunk as Buffer);
   }
   return size > MAX_REQUEST_BYTES ? 'too_large' : Buffer.concat(chunks).toString('utf8');
@@ -174,7 +200,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   };
 
   let ready = !options.startClosed;
-  const server = createServer(async (req, res) => {
+  const loopback = LOOPBACK_NAMES.has(options.host ?? '127.0.0.1');
+  // Node would answer an HTTP/1.1 request without Host itself, with a bare 400.
+  const server = createServer({ requireHostHeader: false }, async (req, res) => {
     try {
       if (!ready) {
         req.resume();
@@ -182,7 +210,20 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
           'retry-after': '1',
         });
       }
-      const url = new URL(req.url ?? '/', 'http://local');
+      if (req.headers.host === undefined && req.httpVersion === '1.1') {
+        req.resume();
+        return sendError(res, 400, 'invalid_request', 'HTTP/1.1 requests need a Host header.');
+      }
+      let url: URL;
+      try {
+        url = new URL(req.url ?? '/', 'http://local');
+      } catch {
+        // `//[`, `http://[::1` and the like: not a target any route could match.
+        req.resume();
+        return sendError(res, 400, 'invalid_request', 'The request target is not a valid URL.', {
+          connection: 'close',
+        });
+      }
       if (options.extraRoutes && (await options.extraRoutes(req, res, url))) return;
       const method = req.method ?? 'GET';
       const candidates = COMPILED.map((route) => ({
@@ -199,6 +240,16 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       }
       const { route, match } = hit;
       if (route.def.auth === 'iam') {
+        // A page elsewhere whose name resolves to this machine (DNS rebinding) reaches a
+        // loopback server with its own Host: operator routes answer only the names of here.
+        if (loopback && !LOOPBACK_NAMES.has(hostnameOf(req.headers.host))) {
+          return sendError(
+            res,
+            421,
+            'misdirected_request',
+            'Operator routes answer only on 127.0.0.1 or localhost.',
+          );
+        }
         const given = req.headers.authorization?.match(/^Bearer (.+)$/i)?.[1] ?? '';
         if (!sameSecret(given, options.adminToken)) {
           return sendError(
@@ -210,6 +261,11 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         }
       }
       const body = await readBody(req);
+      if (body === 'far_too_large') {
+        // Not read to the end: answered now, and the connection goes with the answer.
+        res.once('finish', () => req.socket.destroy());
+        return sendError(res, 413, 'payload_too_large', 'Request body too large.', { connection: 'close' });
+      }
       if (body === 'too_large') return sendError(res, 413, 'payload_too_large', 'Request body too large.');
       const pathParameters: Record<string, string> = {};
       try {
@@ -259,13 +315,22 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       res.writeHead(result.statusCode ?? 200, result.headers as Record<string, string> | undefined);
       res.end(result.body ?? '');
     } catch (error) {
-      // The handlers map their own errors; reaching here is a gateway bug.
+      // A client that went away mid-body is not news; anything else here is a gateway bug.
+      if ((error as { code?: string }).code === 'ECONNRESET' || req.destroyed) {
+        res.destroy();
+        return;
+      }
       console.error('gateway error', error);
       if (!res.headersSent) sendJson(res, 500, INTERNAL_ERROR_BODY);
       else res.end();
     }
   });
   server.on('clientError', answerClientError);
+  // CONNECT (a proxy tunnel) is no route of ours: answered, not silently dropped.
+  server.on('connect', (_req: IncomingMessage, socket: Duplex) => {
+    socket.on('error', () => socket.destroy());
+    answerStatus(socket, 405, 'method_not_allowed', 'CONNECT is not allowed here.');
+  });
   server.keepAliveTimeout = 65_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

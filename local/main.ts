@@ -9,12 +9,12 @@ import { type AppConfig, ConfigError, readConfig } from '#app/config';
 
 const DEFAULT_ADMIN_TOKEN = 'local-admin-token';
 
-function intFromEnv(name: string, fallback: number): number {
+function intFromEnv(name: string, fallback: number, min: number, max: number): number {
   const raw = process.env[name];
   if (raw === undefined || raw === '') return fallback;
   const value = Number(raw);
-  if (!Number.isInteger(value) || value < 0) {
-    console.error(`${name} must be a whole number, got "${raw}"`);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    console.error(`fairqueue: ${name} must be a whole number from ${min} to ${max}, got "${raw}"`);
     process.exit(1);
   }
   return value;
@@ -28,8 +28,11 @@ if (unknown.length > 0) {
 }
 const clean = args.includes('--clean');
 
-const port = intFromEnv('PORT', 3000);
-const tickMs = Math.max(50, intFromEnv('TICK_MS', 1000));
+const port = intFromEnv('PORT', 3000, 0, 65_535);
+const tickMs = intFromEnv('TICK_MS', 1000, 50, 60_000);
+// As the operator route would: a capacity of 0 would admit nobody, ever.
+const demoCapacity = intFromEnv('DEMO_CAPACITY', 20, 1, 1_000_000_000);
+const demoAdmitPerMinute = intFromEnv('DEMO_ADMIT_PER_MINUTE', 120, 0, 1_000_000_000);
 const adminToken = process.env.ADMIN_TOKEN || DEFAULT_ADMIN_TOKEN;
 const useDynamo = Boolean(process.env.AWS_ENDPOINT_URL);
 
@@ -76,8 +79,8 @@ const app = await startLocal({
   env,
   demo: {
     eventId: 'demo',
-    capacity: intFromEnv('DEMO_CAPACITY', 20),
-    admitPerMinute: intFromEnv('DEMO_ADMIT_PER_MINUTE', 120) || null,
+    capacity: demoCapacity,
+    admitPerMinute: demoAdmitPerMinute || null,
   },
 }).catch((error: unknown) => {
   // What a user can fix gets one clear line; anything else is a bug and keeps its stack.

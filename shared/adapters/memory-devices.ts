@@ -42,7 +42,7 @@ export class MemoryDeviceStore implements DeviceStore {
       .flatMap(([, byKey]) => [...byKey.values()].filter((d) => !d.gone).map((d) => d.record));
   }
 
-  async markGone(device: DeviceRecord) {
+  async markGone(device: DeviceRecord, _nowSec?: number) {
     const entry = this.#devices.get(device.eventId)?.get(device.position)?.get(device.deviceKey);
     if (entry) entry.gone = true;
   }

@@ -9,6 +9,7 @@ import {
   DEFAULT_MAX_MESSAGES_PER_MINUTE,
 } from '#domain/connection-limits';
 import { RETIRED_KEY_RETENTION_SECONDS } from '#domain/keyring';
+import { DEFAULT_MAX_DEVICES_PER_PLACE } from '#domain/push';
 
 export interface AppConfig {
   readonly logLevel: LogLevel;
@@ -63,6 +64,8 @@ export interface AppConfig {
     readonly maxConnectionsPerPlace: number;
     /** Client messages one connection may send per minute; one more closes it. */
     readonly maxMessagesPerMinute: number;
+    /** Devices one place may register for push; another is refused (409 `too_many_devices`). */
+    readonly maxDevicesPerPlace: number;
     /** API Gateway management endpoint (`https://{api}.execute-api.{region}.amazonaws.com/{stage}`, or the local gateway). */
     readonly managementEndpoint: string | null;
     /** `lambda`: asynchronous invocations of the worker functions; `in-process`: the local runtime. */
@@ -122,15 +125,33 @@ function str(env: Env, name: string, fallback?: string): string {
   throw new ConfigError(`environment variable ${name} is required`);
 }
 
-function num(env: Env, name: string, fallback: number, min: number): number {
+/**
+ * A number within [min, max]. Upper bounds matter as much as lower ones: a shard count of
+ * fifty million is a number, and it would take the process down at the first connect.
+ */
+function num(env: Env, name: string, fallback: number, min: number, max: number): number {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
   const value = Number(raw);
-  if (!Number.isFinite(value) || value < min) {
-    throw new ConfigError(`environment variable ${name} must be a number >= ${min}, got "${raw}"`);
+  if (!Number.isFinite(value) || value < min || value > max) {
+    throw new ConfigError(
+      `environment variable ${name} must be a number from ${min} to ${max}, got "${raw}"`,
+    );
   }
   return value;
 }
+
+/** A whole number within [min, max]. */
+function int(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const value = num(env, name, fallback, min, max);
+  if (!Number.isInteger(value)) {
+    throw new ConfigError(`environment variable ${name} must be a whole number, got "${env[name]}"`);
+  }
+  return value;
+}
+
+/** Partitions per event for WebSocket connections: one fan-out invocation each per change. */
+export const MAX_WS_SHARDS = 1024;
 
 function readRealtime(env: Env): AppConfig['realtime'] {
   const notifier = str(env, 'FQ_NOTIFIER', 'lambda');
@@ -141,8 +162,18 @@ function readRealtime(env: Env): AppConfig['realtime'] {
   }
   const fcm = env.FQ_PUSH_FCM_APPLICATION_ARN || null;
   const apns = env.FQ_PUSH_APNS_APPLICATION_ARN || null;
+  if (env.FQ_PUSH && env.FQ_PUSH !== 'local' && env.FQ_PUSH !== 'off') {
+    throw new ConfigError(`environment variable FQ_PUSH must be "local" or "off", got "${env.FQ_PUSH}"`);
+  }
+  const sandbox = env.FQ_PUSH_APNS_SANDBOX;
+  if (sandbox && sandbox !== 'true' && sandbox !== 'false') {
+    throw new ConfigError(
+      `environment variable FQ_PUSH_APNS_SANDBOX must be "true" or "false", got "${sandbox}"`,
+    );
+  }
   let push: AppConfig['realtime']['push'] = { kind: 'off' };
   if (env.FQ_PUSH === 'local') push = { kind: 'local' };
+  else if (env.FQ_PUSH === 'off') push = { kind: 'off' };
   else if (fcm || apns) {
     push = {
       kind: 'sns',
@@ -152,14 +183,23 @@ function readRealtime(env: Env): AppConfig['realtime'] {
     };
   }
   return {
-    shards: Math.floor(num(env, 'FQ_WS_SHARDS', 16, 1)),
-    fanoutConcurrency: Math.floor(num(env, 'FQ_FANOUT_CONCURRENCY', 64, 1)),
-    maxConnectionsPerPlace: Math.floor(
-      num(env, 'FQ_WS_MAX_CONNECTIONS_PER_PLACE', DEFAULT_MAX_CONNECTIONS_PER_PLACE, 1),
+    shards: int(env, 'FQ_WS_SHARDS', 16, 1, MAX_WS_SHARDS),
+    fanoutConcurrency: int(env, 'FQ_FANOUT_CONCURRENCY', 64, 1, 1024),
+    maxConnectionsPerPlace: int(
+      env,
+      'FQ_WS_MAX_CONNECTIONS_PER_PLACE',
+      DEFAULT_MAX_CONNECTIONS_PER_PLACE,
+      1,
+      100,
     ),
-    maxMessagesPerMinute: Math.floor(
-      num(env, 'FQ_WS_MAX_MESSAGES_PER_MINUTE', DEFAULT_MAX_MESSAGES_PER_MINUTE, 1),
+    maxMessagesPerMinute: int(
+      env,
+      'FQ_WS_MAX_MESSAGES_PER_MINUTE',
+      DEFAULT_MAX_MESSAGES_PER_MINUTE,
+      1,
+      10_000,
     ),
+    maxDevicesPerPlace: int(env, 'FQ_PUSH_MAX_DEVICES_PER_PLACE', DEFAULT_MAX_DEVICES_PER_PLACE, 1, 50),
     managementEndpoint: env.FQ_WS_MANAGEMENT_ENDPOINT || null,
     notifier,
     fanoutFunction: env.FQ_FANOUT_FUNCTION || null,
@@ -227,10 +267,10 @@ export function readConfig(env: Env = process.env): AppConfig {
       identityIssuer && identityJwks && identityAudience
         ? { issuer: identityIssuer, jwksUrl: identityJwks, audience: identityAudience }
         : null,
-    joinRateLimitPerMinute: num(env, 'FQ_JOIN_RATE_LIMIT_PER_MINUTE', 0, 0),
-    tickSeconds: num(env, 'FQ_TICK_SECONDS', 5, 0.05),
-    admitterRunSeconds: num(env, 'FQ_ADMITTER_RUN_SECONDS', 55, 0),
-    keyCacheSeconds: num(env, 'FQ_KEY_CACHE_SECONDS', 300, 0),
+    joinRateLimitPerMinute: int(env, 'FQ_JOIN_RATE_LIMIT_PER_MINUTE', 0, 0, 1_000_000),
+    tickSeconds: num(env, 'FQ_TICK_SECONDS', 5, 0.05, 60),
+    admitterRunSeconds: num(env, 'FQ_ADMITTER_RUN_SECONDS', 55, 0, 900),
+    keyCacheSeconds: num(env, 'FQ_KEY_CACHE_SECONDS', 300, 0, 3600),
     realtime: readRealtime(env),
   };
 }
@@ -238,8 +278,12 @@ export function readConfig(env: Env = process.env): AppConfig {
 export function readRotationConfig(env: Env = process.env): RotationConfig {
   return {
     tableName: str(env, 'FQ_TABLE'),
-    retiredKeyRetentionSeconds: Math.floor(
-      num(env, 'FQ_RETIRED_KEY_RETENTION_SECONDS', RETIRED_KEY_RETENTION_SECONDS, 0),
+    retiredKeyRetentionSeconds: int(
+      env,
+      'FQ_RETIRED_KEY_RETENTION_SECONDS',
+      RETIRED_KEY_RETENTION_SECONDS,
+      0,
+      365 * 24 * 3600,
     ),
   };
 }

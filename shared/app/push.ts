@@ -5,9 +5,16 @@
  * positions.
  */
 import { deviceKey } from '#adapters/device-key';
-import { EventNotFoundError, PushUnavailableError } from '#domain/errors';
+import { EventNotFoundError, PushUnavailableError, TooManyDevicesError } from '#domain/errors';
 import type { EventRecord } from '#domain/event';
-import { claimExpiringLead, type Milestone, newlyNear, type Platform, pushContent } from '#domain/push';
+import {
+  claimExpiringLead,
+  DEFAULT_MAX_DEVICES_PER_PLACE,
+  type Milestone,
+  newlyNear,
+  type Platform,
+  pushContent,
+} from '#domain/push';
 import type { TokenService } from '#lib/token-service';
 import { type Metrics, NO_METRICS } from '#ports/metrics';
 import type { DeviceRecord, DeviceStore, PushGateway } from '#ports/push';
@@ -31,6 +38,8 @@ export interface PushDeps {
   readonly onError?: (error: unknown, device: DeviceRecord) => void;
   /** PushSent and PushFailed of every worker run. */
   readonly metrics?: Metrics;
+  /** Live registrations one place may hold; another device beyond it is refused (409). */
+  readonly maxDevicesPerPlace?: number;
 }
 
 export interface PushRunResult {
@@ -61,13 +70,20 @@ export class Push {
     if (!gateway?.supports(platform)) throw new PushUnavailableError(platform);
     const event = await store.getEvent(eventId);
     if (!event) throw new EventNotFoundError(eventId);
+    // Checked before SNS is asked for an endpoint: one token must not buy thousands of
+    // endpoints and a publish to each at every milestone. A device already registered may
+    // register again. Racing registrations may overshoot by a few; nothing more.
+    const key = deviceKey(platform, deviceToken);
+    const max = this.#deps.maxDevicesPerPlace ?? DEFAULT_MAX_DEVICES_PER_PLACE;
+    const live = await devices.devicesInRange(eventId, claims.pos, claims.pos);
+    if (live.length >= max && !live.some((d) => d.deviceKey === key)) throw new TooManyDevicesError(max);
     const device: DeviceRecord = {
       eventId,
       position: claims.pos,
       platform,
       deviceToken,
       endpoint: await gateway.registerDevice(platform, deviceToken),
-      deviceKey: deviceKey(platform, deviceToken),
+      deviceKey: key,
     };
     const { created } = await devices.putDevice(device, this.#nowSec());
     await this.#catchUp(device);

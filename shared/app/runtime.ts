@@ -216,6 +216,7 @@ export function buildRuntime(config: AppConfig, overrides: RuntimeOverrides = {}
     tokens,
     now,
     metrics,
+    maxDevicesPerPlace: realtime.maxDevicesPerPlace,
     onError: (error, device) =>
       logger.warn('push failed', {
         error: error as Error,

@@ -137,6 +137,16 @@ export class TooManyConnectionsError extends FairqueueError {
   }
 }
 
+/** A place may register only a few devices for push: each is an SNS endpoint, each milestone a publish per device. */
+export class TooManyDevicesError extends FairqueueError {
+  override readonly name = 'TooManyDevicesError';
+  readonly code = 'too_many_devices';
+  readonly status = 409;
+  constructor(max: number) {
+    super(`This place already has ${max} devices registered for push.`);
+  }
+}
+
 export class SessionEndedError extends FairqueueError {
   override readonly name = 'SessionEndedError';
   readonly code = 'session_ended';

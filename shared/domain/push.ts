@@ -1,6 +1,9 @@
 /** Push milestones (contract: "Push milestones"): when each is due and what it says. */
 
 export type Milestone = 'near' | 'admitted' | 'claim_expiring' | 'closed';
+
+/** Devices one place may register for push: a phone, a tablet, a watch and a reinstall or two. */
+export const DEFAULT_MAX_DEVICES_PER_PLACE = 5;
 export type Platform = 'fcm' | 'apns';
 
 /** Seconds before `claimBy` at which `claim_expiring` goes out: min(60 s, half the claim window). */

@@ -511,6 +511,21 @@ describe('local stack (dev-mode identity, no join limit)', () => {
     expect([...new Set(pushes.map((p) => p.milestone))].sort()).toEqual([...(milestones.enum ?? [])].sort());
   });
 
+  test('a place registers a few devices; one more is 409 too_many_devices', async () => {
+    await hit('PUT', '/v1/admin/events/crowded', { admin: true, body: { capacity: 1 } });
+    const { token } = (await hit('POST', '/v1/events/crowded/join', { body: {} })).body;
+    const device = (i: number) => ({ platform: 'fcm', deviceToken: `crowded-device-token-${i}` });
+    for (let i = 0; i < 5; i++)
+      expect((await hit('POST', '/v1/events/crowded/devices', { token, body: device(i) })).status).toBe(201);
+    expectError(
+      await hit('POST', '/v1/events/crowded/devices', { token, body: device(5) }),
+      409,
+      'too_many_devices',
+    );
+    // One of them again is fine.
+    expect((await hit('POST', '/v1/events/crowded/devices', { token, body: device(2) })).status).toBe(201);
+  });
+
   test('WebSocket handshakes are refused as documented, and every server message matches the spec', async () => {
     await hit('PUT', '/v1/admin/events/live', { admin: true, body: { capacity: 1 } });
     const first = await hit('POST', '/v1/events/live/join', { body: { userId: 'live-a' } });

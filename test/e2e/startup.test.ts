@@ -84,6 +84,10 @@ describe('configuration is read and checked when a handler loads', () => {
 
   test.each([
     ['FQ_WS_SHARDS', { FQ_WS_SHARDS: 'sixteen' }],
+    // Regression: fifty million shards passed and took the process down at the first connect.
+    ['FQ_WS_SHARDS', { FQ_WS_SHARDS: '50000000' }],
+    ['FQ_WS_SHARDS', { FQ_WS_SHARDS: '16.5' }],
+    ['FQ_PUSH', { FQ_PUSH: 'bogus' }],
     ['FQ_TABLE', { FQ_TABLE: '' }],
     ['FQ_STORE', { FQ_STORE: 'postgres' }],
     ['FQ_JOIN_RATE_LIMIT_PER_MINUTE', { FQ_JOIN_RATE_LIMIT_PER_MINUTE: '-1' }],
@@ -102,7 +106,7 @@ describe('configuration is read and checked when a handler loads', () => {
 
   test('npm start refuses a bad setting before it listens, naming the variable', async () => {
     await expect(startLocalProcess({ env: { FQ_WS_SHARDS: 'many' } })).rejects.toThrow(
-      /FQ_WS_SHARDS must be a number/,
+      /FQ_WS_SHARDS must be a number from 1 to 1024/,
     );
     await expect(startLocalProcess({ env: { FQ_LOG_LEVEL: 'chatty' } })).rejects.toThrow(
       /FQ_LOG_LEVEL must be one of/,
@@ -233,7 +237,9 @@ describe('requests the HTTP parser refuses', () => {
   function raw(bytes: string): Promise<string> {
     const { port } = new URL(app.url);
     return new Promise((resolve, reject) => {
-      const socket = connect(Number(port), '127.0.0.1', () => socket.end(bytes));
+      // Written, not ended: a half-closed client is dropped before it is answered. Each request
+      // asks for (or gets) Connection: close, so the answer ends with the socket.
+      const socket = connect(Number(port), '127.0.0.1', () => socket.write(bytes));
       let answer = '';
       socket.on('data', (c: Buffer) => {
         answer += c.toString('latin1');
@@ -245,9 +251,23 @@ describe('requests the HTTP parser refuses', () => {
   }
 
   function parse(answer: string) {
-    const [head = '', body = ''] = answer.split('\r\n\r\n');
+    const cut = answer.indexOf('\r\n\r\n');
+    const head = answer.slice(0, cut).toLowerCase();
+    let body = answer.slice(cut + 4);
+    if (head.includes('transfer-encoding: chunked')) {
+      // size CRLF data CRLF … 0 CRLF CRLF
+      let decoded = '';
+      for (let rest = body; ; ) {
+        const line = rest.indexOf('\r\n');
+        const size = Number.parseInt(rest.slice(0, line), 16);
+        if (!size) break;
+        decoded += rest.slice(line + 2, line + 2 + size);
+        rest = rest.slice(line + 2 + size + 2);
+      }
+      body = decoded;
+    }
     const status = Number(head.split(' ')[1]);
-    return { status, head: head.toLowerCase(), body: JSON.parse(body) as { error: { code: string } } };
+    return { status, head, body: JSON.parse(body) as { error: { code: string } } };
   }
 
   test('regression: headers over 16 KiB get 431 with the JSON error body', async () => {
@@ -281,6 +301,65 @@ describe('requests the HTTP parser refuses', () => {
     expect(head).toContain('content-type: application/json');
     expect(body.error.code).toBe('invalid_request');
     expectGatewayAnswer(400, body);
+  });
+
+  test.each([
+    // Regression: a target URL cannot parse answered 500.
+    [
+      'a target that is no URL',
+      'GET //[ HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n',
+      400,
+      'invalid_request',
+    ],
+    [
+      'another such target',
+      'GET http://[::1 HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n',
+      400,
+      'invalid_request',
+    ],
+    // Regression: Node answered these itself, with no JSON (or not at all).
+    [
+      'HTTP/1.1 without Host',
+      'GET /v1/events/demo HTTP/1.1\r\nConnection: close\r\n\r\n',
+      400,
+      'invalid_request',
+    ],
+    [
+      'CONNECT',
+      'CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n',
+      405,
+      'method_not_allowed',
+    ],
+    // A page elsewhere reaching a loopback server through DNS rebinding, with the default admin token.
+    [
+      'an operator route under a foreign host name',
+      'GET /v1/admin/events/demo/stats HTTP/1.1\r\nHost: rebind.example:3000\r\nAuthorization: Bearer test-admin-token\r\nConnection: close\r\n\r\n',
+      421,
+      'misdirected_request',
+    ],
+  ])('%s gets the JSON error body', async (_, request, status, code) => {
+    const answer = parse(await raw(request));
+    expect(answer.status).toBe(status);
+    expect(answer.head).toContain('content-type: application/json');
+    expect(answer.body.error.code).toBe(code);
+    expectGatewayAnswer(status, answer.body);
+  });
+
+  test('regression: a body announced as 1 GiB is refused at once, not read until a timeout', async () => {
+    const answer = parse(
+      await raw(
+        `POST /v1/events/demo/join HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${1024 ** 3}\r\n\r\n${'x'.repeat(2048)}`,
+      ),
+    );
+    expect(answer.status).toBe(413);
+    expect(answer.body.error.code).toBe('payload_too_large');
+  });
+
+  test('an operator route under localhost is served', async () => {
+    const answer = await raw(
+      'GET /v1/admin/events/demo/stats HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer test-admin-token\r\nConnection: close\r\n\r\n',
+    );
+    expect(answer).toMatch(/^HTTP\/1\.1 200 /);
   });
 
   test('the server still serves after both', async () => {

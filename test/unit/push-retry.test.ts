@@ -3,6 +3,7 @@ import { MemoryDeviceStore } from '#adapters/memory-devices';
 import { MemoryQueueStore } from '#adapters/memory-store';
 import { Admitter } from '#app/admitter';
 import { Push } from '#app/push';
+import { TooManyDevicesError } from '#domain/errors';
 import type { Platform, PushContent } from '#domain/push';
 import type { PushGateway } from '#ports/push';
 import { TestClock } from '../support/clock.ts';
@@ -140,4 +141,30 @@ test('regression: a gone endpoint is not counted as delivered, is marked, and is
   control.goneTokens.delete('uninstalled');
   await push.register('gone', fans[2]?.token ?? '', 'fcm', 'uninstalled');
   expect(await devices.devicesInRange('gone', 3, 3)).toHaveLength(1);
+});
+
+test('regression: one place cannot register devices without end; a gone device frees its slot', async () => {
+  const clock = new TestClock();
+  const store = new MemoryQueueStore();
+  const { room, tokens } = testRoom(store, clock);
+  await room.putEvent('many', { capacity: 1, nearThreshold: 0 });
+  const fan = await room.join({ eventId: 'many' });
+  const { gateway, control } = fakeGateway();
+  const devices = new MemoryDeviceStore();
+  const push = new Push({ store, devices, gateway, tokens, now: clock.now, maxDevicesPerPlace: 3 });
+  for (let i = 0; i < 3; i++) await push.register('many', fan.token, 'fcm', `device-${i}`);
+  const registered = control.attempts;
+  await expect(push.register('many', fan.token, 'fcm', 'device-3')).rejects.toBeInstanceOf(
+    TooManyDevicesError,
+  );
+  // Refused before any endpoint was made for it, and a device already there may register again.
+  await push.register('many', fan.token, 'fcm', 'device-1');
+  expect(await devices.devicesInRange('many', fan.position, fan.position)).toHaveLength(3);
+  // The push service reports one gone: its slot is free again.
+  const [first] = await devices.devicesInRange('many', fan.position, fan.position);
+  if (!first) throw new Error('no device');
+  await devices.markGone(first, clock.sec);
+  await push.register('many', fan.token, 'fcm', 'device-3');
+  expect(await devices.devicesInRange('many', fan.position, fan.position)).toHaveLength(3);
+  expect(control.attempts).toBe(registered);
 });
