@@ -26,6 +26,8 @@ const SERVER_START_TIMEOUT_MS = 90_000;
 
 export interface BenchServer {
   readonly url: string;
+  /** What the server's @connections endpoint accepts signatures of (a worker posting from here needs them). */
+  readonly credentials: { readonly accessKeyId: string; readonly secretAccessKey: string };
   /** CPU µs the server process has used so far (all its threads), and its event loop's busy/idle ms. */
   usage(): Promise<ServerUsage>;
   /** The last few KB the server wrote to stdout/stderr (warnings, errors). */
@@ -42,7 +44,11 @@ export interface ServerUsage {
 }
 
 type ChildMessage =
-  | { readonly type: 'ready'; readonly url: string }
+  | {
+      readonly type: 'ready';
+      readonly url: string;
+      readonly credentials: { readonly accessKeyId: string; readonly secretAccessKey: string };
+    }
   | ({ readonly type: 'cpu' } & ServerUsage)
   | { readonly type: 'error'; readonly message: string };
 
@@ -50,7 +56,10 @@ function isChildMessage(value: unknown): value is ChildMessage {
   if (typeof value !== 'object' || value === null) return false;
   const message = value as Record<string, unknown>;
   return (
-    (message.type === 'ready' && typeof message.url === 'string') ||
+    (message.type === 'ready' &&
+      typeof message.url === 'string' &&
+      typeof (message.credentials as Record<string, unknown> | undefined)?.accessKeyId === 'string' &&
+      typeof (message.credentials as Record<string, unknown> | undefined)?.secretAccessKey === 'string') ||
     (message.type === 'cpu' &&
       typeof message.micros === 'number' &&
       typeof message.loopActiveMs === 'number' &&
@@ -72,7 +81,10 @@ export async function startServer(
     requestStop: (child) => child.send({ type: 'stop' }),
   });
   const { child, rpc } = server;
-  const url = await new Promise<string>((resolve, reject) => {
+  const { url, credentials } = await new Promise<{
+    url: string;
+    credentials: BenchServer['credentials'];
+  }>((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
       reject(
@@ -83,7 +95,7 @@ export async function startServer(
       if (!isChildMessage(message)) return;
       if (message.type === 'ready') {
         clearTimeout(timer);
-        resolve(message.url);
+        resolve({ url: message.url, credentials: message.credentials });
       } else if (message.type === 'error') {
         clearTimeout(timer);
         reject(new Error(`bench server failed to start:\n${message.message}\n${server.output()}`));
@@ -97,6 +109,7 @@ export async function startServer(
 
   return {
     url,
+    credentials,
     output: server.output,
     call: rpc.call,
     usage: () =>

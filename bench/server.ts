@@ -4,7 +4,7 @@
  * same local app as `npm start`, on a free port of 127.0.0.1, with one event.
  *
  * Talks to the parent over the IPC channel only:
- *   child → parent  {type:'ready', url} | {type:'cpu', micros, loopActiveMs, loopIdleMs} | {type:'error', message}
+ *   child → parent  {type:'ready', url, credentials} | {type:'cpu', micros, loopActiveMs, loopIdleMs} | {type:'error', message}
  *   parent → child  {type:'cpu'} | {type:'stop'}
  * and, for the fan-out parts, calls through bench/ipc.ts (`fans`, `connections`,
  * `tick`: see `fanoutHandlers` below).
@@ -143,7 +143,7 @@ async function main(): Promise<void> {
   process.on('disconnect', () => {
     void app.close().finally(() => process.exit(0));
   });
-  send({ type: 'ready', url: app.url });
+  send({ type: 'ready', url: app.url, credentials: app.managementCredentials });
 }
 
 main().catch((error: unknown) => {

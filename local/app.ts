@@ -24,7 +24,7 @@ import { logger } from '#app/logger';
 import { buildRuntime, type Runtime, type RuntimeOverrides, setRuntime } from '#app/runtime';
 import { errorBody } from '#http/http';
 import { type Gateway, lambdaContext, servePage, startGateway } from './gateway.ts';
-import { newLocalCredentials } from './sigv4.ts';
+import { type LocalCredentials, newLocalCredentials } from './sigv4.ts';
 import { LocalWebSocketApi, type WebSocketHandlers } from './websocket.ts';
 
 export interface LocalOptions {
@@ -51,6 +51,12 @@ export interface LocalApp {
   readonly websocket: LocalWebSocketApi;
   /** The figures a deployment sends to CloudWatch, kept here and served at `GET /_local/metrics`. */
   readonly metrics: PrometheusMetrics;
+  /**
+   * What the local `@connections` endpoint accepts signatures of, made up at this start: for
+   * a local tool (the bench) that posts to connections from another process, as a fan-out
+   * Lambda would with its role.
+   */
+  readonly managementCredentials: LocalCredentials;
   /**
    * The store as found at start. `fresh`: it held nothing (a new SQLite file, the in-memory
    * store, a DynamoDB table created just now), so the key ring was started anew and tokens
@@ -259,6 +265,7 @@ export async function startLocal(options: LocalOptions): Promise<LocalApp> {
     gateway,
     websocket,
     metrics,
+    managementCredentials,
     store: {
       kind: config.store,
       location:
