@@ -7,7 +7,7 @@
 import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer, request } from 'node:http';
-import { connect, createServer } from 'node:net';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -18,6 +18,7 @@ import { uniqueTableName } from '../support/dynamodb-local.ts';
 import { startTestApp, TEST_ADMIN_TOKEN } from '../support/local-app.ts';
 import { newStateDir, startLocalProcess } from '../support/local-process.ts';
 import { expectGatewayAnswer } from '../support/openapi.ts';
+import { exchange } from '../support/raw-http.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const TSX = join(ROOT, 'node_modules', '.bin', 'tsx');
@@ -234,21 +235,7 @@ describe('requests the HTTP parser refuses', () => {
   afterAll(() => app.close());
 
   /** Sends raw bytes and returns the raw answer. */
-  function raw(bytes: string): Promise<string> {
-    const { port } = new URL(app.url);
-    return new Promise((resolve, reject) => {
-      // Written, not ended: a half-closed client is dropped before it is answered. Each request
-      // asks for (or gets) Connection: close, so the answer ends with the socket.
-      const socket = connect(Number(port), '127.0.0.1', () => socket.write(bytes));
-      let answer = '';
-      socket.on('data', (c: Buffer) => {
-        answer += c.toString('latin1');
-      });
-      socket.on('end', () => resolve(answer));
-      socket.on('close', () => resolve(answer));
-      socket.on('error', reject);
-    });
-  }
+  const raw = (bytes: string) => exchange(Number(new URL(app.url).port), bytes);
 
   function parse(answer: string) {
     const cut = answer.indexOf('\r\n\r\n');

@@ -5,7 +5,6 @@
  * message limit closes a connection; a reader that stops reading is dropped
  * instead of buffered; the management endpoint does not read an oversized body.
  */
-import { connect as netConnect } from 'node:net';
 import {
   ApiGatewayManagementApiClient,
   DeleteConnectionCommand,
@@ -16,6 +15,7 @@ import WebSocket from 'ws';
 import type { LocalApp } from '#local/app';
 import { TestClock } from '../support/clock.ts';
 import { call, startTestApp } from '../support/local-app.ts';
+import { exchange } from '../support/raw-http.ts';
 import { rawUpgrade } from '../support/raw-websocket.ts';
 
 const MAX_PER_PLACE = 3;
@@ -110,18 +110,7 @@ describe('handshakes', () => {
       `GET /elsewhere HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n`,
       `GET //[ HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n`,
     ]) {
-      answers.push(
-        await new Promise<string>((resolve, reject) => {
-          const socket = netConnect(portOf(app.url), '127.0.0.1');
-          let text = '';
-          socket.on('data', (chunk: Buffer) => {
-            text += chunk.toString('latin1');
-          });
-          socket.on('close', () => resolve(text));
-          socket.on('error', reject);
-          socket.write(request);
-        }),
-      );
+      answers.push(await exchange(portOf(app.url), request));
     }
     const statuses = answers.map((a) => Number(a.match(/^HTTP\/1\.1 (\d{3})/)?.[1]));
     expect(statuses).toEqual([400, 400, 400, 426, 404, 400]);
@@ -247,19 +236,11 @@ describe('the management endpoint', () => {
     const [id] = await connectionIds('big', fan.position);
     if (!id) throw new Error('not registered');
     // Announced as 64 MB and never sent: answered at once, from the header alone.
-    const answer = await new Promise<string>((resolve, reject) => {
-      const socket = netConnect(portOf(app.url), '127.0.0.1');
-      let text = '';
-      socket.on('data', (chunk: Buffer) => {
-        text += chunk.toString('latin1');
-      });
-      socket.on('close', () => resolve(text));
-      socket.on('error', reject);
-      socket.write(
-        `POST /@connections/${encodeURIComponent(id)} HTTP/1.1\r\nHost: x\r\nContent-Length: ${64 * 1024 * 1024}\r\n\r\n`,
-      );
-      socket.write('x'.repeat(200 * 1024));
-    });
+    const answer = await exchange(
+      portOf(app.url),
+      `POST /@connections/${encodeURIComponent(id)} HTTP/1.1\r\nHost: x\r\nContent-Length: ${64 * 1024 * 1024}\r\n\r\n`,
+      'x'.repeat(200 * 1024),
+    );
     expect(answer).toMatch(/^HTTP\/1\.1 413 /);
     expect(client.messages).toEqual([]);
     client.socket.close();
