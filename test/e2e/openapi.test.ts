@@ -904,6 +904,31 @@ describe('local stack with push off (FQ_PUSH=off)', () => {
   });
 });
 
+describe('local stack whose config writes always lose a race', () => {
+  /** Another operator writes between every read and write of this one. */
+  class RacedStore extends MemoryQueueStore {
+    override async putEvent(
+      ...args: Parameters<MemoryQueueStore['putEvent']>
+    ): ReturnType<MemoryQueueStore['putEvent']> {
+      return args[3] === undefined ? super.putEvent(...args) : null;
+    }
+  }
+  beforeAll(async () => {
+    app = await startTestApp({ overrides: { store: new RacedStore() } });
+  });
+  afterAll(() => app.close());
+
+  test('an update that keeps losing is 409 conflict, and changes nothing', async () => {
+    await hit('PUT', '/v1/admin/events/raced', { admin: true, body: { capacity: 1 } });
+    expectError(
+      await hit('PUT', '/v1/admin/events/raced', { admin: true, body: { capacity: 9 } }),
+      409,
+      'conflict',
+    );
+    expect((await hit('GET', '/v1/admin/events/raced/stats', { admin: true })).body.capacity).toBe(1);
+  });
+});
+
 test('every answer the spec documents was provoked, and every place status was seen', () => {
   // No code raises `unavailable` yet; the spec lists it because the error type allows it.
   const notSeen = documentedAnswers().filter(
