@@ -9,6 +9,11 @@ import type { Milestone, Platform } from '#domain/push';
 import type { DeviceRecord, DeviceStore } from '#ports/push';
 import { DynamoTable, type Item, keys, num, RETENTION_SECONDS } from './dynamo-table.ts';
 
+/** The item of one registration: the event's devices partition, sorted by position. */
+function itemKey(device: DeviceRecord) {
+  return { pk: keys.devicesPk(device.eventId), sk: keys.deviceSk(device.position, device.deviceKey) };
+}
+
 export class DynamoDeviceStore implements DeviceStore {
   readonly #t: DynamoTable;
 
@@ -36,8 +41,7 @@ export class DynamoDeviceStore implements DeviceStore {
         new PutCommand({
           TableName: this.#t.name,
           Item: {
-            pk: keys.devicesPk(device.eventId),
-            sk: keys.deviceSk(device.position, device.deviceKey),
+            ...itemKey(device),
             position: device.position,
             platform: device.platform,
             deviceToken: device.deviceToken,
@@ -58,7 +62,7 @@ export class DynamoDeviceStore implements DeviceStore {
         this.#t.doc.send(
           new UpdateCommand({
             TableName: this.#t.name,
-            Key: { pk: keys.devicesPk(device.eventId), sk: keys.deviceSk(device.position, device.deviceKey) },
+            Key: itemKey(device),
             UpdateExpression: 'SET endpoint = :endpoint REMOVE goneAt',
             ConditionExpression: 'attribute_exists(goneAt)',
             ExpressionAttributeValues: { ':endpoint': device.endpoint },
@@ -90,7 +94,7 @@ export class DynamoDeviceStore implements DeviceStore {
       this.#t.doc.send(
         new UpdateCommand({
           TableName: this.#t.name,
-          Key: { pk: keys.devicesPk(device.eventId), sk: keys.deviceSk(device.position, device.deviceKey) },
+          Key: itemKey(device),
           UpdateExpression: 'SET goneAt = :now',
           ConditionExpression: 'attribute_exists(pk)',
           ExpressionAttributeValues: { ':now': nowSec },
@@ -106,7 +110,7 @@ export class DynamoDeviceStore implements DeviceStore {
       this.#t.doc.send(
         new UpdateCommand({
           TableName: this.#t.name,
-          Key: { pk: keys.devicesPk(device.eventId), sk: keys.deviceSk(device.position, device.deviceKey) },
+          Key: itemKey(device),
           UpdateExpression: 'SET #m = :now',
           ConditionExpression: 'attribute_exists(pk) AND attribute_not_exists(#m)',
           ExpressionAttributeNames: { '#m': `sent_${milestone}` },
@@ -121,7 +125,7 @@ export class DynamoDeviceStore implements DeviceStore {
       this.#t.doc.send(
         new UpdateCommand({
           TableName: this.#t.name,
-          Key: { pk: keys.devicesPk(device.eventId), sk: keys.deviceSk(device.position, device.deviceKey) },
+          Key: itemKey(device),
           UpdateExpression: 'REMOVE #m',
           ConditionExpression: 'attribute_exists(pk)',
           ExpressionAttributeNames: { '#m': `sent_${milestone}` },

@@ -37,20 +37,8 @@ test('a failed publish is not lost: the run fails and its retry sends the milest
   const { room, tokens } = testRoom(store, clock);
   await room.putEvent('retry', { capacity: 1, nearThreshold: 0 });
   const fan = await room.join({ eventId: 'retry' });
-  const sent: PushContent[] = [];
-  let failNext = true;
-  const gateway: PushGateway = {
-    supports: () => true,
-    registerDevice: async (platform: Platform, token: string) => `fake:${platform}:${token}`,
-    send: async (_endpoint, _platform, _token, content) => {
-      if (failNext) {
-        failNext = false;
-        throw new Error('Throttling: rate exceeded');
-      }
-      sent.push(content);
-      return 'sent';
-    },
-  };
+  const { gateway, sent, control } = fakeGateway();
+  control.failNext = true;
   const push = new Push({ store, devices: new MemoryDeviceStore(), gateway, tokens, now: clock.now });
   await push.register('retry', fan.token, 'fcm', 'device-token-1');
   const changes = [
