@@ -42,15 +42,8 @@ export const HTTP_SQLITE: HttpJoinParams = {
   requestTimeoutMs: 10_000,
 };
 
-export const HTTP_MEMORY: HttpJoinParams = {
-  store: 'memory',
-  joins: count(20_000),
-  warmupJoins: count(2_000),
-  concurrency: 64,
-  anonymousShare: 0.5,
-  timeLimitSeconds: 45,
-  requestTimeoutMs: 10_000,
-};
+/** The same load on the in-memory store, beside the SQLite default. */
+export const HTTP_MEMORY: HttpJoinParams = { ...HTTP_SQLITE, store: 'memory' };
 
 export const HTTP_DYNAMODB: HttpJoinParams = {
   store: 'dynamodb',
