@@ -7,16 +7,33 @@
  */
 import { ConflictError, EventClosedError, EventNotFoundError } from '#domain/errors';
 import { type EventConfig, type EventRecord, type EventState, newEventRecord } from '#domain/event';
+import {
+  CLOSED_SLICE,
+  INTAKE_STRIPES,
+  leaveBlockOf,
+  type SliceRecord,
+  STRIPE_ROWS_PER_SLICE,
+} from '#domain/intake';
 import type { AdmissionBatch, Session } from '#domain/place';
 import type {
   ClaimResult,
   CompleteResult,
   EventCounters,
+  LeaveAdmittedResult,
+  LeaveWaitingResult,
   QueueStore,
   SealedReleases,
   TickCommit,
+  TicketResult,
   UserSlot,
 } from '#ports/queue-store';
+
+interface Stripe {
+  /** Slices at or below this are sealed; CLOSED_SLICE once the event closed. */
+  sealedThrough: number;
+  /** Tickets given out per slice not yet forgotten. */
+  counts: Map<number, number>;
+}
 
 interface Bucket {
   missed: number;
@@ -35,6 +52,17 @@ interface EventData {
   buckets: Map<number, Bucket>;
   /** Buckets at or below this second are counted by a tick and frozen. */
   sealedThrough: number;
+  leftAdmitted: number;
+  stripes: Map<number, Stripe>;
+  rungSlice: number;
+  slices: Map<number, SliceRecord>;
+  /** Positions given up. */
+  left: Set<number>;
+  /** Voided waiting positions, with their count per block. */
+  voids: Set<number>;
+  leaveBlocks: Map<number, number>;
+  /** Places at or below this can no longer be voided. */
+  fence: number;
 }
 
 export class MemoryQueueStore implements QueueStore {
@@ -81,6 +109,14 @@ export class MemoryQueueStore implements QueueStore {
       sessions: new Map(),
       buckets: new Map(),
       sealedThrough: 0,
+      leftAdmitted: 0,
+      stripes: new Map(),
+      rungSlice: -1,
+      slices: new Map(),
+      left: new Set(),
+      voids: new Set(),
+      leaveBlocks: new Map(),
+      fence: 0,
     });
     this.#active.add(eventId);
     return { event: record, created: true };
@@ -97,6 +133,8 @@ export class MemoryQueueStore implements QueueStore {
       version: data.record.version + 1,
       updatedAt: data.record.state === state ? data.record.updatedAt : nowSec,
     };
+    if (state === 'closed' && data.record.config.intake === 'sharded')
+      for (let s = 0; s < INTAKE_STRIPES; s++) this.#stripe(data, s).sealedThrough = CLOSED_SLICE;
     return data.record;
   }
 
@@ -106,7 +144,12 @@ export class MemoryQueueStore implements QueueStore {
 
   async getCounters(eventId: string): Promise<EventCounters> {
     const data = this.#events.get(eventId);
-    return { issued: data?.issued ?? 0, claimed: data?.claimed ?? 0, completed: data?.completed ?? 0 };
+    return {
+      issued: data?.issued ?? 0,
+      claimed: data?.claimed ?? 0,
+      completed: data?.completed ?? 0,
+      leftAdmitted: data?.leftAdmitted ?? 0,
+    };
   }
 
   async listActiveEventIds() {
@@ -173,6 +216,7 @@ export class MemoryQueueStore implements QueueStore {
     const data = this.#data(eventId);
     const existing = data.sessions.get(session.position);
     if (existing) return { outcome: 'existing', session: existing };
+    if (data.left.has(session.position)) return { outcome: 'left' };
     const due = data.buckets.get(session.claimBy);
     if (!due || Math.min(session.claimBy, session.endsAt) <= data.sealedThrough) return { outcome: 'missed' };
     due.missed -= 1;
@@ -223,9 +267,127 @@ export class MemoryQueueStore implements QueueStore {
     data.record = { ...data.record, ...commit.next, updatedAt: commit.updatedAt };
     if (commit.batch) {
       data.batches.push(commit.batch);
-      this.#bucket(data, commit.batch.claimBy).missed += commit.batch.to - commit.batch.from;
+      this.#bucket(data, commit.batch.claimBy).missed += commit.batch.admitted;
     }
     return true;
+  }
+
+  #stripe(data: EventData, stripe: number): Stripe {
+    let found = data.stripes.get(stripe);
+    if (!found) {
+      found = { sealedThrough: -1, counts: new Map() };
+      data.stripes.set(stripe, found);
+    }
+    return found;
+  }
+
+  async takeTicket(eventId: string, slice: number, stripe: number): Promise<TicketResult> {
+    const item = this.#stripe(this.#data(eventId), stripe);
+    if (item.sealedThrough >= CLOSED_SLICE) return { outcome: 'closed' };
+    if (item.sealedThrough >= slice) return { outcome: 'sealed', sealedThrough: item.sealedThrough };
+    const row = (item.counts.get(slice) ?? 0) + 1;
+    if (row > STRIPE_ROWS_PER_SLICE) return { outcome: 'full' };
+    item.counts.set(slice, row);
+    return { outcome: 'taken', row };
+  }
+
+  async ringIntake(eventId: string, slice: number) {
+    const data = this.#data(eventId);
+    data.rungSlice = Math.max(data.rungSlice, slice);
+  }
+
+  async rungSlice(eventId: string) {
+    return this.#events.get(eventId)?.rungSlice ?? -1;
+  }
+
+  async sealIntake(eventId: string, afterSlice: number, throughSlice: number, forgetThrough: number) {
+    const data = this.#data(eventId);
+    const out = new Map<number, number[]>();
+    for (let s = 0; s < INTAKE_STRIPES; s++) {
+      const item = this.#stripe(data, s);
+      item.sealedThrough = Math.max(item.sealedThrough, throughSlice);
+      for (const [slice, count] of item.counts) {
+        if (slice <= forgetThrough) item.counts.delete(slice);
+        else if (slice > afterSlice && slice <= throughSlice && count > 0) {
+          let counts = out.get(slice);
+          if (!counts) {
+            counts = new Array<number>(INTAKE_STRIPES).fill(0);
+            out.set(slice, counts);
+          }
+          counts[s] = count;
+        }
+      }
+    }
+    return out;
+  }
+
+  async putSlices(eventId: string, records: readonly SliceRecord[]) {
+    const data = this.#data(eventId);
+    // First writer wins: a record never changes once written.
+    for (const record of records) if (!data.slices.has(record.slice)) data.slices.set(record.slice, record);
+  }
+
+  async getSlice(eventId: string, slice: number) {
+    return this.#events.get(eventId)?.slices.get(slice);
+  }
+
+  async slicesAfter(eventId: string, afterSlice: number, limit: number) {
+    const slices = this.#events.get(eventId)?.slices;
+    if (!slices) return [];
+    return [...slices.values()]
+      .filter((r) => r.slice > afterSlice)
+      .sort((a, b) => a.slice - b.slice)
+      .slice(0, limit);
+  }
+
+  async leaveWaiting(eventId: string, position: number): Promise<LeaveWaitingResult> {
+    const data = this.#data(eventId);
+    if (data.left.has(position)) return 'already_left';
+    if (position <= data.fence) return 'fenced';
+    data.left.add(position);
+    data.voids.add(position);
+    const block = leaveBlockOf(position);
+    data.leaveBlocks.set(block, (data.leaveBlocks.get(block) ?? 0) + 1);
+    return 'left';
+  }
+
+  async leaveAdmitted(
+    eventId: string,
+    position: number,
+    claimBy: number | null,
+  ): Promise<LeaveAdmittedResult> {
+    const data = this.#data(eventId);
+    if (data.left.has(position)) return 'already_left';
+    if (data.sessions.has(position)) return 'already_left';
+    data.left.add(position);
+    // The slot comes back now while its bucket is still open; after that a tick has
+    // released it as missed already.
+    const bucket = claimBy === null ? undefined : data.buckets.get(claimBy);
+    if (bucket && claimBy !== null && claimBy > data.sealedThrough) {
+      bucket.missed -= 1;
+      data.leftAdmitted += 1;
+    }
+    return 'left';
+  }
+
+  async hasLeft(eventId: string, position: number) {
+    return this.#events.get(eventId)?.left.has(position) ?? false;
+  }
+
+  async fenceLeaves(eventId: string, throughPosition: number) {
+    const data = this.#data(eventId);
+    data.fence = Math.max(data.fence, throughPosition);
+  }
+
+  async leavesIn(eventId: string, after: number, through: number) {
+    const voids = this.#events.get(eventId)?.voids;
+    if (!voids) return [];
+    return [...voids].filter((p) => p > after && p <= through).sort((a, b) => a - b);
+  }
+
+  async leaveBlocks(eventId: string, fromBlock: number) {
+    const blocks = this.#events.get(eventId)?.leaveBlocks;
+    return new Map([...(blocks ?? [])].filter(([block]) => block >= fromBlock));
   }
 
   async hitRateLimit(key: string, windowStartSec: number, windowSeconds: number) {

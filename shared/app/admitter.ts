@@ -5,13 +5,18 @@
  * each tick commits under the event's version, so a tick that lost the race
  * writes nothing and capacity is never exceeded.
  */
-import { planTick } from '#domain/admission';
+import { completeTick, planTick } from '#domain/admission';
 import type { EventRecord } from '#domain/event';
+import { sealableSlice, settleSlices } from '#domain/intake';
 import { type Metrics, NO_METRICS } from '#ports/metrics';
 import type { QueueStore } from '#ports/queue-store';
 import { type ChangeNotifier, type LineChange, NO_NOTIFIER } from '#ports/realtime';
 import { logger } from './logger.ts';
+import { Line } from './line.ts';
 import { eachLimited } from './pool.ts';
+
+/** Most real places one tick looks for: bounds a tick's reads whatever the capacity. */
+export const MAX_ADMIT_PER_TICK = 50_000;
 
 export interface TickOutcome {
   readonly eventId: string;
@@ -63,10 +68,29 @@ export interface AdmitterOptions {
 export class Admitter {
   readonly #store: QueueStore;
   readonly #options: Required<AdmitterOptions>;
+  readonly #line: Line;
 
   constructor(store: QueueStore, options: AdmitterOptions) {
     this.#store = store;
     this.#options = { concurrency: 8, now: Date.now, notifier: NO_NOTIFIER, metrics: NO_METRICS, ...options };
+    this.#line = new Line(store);
+  }
+
+  /**
+   * Sharded intake: seals the slices that are over (and that joins rang for), records
+   * their final counts and returns the event as if they were settled; the tick commits
+   * the new settled state with everything else, under the version.
+   */
+  async #settle(event: EventRecord, nowMs: number): Promise<EventRecord> {
+    if (event.config.intake !== 'sharded') return event;
+    const rung = await this.#store.rungSlice(event.eventId);
+    const through = sealableSlice(event.createdAt, nowMs, rung, event.state === 'closed');
+    if (through <= event.settledSlice) return event;
+    const counts = await this.#store.sealIntake(event.eventId, event.settledSlice, through, event.settledSlice);
+    const { records, held } = settleSlices(counts, event.settledHeld);
+    // Written before the commit that makes them settled, and never changed after.
+    await this.#store.putSlices(event.eventId, records);
+    return { ...event, settledSlice: through, settledHeld: held };
   }
 
   /** Throws TickFailedError (with the cause) when the tick fails after reading its event. */
@@ -85,25 +109,37 @@ export class Admitter {
     }
   }
 
-  async #tick(event: EventRecord, nowMs: number, tickAgeSec: number): Promise<TickOutcome> {
-    const { eventId } = event;
+  async #tick(stored: EventRecord, nowMs: number, tickAgeSec: number): Promise<TickOutcome> {
+    const { eventId } = stored;
     const nowSec = Math.floor(nowMs / 1000);
+    const event = await this.#settle(stored, nowMs);
     const releases = await this.#store.sealReleases(eventId, event.releasedThrough, nowSec);
     const counters = await this.#store.getCounters(eventId);
-    const plan = planTick({
+    const input = {
       event,
       releases,
-      issued: counters.issued,
       completed: counters.completed,
+      leftAdmitted: counters.leftAdmitted,
       nowMs,
       tickSeconds: this.#options.tickSeconds,
       sealedThrough: releases.sealedThrough,
-    });
+    };
+    // How many could go in, then who: the real places waiting, void numbers skipped.
+    const most = Math.min(MAX_ADMIT_PER_TICK, planTick({ ...input, waiting: MAX_ADMIT_PER_TICK }).admit);
+    const real = most > 0 ? await this.#line.realPlacesAfter(event, counters.issued, most) : undefined;
+    const planned = planTick({ ...input, waiting: real?.positions.length ?? 0 });
+    const last = planned.admit - 1;
+    const plan =
+      planned.admit > 0 && real
+        ? completeTick(planned, real.positions[last] ?? event.servingPosition, event.heldThroughServing + (real.heldThrough[last] ?? 0), event)
+        : completeTick(planned, event.servingPosition, event.heldThroughServing, event);
     const moved = plan.to > plan.from;
-    const committed = await this.#store.commitTick(eventId, event.version, {
+    const committed = await this.#store.commitTick(eventId, stored.version, {
       next: plan.next,
-      batch: moved ? { from: plan.from, to: plan.to, at: nowSec, claimBy: plan.claimBy } : null,
-      updatedAt: moved ? nowSec : event.updatedAt,
+      batch: moved
+        ? { from: plan.from, to: plan.to, admitted: plan.admit, at: nowSec, claimBy: plan.claimBy }
+        : null,
+      updatedAt: moved ? nowSec : stored.updatedAt,
     });
     if (committed) {
       // The committed version is the change's seq: fan-out orders its jobs by it.
@@ -129,15 +165,22 @@ export class Admitter {
     // A closed event is ticked until every slot it handed out is released, then dropped.
     if (committed && event.state === 'closed' && plan.next.inUse === 0)
       await this.#store.retireEvent(eventId);
-    const after = committed ? plan.next : event;
+    const after = committed ? { ...event, ...plan.next } : stored;
     const figures: TickFigures = {
-      queueLength: Math.max(0, counters.issued - after.servingPosition),
+      queueLength: await this.#queueLength(after, counters.issued),
       activeSessions: Math.max(0, counters.claimed - counters.completed - after.expired),
-      admitted: committed ? plan.to - plan.from : 0,
+      admitted: committed ? plan.admit : 0,
       missed: committed ? releases.missed : 0,
       expired: committed ? releases.expired : 0,
     };
     return { eventId, committed, from: plan.from, to: committed ? plan.to : plan.from, tickAgeSec, figures };
+  }
+
+  /** Real places waiting: held numbers beyond the serving position less the leaves among them. */
+  async #queueLength(event: EventRecord, issued: number) {
+    const held = event.config.intake === 'exact' ? issued : event.settledHeld;
+    const leaves = await this.#line.leavesAfter(event.eventId, event.servingPosition);
+    return Math.max(0, held - event.heldThroughServing - leaves);
   }
 
   /**

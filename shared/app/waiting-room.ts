@@ -3,12 +3,13 @@
  * ports. Handlers parse and map; everything decided about a fan's place is here
  * or in shared/domain.
  */
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes, randomInt, randomUUID } from 'node:crypto';
 import {
   ConflictError,
   EventClosedError,
   EventNotFoundError,
   InvalidTokenError,
+  LeftError,
   MissedError,
   NotYetError,
   RateLimitedError,
@@ -22,13 +23,15 @@ import {
   pollAfterSeconds,
 } from '#domain/estimate';
 import { type EventConfigInput, type EventRecord, mergeConfig, nextState } from '#domain/event';
-import { ahead as aheadOf, type PlaceStatus, placeStatus, type Session } from '#domain/place';
+import { INTAKE_STRIPES, STRIPE_ATTEMPTS, sliceAt, ticketPosition } from '#domain/intake';
+import { type PlaceStatus, placeStatus, realAhead, type Session } from '#domain/place';
 import { decide, windowStart } from '#domain/rate-limit';
 import type { TokenService } from '#lib/token-service';
 import type { IdentityVerifier } from '#ports/identity';
 import { type Metrics, NO_METRICS } from '#ports/metrics';
 import type { QueueStore } from '#ports/queue-store';
 import { type ChangeNotifier, NO_NOTIFIER } from '#ports/realtime';
+import { Line } from './line.ts';
 import { logger } from './logger.ts';
 
 export interface WaitingRoomDeps {
@@ -42,6 +45,12 @@ export interface WaitingRoomDeps {
   /** Told when an operator changes an event's state, so connected fans hear it. */
   readonly notifier?: ChangeNotifier;
   readonly metrics?: Metrics;
+  /**
+   * How long join, status and the public document may reuse an event read (and leave
+   * counts), per process: at 100,000 joins/s one META item cannot be read by every
+   * request. 0 (the default) reads every time.
+   */
+  readonly eventCacheMs?: number;
 }
 
 export interface JoinInput {
@@ -96,6 +105,7 @@ export interface EventConfigView {
   readonly claimWindowSeconds: number;
   readonly positionTtlSeconds: number;
   readonly nearThreshold: number;
+  readonly intake: EventRecord['config']['intake'];
   readonly createdAt: number;
   readonly updatedAt: number;
 }
@@ -125,12 +135,28 @@ export class WaitingRoom {
   readonly #tokens: TokenService;
   readonly #deps: WaitingRoomDeps;
   readonly #now: () => number;
+  readonly #line: Line;
+  readonly #events = new Map<string, { event: EventRecord; at: number }>();
 
   constructor(deps: WaitingRoomDeps) {
     this.#deps = deps;
     this.#store = deps.store;
     this.#tokens = deps.tokens;
     this.#now = deps.now ?? Date.now;
+    this.#line = new Line(deps.store, { cacheMs: deps.eventCacheMs ?? 0, now: this.#now });
+  }
+
+  /** The event as the hot routes see it: reused for `eventCacheMs`, so META is read that often per process. */
+  async #cachedEvent(eventId: string): Promise<EventRecord> {
+    const ttl = this.#deps.eventCacheMs ?? 0;
+    const hit = this.#events.get(eventId);
+    if (hit && this.#now() - hit.at < ttl) return hit.event;
+    const event = await this.#event(eventId);
+    if (ttl > 0) {
+      if (this.#events.size >= 1024) this.#events.clear();
+      this.#events.set(eventId, { event, at: this.#now() });
+    }
+    return event;
   }
 
   #nowSec(): number {
@@ -147,8 +173,24 @@ export class WaitingRoom {
     return event;
   }
 
-  #placeView(event: EventRecord, position: number, nowSec: number): PlaceView {
-    const ahead = aheadOf(position, event.servingPosition);
+  /** Real places ahead (void numbers and leaves skipped), the place itself included. */
+  async #ahead(event: EventRecord, position: number): Promise<number> {
+    if (position <= event.servingPosition) return 0;
+    const [heldThroughPosition, leavesBetween] = await Promise.all([
+      this.#line.heldThrough(event, position),
+      this.#line.leavesBetween(event.eventId, event.servingPosition, position),
+    ]);
+    return realAhead({
+      position,
+      servingPosition: event.servingPosition,
+      heldThroughPosition,
+      heldThroughServing: event.heldThroughServing,
+      leavesBetween,
+    });
+  }
+
+  async #placeView(event: EventRecord, position: number, nowSec: number): Promise<PlaceView> {
+    const ahead = await this.#ahead(event, position);
     const estimatedWaitSeconds = estimateWaitSeconds(ahead, observedRatePerSecond(event.recentTicks, nowSec));
     return {
       position,
@@ -179,16 +221,16 @@ export class WaitingRoom {
     const nowSec = this.#nowSec();
     const userId = await this.#userId(input);
     await this.#limitJoins(input.clientIp, nowSec);
-    const eventRead = this.#event(eventId);
-    // Keep the read from surfacing as an unhandled rejection while the position is taken.
-    eventRead.catch(() => undefined);
+    // Which intake the event uses decides how a position is taken, so the (cached) event comes first.
+    const known = await this.#cachedEvent(eventId);
+    if (known.state === 'closed') throw new EventClosedError();
 
     let position: number;
     let created = true;
-    if (userId === undefined) position = await this.#store.allocatePosition(eventId);
-    else ({ position, created } = await this.#userPlace(eventId, userId, nowSec));
-    const event = await eventRead;
-    if (event.state === 'closed') throw new EventClosedError();
+    if (userId === undefined) position = await this.#takePosition(known);
+    else ({ position, created } = await this.#userPlace(known, userId, nowSec));
+    const event = await this.#cachedEvent(eventId);
+    if (event.state === 'closed' && created) throw new EventClosedError();
     const sub = userId ?? `${ANONYMOUS_PREFIX}${randomUUID()}`;
     const { token } = await this.#tokens.signPosition({
       eventId,
@@ -198,7 +240,31 @@ export class WaitingRoom {
       ttlSeconds: event.config.positionTtlSeconds,
     });
     if (created) (this.#deps.metrics ?? NO_METRICS).record('Joins', 1);
-    return { created, eventId, token, wsUrl: this.#deps.wsUrl, ...this.#placeView(event, position, nowSec) };
+    return { created, eventId, token, wsUrl: this.#deps.wsUrl, ...(await this.#placeView(event, position, nowSec)) };
+  }
+
+  /**
+   * A new position: the event's counter (exact), or a ticket from a random stripe of the
+   * current slice (sharded; decision 0008). The first ticket of a stripe in a slice rings
+   * the intake bell, so the admitter knows the slice has joins to settle.
+   */
+  async #takePosition(event: EventRecord): Promise<number> {
+    if (event.config.intake === 'exact') return this.#store.allocatePosition(event.eventId);
+    let slice = sliceAt(event.createdAt, this.#now());
+    for (let attempt = 0; attempt < STRIPE_ATTEMPTS + 2; attempt++) {
+      const stripe = randomInt(INTAKE_STRIPES);
+      const ticket = await this.#store.takeTicket(event.eventId, slice, stripe);
+      if (ticket.outcome === 'closed') throw new EventClosedError();
+      if (ticket.outcome === 'sealed') {
+        // This clock is behind the admitter's: the slice is settled, take one after it.
+        slice = Math.max(slice, ticket.sealedThrough + 1);
+        continue;
+      }
+      if (ticket.outcome === 'full') continue;
+      if (ticket.row === 1) await this.#store.ringIntake(event.eventId, slice);
+      return ticketPosition({ slice, stripe, row: ticket.row });
+    }
+    throw new ServiceUnavailableError('throttled', 'The queue is taking more joins than it can; retry shortly.', 1);
   }
 
   /**
@@ -207,10 +273,11 @@ export class WaitingRoom {
    * never a trail of empty places that would hold capacity slots.
    */
   async #userPlace(
-    eventId: string,
+    event: EventRecord,
     userId: string,
     nowSec: number,
   ): Promise<{ position: number; created: boolean }> {
+    const { eventId } = event;
     for (let attempt = 0; attempt < USER_RESERVATION_POLLS; attempt++) {
       const slot = await this.#store.getUserSlot(eventId, userId);
       if (slot && 'position' in slot) return { position: slot.position, created: false };
@@ -219,7 +286,7 @@ export class WaitingRoom {
         if (await this.#store.reserveUser(eventId, userId, nowSec, stale)) {
           let position: number;
           try {
-            position = await this.#store.allocatePosition(eventId);
+            position = await this.#takePosition(event);
           } catch (error) {
             await this.#store.releaseUser(eventId, userId);
             throw error;
@@ -242,14 +309,14 @@ export class WaitingRoom {
   async status(eventId: string, token: string): Promise<StatusResult> {
     const claims = await this.#tokens.verifyPosition(token, eventId);
     const nowSec = this.#nowSec();
-    const event = await this.#event(eventId);
+    const event = await this.#cachedEvent(eventId);
     const admitted = claims.pos <= event.servingPosition;
-    const [batch, session] = admitted
-      ? await Promise.all([
-          this.#store.findBatch(eventId, claims.pos),
-          this.#store.getSession(eventId, claims.pos),
-        ])
-      : [undefined, undefined];
+    const [batch, session, left] = await Promise.all([
+      admitted ? this.#store.findBatch(eventId, claims.pos) : undefined,
+      admitted ? this.#store.getSession(eventId, claims.pos) : undefined,
+      this.#store.hasLeft(eventId, claims.pos),
+    ]);
+    if (left && !session) throw new LeftError();
     const status = placeStatus({
       position: claims.pos,
       servingPosition: event.servingPosition,
@@ -269,7 +336,7 @@ export class WaitingRoom {
       eventState: event.state,
       seq: event.version,
       token: refreshed.token,
-      ...this.#placeView(event, claims.pos, nowSec),
+      ...(await this.#placeView(event, claims.pos, nowSec)),
       ...(status === 'admitted' && batch ? { claimBy: batch.claimBy } : {}),
       ...(status === 'active' && session ? { sessionEndsAt: session.endsAt } : {}),
     };
@@ -295,8 +362,9 @@ export class WaitingRoom {
     const existing = await this.#store.getSession(eventId, claims.pos);
     if (existing) return this.#existingSession(eventId, existing, claims.sub, nowSec);
     if (claims.pos > event.servingPosition) {
+      if (await this.#store.hasLeft(eventId, claims.pos)) throw new LeftError();
       if (event.state === 'closed') throw new EventClosedError();
-      throw new NotYetError(aheadOf(claims.pos, event.servingPosition));
+      throw new NotYetError(await this.#ahead(event, claims.pos));
     }
     // Closing stops admissions; places already admitted keep their claim window,
     // as `admitted` promises ("may claim now, until claimBy").
@@ -314,6 +382,7 @@ export class WaitingRoom {
     };
     const result = await this.#store.claimSession(eventId, session);
     if (result.outcome === 'missed') throw new MissedError();
+    if (result.outcome === 'left') throw new LeftError();
     if (result.outcome === 'existing')
       return this.#existingSession(eventId, result.session, claims.sub, nowSec);
     return this.#access(eventId, result.session, nowSec);
@@ -334,9 +403,41 @@ export class WaitingRoom {
     await this.#store.completeSession(eventId, claims.pos, claims.sid, this.#nowSec());
   }
 
+  /**
+   * Gives the place up for good (contract v1.1 `DELETE …/place`); repeating it changes
+   * nothing. A waiting place becomes a void number the admitter skips; an admitted one
+   * gives its slot back at once; a claimed one ends its session as `complete` would.
+   */
+  async leave(eventId: string, token: string): Promise<void> {
+    const claims = await this.#tokens.verifyPosition(token, eventId);
+    const nowSec = this.#nowSec();
+    const position = claims.pos;
+    const session = await this.#store.getSession(eventId, position);
+    if (session) {
+      if (session.sub !== claims.sub) throw new InvalidTokenError('place claimed by another subject');
+      await this.#store.completeSession(eventId, position, session.sessionId, nowSec);
+      await this.#store.leaveAdmitted(eventId, position, null, nowSec);
+      return;
+    }
+    const event = await this.#event(eventId, true);
+    if (position > event.servingPosition) {
+      const outcome = await this.#store.leaveWaiting(eventId, position, nowSec);
+      if (outcome !== 'fenced') return;
+      // A tick is admitting this place right now: it gives its slot back as an admitted one.
+    }
+    const batch = await this.#store.findBatch(eventId, position);
+    await this.#store.leaveAdmitted(eventId, position, batch?.claimBy ?? null, nowSec);
+  }
+
+  /** Held numbers taken by joins: the exact counter, or the settled tickets of a sharded event. */
+  #issued(event: EventRecord, counterIssued: number): number {
+    return event.config.intake === 'exact' ? counterIssued : event.settledHeld;
+  }
+
   async publicEvent(eventId: string) {
-    const event = await this.#event(eventId);
-    const { issued } = await this.#store.getCounters(eventId);
+    const event = await this.#cachedEvent(eventId);
+    const counters = await this.#store.getCounters(eventId);
+    const issued = this.#issued(event, counters.issued);
     return {
       eventId,
       state: event.state,
@@ -355,6 +456,11 @@ export class WaitingRoom {
   async putEvent(eventId: string, input: EventConfigInput): Promise<EventConfigView> {
     for (let attempt = 0; attempt < PUT_EVENT_ATTEMPTS; attempt++) {
       const current = await this.#store.getEvent(eventId, { consistent: true });
+      if (current && input.intake !== undefined && input.intake !== current.config.intake)
+        throw new ConflictError(
+          'intake_locked',
+          `The intake of an event is fixed when it is created (this one is "${current.config.intake}").`,
+        );
       const written = await this.#store.putEvent(
         eventId,
         mergeConfig(current?.config, input),
@@ -401,13 +507,19 @@ export class WaitingRoom {
     const event = await this.#event(eventId, true);
     const counters = await this.#store.getCounters(eventId);
     const active = Math.max(0, counters.claimed - counters.completed - event.expired);
+    const issued = this.#issued(event, counters.issued);
+    const leavesWaiting = await this.#line.leavesAfter(eventId, event.servingPosition);
     return {
       eventId,
       state: event.state,
-      issued: counters.issued,
+      intake: event.config.intake,
+      issued,
       servingPosition: event.servingPosition,
-      waiting: Math.max(0, counters.issued - event.servingPosition),
-      admittedUnclaimed: Math.max(0, event.servingPosition - counters.claimed - event.missed),
+      waiting: Math.max(0, issued - event.heldThroughServing - leavesWaiting),
+      admittedUnclaimed: Math.max(
+        0,
+        event.admittedTotal - counters.claimed - event.missed - counters.leftAdmitted,
+      ),
       active,
       completed: counters.completed,
       expired: event.expired,

@@ -20,10 +20,15 @@ export interface DueReleases {
 export interface TickInput {
   readonly event: EventRecord;
   readonly releases: DueReleases;
-  /** Positions handed out so far (the join counter). */
-  readonly issued: number;
+  /**
+   * Real places waiting that this tick may admit, in line order (void numbers skipped):
+   * the admitter reads at most as many as could be admitted.
+   */
+  readonly waiting: number;
   /** The ever-growing count of sessions ended by `complete`. */
   readonly completed: number;
+  /** The ever-growing count of admitted places given up before they claimed. */
+  readonly leftAdmitted?: number;
   /** Wall clock, epoch milliseconds. */
   readonly nowMs: number;
   /** Seconds between ticks: the most rate credit that may be banked. */
@@ -38,8 +43,11 @@ export interface TickInput {
 
 export interface TickPlan {
   readonly next: AdmitterState;
-  /** Positions admitted by this tick: (from, to]. Empty when to === from. */
+  /** Real places this tick admits: the first `admit` of the waiting ones. */
+  readonly admit: number;
+  /** Serving position before the tick. */
   readonly from: number;
+  /** The serving position after it: admitted places are in (from, to], with any void numbers between. */
   readonly to: number;
   /** Epoch seconds by which this tick's admitted places must claim. */
   readonly claimBy: number;
@@ -67,11 +75,21 @@ export function accrueCredit(
   return Math.min(cap, credit + (Math.max(0, elapsedMs) / 60_000) * admitPerMinute);
 }
 
+/**
+ * Plans a tick. The serving position it moves to is the admitter's to find: the
+ * position of the `admit`-th real place waiting (void numbers are skipped, and never
+ * take a slot), so `completeTick` finishes the plan once it is known.
+ */
 export function planTick(input: TickInput): TickPlan {
-  const { event, releases, issued, completed, nowMs, tickSeconds } = input;
+  const { event, releases, completed, nowMs, tickSeconds } = input;
   const nowSec = Math.floor(nowMs / 1000);
   const freedByComplete = Math.max(0, completed - event.completedSeen);
-  const inUse = Math.max(0, event.inUse - releases.missed - releases.expired - freedByComplete);
+  const leftAdmitted = input.leftAdmitted ?? event.leftSeen;
+  const freedByLeave = Math.max(0, leftAdmitted - event.leftSeen);
+  const inUse = Math.max(
+    0,
+    event.inUse - releases.missed - releases.expired - freedByComplete - freedByLeave,
+  );
 
   const rate = event.config.admitPerMinute;
   const elapsedMs = event.lastTickAtMs === 0 ? tickSeconds * 1000 : nowMs - event.lastTickAtMs;
@@ -79,31 +97,62 @@ export function planTick(input: TickInput): TickPlan {
 
   let admit = 0;
   if (event.state === 'open') {
-    const waiting = Math.max(0, issued - event.servingPosition);
-    admit = Math.min(freeSlots(event.config.capacity, inUse), waiting);
+    admit = Math.min(freeSlots(event.config.capacity, inUse), Math.max(0, input.waiting));
     if (rate !== null) admit = Math.min(admit, Math.floor(credit));
   }
 
   const from = event.servingPosition;
-  const to = from + admit;
-  const tick: TickRecord = { at: nowSec, from, to, admitted: admit };
   const releasedThrough = Math.max(event.releasedThrough, nowSec);
   return {
+    admit,
     from,
-    to,
+    to: from,
     claimBy: Math.max(releasedThrough, input.sealedThrough ?? 0) + event.config.claimWindowSeconds,
     releasedThrough,
     next: {
       version: event.version + 1,
-      servingPosition: to,
+      servingPosition: from,
+      heldThroughServing: event.heldThroughServing,
+      settledSlice: event.settledSlice,
+      settledHeld: event.settledHeld,
       inUse: inUse + admit,
       releasedThrough,
       rateCredit: rate === null ? 0 : credit - admit,
       lastTickAtMs: nowMs,
       completedSeen: Math.max(event.completedSeen, completed),
+      leftSeen: Math.max(event.leftSeen, leftAdmitted),
       missed: event.missed + releases.missed,
       expired: event.expired + releases.expired,
-      recentTicks: [...event.recentTicks, tick].slice(-RECENT_TICKS_KEPT),
+      admittedTotal: event.admittedTotal + admit,
+      recentTicks: [...event.recentTicks, { at: nowSec, from, to: from, admitted: admit }].slice(
+        -RECENT_TICKS_KEPT,
+      ),
+    },
+  };
+}
+
+/**
+ * Finishes a plan once the admitter found where its `admit`-th real place stands:
+ * `to` (the new serving position) and the held numbers up to it.
+ */
+export function completeTick(
+  plan: TickPlan,
+  to: number,
+  heldThroughServing: number,
+  intake?: { readonly settledSlice: number; readonly settledHeld: number },
+): TickPlan {
+  const ticks = plan.next.recentTicks;
+  const last = ticks[ticks.length - 1];
+  const tick: TickRecord = { at: last?.at ?? 0, from: plan.from, to, admitted: plan.admit };
+  return {
+    ...plan,
+    to,
+    next: {
+      ...plan.next,
+      servingPosition: to,
+      heldThroughServing,
+      ...(intake ?? {}),
+      recentTicks: [...ticks.slice(0, -1), tick],
     },
   };
 }

@@ -156,6 +156,16 @@ export class SessionEndedError extends FairqueueError {
   }
 }
 
+/** The place was given up with `DELETE …/place`: it is void for good. */
+export class LeftError extends FairqueueError {
+  override readonly name = 'LeftError';
+  readonly code = 'left';
+  readonly status = 410;
+  constructor() {
+    super('This place was given up; join again for a new place.');
+  }
+}
+
 /** A dependency throttled or is briefly unavailable: retryable, never a 500. */
 export class ServiceUnavailableError extends FairqueueError {
   override readonly name = 'ServiceUnavailableError';
@@ -187,7 +197,7 @@ export class ConflictError extends FairqueueError {
   override readonly name = 'ConflictError';
   readonly status = 409;
   constructor(
-    readonly code: 'conflict' | 'event_closed',
+    readonly code: 'conflict' | 'event_closed' | 'intake_locked',
     message: string,
   ) {
     super(message);

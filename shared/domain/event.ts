@@ -1,4 +1,5 @@
 /** An event's configuration, state and the admitter's bookkeeping. Pure types and rules, no I/O. */
+import type { IntakeMode } from './intake.ts';
 
 export const EVENT_ID_PATTERN = /^[a-zA-Z0-9_-]{1,64}$/;
 
@@ -13,6 +14,8 @@ export interface EventConfig {
   readonly claimWindowSeconds: number;
   readonly positionTtlSeconds: number;
   readonly nearThreshold: number;
+  /** How joins take positions (shared/domain/intake.ts); fixed when the event is created. */
+  readonly intake: IntakeMode;
 }
 
 export const CONFIG_DEFAULTS = {
@@ -21,6 +24,7 @@ export const CONFIG_DEFAULTS = {
   claimWindowSeconds: 300,
   positionTtlSeconds: 1800,
   nearThreshold: 100,
+  intake: 'exact',
 } as const satisfies Omit<EventConfig, 'capacity'>;
 
 /** Fields an operator may send; absent ones keep their current (or default) value. */
@@ -35,6 +39,7 @@ export function mergeConfig(current: EventConfig | undefined, input: EventConfig
     claimWindowSeconds: input.claimWindowSeconds ?? base.claimWindowSeconds,
     positionTtlSeconds: input.positionTtlSeconds ?? base.positionTtlSeconds,
     nearThreshold: input.nearThreshold ?? base.nearThreshold,
+    intake: input.intake ?? base.intake,
   };
 }
 
@@ -75,6 +80,16 @@ export interface AdmitterState {
   readonly missed: number;
   readonly expired: number;
   readonly recentTicks: readonly TickRecord[];
+  /** The `leftAdmitted` counter value already subtracted from `inUse`. */
+  readonly leftSeen: number;
+  /** Real places admitted so far (void numbers skipped do not count). */
+  readonly admittedTotal: number;
+  /** Held numbers (taken by a join; leaves included) at or below `servingPosition`. */
+  readonly heldThroughServing: number;
+  /** Sharded intake: slices up to this one are sealed and recorded; -1 before any. */
+  readonly settledSlice: number;
+  /** Sharded intake: held numbers in every settled slice. */
+  readonly settledHeld: number;
 }
 
 export interface EventRecord extends AdmitterState {
@@ -102,6 +117,11 @@ export const INITIAL_ADMITTER_STATE: AdmitterState = {
   missed: 0,
   expired: 0,
   recentTicks: [],
+  leftSeen: 0,
+  admittedTotal: 0,
+  heldThroughServing: 0,
+  settledSlice: -1,
+  settledHeld: 0,
 };
 
 /** A new event: open, nobody admitted yet. */

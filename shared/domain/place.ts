@@ -4,6 +4,8 @@
 export interface AdmissionBatch {
   readonly from: number;
   readonly to: number;
+  /** Real places admitted: the span less the void numbers skipped (each holds a slot). */
+  readonly admitted: number;
   /** Epoch seconds of the tick. */
   readonly at: number;
   /** Epoch seconds; a place of this batch that has not claimed by then is missed. */
@@ -28,10 +30,26 @@ export interface Session {
  * `waiting`, `admitted`, `active` and `missed` are the contract's; `completed`
  * and `expired` are added for places whose session is over.
  */
-export type PlaceStatus = 'waiting' | 'admitted' | 'active' | 'missed' | 'completed' | 'expired';
+export type PlaceStatus = 'waiting' | 'admitted' | 'active' | 'missed' | 'completed' | 'expired' | 'left';
 
 export function ahead(position: number, servingPosition: number): number {
   return Math.max(0, position - servingPosition);
+}
+
+/**
+ * Real places ahead, the place itself included (as `position − servingPosition` counts
+ * on a line without gaps): held numbers in (servingPosition, position] less the leaves
+ * among them. `heldThrough(x)` counts numbers taken by joins at or below x.
+ */
+export function realAhead(args: {
+  position: number;
+  servingPosition: number;
+  heldThroughPosition: number;
+  heldThroughServing: number;
+  leavesBetween: number;
+}): number {
+  if (args.position <= args.servingPosition) return 0;
+  return Math.max(1, args.heldThroughPosition - args.heldThroughServing - args.leavesBetween);
 }
 
 export function placeStatus(args: {

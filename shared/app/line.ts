@@ -1,0 +1,197 @@
+/**
+ * The line as the store holds it, with void numbers (leaves, and in sharded mode the
+ * tickets a stripe never gave out): how many real places stand between two positions,
+ * and which are the next real places to admit. Shared by the join/status answers and
+ * the admitter (decision 0008).
+ *
+ * Reads a hot request path makes are cached per process: settled slice records never
+ * change, so they are kept; leave counts change, so they are kept for `cacheMs`.
+ */
+import type { EventRecord } from '#domain/event';
+import {
+  heldPositionsAfter,
+  heldThroughInSlice,
+  INTAKE_STRIPES,
+  LEAVE_BLOCK,
+  leaveBlockOf,
+  type SliceRecord,
+  sliceHeld,
+  ticketOf,
+} from '#domain/intake';
+import type { QueueStore } from '#ports/queue-store';
+
+/** Slice records kept per process (about 1 KB each). */
+const SLICE_CACHE_ENTRIES = 4096;
+
+export interface LineOptions {
+  /** How long leave counts may be reused; 0 reads them every time. */
+  readonly cacheMs?: number;
+  readonly now?: () => number;
+}
+
+interface Cached<T> {
+  readonly value: T;
+  readonly at: number;
+}
+
+export interface RealPlaces {
+  /** Real places after the start, in line order. */
+  readonly positions: readonly number[];
+  /** For each of them, the held numbers (leaves included) from the start through it. */
+  readonly heldThrough: readonly number[];
+}
+
+export class Line {
+  readonly #store: QueueStore;
+  readonly #cacheMs: number;
+  readonly #now: () => number;
+  readonly #slices = new Map<string, SliceRecord | null>();
+  readonly #blocks = new Map<string, Cached<Map<number, number>>>();
+  readonly #partials = new Map<string, Cached<number[]>>();
+
+  constructor(store: QueueStore, options: LineOptions = {}) {
+    this.#store = store;
+    this.#cacheMs = options.cacheMs ?? 0;
+    this.#now = options.now ?? Date.now;
+  }
+
+  async slice(eventId: string, slice: number): Promise<SliceRecord | undefined> {
+    const key = `${eventId}#${slice}`;
+    const cached = this.#slices.get(key);
+    if (cached !== undefined) return cached ?? undefined;
+    const record = await this.#store.getSlice(eventId, slice);
+    if (this.#slices.size >= SLICE_CACHE_ENTRIES) this.#slices.clear();
+    // Asked only for settled slices: a missing record is a slice without joins, for good.
+    this.#slices.set(key, record ?? null);
+    return record;
+  }
+
+  /**
+   * Held numbers at or below `position`. Exact for an exact event and for a settled
+   * slice; for a slice not yet sealed, an estimate from the place's own ticket (every
+   * stripe assumed as far as its own) and the newest settled slice's size.
+   */
+  async heldThrough(event: EventRecord, position: number): Promise<number> {
+    if (event.config.intake === 'exact') return position;
+    const ticket = ticketOf(position);
+    if (ticket.slice <= event.settledSlice) {
+      const record = await this.slice(event.eventId, ticket.slice);
+      return record ? record.heldBefore + heldThroughInSlice(record, position) : event.settledHeld;
+    }
+    const newest = event.settledSlice >= 0 ? await this.slice(event.eventId, event.settledSlice) : undefined;
+    const perSlice = newest ? sliceHeld(newest.counts) : 0;
+    const between = Math.max(0, ticket.slice - event.settledSlice - 1);
+    return event.settledHeld + between * perSlice + (ticket.row - 1) * INTAKE_STRIPES + ticket.stripe + 1;
+  }
+
+  /** Leaves in (after, through]. */
+  async leavesBetween(eventId: string, after: number, through: number): Promise<number> {
+    if (through <= after) return 0;
+    const first = leaveBlockOf(after + 1);
+    const last = leaveBlockOf(through);
+    const blocks = await this.#leaveBlocks(eventId, first);
+    let sum = 0;
+    for (const [block, count] of blocks) {
+      if (block < first || block > last || count === 0) continue;
+      const whole = (block > first || after % LEAVE_BLOCK === 0) && (block < last || through % LEAVE_BLOCK === 0);
+      if (whole) sum += count;
+      else {
+        const left = await this.#blockLeaves(eventId, block);
+        sum += left.filter((p) => p > after && p <= through).length;
+      }
+    }
+    return sum;
+  }
+
+  /** Leaves beyond `after`, whole line. */
+  async leavesAfter(eventId: string, after: number): Promise<number> {
+    const first = leaveBlockOf(after + 1);
+    const blocks = await this.#leaveBlocks(eventId, first);
+    let sum = 0;
+    for (const [block, count] of blocks) {
+      if (block < first || count === 0) continue;
+      if (block > first || after % LEAVE_BLOCK === 0) sum += count;
+      else sum += (await this.#blockLeaves(eventId, block)).filter((p) => p > after).length;
+    }
+    return sum;
+  }
+
+  async #leaveBlocks(eventId: string, fromBlock: number) {
+    const key = `${eventId}#${fromBlock}`;
+    const hit = this.#blocks.get(key);
+    if (hit && this.#now() - hit.at < this.#cacheMs) return hit.value;
+    const value = await this.#store.leaveBlocks(eventId, fromBlock);
+    if (this.#cacheMs > 0) {
+      if (this.#blocks.size >= SLICE_CACHE_ENTRIES) this.#blocks.clear();
+      this.#blocks.set(key, { value, at: this.#now() });
+    }
+    return value;
+  }
+
+  async #blockLeaves(eventId: string, block: number) {
+    const key = `${eventId}#${block}`;
+    const hit = this.#partials.get(key);
+    if (hit && this.#now() - hit.at < this.#cacheMs) return hit.value;
+    const start = block * LEAVE_BLOCK;
+    const value = await this.#store.leavesIn(eventId, start, start + LEAVE_BLOCK);
+    if (this.#cacheMs > 0) {
+      if (this.#partials.size >= SLICE_CACHE_ENTRIES) this.#partials.clear();
+      this.#partials.set(key, { value, at: this.#now() });
+    }
+    return value;
+  }
+
+  /**
+   * Up to `limit` real places after the serving position, within what is settled
+   * (`issued` for an exact event): held numbers in line order, leaves skipped. Before it
+   * reads the leaves of a stretch it raises the leave fence over it, so a leave either
+   * was written before (and is skipped here) or finds its place being admitted.
+   */
+  async realPlacesAfter(event: EventRecord, issued: number, limit: number): Promise<RealPlaces> {
+    const positions: number[] = [];
+    const heldThrough: number[] = [];
+    let cursor = event.servingPosition;
+    let held = 0;
+    while (positions.length < limit) {
+      const chunk = await this.#heldAfter(event, issued, cursor, limit - positions.length);
+      const end = chunk[chunk.length - 1];
+      if (end === undefined) break;
+      await this.#store.fenceLeaves(event.eventId, end);
+      const left = new Set(await this.#store.leavesIn(event.eventId, cursor, end));
+      for (const position of chunk) {
+        held++;
+        if (left.has(position)) continue;
+        positions.push(position);
+        heldThrough.push(held);
+      }
+      cursor = end;
+    }
+    return { positions, heldThrough };
+  }
+
+  /** Held numbers after `after` in line order, at most `limit`, within what is settled. */
+  async #heldAfter(event: EventRecord, issued: number, after: number, limit: number): Promise<number[]> {
+    if (event.config.intake === 'exact') {
+      const out: number[] = [];
+      for (let p = after + 1; p <= Math.min(issued, after + limit); p++) out.push(p);
+      return out;
+    }
+    const out: number[] = [];
+    let slice = after === 0 ? -1 : ticketOf(after).slice;
+    if (after > 0 && slice <= event.settledSlice) {
+      const record = await this.slice(event.eventId, slice);
+      if (record) out.push(...heldPositionsAfter(record, after, limit));
+    }
+    while (out.length < limit && slice < event.settledSlice) {
+      const records = await this.#store.slicesAfter(event.eventId, slice, 16);
+      const settled = records.filter((r) => r.slice <= event.settledSlice);
+      if (settled.length === 0) break;
+      for (const record of settled) {
+        if (out.length >= limit) break;
+        out.push(...heldPositionsAfter(record, after, limit - out.length));
+      }
+      slice = settled[settled.length - 1]?.slice ?? event.settledSlice;
+    }
+    return out;
+  }
+}

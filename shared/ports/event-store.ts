@@ -1,0 +1,40 @@
+/** Events: configuration, state, counters, and which events the admitter ticks. */
+import type { EventConfig, EventRecord, EventState } from '#domain/event';
+
+export interface EventCounters {
+  /** Positions handed out by the exact join counter (sharded events count settled tickets instead). */
+  readonly issued: number;
+  /** Sessions ever claimed. */
+  readonly claimed: number;
+  /** Sessions ever ended by `complete`. */
+  readonly completed: number;
+  /** Admitted places given up (`DELETE …/place`) while their claim window was open: slots freed early. */
+  readonly leftAdmitted: number;
+}
+
+export interface EventStore {
+  /**
+   * Without `expectedConfigVersion`: creates the event (open, nobody admitted); null
+   * when it exists already. With it: replaces the configuration if the event's
+   * `configVersion` is still that value (and raises it); null when another update
+   * got there first. Nothing is written when null is returned.
+   */
+  putEvent(
+    eventId: string,
+    config: EventConfig,
+    nowSec: number,
+    expectedConfigVersion?: number,
+  ): Promise<{ event: EventRecord; created: boolean } | null>;
+  /**
+   * Throws EventNotFoundError; ConflictError('event_closed') when leaving `closed`.
+   * Raises the event's `version`, so a tick planned before the change cannot commit.
+   * Closing a sharded event also seals every intake stripe for good.
+   */
+  setEventState(eventId: string, state: EventState, nowSec: number): Promise<EventRecord>;
+  getEvent(eventId: string, options?: { consistent?: boolean }): Promise<EventRecord | undefined>;
+  getCounters(eventId: string): Promise<EventCounters>;
+  /** Events the admitter must tick: every event that is not closed with all its slots released. */
+  listActiveEventIds(): Promise<string[]>;
+  /** Stops ticking a closed event whose slots are all released. */
+  retireEvent(eventId: string): Promise<void>;
+}

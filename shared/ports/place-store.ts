@@ -1,0 +1,47 @@
+/** Places: positions, a user's one place, and the purchase sessions of admitted places. */
+import type { Session } from '#domain/place';
+
+export type UserSlot = { readonly position: number } | { readonly reservedAt: number };
+
+export type ClaimResult =
+  | { readonly outcome: 'claimed'; readonly session: Session }
+  /** The place had claimed before: the existing session, unchanged. */
+  | { readonly outcome: 'existing'; readonly session: Session }
+  /** The claim window was already released by the admitter. */
+  | { readonly outcome: 'missed' }
+  /** The place was given up (`DELETE …/place`). */
+  | { readonly outcome: 'left' };
+
+export type CompleteResult = 'completed' | 'already_ended';
+
+export interface PlaceStore {
+  /** Exact intake: atomically takes the next position. Throws EventNotFoundError or EventClosedError. */
+  allocatePosition(eventId: string): Promise<number>;
+  /** A user's place: bound to a position, reserved by a join in progress, or absent. */
+  getUserSlot(eventId: string, userId: string): Promise<UserSlot | undefined>;
+  /**
+   * Reserves the user's place for this join, so that only one join allocates a
+   * position: succeeds when no slot exists, or when only a reservation older than
+   * `staleBeforeSec` (a join that died before binding) is there.
+   */
+  reserveUser(eventId: string, userId: string, nowSec: number, staleBeforeSec: number): Promise<boolean>;
+  /** Binds the reserved user to the position their join allocated. */
+  bindUser(eventId: string, userId: string, position: number): Promise<void>;
+  /** Drops an unbound reservation (the join failed before it got a position). */
+  releaseUser(eventId: string, userId: string): Promise<void>;
+
+  getSession(eventId: string, position: number): Promise<Session | undefined>;
+  /**
+   * Starts the purchase session of an admitted place, once: moves its capacity
+   * slot from the claim-deadline bucket to the session-end bucket. Refused for a
+   * place that was given up.
+   */
+  claimSession(eventId: string, session: Session): Promise<ClaimResult>;
+  /** Ends an active session now and frees its slot; safe to repeat. */
+  completeSession(
+    eventId: string,
+    position: number,
+    sessionId: string,
+    nowSec: number,
+  ): Promise<CompleteResult>;
+}
