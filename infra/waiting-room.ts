@@ -161,8 +161,9 @@ const CONNECTION_ITEMS = [P.connections, P.placeConnections, P.connectionRefs];
  */
 const HANDLER_ACCESS: Readonly<Record<FunctionName, HandlerAccess>> = {
   // Signs the position token; takes a place (counter, user binding) and counts joins per address.
+  // (Sharded events: a ticket from a stripe item, and the slice records `ahead` reads.)
   join: {
-    table: grant(['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem'], P.events, P.rateLimits),
+    table: grant(['GetItem', 'Query', 'PutItem', 'UpdateItem', 'DeleteItem'], P.events, P.rateLimits),
     keys: 'sign',
   },
   // Verifies the position token and hands out a refreshed one, but never changes queue state.
@@ -171,6 +172,8 @@ const HANDLER_ACCESS: Readonly<Record<FunctionName, HandlerAccess>> = {
   admission: { table: grant(['GetItem', 'Query', ...TRANSACT], P.events), keys: 'sign' },
   // Verifies the access token only, and ends the session (a transaction).
   complete: { table: grant(['GetItem', 'UpdateItem', 'ConditionCheckItem'], P.events), keys: 'verify' },
+  // Verifies the position token; voids a waiting place or gives an admitted slot back (transactions).
+  leave: { table: grant(['GetItem', 'Query', ...TRANSACT], P.events), keys: 'verify' },
   // Verifies the position token, then stores the device's SNS endpoint under the place.
   devices: {
     table: grant(['GetItem', 'Query', 'PutItem', 'UpdateItem'], P.events),
@@ -183,7 +186,7 @@ const HANDLER_ACCESS: Readonly<Record<FunctionName, HandlerAccess>> = {
   // Creates events (listing them for the admitter); pause, resume and close reach connected
   // fans and devices through the workers.
   admin: {
-    table: grant(['GetItem', 'PutItem', 'UpdateItem'], P.events, P.activeEvents),
+    table: grant(['GetItem', 'Query', 'PutItem', 'UpdateItem'], P.events, P.activeEvents),
     keys: 'none',
     notifies: true,
   },

@@ -3,6 +3,7 @@
  */
 import { ConditionalCheckFailedException, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DeleteCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { eachLimited } from '#app/pool';
 import { ConflictError, EventClosedError, EventNotFoundError } from '#domain/errors';
 import {
   type EventConfig,
@@ -12,14 +13,24 @@ import {
   newEventRecord,
   type TickRecord,
 } from '#domain/event';
+import {
+  CLOSED_SLICE,
+  INTAKE_STRIPES,
+  leaveBlockOf,
+  type SliceRecord,
+  STRIPE_ROWS_PER_SLICE,
+} from '#domain/intake';
 import type { AdmissionBatch, Session } from '#domain/place';
 import type {
   ClaimResult,
   CompleteResult,
   EventCounters,
+  LeaveAdmittedResult,
+  LeaveWaitingResult,
   QueueStore,
   SealedReleases,
   TickCommit,
+  TicketResult,
   UserSlot,
 } from '#ports/queue-store';
 import { cancellationCodes, DynamoTable, type Item, keys, num, RETENTION_SECONDS } from './dynamo-table.ts';
@@ -37,7 +48,30 @@ function toEventRecord(item: Item): EventRecord {
 }
 
 function toBatch(item: Item): AdmissionBatch {
-  return { from: num(item, 'from'), to: num(item, 'to'), at: num(item, 'at'), claimBy: num(item, 'claimBy') };
+  const from = num(item, 'from');
+  const to = num(item, 'to');
+  // Batches written before void numbers existed admitted their whole span.
+  const admitted = typeof item.admitted === 'number' ? item.admitted : to - from;
+  return { from, to, admitted, at: num(item, 'at'), claimBy: num(item, 'claimBy') };
+}
+
+/** Stripe attribute holding a slice's ticket count: one top-level number per slice. */
+const sliceAttr = (slice: number) => `c${slice}`;
+/** Slices whose counters a seal drops at once; older leftovers go in a second write. */
+const FORGET_WINDOW = 16;
+/** Stripe writes the admitter has in flight at once. */
+const STRIPE_CONCURRENCY = 32;
+
+function sliceCounts(item: Item | undefined): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const [name, value] of Object.entries(item ?? {}))
+    if (/^c\d+$/.test(name) && typeof value === 'number') out.set(Number(name.slice(1)), value);
+  return out;
+}
+
+function toSlice(item: Item): SliceRecord {
+  const counts = Array.isArray(item.counts) ? item.counts.map((c) => (typeof c === 'number' ? c : 0)) : [];
+  return { slice: num(item, 'slice'), counts, heldBefore: num(item, 'heldBefore') };
 }
 
 function toSession(item: Item, position: number): Session {
@@ -163,7 +197,25 @@ export class DynamoQueueStore implements QueueStore {
     }
     const record = await this.getEvent(eventId, { consistent: true });
     if (!record) throw new EventNotFoundError(eventId);
+    if (state === 'closed' && record.config.intake === 'sharded') await this.#closeStripes(eventId);
     return record;
+  }
+
+  /** No stripe takes a ticket any more; the counts stay for the admitter to settle. Safe to repeat. */
+  async #closeStripes(eventId: string) {
+    const stripes = Array.from({ length: INTAKE_STRIPES }, (_, s) => s);
+    await eachLimited(stripes, STRIPE_CONCURRENCY, async (stripe) => {
+      await this.#t.send(() =>
+        this.#t.doc.send(
+          new UpdateCommand({
+            TableName: this.#t.name,
+            Key: keys.stripe(eventId, stripe),
+            UpdateExpression: 'SET sealedThrough = :closed',
+            ExpressionAttributeValues: { ':closed': CLOSED_SLICE },
+          }),
+        ),
+      );
+    });
   }
 
   async getEvent(eventId: string, options?: { consistent?: boolean }) {
@@ -180,6 +232,7 @@ export class DynamoQueueStore implements QueueStore {
       issued: num(counter, 'issued'),
       claimed: num(counts, 'claimed'),
       completed: num(counts, 'completed'),
+      leftAdmitted: num(counts, 'leftAdmitted'),
     };
   }
 
@@ -290,7 +343,7 @@ export class DynamoQueueStore implements QueueStore {
       ExpressionAttributeValues: {
         ':pk': keys.eventPk(eventId),
         ':lo': keys.batchSk(afterTo + 1),
-        ':hi': keys.batchSk(999_999_999_999),
+        ':hi': keys.batchSk(Number.MAX_SAFE_INTEGER),
       },
       Limit: limit,
       ConsistentRead: true,
@@ -304,7 +357,7 @@ export class DynamoQueueStore implements QueueStore {
       ExpressionAttributeValues: {
         ':pk': keys.eventPk(eventId),
         ':lo': keys.batchSk(position),
-        ':hi': keys.batchSk(999_999_999_999),
+        ':hi': keys.batchSk(Number.MAX_SAFE_INTEGER),
       },
       Limit: 1,
       ConsistentRead: true,
@@ -361,6 +414,14 @@ export class DynamoQueueStore implements QueueStore {
         },
         ...moves,
         unsealed,
+        // A place given up never claims.
+        {
+          ConditionCheck: {
+            TableName: this.#t.name,
+            Key: keys.left(eventId, session.position),
+            ConditionExpression: 'attribute_not_exists(pk)',
+          },
+        },
         {
           Update: {
             TableName: this.#t.name,
@@ -378,6 +439,7 @@ export class DynamoQueueStore implements QueueStore {
         const existing = await this.getSession(eventId, session.position);
         if (existing) return { outcome: 'existing', session: existing };
       }
+      if (codes[moves.length + 2] === 'ConditionalCheckFailed') return { outcome: 'left' };
       if (codes.includes('ConditionalCheckFailed')) return { outcome: 'missed' };
       throw error;
     }
@@ -490,7 +552,9 @@ export class DynamoQueueStore implements QueueStore {
       UpdateExpression:
         'SET version = :version, servingPosition = :serving, inUse = :inUse, releasedThrough = :released, ' +
         'rateCredit = :credit, lastTickAtMs = :lastTick, completedSeen = :completedSeen, missed = :missed, ' +
-        'expired = :expired, recentTicks = :ticks, updatedAt = :updatedAt',
+        'expired = :expired, recentTicks = :ticks, updatedAt = :updatedAt, leftSeen = :leftSeen, ' +
+        'admittedTotal = :admittedTotal, heldThroughServing = :heldThroughServing, ' +
+        'settledSlice = :settledSlice, settledHeld = :settledHeld',
       // The version check makes a racing or repeated admitter's tick a no-op.
       ConditionExpression: 'version = :expected',
       ExpressionAttributeValues: {
@@ -506,6 +570,11 @@ export class DynamoQueueStore implements QueueStore {
         ':expired': next.expired,
         ':ticks': next.recentTicks,
         ':updatedAt': commit.updatedAt,
+        ':leftSeen': next.leftSeen,
+        ':admittedTotal': next.admittedTotal,
+        ':heldThroughServing': next.heldThroughServing,
+        ':settledSlice': next.settledSlice,
+        ':settledHeld': next.settledHeld,
       },
     };
     try {
@@ -529,7 +598,8 @@ export class DynamoQueueStore implements QueueStore {
             Key: { pk: keys.eventPk(eventId), sk: keys.bucketSk(batch.claimBy) },
             UpdateExpression: 'ADD missed :n SET #ttl = :ttl',
             ExpressionAttributeNames: { '#ttl': 'ttl' },
-            ExpressionAttributeValues: { ':n': batch.to - batch.from, ':ttl': ttl },
+            // Real places only: void numbers in the span hold no slot.
+            ExpressionAttributeValues: { ':n': batch.admitted, ':ttl': ttl },
           },
         },
       ]);
@@ -539,6 +609,326 @@ export class DynamoQueueStore implements QueueStore {
       if (cancellationCodes(error)?.[0] === 'ConditionalCheckFailed') return false;
       throw error;
     }
+  }
+
+  async takeTicket(eventId: string, slice: number, stripe: number): Promise<TicketResult> {
+    try {
+      const out = await this.#t.send(() =>
+        this.#t.doc.send(
+          new UpdateCommand({
+            TableName: this.#t.name,
+            Key: keys.stripe(eventId, stripe),
+            UpdateExpression: 'ADD #c :one',
+            // Not sealed through this slice (the admitter may have counted it), not full.
+            ConditionExpression:
+              '(attribute_not_exists(sealedThrough) OR sealedThrough < :slice) AND ' +
+              '(attribute_not_exists(#c) OR #c < :cap)',
+            ExpressionAttributeNames: { '#c': sliceAttr(slice) },
+            ExpressionAttributeValues: { ':one': 1, ':slice': slice, ':cap': STRIPE_ROWS_PER_SLICE },
+            ReturnValues: 'UPDATED_NEW',
+            ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+          }),
+        ),
+      );
+      return { outcome: 'taken', row: num(out.Attributes, sliceAttr(slice)) };
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      const sealedThrough = num(error.Item as Item | undefined, 'sealedThrough');
+      if (sealedThrough >= CLOSED_SLICE) return { outcome: 'closed' };
+      if (error.Item && 'sealedThrough' in error.Item && sealedThrough >= slice)
+        return { outcome: 'sealed', sealedThrough };
+      return { outcome: 'full' };
+    }
+  }
+
+  async ringIntake(eventId: string, slice: number) {
+    try {
+      await this.#t.send(() =>
+        this.#t.doc.send(
+          new UpdateCommand({
+            TableName: this.#t.name,
+            Key: keys.bell(eventId),
+            UpdateExpression: 'SET rung = :slice',
+            // Only ever raised: a late ring of an older slice changes nothing.
+            ConditionExpression: 'attribute_not_exists(rung) OR rung < :slice',
+            ExpressionAttributeValues: { ':slice': slice },
+          }),
+        ),
+      );
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+    }
+  }
+
+  async rungSlice(eventId: string) {
+    const item = await this.#t.get(keys.bell(eventId));
+    return typeof item?.rung === 'number' ? item.rung : -1;
+  }
+
+  async sealIntake(eventId: string, afterSlice: number, throughSlice: number, forgetThrough: number) {
+    const out = new Map<number, number[]>();
+    const stripes = Array.from({ length: INTAKE_STRIPES }, (_, s) => s);
+    await eachLimited(stripes, STRIPE_CONCURRENCY, async (stripe) => {
+      const item = await this.#sealStripe(eventId, stripe, throughSlice, forgetThrough);
+      const counts = sliceCounts(item);
+      for (const [slice, count] of counts) {
+        if (slice <= afterSlice || slice > throughSlice || count === 0) continue;
+        let row = out.get(slice);
+        if (!row) {
+          row = new Array<number>(INTAKE_STRIPES).fill(0);
+          out.set(slice, row);
+        }
+        row[stripe] = count;
+      }
+      const stale = [...counts.keys()].filter((slice) => slice <= forgetThrough);
+      if (stale.length > 0) await this.#forget(eventId, stripe, stale.slice(0, 100));
+    });
+    return out;
+  }
+
+  /**
+   * Raises one stripe's seal to `throughSlice` and answers its counters as they stand
+   * after: from then on no ticket lands at or below it, so the counts are final.
+   * Counters of the last settled slices are dropped in the same write.
+   */
+  async #sealStripe(eventId: string, stripe: number, throughSlice: number, forgetThrough: number) {
+    const forget = Array.from({ length: FORGET_WINDOW }, (_, i) => forgetThrough - i).filter((s) => s >= 0);
+    const names = Object.fromEntries(forget.map((slice, i) => [`#f${i}`, sliceAttr(slice)]));
+    try {
+      const out = await this.#t.send(() =>
+        this.#t.doc.send(
+          new UpdateCommand({
+            TableName: this.#t.name,
+            Key: keys.stripe(eventId, stripe),
+            UpdateExpression: `SET sealedThrough = :through${forget.length ? ` REMOVE ${Object.keys(names).join(', ')}` : ''}`,
+            ConditionExpression: 'attribute_not_exists(sealedThrough) OR sealedThrough < :through',
+            ...(forget.length ? { ExpressionAttributeNames: names } : {}),
+            ExpressionAttributeValues: { ':through': throughSlice },
+            ReturnValues: 'ALL_NEW',
+          }),
+        ),
+      );
+      return out.Attributes;
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      // Sealed this far already (a racing admitter, or the event closed): the counts are final.
+      return this.#t.get(keys.stripe(eventId, stripe));
+    }
+  }
+
+  async #forget(eventId: string, stripe: number, slices: number[]) {
+    const names = Object.fromEntries(slices.map((slice, i) => [`#f${i}`, sliceAttr(slice)]));
+    await this.#t.send(() =>
+      this.#t.doc.send(
+        new UpdateCommand({
+          TableName: this.#t.name,
+          Key: keys.stripe(eventId, stripe),
+          UpdateExpression: `REMOVE ${Object.keys(names).join(', ')}`,
+          ExpressionAttributeNames: names,
+        }),
+      ),
+    );
+  }
+
+  async putSlices(eventId: string, records: readonly SliceRecord[]) {
+    await eachLimited([...records], STRIPE_CONCURRENCY, async (record) => {
+      try {
+        await this.#t.send(() =>
+          this.#t.doc.send(
+            new PutCommand({
+              TableName: this.#t.name,
+              Item: {
+                pk: keys.slicesPk(eventId),
+                sk: keys.sliceSk(record.slice),
+                slice: record.slice,
+                counts: record.counts,
+                heldBefore: record.heldBefore,
+                ttl: Math.floor(Date.now() / 1000) + RETENTION_SECONDS,
+              },
+              // First writer wins: a settled slice never changes.
+              ConditionExpression: 'attribute_not_exists(pk)',
+            }),
+          ),
+        );
+      } catch (error) {
+        if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      }
+    });
+  }
+
+  async getSlice(eventId: string, slice: number) {
+    const item = await this.#t.get({ pk: keys.slicesPk(eventId), sk: keys.sliceSk(slice) }, false);
+    return item ? toSlice(item) : undefined;
+  }
+
+  async slicesAfter(eventId: string, afterSlice: number, limit: number) {
+    const out = await this.#t.query({
+      KeyConditionExpression: 'pk = :pk AND sk > :after',
+      ExpressionAttributeValues: { ':pk': keys.slicesPk(eventId), ':after': keys.sliceSk(afterSlice) },
+      Limit: limit,
+      ConsistentRead: true,
+    });
+    return (out.Items ?? []).map(toSlice);
+  }
+
+  async leaveWaiting(eventId: string, position: number, nowSec: number): Promise<LeaveWaitingResult> {
+    const block = leaveBlockOf(position);
+    const ttl = nowSec + RETENTION_SECONDS;
+    try {
+      await this.#t.transact([
+        {
+          Put: {
+            TableName: this.#t.name,
+            Item: { ...keys.left(eventId, position), at: nowSec, void: true, ttl },
+            ConditionExpression: 'attribute_not_exists(pk)',
+          },
+        },
+        // Only while no tick has fenced the place for admission.
+        {
+          ConditionCheck: {
+            TableName: this.#t.name,
+            Key: keys.seal(eventId),
+            ConditionExpression: 'attribute_not_exists(fencedThrough) OR fencedThrough < :pos',
+            ExpressionAttributeValues: { ':pos': position },
+          },
+        },
+        {
+          Put: {
+            TableName: this.#t.name,
+            Item: { pk: keys.leavesPk(eventId, block), sk: keys.leaveSk(position), position, ttl },
+          },
+        },
+        {
+          Update: {
+            TableName: this.#t.name,
+            Key: keys.line(eventId),
+            UpdateExpression: 'ADD #b :one SET #ttl = :ttl',
+            ExpressionAttributeNames: { '#b': `b${block}`, '#ttl': 'ttl' },
+            ExpressionAttributeValues: { ':one': 1, ':ttl': ttl },
+          },
+        },
+      ]);
+      return 'left';
+    } catch (error) {
+      const codes = cancellationCodes(error);
+      if (codes?.[0] === 'ConditionalCheckFailed') return 'already_left';
+      if (codes?.[1] === 'ConditionalCheckFailed') return 'fenced';
+      throw error;
+    }
+  }
+
+  async leaveAdmitted(
+    eventId: string,
+    position: number,
+    claimBy: number | null,
+    nowSec: number,
+  ): Promise<LeaveAdmittedResult> {
+    const marker = {
+      Put: {
+        TableName: this.#t.name,
+        Item: { ...keys.left(eventId, position), at: nowSec, ttl: nowSec + RETENTION_SECONDS },
+        ConditionExpression: 'attribute_not_exists(pk)',
+      },
+    };
+    const noSession = {
+      ConditionCheck: {
+        TableName: this.#t.name,
+        Key: keys.place(eventId, position),
+        ConditionExpression: 'attribute_not_exists(pk)',
+      },
+    };
+    if (claimBy !== null) {
+      try {
+        // The slot comes back now: out of its claim bucket, counted as freed for the next tick.
+        await this.#t.transact([
+          marker,
+          noSession,
+          {
+            Update: {
+              TableName: this.#t.name,
+              Key: { pk: keys.eventPk(eventId), sk: keys.bucketSk(claimBy) },
+              UpdateExpression: 'ADD missed :minus',
+              ConditionExpression: 'attribute_exists(pk)',
+              ExpressionAttributeValues: { ':minus': -1 },
+            },
+          },
+          this.#unsealed(eventId, claimBy),
+          {
+            Update: {
+              TableName: this.#t.name,
+              Key: keys.counts(eventId),
+              UpdateExpression: 'ADD leftAdmitted :one',
+              ExpressionAttributeValues: { ':one': 1 },
+            },
+          },
+        ]);
+        return 'left';
+      } catch (error) {
+        const codes = cancellationCodes(error);
+        if (!codes) throw error;
+        if (codes[0] === 'ConditionalCheckFailed') return 'already_left';
+        if (codes[1] === 'ConditionalCheckFailed') return 'already_left';
+        // The bucket is sealed (a tick released the slot as missed already): only mark it.
+      }
+    }
+    try {
+      await this.#t.transact([marker, noSession]);
+      return 'left';
+    } catch (error) {
+      if (cancellationCodes(error)?.includes('ConditionalCheckFailed')) return 'already_left';
+      throw error;
+    }
+  }
+
+  async hasLeft(eventId: string, position: number) {
+    return (await this.#t.get(keys.left(eventId, position), false)) !== undefined;
+  }
+
+  async fenceLeaves(eventId: string, throughPosition: number) {
+    try {
+      await this.#t.send(() =>
+        this.#t.doc.send(
+          new UpdateCommand({
+            TableName: this.#t.name,
+            Key: keys.seal(eventId),
+            UpdateExpression: 'SET fencedThrough = :through',
+            ConditionExpression: 'attribute_not_exists(fencedThrough) OR fencedThrough < :through',
+            ExpressionAttributeValues: { ':through': throughPosition },
+          }),
+        ),
+      );
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+    }
+  }
+
+  async leavesIn(eventId: string, after: number, through: number) {
+    if (through <= after) return [];
+    const out: number[] = [];
+    for (let block = leaveBlockOf(after + 1); block <= leaveBlockOf(through); block++) {
+      const items = await this.#t.queryAll({
+        KeyConditionExpression: 'pk = :pk AND sk BETWEEN :lo AND :hi',
+        ExpressionAttributeValues: {
+          ':pk': keys.leavesPk(eventId, block),
+          ':lo': keys.leaveSk(after + 1),
+          ':hi': keys.leaveSk(through),
+        },
+        ConsistentRead: true,
+      });
+      for (const item of items) out.push(num(item, 'position'));
+    }
+    return out;
+  }
+
+  async leaveBlocks(eventId: string, fromBlock: number) {
+    const item = await this.#t.get(keys.line(eventId), false);
+    const out = new Map<number, number>();
+    for (const [name, value] of Object.entries(item ?? {})) {
+      if (!/^b\d+$/.test(name) || typeof value !== 'number') continue;
+      const block = Number(name.slice(1));
+      if (block >= fromBlock) out.set(block, value);
+    }
+    return out;
   }
 
   async hitRateLimit(key: string, windowStartSec: number, windowSeconds: number) {

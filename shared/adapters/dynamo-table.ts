@@ -7,13 +7,19 @@
  * | EVENT#{id}                  | META               | config, state, the admitter's versioned state  |
  * | EVENT#{id}                  | COUNTER            | `issued` (the join counter), `closed`          |
  * | EVENT#{id}                  | COUNTS             | `claimed`, `completed`                         |
- * | EVENT#{id}                  | ADM#{to:12}        | one admission batch: from, to, at, claimBy     |
+ * | EVENT#{id}                  | ADM#{to:16}        | one admission batch: from, to, admitted, at, claimBy |
  * | EVENT#{id}                  | REL#{sec:10}       | slots to release at that second: missed, expired |
- * | EVENT#{id}                  | SEAL               | `sealedThrough`: buckets at or below it are counted, frozen |
+ * | EVENT#{id}                  | SEAL               | `sealedThrough`: buckets at or below it are counted, frozen; `fencedThrough`: places at or below it can no longer leave as void |
  * | EVENT#{id}                  | PUSHCURSOR         | how far the push milestones have been sent     |
  * | EVENT#{id}                  | FANOUT#{shard}     | fan-out cursor: newest `seq` sent to the shard, admissions it covered (from, to] |
  * | EVENT#{id}#USER#{userId}    | USER               | the user's position                            |
  * | EVENT#{id}#PLACE#{pos}      | SESSION            | the purchase session of a place                |
+ * | EVENT#{id}#PLACE#{pos}      | LEFT               | the place was given up (`DELETE …/place`)      |
+ * | EVENT#{id}#STRIPE#{s}       | STRIPE             | sharded intake stripe: `c{slice}` tickets per slice, `sealedThrough` |
+ * | EVENT#{id}#INTAKE           | BELL               | `rung`: the highest slice a join rang for      |
+ * | EVENT#{id}#SLICES           | {slice:10}         | a settled slice: final counts per stripe, held numbers before it |
+ * | EVENT#{id}#LEAVES#{block}   | {pos:16}           | a voided waiting place (the admitter skips it) |
+ * | EVENT#{id}#LINE             | LINE               | `b{block}`: leaves per block of positions, for `ahead` |
  * | EVENT#{id}#CONN#{shard}     | {connectionId}     | an open WebSocket connection (shard = hash of the id) |
  * | WSCONN#{connectionId}       | CONN               | which event, shard and place a connection is stored under; its message count per window |
  * | EVENT#{id}#PLACECONN#{pos}  | {connectionId}     | the open connections of one place (the per-place cap), with `connectedAtMs` |
@@ -22,6 +28,8 @@
  * | RL#{key}#{windowStart}      | RL                 | join rate-limit window count                   |
  * | KEYRING                     | PUBLIC             | public half of the signing key ring (kids, public JWKs, active/next/retired), written by the key rotation only |
  *
+ * Sharded intake (decision 0008) writes only stripe items (256 partitions) and, once
+ * per stripe and slice, the bell; never META, which joins read through a per-process cache.
  * The join counter lives apart from META so that joins (non-transactional ADDs)
  * never collide with the transactions of claims and ticks. User, place and
  * connection items have partition keys of their own (or sharded ones) so a hot
@@ -66,10 +74,18 @@ const CONFLICT_RETRIES = 4;
 export const pad = (n: number, width: number) => String(n).padStart(width, '0');
 export const keys = {
   eventPk: (id: string) => `EVENT#${id}`,
-  batchSk: (to: number) => `ADM#${pad(to, 12)}`,
+  batchSk: (to: number) => `ADM#${pad(to, 16)}`,
   bucketSk: (sec: number) => `REL#${pad(sec, 10)}`,
   user: (id: string, userId: string) => ({ pk: `EVENT#${id}#USER#${userId}`, sk: 'USER' }),
   place: (id: string, pos: number) => ({ pk: `EVENT#${id}#PLACE#${pos}`, sk: 'SESSION' }),
+  left: (id: string, pos: number) => ({ pk: `EVENT#${id}#PLACE#${pos}`, sk: 'LEFT' }),
+  stripe: (id: string, stripe: number) => ({ pk: `EVENT#${id}#STRIPE#${stripe}`, sk: 'STRIPE' }),
+  bell: (id: string) => ({ pk: `EVENT#${id}#INTAKE`, sk: 'BELL' }),
+  slicesPk: (id: string) => `EVENT#${id}#SLICES`,
+  sliceSk: (slice: number) => pad(slice, 10),
+  leavesPk: (id: string, block: number) => `EVENT#${id}#LEAVES#${block}`,
+  leaveSk: (pos: number) => pad(pos, 16),
+  line: (id: string) => ({ pk: `EVENT#${id}#LINE`, sk: 'LINE' }),
   meta: (id: string) => ({ pk: `EVENT#${id}`, sk: 'META' }),
   counter: (id: string) => ({ pk: `EVENT#${id}`, sk: 'COUNTER' }),
   counts: (id: string) => ({ pk: `EVENT#${id}`, sk: 'COUNTS' }),
@@ -84,7 +100,7 @@ export const keys = {
   }),
   fanoutCursor: (id: string, shard: number) => ({ pk: `EVENT#${id}`, sk: `FANOUT#${shard}` }),
   devicesPk: (id: string) => `EVENT#${id}#DEVICES`,
-  deviceSk: (pos: number, device: string) => `${pad(pos, 12)}#${device}`,
+  deviceSk: (pos: number, device: string) => `${pad(pos, 16)}#${device}`,
   activePk: 'ACTIVE_EVENTS',
   rateLimit: (key: string, windowStart: number) => ({ pk: `RL#${key}#${windowStart}`, sk: 'RL' }),
   publicKeys: { pk: 'KEYRING', sk: 'PUBLIC' },

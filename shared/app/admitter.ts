@@ -11,8 +11,8 @@ import { sealableSlice, settleSlices } from '#domain/intake';
 import { type Metrics, NO_METRICS } from '#ports/metrics';
 import type { QueueStore } from '#ports/queue-store';
 import { type ChangeNotifier, type LineChange, NO_NOTIFIER } from '#ports/realtime';
-import { logger } from './logger.ts';
 import { Line } from './line.ts';
+import { logger } from './logger.ts';
 import { eachLimited } from './pool.ts';
 
 /** Most real places one tick looks for: bounds a tick's reads whatever the capacity. */
@@ -86,7 +86,12 @@ export class Admitter {
     const rung = await this.#store.rungSlice(event.eventId);
     const through = sealableSlice(event.createdAt, nowMs, rung, event.state === 'closed');
     if (through <= event.settledSlice) return event;
-    const counts = await this.#store.sealIntake(event.eventId, event.settledSlice, through, event.settledSlice);
+    const counts = await this.#store.sealIntake(
+      event.eventId,
+      event.settledSlice,
+      through,
+      event.settledSlice,
+    );
     const { records, held } = settleSlices(counts, event.settledHeld);
     // Written before the commit that makes them settled, and never changed after.
     await this.#store.putSlices(event.eventId, records);
@@ -131,8 +136,12 @@ export class Admitter {
     const last = planned.admit - 1;
     const plan =
       planned.admit > 0 && real
-        ? completeTick(planned, real.positions[last] ?? event.servingPosition, event.heldThroughServing + (real.heldThrough[last] ?? 0), event)
-        : completeTick(planned, event.servingPosition, event.heldThroughServing, event);
+        ? completeTick(
+            planned,
+            real.positions[last] ?? event.servingPosition,
+            event.heldThroughServing + (real.heldThrough[last] ?? 0),
+          )
+        : completeTick(planned, event.servingPosition, event.heldThroughServing);
     const moved = plan.to > plan.from;
     const committed = await this.#store.commitTick(eventId, stored.version, {
       next: plan.next,

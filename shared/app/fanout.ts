@@ -116,7 +116,13 @@ export class Fanout {
       store,
       change.eventId,
       change.kind === 'moved'
-        ? { from: change.from, to: change.to, admitted: change.to - change.from, at: change.at, claimBy: change.claimBy }
+        ? {
+            from: change.from,
+            to: change.to,
+            admitted: change.to - change.from,
+            at: change.at,
+            claimBy: change.claimBy,
+          }
         : null,
     );
 

@@ -93,7 +93,8 @@ export class Line {
     let sum = 0;
     for (const [block, count] of blocks) {
       if (block < first || block > last || count === 0) continue;
-      const whole = (block > first || after % LEAVE_BLOCK === 0) && (block < last || through % LEAVE_BLOCK === 0);
+      const whole =
+        (block > first || after % LEAVE_BLOCK === 0) && (block < last || through % LEAVE_BLOCK === 0);
       if (whole) sum += count;
       else {
         const left = await this.#blockLeaves(eventId, block);

@@ -22,7 +22,7 @@ import type { QueueStore } from '#ports/queue-store';
 import type { LineChange } from '#ports/realtime';
 import { eachLimited } from './pool.ts';
 
-const LAST_POSITION = 999_999_999_999;
+const LAST_POSITION = Number.MAX_SAFE_INTEGER;
 /** Batches looked at per tick for `claim_expiring`; more wait for the next tick. */
 const EXPIRING_BATCHES_PER_RUN = 50;
 /** SNS publishes in flight at once per worker. */

@@ -240,7 +240,13 @@ export class WaitingRoom {
       ttlSeconds: event.config.positionTtlSeconds,
     });
     if (created) (this.#deps.metrics ?? NO_METRICS).record('Joins', 1);
-    return { created, eventId, token, wsUrl: this.#deps.wsUrl, ...(await this.#placeView(event, position, nowSec)) };
+    return {
+      created,
+      eventId,
+      token,
+      wsUrl: this.#deps.wsUrl,
+      ...(await this.#placeView(event, position, nowSec)),
+    };
   }
 
   /**
@@ -264,7 +270,11 @@ export class WaitingRoom {
       if (ticket.row === 1) await this.#store.ringIntake(event.eventId, slice);
       return ticketPosition({ slice, stripe, row: ticket.row });
     }
-    throw new ServiceUnavailableError('throttled', 'The queue is taking more joins than it can; retry shortly.', 1);
+    throw new ServiceUnavailableError(
+      'throttled',
+      'The queue is taking more joins than it can; retry shortly.',
+      1,
+    );
   }
 
   /**

@@ -103,16 +103,18 @@ export function planTick(input: TickInput): TickPlan {
 
   const from = event.servingPosition;
   const releasedThrough = Math.max(event.releasedThrough, nowSec);
+  // As on a line without void numbers; the admitter's completeTick sets where it really ends.
+  const to = from + admit;
   return {
     admit,
     from,
-    to: from,
+    to,
     claimBy: Math.max(releasedThrough, input.sealedThrough ?? 0) + event.config.claimWindowSeconds,
     releasedThrough,
     next: {
       version: event.version + 1,
-      servingPosition: from,
-      heldThroughServing: event.heldThroughServing,
+      servingPosition: to,
+      heldThroughServing: event.heldThroughServing + admit,
       settledSlice: event.settledSlice,
       settledHeld: event.settledHeld,
       inUse: inUse + admit,
@@ -124,7 +126,7 @@ export function planTick(input: TickInput): TickPlan {
       missed: event.missed + releases.missed,
       expired: event.expired + releases.expired,
       admittedTotal: event.admittedTotal + admit,
-      recentTicks: [...event.recentTicks, { at: nowSec, from, to: from, admitted: admit }].slice(
+      recentTicks: [...event.recentTicks, { at: nowSec, from, to, admitted: admit }].slice(
         -RECENT_TICKS_KEPT,
       ),
     },
@@ -135,12 +137,7 @@ export function planTick(input: TickInput): TickPlan {
  * Finishes a plan once the admitter found where its `admit`-th real place stands:
  * `to` (the new serving position) and the held numbers up to it.
  */
-export function completeTick(
-  plan: TickPlan,
-  to: number,
-  heldThroughServing: number,
-  intake?: { readonly settledSlice: number; readonly settledHeld: number },
-): TickPlan {
+export function completeTick(plan: TickPlan, to: number, heldThroughServing: number): TickPlan {
   const ticks = plan.next.recentTicks;
   const last = ticks[ticks.length - 1];
   const tick: TickRecord = { at: last?.at ?? 0, from: plan.from, to, admitted: plan.admit };
@@ -151,7 +148,6 @@ export function completeTick(
       ...plan.next,
       servingPosition: to,
       heldThroughServing,
-      ...(intake ?? {}),
       recentTicks: [...ticks.slice(0, -1), tick],
     },
   };

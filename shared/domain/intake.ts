@@ -79,7 +79,8 @@ export function heldThroughInSlice(record: SliceRecord, position: number): numbe
   const { stripe, row } = ticketOf(position);
   let held = 0;
   // Every stripe's rows above this one, and this row in the stripes up to this one.
-  for (let s = 0; s < INTAKE_STRIPES; s++) held += Math.min(record.counts[s] ?? 0, s <= stripe ? row : row - 1);
+  for (let s = 0; s < INTAKE_STRIPES; s++)
+    held += Math.min(record.counts[s] ?? 0, s <= stripe ? row : row - 1);
   return held;
 }
 
@@ -132,7 +133,12 @@ export function settleSlices(
  * The slice the admitter may seal at `nowMs`: the newest whose second has been over for
  * the grace, never beyond what joins rang for (a quiet event costs no seal writes).
  */
-export function sealableSlice(createdAtSec: number, nowMs: number, rungSlice: number, closed: boolean): number {
+export function sealableSlice(
+  createdAtSec: number,
+  nowMs: number,
+  rungSlice: number,
+  closed: boolean,
+): number {
   // Closing sealed every stripe for good: whatever was rung for is final.
   if (closed) return rungSlice;
   // Slice k is over at createdAt + k + 1; it is sealed a grace later.

@@ -1,6 +1,7 @@
 /** Request schemas: every input is validated here, at the edge, and its type derived from the schema. */
 import { z } from 'zod';
 import { EVENT_ID_PATTERN } from '#domain/event';
+import { INTAKE_MODES } from '#domain/intake';
 import { USER_ID_PATTERN } from '#domain/user';
 
 export const MAX_BODY_BYTES = 8 * 1024;
@@ -34,6 +35,7 @@ export const eventConfigBodySchema = z.strictObject({
   claimWindowSeconds: seconds.optional(),
   positionTtlSeconds: seconds.optional(),
   nearThreshold: z.number().int().min(0).max(1_000_000_000).optional(),
+  intake: z.enum(INTAKE_MODES).optional(),
 });
 export type EventConfigBody = z.infer<typeof eventConfigBodySchema>;
 

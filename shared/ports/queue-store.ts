@@ -8,16 +8,22 @@
  */
 import type { EventStore } from './event-store.ts';
 import type { IntakeStore } from './intake-store.ts';
-import type { LedgerStore } from './ledger-store.ts';
 import type { LeaveStore } from './leave-store.ts';
+import type { LedgerStore } from './ledger-store.ts';
 import type { PlaceStore } from './place-store.ts';
 import type { RateLimiter } from './rate-limiter.ts';
 
 export type { EventCounters, EventStore } from './event-store.ts';
 export type { IntakeStore, TicketResult } from './intake-store.ts';
-export type { LedgerStore, SealedReleases, TickCommit } from './ledger-store.ts';
 export type { LeaveAdmittedResult, LeaveStore, LeaveWaitingResult } from './leave-store.ts';
+export type { LedgerStore, SealedReleases, TickCommit } from './ledger-store.ts';
 export type { ClaimResult, CompleteResult, PlaceStore, UserSlot } from './place-store.ts';
 export type { RateLimitCounts, RateLimiter } from './rate-limiter.ts';
 
-export interface QueueStore extends EventStore, PlaceStore, LedgerStore, IntakeStore, LeaveStore, RateLimiter {}
+export interface QueueStore
+  extends EventStore,
+    PlaceStore,
+    LedgerStore,
+    IntakeStore,
+    LeaveStore,
+    RateLimiter {}

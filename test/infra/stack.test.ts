@@ -137,17 +137,24 @@ function roleStatementsOf(stack: FairqueueStack, template: Template, name: AnyFu
 const TABLE_GRANTS: Readonly<
   Record<Exclude<AnyFunction, 'push'>, { actions: string[]; partitions: string[] } | null>
 > = {
-  join: { actions: ['DeleteItem', 'GetItem', 'PutItem', 'UpdateItem'], partitions: ['EVENT#*', 'RL#*'] },
+  join: {
+    actions: ['DeleteItem', 'GetItem', 'PutItem', 'Query', 'UpdateItem'],
+    partitions: ['EVENT#*', 'RL#*'],
+  },
   status: { actions: ['GetItem', 'Query'], partitions: ['EVENT#*'] },
   admission: {
     actions: ['ConditionCheckItem', 'GetItem', 'PutItem', 'Query', 'UpdateItem'],
     partitions: ['EVENT#*'],
   },
   complete: { actions: ['ConditionCheckItem', 'GetItem', 'UpdateItem'], partitions: ['EVENT#*'] },
+  leave: {
+    actions: ['ConditionCheckItem', 'GetItem', 'PutItem', 'Query', 'UpdateItem'],
+    partitions: ['EVENT#*'],
+  },
   devices: { actions: ['GetItem', 'PutItem', 'Query', 'UpdateItem'], partitions: ['EVENT#*'] },
   event: { actions: ['GetItem'], partitions: ['EVENT#*'] },
   jwks: null,
-  admin: { actions: ['GetItem', 'PutItem', 'UpdateItem'], partitions: ['ACTIVE_EVENTS', 'EVENT#*'] },
+  admin: { actions: ['GetItem', 'PutItem', 'Query', 'UpdateItem'], partitions: ['ACTIVE_EVENTS', 'EVENT#*'] },
   admitter: {
     actions: ['DeleteItem', 'GetItem', 'PutItem', 'Query', 'UpdateItem'],
     partitions: ['ACTIVE_EVENTS', 'EVENT#*'],

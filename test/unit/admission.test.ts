@@ -27,7 +27,7 @@ describe('planTick', () => {
     const plan = planTick({
       event: event({ inUse: 4 }, 10),
       releases: { missed: 0, expired: 0 },
-      issued: 100,
+      waiting: 100,
       completed: 0,
       nowMs: NOW,
       tickSeconds: 1,
@@ -39,7 +39,7 @@ describe('planTick', () => {
     const few = planTick({
       event: event({}, 10),
       releases: { missed: 0, expired: 0 },
-      issued: 3,
+      waiting: 3,
       completed: 0,
       nowMs: NOW,
       tickSeconds: 1,
@@ -51,7 +51,7 @@ describe('planTick', () => {
     const plan = planTick({
       event: event({ inUse: 10, servingPosition: 10, completedSeen: 2 }, 10),
       releases: { missed: 1, expired: 2 },
-      issued: 50,
+      waiting: 40,
       completed: 4,
       nowMs: NOW,
       tickSeconds: 1,
@@ -66,7 +66,7 @@ describe('planTick', () => {
     const plan = planTick({
       event: event({ state, inUse: 5 }, 10),
       releases: { missed: 2, expired: 0 },
-      issued: 50,
+      waiting: 50,
       completed: 0,
       nowMs: NOW,
       tickSeconds: 1,
@@ -79,7 +79,7 @@ describe('planTick', () => {
     const plan = planTick({
       event: event({ inUse: 8 }, 5),
       releases: { missed: 0, expired: 0 },
-      issued: 50,
+      waiting: 50,
       completed: 0,
       nowMs: NOW,
       tickSeconds: 1,
@@ -106,7 +106,7 @@ describe('planTick', () => {
               rate,
             ),
             releases,
-            issued,
+            waiting: issued - serving,
             completed: completedDelta,
             nowMs: NOW,
             tickSeconds: 1,
@@ -138,7 +138,7 @@ describe('planTick', () => {
             const plan = planTick({
               event: state,
               releases: { missed: 0, expired: 0 },
-              issued: 10_000_000,
+              waiting: 10_000_000,
               completed: 0,
               nowMs: now,
               tickSeconds,
@@ -159,7 +159,7 @@ describe('planTick', () => {
       const plan = planTick({
         event: state,
         releases: { missed: 0, expired: 0 },
-        issued: 0,
+        waiting: 0,
         completed: 0,
         nowMs: NOW + i * 1000,
         tickSeconds: 1,

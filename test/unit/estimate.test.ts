@@ -58,7 +58,7 @@ describe('wait estimate', () => {
 });
 
 describe('place status', () => {
-  const batch = { from: 0, to: 10, at: 100, claimBy: 400 };
+  const batch = { from: 0, to: 10, admitted: 10, at: 100, claimBy: 400 };
   test.each([
     [{ position: 11, servingPosition: 10, batch: undefined, session: undefined, nowSec: 200 }, 'waiting'],
     [{ position: 5, servingPosition: 10, batch, session: undefined, nowSec: 399 }, 'admitted'],
