@@ -380,7 +380,10 @@ export class WaitingRoom {
     // as `admitted` promises ("may claim now, until claimBy").
     const batch = await this.#store.findBatch(eventId, claims.pos);
     if (!batch) throw new NotYetError(0);
-    if (nowSec >= batch.claimBy) throw new MissedError();
+    if (nowSec >= batch.claimBy) {
+      if (await this.#store.hasLeft(eventId, claims.pos)) throw new LeftError();
+      throw new MissedError();
+    }
     const session: Session = {
       position: claims.pos,
       sessionId: `s_${randomBytes(16).toString('base64url')}`,
