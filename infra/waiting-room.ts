@@ -173,7 +173,8 @@ const HANDLER_ACCESS: Readonly<Record<FunctionName, HandlerAccess>> = {
   // Verifies the access token only, and ends the session (a transaction).
   complete: { table: grant(['GetItem', 'UpdateItem', 'ConditionCheckItem'], P.events), keys: 'verify' },
   // Verifies the position token; voids a waiting place or gives an admitted slot back (transactions).
-  leave: { table: grant(['GetItem', 'Query', ...TRANSACT], P.events), keys: 'verify' },
+  // Its connections hear `left` through the fan-out worker.
+  leave: { table: grant(['GetItem', 'Query', ...TRANSACT], P.events), keys: 'verify', notifies: true },
   // Verifies the position token, then stores the device's SNS endpoint under the place.
   devices: {
     table: grant(['GetItem', 'Query', 'PutItem', 'UpdateItem'], P.events),
@@ -526,7 +527,8 @@ export class FairqueueWaitingRoom extends Construct {
     bindTable(this.fanout, this.table, WORKER_TABLE_GRANTS.fanout);
     // Every position message carries a refreshed position token.
     bindKeys(this.fanout, 'sign', { secret: this.signingKeys, table: this.table });
-    allowManageConnections(this.fanout, ['POST']);
+    // And closes the connections of a place that was given up.
+    allowManageConnections(this.fanout, ['POST', 'DELETE']);
 
     const allowSnsEndpoints = (fn: FairqueueFunction, actions: string[]) => {
       if (push === undefined) return;

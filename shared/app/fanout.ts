@@ -12,10 +12,11 @@
 import { estimateWaitSeconds, observedRatePerSecond } from '#domain/estimate';
 import { fanoutStep, NO_CURSOR } from '#domain/fanout-cursor';
 import { fanoutPlan, type MessageKind, messageKinds, type ServerMessage } from '#domain/messages';
-import { type AdmissionBatch, ahead as aheadOf } from '#domain/place';
+import type { AdmissionBatch } from '#domain/place';
 import type { TokenService } from '#lib/token-service';
 import type { QueueStore } from '#ports/queue-store';
 import type { ConnectionPoster, ConnectionRecord, ConnectionRegistry, LineChange } from '#ports/realtime';
+import { Line } from './line.ts';
 import { eachLimited } from './pool.ts';
 
 /** How long after `$connect` a Gone answer may just mean the handshake has not finished. */
@@ -72,17 +73,20 @@ class BatchLookup {
 export class Fanout {
   readonly #deps: FanoutDeps;
   readonly #now: () => number;
+  readonly #line: Line;
 
   constructor(deps: FanoutDeps) {
     this.#deps = deps;
     this.#now = deps.now ?? Date.now;
+    // Leave counts are read once per job, not once per connection.
+    this.#line = new Line(deps.store, { cacheMs: 1000, now: this.#now });
   }
 
   /**
    * Moves the shard's cursor to this job, or finds that a newer job went first. Returns
    * the admissions this job covers, or null to skip it.
    */
-  async #claim(change: Exclude<LineChange, { kind: 'tick' }>, shard: number) {
+  async #claim(change: Extract<LineChange, { kind: 'moved' | 'state' }>, shard: number) {
     const { registry } = this.#deps;
     const serving = change.kind === 'moved' ? change.to : change.servingPosition;
     for (let attempt = 0; attempt < CURSOR_ATTEMPTS; attempt++) {
@@ -99,8 +103,24 @@ export class Fanout {
     throw new Error(`fan-out cursor of ${change.eventId} shard ${shard} kept moving`);
   }
 
+  /** A place was given up: its connections hear `left` and are closed (no cursor: it concerns one place). */
+  async #tellLeft(change: Extract<LineChange, { kind: 'left' }>): Promise<FanoutResult> {
+    const { registry, poster } = this.#deps;
+    const message = JSON.stringify({ type: 'left', seq: change.seq });
+    let sent = 0;
+    let gone = 0;
+    for (const { connectionId } of await registry.listPlace(change.eventId, change.position)) {
+      if ((await poster.post(connectionId, message)) === 'gone') gone++;
+      else sent++;
+      await poster.close(connectionId);
+      await registry.remove(connectionId);
+    }
+    return { ...NOTHING, sent, gone };
+  }
+
   async run(change: LineChange, shard: number): Promise<FanoutResult> {
     if (change.kind === 'tick') return NOTHING;
+    if (change.kind === 'left') return this.#tellLeft(change);
     // No age limit: a late job either finds a newer one has gone out (and is skipped) or is
     // itself the newest news, whose admissions must be told however late.
     const range = await this.#claim(change, shard);
@@ -137,7 +157,7 @@ export class Fanout {
         const claimBy = await batches.claimBy(connection.position);
         return claimBy !== null && claimBy > nowSec ? { type: 'admitted', seq: change.seq, claimBy } : null;
       }
-      const ahead = aheadOf(connection.position, event.servingPosition);
+      const ahead = await this.#line.ahead(event, connection.position);
       const { token } = await tokens.signPosition({
         eventId: change.eventId,
         sub: connection.sub,

@@ -31,6 +31,7 @@ const lineChangeSchema = z.discriminatedUnion('kind', [
     at: count,
   }),
   z.object({ kind: z.literal('tick'), eventId: z.string(), seq: count, at: count }),
+  z.object({ kind: z.literal('left'), eventId: z.string(), seq: count, position: count, at: count }),
 ]);
 
 /**
@@ -42,9 +43,17 @@ export const fanoutJobSchema = z.object({
   shard: count,
 }) satisfies z.ZodType<FanoutJob>;
 
-/** Fan-out only cares about a moved line or a new state; a bare tick changes nothing a socket shows. */
+/**
+ * Fan-out only cares about a moved line or a new state, told to every shard; a bare tick
+ * changes nothing a socket shows; a leave concerns one place, found through its own
+ * index, so it is one job.
+ */
 export function fanoutJobs(changes: readonly LineChange[], shards: number): FanoutJob[] {
   return changes
     .filter((change) => change.kind !== 'tick')
-    .flatMap((change) => Array.from({ length: shards }, (_, shard) => ({ change, shard })));
+    .flatMap((change): FanoutJob[] =>
+      change.kind === 'left'
+        ? [{ change, shard: 0 }]
+        : Array.from({ length: shards }, (_, shard) => ({ change, shard })),
+    );
 }

@@ -18,6 +18,7 @@ import {
   sliceHeld,
   ticketOf,
 } from '#domain/intake';
+import { realAhead } from '#domain/place';
 import type { QueueStore } from '#ports/queue-store';
 
 /** Slice records kept per process (about 1 KB each). */
@@ -84,6 +85,22 @@ export class Line {
     return event.settledHeld + between * perSlice + (ticket.row - 1) * INTAKE_STRIPES + ticket.stripe + 1;
   }
 
+  /** Real places ahead of `position` (void numbers and leaves skipped), the place itself included. */
+  async ahead(event: EventRecord, position: number): Promise<number> {
+    if (position <= event.servingPosition) return 0;
+    const [heldThroughPosition, leavesBetween] = await Promise.all([
+      this.heldThrough(event, position),
+      this.leavesBetween(event.eventId, event.servingPosition, position),
+    ]);
+    return realAhead({
+      position,
+      servingPosition: event.servingPosition,
+      heldThroughPosition,
+      heldThroughServing: event.heldThroughServing,
+      leavesBetween,
+    });
+  }
+
   /** Leaves in (after, through]. */
   async leavesBetween(eventId: string, after: number, through: number): Promise<number> {
     if (through <= after) return 0;
@@ -148,7 +165,12 @@ export class Line {
    * reads the leaves of a stretch it raises the leave fence over it, so a leave either
    * was written before (and is skipped here) or finds its place being admitted.
    */
-  async realPlacesAfter(event: EventRecord, issued: number, limit: number): Promise<RealPlaces> {
+  async realPlacesAfter(
+    event: EventRecord,
+    issued: number,
+    limit: number,
+    options: { fence: boolean } = { fence: true },
+  ): Promise<RealPlaces> {
     const positions: number[] = [];
     const heldThrough: number[] = [];
     let cursor = event.servingPosition;
@@ -157,7 +179,7 @@ export class Line {
       const chunk = await this.#heldAfter(event, issued, cursor, limit - positions.length);
       const end = chunk[chunk.length - 1];
       if (end === undefined) break;
-      await this.#store.fenceLeaves(event.eventId, end);
+      if (options.fence) await this.#store.fenceLeaves(event.eventId, end);
       const left = new Set(await this.#store.leavesIn(event.eventId, cursor, end));
       for (const position of chunk) {
         held++;

@@ -20,6 +20,7 @@ import { type Metrics, NO_METRICS } from '#ports/metrics';
 import type { DeviceRecord, DeviceStore, PushGateway } from '#ports/push';
 import type { QueueStore } from '#ports/queue-store';
 import type { LineChange } from '#ports/realtime';
+import { Line } from './line.ts';
 import { eachLimited } from './pool.ts';
 
 const LAST_POSITION = Number.MAX_SAFE_INTEGER;
@@ -50,10 +51,12 @@ export interface PushRunResult {
 export class Push {
   readonly #deps: PushDeps;
   readonly #now: () => number;
+  readonly #line: Line;
 
   constructor(deps: PushDeps) {
     this.#deps = deps;
     this.#now = deps.now ?? Date.now;
+    this.#line = new Line(deps.store, { cacheMs: 1000, now: this.#now });
   }
 
   get enabled(): boolean {
@@ -100,7 +103,7 @@ export class Push {
     const { store } = this.#deps;
     const event = await store.getEvent(device.eventId, { consistent: true });
     if (!event) return;
-    const ahead = device.position - event.servingPosition;
+    const ahead = await this.#line.ahead(event, device.position);
     if (ahead > 0) {
       if (event.state === 'closed') await this.#deliver(device, 'closed');
       else if (ahead <= event.config.nearThreshold) await this.#deliver(device, 'near', { ahead });
@@ -121,6 +124,8 @@ export class Push {
   ) {
     const gateway = this.#deps.gateway;
     if (!gateway) return false;
+    // A place given up hears nothing more (its number may lie inside an admitted range).
+    if (await this.#deps.store.hasLeft(device.eventId, device.position)) return false;
     // Recorded before sending: a repeated or overlapping tick can never send it twice.
     if (!(await this.#deps.devices.markSent(device, milestone))) return false;
     try {
@@ -161,6 +166,32 @@ export class Push {
     return sent;
   }
 
+  /**
+   * Positions that came within `nearThreshold` real places of the front with this move:
+   * on a line without void numbers a plain range; otherwise the real places are counted.
+   */
+  async #newlyNear(event: EventRecord, from: number, to: number): Promise<{ lo: number; hi: number } | null> {
+    const threshold = event.config.nearThreshold;
+    if (threshold <= 0) return null;
+    const { issued } = await this.#deps.store.getCounters(event.eventId);
+    const edge = async (serving: number) => {
+      const { positions } = await this.#line.realPlacesAfter(
+        { ...event, servingPosition: serving },
+        issued,
+        threshold,
+        { fence: false },
+      );
+      return positions[positions.length - 1] ?? serving;
+    };
+    if (event.config.intake === 'exact' && issued >= to + threshold) {
+      const leaves = await this.#line.leavesBetween(event.eventId, from, to + threshold);
+      if (leaves === 0) return newlyNear(from, to, threshold);
+    }
+    const [before, now] = await Promise.all([edge(from), edge(to)]);
+    const lo = Math.max(before, to) + 1;
+    return lo <= now ? { lo, hi: now } : null;
+  }
+
   /** The push worker: what the changes of one tick (or an operator action) make due. */
   async run(changes: readonly LineChange[]): Promise<PushRunResult> {
     if (!this.enabled) return { sent: 0, skipped: changes.length };
@@ -198,16 +229,17 @@ export class Push {
           'admitted',
           failures,
         );
-        const near = newlyNear(change.from, change.to, event.config.nearThreshold);
+        const near = await this.#newlyNear(event, change.from, change.to);
         if (near) {
-          sent += await this.#deliverAll(
-            await devices.devicesInRange(eventId, near.lo, near.hi),
-            'near',
-            failures,
-            (d) => ({
-              ahead: d.position - change.to,
-            }),
-          );
+          const line = this.#line;
+          const after = { ...event, servingPosition: change.to };
+          const nearDevices = await devices.devicesInRange(eventId, near.lo, near.hi);
+          const aheadOf = new Map<number, number>();
+          for (const d of nearDevices)
+            if (!aheadOf.has(d.position)) aheadOf.set(d.position, await line.ahead(after, d.position));
+          sent += await this.#deliverAll(nearDevices, 'near', failures, (d) => ({
+            ahead: aheadOf.get(d.position) ?? 0,
+          }));
         }
       } else if (change.kind === 'state' && change.state === 'closed') {
         // Only places not yet admitted: admitted ones keep their claim window.

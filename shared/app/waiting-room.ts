@@ -24,7 +24,7 @@ import {
 } from '#domain/estimate';
 import { type EventConfigInput, type EventRecord, mergeConfig, nextState } from '#domain/event';
 import { INTAKE_STRIPES, STRIPE_ATTEMPTS, sliceAt, ticketPosition } from '#domain/intake';
-import { type PlaceStatus, placeStatus, realAhead, type Session } from '#domain/place';
+import { type PlaceStatus, placeStatus, type Session } from '#domain/place';
 import { decide, windowStart } from '#domain/rate-limit';
 import type { TokenService } from '#lib/token-service';
 import type { IdentityVerifier } from '#ports/identity';
@@ -173,20 +173,8 @@ export class WaitingRoom {
     return event;
   }
 
-  /** Real places ahead (void numbers and leaves skipped), the place itself included. */
-  async #ahead(event: EventRecord, position: number): Promise<number> {
-    if (position <= event.servingPosition) return 0;
-    const [heldThroughPosition, leavesBetween] = await Promise.all([
-      this.#line.heldThrough(event, position),
-      this.#line.leavesBetween(event.eventId, event.servingPosition, position),
-    ]);
-    return realAhead({
-      position,
-      servingPosition: event.servingPosition,
-      heldThroughPosition,
-      heldThroughServing: event.heldThroughServing,
-      leavesBetween,
-    });
+  #ahead(event: EventRecord, position: number): Promise<number> {
+    return this.#line.ahead(event, position);
   }
 
   async #placeView(event: EventRecord, position: number, nowSec: number): Promise<PlaceView> {
@@ -429,17 +417,33 @@ export class WaitingRoom {
     if (session) {
       if (session.sub !== claims.sub) throw new InvalidTokenError('place claimed by another subject');
       await this.#store.completeSession(eventId, position, session.sessionId, nowSec);
-      await this.#store.leaveAdmitted(eventId, position, null, nowSec);
+      if ((await this.#store.leaveAdmitted(eventId, position, null, nowSec)) === 'left') {
+        const event = await this.#event(eventId);
+        await this.#tellLeft(event, position, nowSec);
+      }
       return;
     }
     const event = await this.#event(eventId, true);
-    if (position > event.servingPosition) {
-      const outcome = await this.#store.leaveWaiting(eventId, position, nowSec);
-      if (outcome !== 'fenced') return;
-      // A tick is admitting this place right now: it gives its slot back as an admitted one.
+    let outcome: string | undefined;
+    if (position > event.servingPosition) outcome = await this.#store.leaveWaiting(eventId, position, nowSec);
+    // Admitted, or a tick is admitting it right now (fenced): it gives its slot back.
+    if (outcome === undefined || outcome === 'fenced') {
+      const batch = await this.#store.findBatch(eventId, position);
+      outcome = await this.#store.leaveAdmitted(eventId, position, batch?.claimBy ?? null, nowSec);
     }
-    const batch = await this.#store.findBatch(eventId, position);
-    await this.#store.leaveAdmitted(eventId, position, batch?.claimBy ?? null, nowSec);
+    if (outcome === 'left') await this.#tellLeft(event, position, nowSec);
+  }
+
+  /** The place's open connections hear `left` and are closed (through the fan-out worker). */
+  async #tellLeft(event: EventRecord, position: number, nowSec: number) {
+    try {
+      await (this.#deps.notifier ?? NO_NOTIFIER).notify([
+        { kind: 'left', eventId: event.eventId, seq: event.version, position, at: nowSec },
+      ]);
+    } catch (error) {
+      // The place is void either way; a connection left open only hears no more news for it.
+      logger.error('could not hand off leave', { error: error as Error, eventId: event.eventId });
+    }
   }
 
   /** Held numbers taken by joins: the exact counter, or the settled tickets of a sharded event. */

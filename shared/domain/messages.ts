@@ -24,7 +24,9 @@ export type ServerMessage =
   | { readonly type: 'admitted'; readonly seq: number; readonly claimBy: number }
   | { readonly type: 'paused'; readonly seq: number }
   | { readonly type: 'resumed'; readonly seq: number }
-  | { readonly type: 'closed'; readonly seq: number };
+  | { readonly type: 'closed'; readonly seq: number }
+  /** The place was given up; the server closes the connection after it. */
+  | { readonly type: 'left'; readonly seq: number };
 
 /** The answer to a client's ping. Not event state, so it carries no `seq` and clients do not order it. */
 export const PONG = JSON.stringify({ type: 'pong' });

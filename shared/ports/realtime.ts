@@ -95,7 +95,15 @@ export type LineChange =
       readonly at: number;
     }
   /** Every committed tick, moved or not: time-based push milestones (claim expiring) are checked here. */
-  | { readonly kind: 'tick'; readonly eventId: string; readonly seq: number; readonly at: number };
+  | { readonly kind: 'tick'; readonly eventId: string; readonly seq: number; readonly at: number }
+  /** A place was given up (`DELETE …/place`): its open connections hear `left` and are closed. */
+  | {
+      readonly kind: 'left';
+      readonly eventId: string;
+      readonly seq: number;
+      readonly position: number;
+      readonly at: number;
+    };
 
 /**
  * Hands a change to the fan-out and push workers. Must return quickly: on AWS

@@ -67,7 +67,7 @@ const DYNAMODB_WRITE_ACTIONS = [
 /** Route handlers that sign tokens (and so read the private key ring). */
 const SIGNING_FUNCTIONS: readonly FunctionName[] = ['join', 'status', 'admission'];
 /** Route handlers that only verify tokens or publish the JWKS: public keys, nothing private. */
-const VERIFYING_FUNCTIONS: readonly FunctionName[] = ['complete', 'devices', 'jwks'];
+const VERIFYING_FUNCTIONS: readonly FunctionName[] = ['complete', 'leave', 'devices', 'jwks'];
 const DISTINCT_FUNCTIONS = [...new Set(ROUTES.map((route) => route.fn))];
 
 type WorkerName =
@@ -367,10 +367,10 @@ describe('Fairqueue stack', () => {
       }
     });
 
-    it('names the fan-out worker to the admitter and admin only, and no push worker while push is off', () => {
+    it('names the fan-out worker to the admitter, admin and leave only, and no push worker while push is off', () => {
       for (const name of RUNTIME_FUNCTIONS) {
         const variables = functionEnv(fnId(name));
-        if (name === 'admitter' || name === 'admin') {
+        if (name === 'admitter' || name === 'admin' || name === 'leave') {
           expect(variables.FQ_FANOUT_FUNCTION, name).toEqual({ Ref: fnId('fanout') });
         } else expect(variables.FQ_FANOUT_FUNCTION, name).toBeUndefined();
         expect(variables.FQ_PUSH_FUNCTION, name).toBeUndefined();
@@ -905,7 +905,7 @@ describe('Fairqueue stack', () => {
       );
       expect([...managers].sort()).toEqual(['fanout', 'ws-connect', 'ws-default']);
       const expected: Record<string, string[]> = {
-        fanout: ['POST'],
+        fanout: ['DELETE', 'POST'],
         'ws-connect': ['DELETE'],
         'ws-default': ['DELETE', 'POST'],
       };
@@ -921,12 +921,12 @@ describe('Fairqueue stack', () => {
       }
     });
 
-    it('lets only the admitter and admin invoke functions, and only the fan-out worker', () => {
+    it('lets only the admitter, admin and leave invoke functions, and only the fan-out worker', () => {
       const all: readonly AnyFunction[] = [...RUNTIME_FUNCTIONS, 'rotate-keys'];
       const invokers = all.filter((name) =>
         actionsOf(roleStatements(name)).includes('lambda:InvokeFunction'),
       );
-      expect([...invokers].sort()).toEqual(['admin', 'admitter']);
+      expect([...invokers].sort()).toEqual(['admin', 'admitter', 'leave']);
       for (const name of invokers) {
         const statements = roleStatements(name).filter((s) =>
           actionsOf([s]).includes('lambda:InvokeFunction'),
@@ -994,11 +994,11 @@ describe('Fairqueue stack', () => {
       }
     });
 
-    it('names both workers to the admitter and admin, who may invoke exactly those two', () => {
+    it('names both workers to the admitter, admin and leave, who may invoke exactly those two', () => {
       for (const name of [...RUNTIME_FUNCTIONS, 'push'] as const) {
         const variables = env(name);
         const invokes = statements(name).filter((s) => actionsOf([s]).includes('lambda:InvokeFunction'));
-        if (name === 'admitter' || name === 'admin') {
+        if (name === 'admitter' || name === 'admin' || name === 'leave') {
           expect(variables).toMatchObject({
             FQ_FANOUT_FUNCTION: { Ref: fanoutId() },
             FQ_PUSH_FUNCTION: { Ref: pushId() },
