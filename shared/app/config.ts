@@ -48,6 +48,11 @@ export interface AppConfig {
   readonly identity: { readonly issuer: string; readonly jwksUrl: string; readonly audience: string } | null;
   /** Joins per client address per minute; 0 = off. */
   readonly joinRateLimitPerMinute: number;
+  /**
+   * How long join, status and the public document reuse an event read per process (ms):
+   * at 100,000 joins/s one META item cannot be read by every request. 1,000 in Lambda, 0 locally.
+   */
+  readonly eventCacheMs: number;
   /** Seconds between admission ticks inside one admitter invocation. */
   readonly tickSeconds: number;
   /** How long one scheduled admitter invocation keeps ticking. */
@@ -268,6 +273,7 @@ export function readConfig(env: Env = process.env): AppConfig {
         ? { issuer: identityIssuer, jwksUrl: identityJwks, audience: identityAudience }
         : null,
     joinRateLimitPerMinute: int(env, 'FQ_JOIN_RATE_LIMIT_PER_MINUTE', 0, 0, 1_000_000),
+    eventCacheMs: int(env, 'FQ_EVENT_CACHE_MS', env.AWS_LAMBDA_FUNCTION_NAME ? 1000 : 0, 0, 60_000),
     tickSeconds: num(env, 'FQ_TICK_SECONDS', 5, 0.05, 60),
     admitterRunSeconds: num(env, 'FQ_ADMITTER_RUN_SECONDS', 55, 0, 900),
     keyCacheSeconds: num(env, 'FQ_KEY_CACHE_SECONDS', 300, 0, 3600),

@@ -177,6 +177,7 @@ export function buildRuntime(config: AppConfig, overrides: RuntimeOverrides = {}
     identity,
     wsUrl: config.wsUrl,
     joinRateLimitPerMinute: config.joinRateLimitPerMinute,
+    eventCacheMs: config.eventCacheMs,
     now,
     notifier,
     metrics,

@@ -30,7 +30,7 @@ export interface Session {
  * `waiting`, `admitted`, `active` and `missed` are the contract's; `completed`
  * and `expired` are added for places whose session is over.
  */
-export type PlaceStatus = 'waiting' | 'admitted' | 'active' | 'missed' | 'completed' | 'expired' | 'left';
+export type PlaceStatus = 'waiting' | 'admitted' | 'active' | 'missed' | 'completed' | 'expired';
 
 export function ahead(position: number, servingPosition: number): number {
   return Math.max(0, position - servingPosition);
