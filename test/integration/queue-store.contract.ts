@@ -19,7 +19,7 @@ async function admit(store: QueueStore, eventId: string, count: number, claimBy:
   const from = event.servingPosition;
   const ok = await store.commitTick(eventId, event.version, {
     next: { ...event, version: event.version + 1, servingPosition: from + count, inUse: event.inUse + count },
-    batch: { from, to: from + count, at: NOW, claimBy },
+    batch: { from, to: from + count, admitted: count, at: NOW, claimBy },
     updatedAt: NOW,
   });
   expect(ok).toBe(true);
@@ -86,7 +86,7 @@ export function describeQueueStore(name: string, makeStore: () => QueueStore) {
       expect(paused.version).toBeGreaterThan(before);
       const stale = {
         next: { ...paused, version: before + 1, servingPosition: 3, inUse: 3 },
-        batch: { from: 0, to: 3, at: NOW, claimBy: NOW + 100 },
+        batch: { from: 0, to: 3, admitted: 3, at: NOW, claimBy: NOW + 100 },
         updatedAt: NOW,
       };
       expect(await store.commitTick(id, before, stale)).toBe(false);
@@ -162,7 +162,7 @@ export function describeQueueStore(name: string, makeStore: () => QueueStore) {
       if (!event) throw new Error('missing');
       const commit = {
         next: { ...event, version: 1, servingPosition: 3, inUse: 3 },
-        batch: { from: 0, to: 3, at: NOW, claimBy: NOW + 100 },
+        batch: { from: 0, to: 3, admitted: 3, at: NOW, claimBy: NOW + 100 },
         updatedAt: NOW,
       };
       expect(await store.commitTick(id, 0, commit)).toBe(true);
@@ -170,7 +170,7 @@ export function describeQueueStore(name: string, makeStore: () => QueueStore) {
         await store.commitTick(id, 0, {
           ...commit,
           next: { ...commit.next, servingPosition: 6 },
-          batch: { from: 3, to: 6, at: NOW, claimBy: NOW + 100 },
+          batch: { from: 3, to: 6, admitted: 3, at: NOW, claimBy: NOW + 100 },
         }),
       ).toBe(false);
       const after = await store.getEvent(id, { consistent: true });
@@ -224,7 +224,7 @@ export function describeQueueStore(name: string, makeStore: () => QueueStore) {
         ),
       );
       expect(results.filter((r) => r.outcome === 'claimed')).toHaveLength(1);
-      const ids = new Set(results.map((r) => (r.outcome === 'missed' ? 'missed' : r.session.sessionId)));
+      const ids = new Set(results.map((r) => ('session' in r ? r.session.sessionId : r.outcome)));
       expect(ids.size).toBe(1);
       expect((await store.getCounters(id)).claimed).toBe(1);
       expect(await store.sealReleases(id, NOW, NOW + 100)).toMatchObject({ missed: 0, expired: 1 });
