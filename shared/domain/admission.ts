@@ -151,7 +151,9 @@ export function completeTick(
       ...plan.next,
       servingPosition: to,
       heldThroughServing,
-      ...(intake ?? {}),
+      // Only these two: callers pass the whole event, whose other fields (its version,
+      // serving position) are the ones this tick replaces.
+      ...(intake && { settledSlice: intake.settledSlice, settledHeld: intake.settledHeld }),
       recentTicks: [...ticks.slice(0, -1), tick],
     },
   };
