@@ -121,16 +121,14 @@ const eventRow = z
     }),
   );
 
-const countersRow = z
-  .object({ issued: int, claimed: int, completed: int, left_admitted: int })
-  .transform(
-    (r): EventCounters => ({
-      issued: r.issued,
-      claimed: r.claimed,
-      completed: r.completed,
-      leftAdmitted: r.left_admitted,
-    }),
-  );
+const countersRow = z.object({ issued: int, claimed: int, completed: int, left_admitted: int }).transform(
+  (r): EventCounters => ({
+    issued: r.issued,
+    claimed: r.claimed,
+    completed: r.completed,
+    leftAdmitted: r.left_admitted,
+  }),
+);
 const issuedRow = z.object({ issued: int });
 
 const userRow = z
@@ -644,7 +642,9 @@ export class SqliteQueueStore implements QueueStore {
   }
 
   async slicesAfter(eventId: string, afterSlice: number, limit: number) {
-    return this.#sql.slicesAfter.all(eventId, afterSlice, limit).map((row) => parseRow(sliceRow, row, 'slices'));
+    return this.#sql.slicesAfter
+      .all(eventId, afterSlice, limit)
+      .map((row) => parseRow(sliceRow, row, 'slices'));
   }
 
   async leaveWaiting(eventId: string, position: number, nowSec: number) {
