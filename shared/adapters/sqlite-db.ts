@@ -6,13 +6,18 @@
  * | table              | key                                   | what                                             |
  * |--------------------|---------------------------------------|--------------------------------------------------|
  * | events             | event_id                              | config (JSON), state, the admitter's versioned state |
- * | counters           | event_id                              | `issued` (the join counter), `claimed`, `completed` |
- * | seals              | event_id                              | `sealed_through`: buckets at or below it are counted, frozen |
+ * | counters           | event_id                              | `issued` (the join counter), `claimed`, `completed`, `left_admitted` |
+ * | seals              | event_id                              | `sealed_through`: buckets at or below it are counted, frozen; `leave_fence`: places at or below it can no longer be voided |
  * | active_events      | event_id                              | events the admitter ticks                        |
  * | users              | event_id, user_id                     | the user's position, or a join's reservation     |
- * | batches            | event_id, to_position                 | one admission batch: from, to, at, claim_by      |
+ * | batches            | event_id, to_position                 | one admission batch: from, to, admitted, at, claim_by |
  * | sessions           | event_id, position                    | the purchase session of a place                  |
  * | release_buckets    | event_id, second                      | slots to release at that second: missed, expired |
+ * | intake             | event_id                              | sharded intake: the highest slice rung, the slice every stripe is sealed through |
+ * | intake_tickets     | event_id, slice, stripe               | tickets a stripe gave out in a slice (dropped once settled) |
+ * | slices             | event_id, slice                       | a settled slice: counts per stripe (JSON), held numbers before it |
+ * | leaves             | event_id, position                    | a place given up; `voided` when it was waiting (the admitter skips it) |
+ * | leave_blocks       | event_id, block                       | voided places per block of `LEAVE_BLOCK` positions |
  * | rate_limits        | rate_key, window_start                | join rate-limit window count                     |
  * | devices            | event_id, position, device_key        | a push registration; range queries by position   |
  * | device_milestones  | event_id, position, device_key, milestone | a milestone sent to a device, once            |
@@ -33,13 +38,18 @@ import Database from 'better-sqlite3';
 import type { z } from 'zod';
 import { ServiceUnavailableError } from '#domain/errors';
 
-/** Raised when the layout changes; a file with another version is refused, never half-read. */
-export const SCHEMA_VERSION = 1;
+/**
+ * The layout's version (`PRAGMA user_version`): the number of `MIGRATIONS` applied. A file
+ * written by an earlier build is upgraded in place when it is opened; one written by a
+ * later build is refused, never half-read.
+ */
+export const SCHEMA_VERSION = 2;
 
 /** A write waits this long for another process's transaction on the same file before failing (503). */
 const BUSY_TIMEOUT_MS = 5_000;
 
-const SCHEMA = `
+/** Version 1: the layout before sharded intake and leaves. */
+const V1 = `
 CREATE TABLE events (
   event_id TEXT PRIMARY KEY,
   config TEXT NOT NULL,
@@ -137,6 +147,64 @@ CREATE TABLE push_cursors (
 ) STRICT;
 `;
 
+/**
+ * Version 2 (sharded intake and leaves, decision 0008): new columns, with the values an
+ * event of version 1 had (every event was exact then: each number up to the serving
+ * position was held and admitted, and so can no longer be voided), and new tables.
+ */
+const V2 = `
+ALTER TABLE events ADD COLUMN left_seen INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE events ADD COLUMN admitted_total INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE events ADD COLUMN held_through_serving INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE events ADD COLUMN settled_slice INTEGER NOT NULL DEFAULT -1;
+ALTER TABLE events ADD COLUMN settled_held INTEGER NOT NULL DEFAULT 0;
+UPDATE events SET admitted_total = serving_position, held_through_serving = serving_position;
+ALTER TABLE counters ADD COLUMN left_admitted INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE batches ADD COLUMN admitted INTEGER NOT NULL DEFAULT 0;
+UPDATE batches SET admitted = to_position - from_position;
+ALTER TABLE seals ADD COLUMN leave_fence INTEGER NOT NULL DEFAULT 0;
+UPDATE seals SET leave_fence =
+  coalesce((SELECT serving_position FROM events WHERE events.event_id = seals.event_id), 0);
+CREATE TABLE intake (
+  event_id TEXT PRIMARY KEY,
+  rung_slice INTEGER NOT NULL,
+  sealed_through INTEGER NOT NULL
+) STRICT;
+CREATE TABLE intake_tickets (
+  event_id TEXT NOT NULL,
+  slice INTEGER NOT NULL,
+  stripe INTEGER NOT NULL,
+  taken INTEGER NOT NULL,
+  PRIMARY KEY (event_id, slice, stripe)
+) STRICT, WITHOUT ROWID;
+CREATE TABLE slices (
+  event_id TEXT NOT NULL,
+  slice INTEGER NOT NULL,
+  counts TEXT NOT NULL,
+  held_before INTEGER NOT NULL,
+  PRIMARY KEY (event_id, slice)
+) STRICT, WITHOUT ROWID;
+CREATE TABLE leaves (
+  event_id TEXT NOT NULL,
+  position INTEGER NOT NULL,
+  left_at INTEGER NOT NULL,
+  voided INTEGER NOT NULL CHECK (voided IN (0, 1)),
+  PRIMARY KEY (event_id, position)
+) STRICT, WITHOUT ROWID;
+CREATE TABLE leave_blocks (
+  event_id TEXT NOT NULL,
+  block INTEGER NOT NULL,
+  leaves INTEGER NOT NULL,
+  PRIMARY KEY (event_id, block)
+) STRICT, WITHOUT ROWID;
+`;
+
+/**
+ * `MIGRATIONS[i]` takes a file from version i to i + 1; a new file runs them all, so a
+ * new and an upgraded file have one layout. Append only: never edit a shipped step.
+ */
+export const MIGRATIONS: readonly string[] = [V1, V2];
+
 export class SqliteSchemaError extends Error {
   override readonly name = 'SqliteSchemaError';
   readonly code = 'schema_mismatch';
@@ -178,7 +246,7 @@ export function removeSqliteFiles(file: string): boolean {
   return removed;
 }
 
-/** Opens (creating if needed) the database at `file`, laying out the schema in a new file. */
+/** Opens (creating if needed) the database at `file`, laying out the schema in a new file and upgrading an old one. */
 export function openSqlite(file: string): SqliteDatabase {
   let db: Database.Database;
   try {
@@ -199,22 +267,24 @@ export function openSqlite(file: string): SqliteDatabase {
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = NORMAL');
     db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
-    // Immediate: of two processes opening one new file, exactly one lays out the schema.
+    // Immediate: of two processes opening one file, exactly one lays out or upgrades the schema.
     db.transaction(() => {
       const version = db.pragma('user_version', { simple: true });
+      if (typeof version !== 'number' || version > SCHEMA_VERSION) {
+        throw new SqliteSchemaError(
+          `${file} has schema version ${String(version)}; this build reads versions up to ${SCHEMA_VERSION}. ` +
+            'Start clean (npm run start:clean) or use the build that wrote it.',
+        );
+      }
       if (version === 0) {
         const tables = db.prepare("SELECT count(*) FROM sqlite_schema WHERE type = 'table'").pluck().get();
         if (tables !== 0) {
           throw new SqliteSchemaError(`${file} is not a fairqueue database (it has tables but no version)`);
         }
-        db.exec(SCHEMA);
-        db.pragma(`user_version = ${SCHEMA_VERSION}`);
-      } else if (version !== SCHEMA_VERSION) {
-        throw new SqliteSchemaError(
-          `${file} has schema version ${String(version)}; this build reads version ${SCHEMA_VERSION}. ` +
-            'Start clean (npm run start:clean) or use the build that wrote it.',
-        );
       }
+      // DDL is transactional in SQLite: an upgrade that fails leaves the file as it was.
+      for (const step of MIGRATIONS.slice(version)) db.exec(step);
+      if (version !== SCHEMA_VERSION) db.pragma(`user_version = ${SCHEMA_VERSION}`);
     }).immediate();
     const empty = db.prepare('SELECT NOT EXISTS (SELECT 1 FROM events)').pluck().get() === 1;
     return { db, file, empty, close: () => db.close() };

@@ -10,21 +10,33 @@ import type Database from 'better-sqlite3';
 import { z } from 'zod';
 import { ConflictError, EventClosedError, EventNotFoundError } from '#domain/errors';
 import {
+  CONFIG_DEFAULTS,
   type EventConfig,
   type EventRecord,
   type EventState,
   newEventRecord,
   type TickRecord,
 } from '#domain/event';
+import {
+  CLOSED_SLICE,
+  INTAKE_MODES,
+  INTAKE_STRIPES,
+  leaveBlockOf,
+  type SliceRecord,
+  STRIPE_ROWS_PER_SLICE,
+} from '#domain/intake';
 import type { AdmissionBatch, Session } from '#domain/place';
 import type {
   ClaimResult,
   CompleteResult,
   EventCounters,
+  LeaveAdmittedResult,
+  LeaveWaitingResult,
   QueueStore,
   RateLimitCounts,
   SealedReleases,
   TickCommit,
+  TicketResult,
   UserSlot,
 } from '#ports/queue-store';
 import { parseRow, type SqliteDatabase, writeTransaction } from './sqlite-db.ts';
@@ -53,6 +65,8 @@ const eventConfigSchema = z.object({
   claimWindowSeconds: int,
   positionTtlSeconds: int,
   nearThreshold: int,
+  // Events stored before sharded intake existed were all exact.
+  intake: z.enum(INTAKE_MODES).default(CONFIG_DEFAULTS.intake),
 }) satisfies z.ZodType<EventConfig>;
 
 const tickSchema = z.object({ at: int, from: int, to: int, admitted: int }) satisfies z.ZodType<TickRecord>;
@@ -75,6 +89,11 @@ const eventRow = z
     missed: int,
     expired: int,
     recent_ticks: json(z.array(tickSchema)),
+    left_seen: int,
+    admitted_total: int,
+    held_through_serving: int,
+    settled_slice: int,
+    settled_held: int,
   })
   .transform(
     (r): EventRecord => ({
@@ -94,10 +113,22 @@ const eventRow = z
       missed: r.missed,
       expired: r.expired,
       recentTicks: r.recent_ticks,
+      leftSeen: r.left_seen,
+      admittedTotal: r.admitted_total,
+      heldThroughServing: r.held_through_serving,
+      settledSlice: r.settled_slice,
+      settledHeld: r.settled_held,
     }),
   );
 
-const countersRow = z.object({ issued: int, claimed: int, completed: int });
+const countersRow = z.object({ issued: int, claimed: int, completed: int, left_admitted: int }).transform(
+  (r): EventCounters => ({
+    issued: r.issued,
+    claimed: r.claimed,
+    completed: r.completed,
+    leftAdmitted: r.left_admitted,
+  }),
+);
 const issuedRow = z.object({ issued: int });
 
 const userRow = z
@@ -107,9 +138,15 @@ const userRow = z
   );
 
 const batchRow = z
-  .object({ from_position: int, to_position: int, at: int, claim_by: int })
+  .object({ from_position: int, to_position: int, admitted: int, at: int, claim_by: int })
   .transform(
-    (r): AdmissionBatch => ({ from: r.from_position, to: r.to_position, at: r.at, claimBy: r.claim_by }),
+    (r): AdmissionBatch => ({
+      from: r.from_position,
+      to: r.to_position,
+      admitted: r.admitted,
+      at: r.at,
+      claimBy: r.claim_by,
+    }),
   );
 
 const sessionRow = z
@@ -139,6 +176,16 @@ const stateRow = z.object({ state: z.enum(['open', 'paused', 'closed']) });
 const sealRow = z.object({ sealed_through: int });
 const hitsRow = z.object({ hits: int });
 const idRow = z.object({ event_id: z.string() });
+const intakeRow = z.object({ rung_slice: int, sealed_through: int });
+const takenRow = z.object({ taken: int });
+const ticketCountRow = z.object({ slice: int, stripe: int, taken: int });
+const sliceRow = z
+  .object({ slice: int, counts: json(z.array(int)), held_before: int })
+  .transform((r): SliceRecord => ({ slice: r.slice, counts: r.counts, heldBefore: r.held_before }));
+const fenceRow = z.object({ leave_fence: int });
+const leaveRow = z.object({ voided: int });
+const positionRow = z.object({ position: int });
+const leaveBlockRow = z.object({ block: int, leaves: int });
 
 /** Rate-limit windows that ended are swept after this many hits (the memory store sweeps by size). */
 const RATE_LIMIT_SWEEP_EVERY = 1_000;
@@ -156,9 +203,30 @@ function requireEvent(sql: Statements, eventId: string): EventRecord {
   return event;
 }
 
+/** Throws EventNotFoundError; cheaper than reading the whole event where only existence matters. */
+function requireExists(sql: Statements, eventId: string): void {
+  if (sql.getState.get(eventId) === undefined) throw new EventNotFoundError(eventId);
+}
+
+/** Before the first join rang and the first seal, an event has no intake row. */
+function readIntake(sql: Statements, eventId: string) {
+  const row = sql.getIntake.get(eventId);
+  return row === undefined ? { rung_slice: -1, sealed_through: -1 } : parseRow(intakeRow, row, 'intake');
+}
+
+function readLeft(sql: Statements, eventId: string, position: number) {
+  const row = sql.getLeave.get(eventId, position);
+  return row === undefined ? undefined : parseRow(leaveRow, row, 'leaves');
+}
+
 function readSealedThrough(sql: Statements, eventId: string): number {
   const row = sql.getSeal.get(eventId);
   return row === undefined ? 0 : parseRow(sealRow, row, 'seals').sealed_through;
+}
+
+function readFence(sql: Statements, eventId: string): number {
+  const row = sql.getFence.get(eventId);
+  return row === undefined ? 0 : parseRow(fenceRow, row, 'seals').leave_fence;
 }
 
 function readBucket(sql: Statements, eventId: string, second: number) {
@@ -209,6 +277,9 @@ function transactions(db: Database.Database, sql: Statements) {
         state,
         updatedAt: current.state === state ? current.updatedAt : nowSec,
       });
+      // In the same transaction as the state: no ticket is taken once the event reads closed.
+      if (state === 'closed' && current.config.intake === 'sharded')
+        sql.sealIntake.run({ eventId, throughSlice: CLOSED_SLICE });
       return requireEvent(sql, eventId);
     }),
 
@@ -238,6 +309,8 @@ function transactions(db: Database.Database, sql: Statements) {
       requireEvent(sql, eventId);
       const existing = readSession(sql, eventId, session.position);
       if (existing) return { outcome: 'existing', session: existing };
+      // A place given up never claims: its slot was freed, or is released as missed.
+      if (readLeft(sql, eventId, session.position)) return { outcome: 'left' };
       // Both buckets must lie above the seal watermark: once a tick has raised it past
       // either, that tick may already have counted the bucket, so the claim fails
       // rather than change a counted sum.
@@ -308,6 +381,11 @@ function transactions(db: Database.Database, sql: Statements) {
           missed: next.missed,
           expired: next.expired,
           recentTicks: JSON.stringify(next.recentTicks),
+          leftSeen: next.leftSeen,
+          admittedTotal: next.admittedTotal,
+          heldThroughServing: next.heldThroughServing,
+          settledSlice: next.settledSlice,
+          settledHeld: next.settledHeld,
           updatedAt: commit.updatedAt,
         }).changes === 1;
       if (applied && batch) {
@@ -315,12 +393,107 @@ function transactions(db: Database.Database, sql: Statements) {
           eventId,
           from: batch.from,
           to: batch.to,
+          admitted: batch.admitted,
           at: batch.at,
           claimBy: batch.claimBy,
         });
-        sql.addToBucket.run({ eventId, second: batch.claimBy, missed: batch.to - batch.from, expired: 0 });
+        // Real places only: a void number in the span holds no slot.
+        sql.addToBucket.run({ eventId, second: batch.claimBy, missed: batch.admitted, expired: 0 });
       }
       return applied;
+    }),
+
+    takeTicket: writeTransaction(db, (eventId: string, slice: number, stripe: number): TicketResult => {
+      requireExists(sql, eventId);
+      const { sealed_through: sealedThrough } = readIntake(sql, eventId);
+      if (sealedThrough >= CLOSED_SLICE) return { outcome: 'closed' };
+      if (sealedThrough >= slice) return { outcome: 'sealed', sealedThrough };
+      // No row comes back when the stripe already gave out its most tickets for the slice.
+      const row = sql.takeTicket.get({ eventId, slice, stripe, most: STRIPE_ROWS_PER_SLICE });
+      return row === undefined
+        ? { outcome: 'full' }
+        : { outcome: 'taken', row: parseRow(takenRow, row, 'intake_tickets').taken };
+    }),
+
+    ringIntake: writeTransaction(db, (eventId: string, slice: number) => {
+      requireExists(sql, eventId);
+      // Keeps the highest: a late ring for an older slice changes nothing.
+      sql.ringIntake.run({ eventId, slice });
+    }),
+
+    sealIntake: writeTransaction(
+      db,
+      (eventId: string, afterSlice: number, throughSlice: number, forgetThrough: number) => {
+        requireExists(sql, eventId);
+        // Seal first (never lowering it): no ticket can be taken at or below it any more,
+        // so the counts read below are final, and a repeat reads the same.
+        sql.sealIntake.run({ eventId, throughSlice });
+        sql.forgetTickets.run(eventId, forgetThrough);
+        const out = new Map<number, number[]>();
+        for (const row of sql.ticketCounts.all(eventId, afterSlice, throughSlice)) {
+          const { slice, stripe, taken } = parseRow(ticketCountRow, row, 'intake_tickets');
+          let counts = out.get(slice);
+          if (!counts) {
+            counts = new Array<number>(INTAKE_STRIPES).fill(0);
+            out.set(slice, counts);
+          }
+          counts[stripe] = taken;
+        }
+        return out;
+      },
+    ),
+
+    putSlices: writeTransaction(db, (eventId: string, records: readonly SliceRecord[]) => {
+      requireExists(sql, eventId);
+      // First writer wins: a settled slice never changes, so a racing admitter's copy is the same.
+      for (const record of records)
+        sql.insertSlice.run({
+          eventId,
+          slice: record.slice,
+          counts: JSON.stringify(record.counts),
+          heldBefore: record.heldBefore,
+        });
+    }),
+
+    leaveWaiting: writeTransaction(
+      db,
+      (eventId: string, position: number, nowSec: number): LeaveWaitingResult => {
+        requireExists(sql, eventId);
+        if (readLeft(sql, eventId, position)) return 'already_left';
+        // The admitter raised the fence before it read the leaves up to it: a place at or
+        // below it may be being admitted, so it is no longer voided (leaveAdmitted instead).
+        if (position <= readFence(sql, eventId)) return 'fenced';
+        sql.insertLeave.run({ eventId, position, nowSec, voided: 1 });
+        sql.countLeave.run({ eventId, block: leaveBlockOf(position) });
+        return 'left';
+      },
+    ),
+
+    leaveAdmitted: writeTransaction(
+      db,
+      (eventId: string, position: number, claimBy: number | null, nowSec: number): LeaveAdmittedResult => {
+        requireExists(sql, eventId);
+        if (readLeft(sql, eventId, position)) return 'already_left';
+        // A claimed place ends its session instead (completeSession); it is never marked left.
+        if (readSession(sql, eventId, position)) return 'already_left';
+        sql.insertLeave.run({ eventId, position, nowSec, voided: 0 });
+        // The slot comes back now only while its bucket is open: at or below the watermark
+        // a tick may have counted it, and will release it as missed.
+        if (
+          claimBy !== null &&
+          claimBy > readSealedThrough(sql, eventId) &&
+          readBucket(sql, eventId, claimBy) !== undefined
+        ) {
+          sql.addToBucket.run({ eventId, second: claimBy, missed: -1, expired: 0 });
+          sql.countLeftAdmitted.run(eventId);
+        }
+        return 'left';
+      },
+    ),
+
+    fenceLeaves: writeTransaction(db, (eventId: string, throughPosition: number) => {
+      requireExists(sql, eventId);
+      sql.raiseFence.run({ eventId, throughPosition });
     }),
 
     hit: writeTransaction(
@@ -377,7 +550,7 @@ export class SqliteQueueStore implements QueueStore {
   async getCounters(eventId: string): Promise<EventCounters> {
     const row = this.#sql.getCounters.get(eventId);
     return row === undefined
-      ? { issued: 0, claimed: 0, completed: 0 }
+      ? { issued: 0, claimed: 0, completed: 0, leftAdmitted: 0 }
       : parseRow(countersRow, row, 'counters');
   }
 
@@ -443,6 +616,68 @@ export class SqliteQueueStore implements QueueStore {
     return this.#tx.commitTick(eventId, expectedVersion, commit);
   }
 
+  async takeTicket(eventId: string, slice: number, stripe: number) {
+    return this.#tx.takeTicket(eventId, slice, stripe);
+  }
+
+  async ringIntake(eventId: string, slice: number) {
+    this.#tx.ringIntake(eventId, slice);
+  }
+
+  async rungSlice(eventId: string) {
+    return readIntake(this.#sql, eventId).rung_slice;
+  }
+
+  async sealIntake(eventId: string, afterSlice: number, throughSlice: number, forgetThrough: number) {
+    return this.#tx.sealIntake(eventId, afterSlice, throughSlice, forgetThrough);
+  }
+
+  async putSlices(eventId: string, records: readonly SliceRecord[]) {
+    this.#tx.putSlices(eventId, records);
+  }
+
+  async getSlice(eventId: string, slice: number) {
+    const row = this.#sql.getSlice.get(eventId, slice);
+    return row === undefined ? undefined : parseRow(sliceRow, row, 'slices');
+  }
+
+  async slicesAfter(eventId: string, afterSlice: number, limit: number) {
+    return this.#sql.slicesAfter
+      .all(eventId, afterSlice, limit)
+      .map((row) => parseRow(sliceRow, row, 'slices'));
+  }
+
+  async leaveWaiting(eventId: string, position: number, nowSec: number) {
+    return this.#tx.leaveWaiting(eventId, position, nowSec);
+  }
+
+  async leaveAdmitted(eventId: string, position: number, claimBy: number | null, nowSec: number) {
+    return this.#tx.leaveAdmitted(eventId, position, claimBy, nowSec);
+  }
+
+  async hasLeft(eventId: string, position: number) {
+    return readLeft(this.#sql, eventId, position) !== undefined;
+  }
+
+  async fenceLeaves(eventId: string, throughPosition: number) {
+    this.#tx.fenceLeaves(eventId, throughPosition);
+  }
+
+  async leavesIn(eventId: string, after: number, through: number) {
+    return this.#sql.voidsIn
+      .all(eventId, after, through)
+      .map((row) => parseRow(positionRow, row, 'leaves').position);
+  }
+
+  async leaveBlocks(eventId: string, fromBlock: number) {
+    const blocks = new Map<number, number>();
+    for (const row of this.#sql.leaveBlocks.all(eventId, fromBlock)) {
+      const { block, leaves } = parseRow(leaveBlockRow, row, 'leave_blocks');
+      blocks.set(block, leaves);
+    }
+    return blocks;
+  }
+
   async hitRateLimit(key: string, windowStartSec: number, windowSeconds: number) {
     const counts = this.#tx.hit(key, windowStartSec, windowSeconds);
     if (++this.#hitsSinceSweep >= RATE_LIMIT_SWEEP_EVERY) {
@@ -471,6 +706,11 @@ function eventParams(record: EventRecord) {
     missed: record.missed,
     expired: record.expired,
     recentTicks: JSON.stringify(record.recentTicks),
+    leftSeen: record.leftSeen,
+    admittedTotal: record.admittedTotal,
+    heldThroughServing: record.heldThroughServing,
+    settledSlice: record.settledSlice,
+    settledHeld: record.settledHeld,
   };
 }
 
@@ -482,16 +722,18 @@ function statements(db: Database.Database) {
     insertEvent: db.prepare(
       `INSERT INTO events (event_id, config, config_version, state, created_at, updated_at, version,
          serving_position, in_use, released_through, rate_credit, last_tick_at_ms, completed_seen,
-         missed, expired, recent_ticks)
+         missed, expired, recent_ticks, left_seen, admitted_total, held_through_serving, settled_slice,
+         settled_held)
        VALUES (@eventId, @config, @configVersion, @state, @createdAt, @updatedAt, @version,
          @servingPosition, @inUse, @releasedThrough, @rateCredit, @lastTickAtMs, @completedSeen,
-         @missed, @expired, @recentTicks)
+         @missed, @expired, @recentTicks, @leftSeen, @admittedTotal, @heldThroughServing, @settledSlice,
+         @settledHeld)
        ON CONFLICT (event_id) DO NOTHING`,
     ),
     insertCounters: db.prepare(
-      'INSERT INTO counters (event_id, issued, claimed, completed) VALUES (?, 0, 0, 0)',
+      'INSERT INTO counters (event_id, issued, claimed, completed, left_admitted) VALUES (?, 0, 0, 0, 0)',
     ),
-    insertSeal: db.prepare('INSERT INTO seals (event_id, sealed_through) VALUES (?, 0)'),
+    insertSeal: db.prepare('INSERT INTO seals (event_id, sealed_through, leave_fence) VALUES (?, 0, 0)'),
     activate: db.prepare('INSERT OR IGNORE INTO active_events (event_id) VALUES (?)'),
     updateConfig: db.prepare(
       `UPDATE events SET config = @config, updated_at = @nowSec, config_version = @expected + 1
@@ -500,10 +742,13 @@ function statements(db: Database.Database) {
     setState: db.prepare(
       'UPDATE events SET state = @state, version = version + 1, updated_at = @updatedAt WHERE event_id = @eventId',
     ),
-    getCounters: db.prepare('SELECT issued, claimed, completed FROM counters WHERE event_id = ?'),
+    getCounters: db.prepare(
+      'SELECT issued, claimed, completed, left_admitted FROM counters WHERE event_id = ?',
+    ),
     takePosition: db.prepare('UPDATE counters SET issued = issued + 1 WHERE event_id = ? RETURNING issued'),
     countClaim: db.prepare('UPDATE counters SET claimed = claimed + 1 WHERE event_id = ?'),
     countComplete: db.prepare('UPDATE counters SET completed = completed + 1 WHERE event_id = ?'),
+    countLeftAdmitted: db.prepare('UPDATE counters SET left_admitted = left_admitted + 1 WHERE event_id = ?'),
     listActive: db.prepare('SELECT event_id FROM active_events ORDER BY event_id'),
     retire: db.prepare('DELETE FROM active_events WHERE event_id = ?'),
     getUser: db.prepare('SELECT position, reserved_at FROM users WHERE event_id = ? AND user_id = ?'),
@@ -518,12 +763,12 @@ function statements(db: Database.Database) {
     ),
     releaseUser: db.prepare('DELETE FROM users WHERE event_id = ? AND user_id = ? AND position IS NULL'),
     batchesAfter: db.prepare(
-      `SELECT from_position, to_position, at, claim_by FROM batches
+      `SELECT from_position, to_position, admitted, at, claim_by FROM batches
        WHERE event_id = ? AND to_position > ? ORDER BY to_position LIMIT ?`,
     ),
     insertBatch: db.prepare(
-      `INSERT INTO batches (event_id, to_position, from_position, at, claim_by)
-       VALUES (@eventId, @to, @from, @at, @claimBy)`,
+      `INSERT INTO batches (event_id, to_position, from_position, admitted, at, claim_by)
+       VALUES (@eventId, @to, @from, @admitted, @at, @claimBy)`,
     ),
     getSession: db.prepare(
       `SELECT position, session_id, sub, claimed_at, ends_at, claim_by, completed_at FROM sessions
@@ -556,13 +801,61 @@ function statements(db: Database.Database) {
       `UPDATE events SET version = @version, serving_position = @servingPosition, in_use = @inUse,
          released_through = @releasedThrough, rate_credit = @rateCredit, last_tick_at_ms = @lastTickAtMs,
          completed_seen = @completedSeen, missed = @missed, expired = @expired, recent_ticks = @recentTicks,
-         updated_at = @updatedAt
+         left_seen = @leftSeen, admitted_total = @admittedTotal, held_through_serving = @heldThroughServing,
+         settled_slice = @settledSlice, settled_held = @settledHeld, updated_at = @updatedAt
        WHERE event_id = @eventId AND version = @expected`,
     ),
     hit: db.prepare(
       `INSERT INTO rate_limits (rate_key, window_start, hits, expires_at) VALUES (@key, @windowStartSec, 1, @expiresAt)
        ON CONFLICT (rate_key, window_start) DO UPDATE SET hits = hits + 1
        RETURNING hits`,
+    ),
+    getIntake: db.prepare('SELECT rung_slice, sealed_through FROM intake WHERE event_id = ?'),
+    ringIntake: db.prepare(
+      `INSERT INTO intake (event_id, rung_slice, sealed_through) VALUES (@eventId, @slice, -1)
+       ON CONFLICT (event_id) DO UPDATE SET rung_slice = max(rung_slice, excluded.rung_slice)`,
+    ),
+    sealIntake: db.prepare(
+      `INSERT INTO intake (event_id, rung_slice, sealed_through) VALUES (@eventId, -1, @throughSlice)
+       ON CONFLICT (event_id) DO UPDATE SET sealed_through = max(sealed_through, excluded.sealed_through)`,
+    ),
+    takeTicket: db.prepare(
+      `INSERT INTO intake_tickets (event_id, slice, stripe, taken) VALUES (@eventId, @slice, @stripe, 1)
+       ON CONFLICT (event_id, slice, stripe) DO UPDATE SET taken = taken + 1 WHERE taken < @most
+       RETURNING taken`,
+    ),
+    forgetTickets: db.prepare('DELETE FROM intake_tickets WHERE event_id = ? AND slice <= ?'),
+    ticketCounts: db.prepare(
+      `SELECT slice, stripe, taken FROM intake_tickets
+       WHERE event_id = ? AND slice > ? AND slice <= ? AND taken > 0 ORDER BY slice, stripe`,
+    ),
+    insertSlice: db.prepare(
+      `INSERT INTO slices (event_id, slice, counts, held_before) VALUES (@eventId, @slice, @counts, @heldBefore)
+       ON CONFLICT (event_id, slice) DO NOTHING`,
+    ),
+    getSlice: db.prepare('SELECT slice, counts, held_before FROM slices WHERE event_id = ? AND slice = ?'),
+    slicesAfter: db.prepare(
+      `SELECT slice, counts, held_before FROM slices WHERE event_id = ? AND slice > ? ORDER BY slice LIMIT ?`,
+    ),
+    getFence: db.prepare('SELECT leave_fence FROM seals WHERE event_id = ?'),
+    raiseFence: db.prepare(
+      `INSERT INTO seals (event_id, sealed_through, leave_fence) VALUES (@eventId, 0, @throughPosition)
+       ON CONFLICT (event_id) DO UPDATE SET leave_fence = max(leave_fence, excluded.leave_fence)`,
+    ),
+    getLeave: db.prepare('SELECT voided FROM leaves WHERE event_id = ? AND position = ?'),
+    insertLeave: db.prepare(
+      `INSERT INTO leaves (event_id, position, left_at, voided) VALUES (@eventId, @position, @nowSec, @voided)`,
+    ),
+    countLeave: db.prepare(
+      `INSERT INTO leave_blocks (event_id, block, leaves) VALUES (@eventId, @block, 1)
+       ON CONFLICT (event_id, block) DO UPDATE SET leaves = leaves + 1`,
+    ),
+    voidsIn: db.prepare(
+      `SELECT position FROM leaves WHERE event_id = ? AND position > ? AND position <= ? AND voided = 1
+       ORDER BY position`,
+    ),
+    leaveBlocks: db.prepare(
+      'SELECT block, leaves FROM leave_blocks WHERE event_id = ? AND block >= ? ORDER BY block',
     ),
     getHits: db.prepare('SELECT hits FROM rate_limits WHERE rate_key = ? AND window_start = ?'),
     sweepRateLimits: db.prepare('DELETE FROM rate_limits WHERE expires_at <= ?'),
