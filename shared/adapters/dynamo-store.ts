@@ -37,11 +37,17 @@ import { cancellationCodes, DynamoTable, type Item, keys, num, RETENTION_SECONDS
 
 function toEventRecord(item: Item): EventRecord {
   const { pk: _pk, sk: _sk, ...fields } = item;
+  const serving = num(item, 'servingPosition');
+  const config = (item.config ?? {}) as Partial<EventRecord['config']>;
   return {
     ...INITIAL_ADMITTER_STATE,
-    // Events written before config versions existed read as version 0.
+    // Events written before config versions existed read as version 0; before void
+    // numbers existed every number up to the serving position was a real, admitted place.
     configVersion: 0,
+    admittedTotal: serving,
+    heldThroughServing: serving,
     ...(fields as Partial<EventRecord>),
+    config: { ...config, intake: config.intake ?? 'exact' } as EventRecord['config'],
     eventId: String(item.eventId),
     recentTicks: (item.recentTicks as TickRecord[] | undefined) ?? [],
   } as EventRecord;

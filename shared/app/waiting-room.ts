@@ -117,6 +117,9 @@ const USER_RESERVATION_STALE_SECONDS = 10;
 const USER_RESERVATION_POLLS = 18;
 /** `joinRateLimitPerMinute` counts over a sliding minute. */
 const JOIN_LIMIT_WINDOW_SECONDS = 60;
+/** How long a leave that met the admitter's fence waits for that admission (ticks are ≤ 5 s apart on AWS). */
+const FENCED_LEAVE_WAIT_MS = 12_000;
+const FENCED_LEAVE_POLL_MS = 200;
 /** Concurrent operator updates of one event are re-merged this often before a 409. */
 const PUT_EVENT_ATTEMPTS = 5;
 
@@ -424,14 +427,34 @@ export class WaitingRoom {
       return;
     }
     const event = await this.#event(eventId, true);
-    let outcome: string | undefined;
-    if (position > event.servingPosition) outcome = await this.#store.leaveWaiting(eventId, position, nowSec);
-    // Admitted, or a tick is admitting it right now (fenced): it gives its slot back.
-    if (outcome === undefined || outcome === 'fenced') {
-      const batch = await this.#store.findBatch(eventId, position);
-      outcome = await this.#store.leaveAdmitted(eventId, position, batch?.claimBy ?? null, nowSec);
+    if (position > event.servingPosition) {
+      const outcome = await this.#store.leaveWaiting(eventId, position, nowSec);
+      if (outcome === 'left') await this.#tellLeft(event, position, nowSec);
+      if (outcome !== 'fenced') return;
+      // A tick fenced the place before this leave landed, so it counts the place as real and
+      // gives it a slot: wait for that admission, then hand the slot back like an admitted leave.
+      await this.#admittedBy(eventId, position);
     }
+    // Any batch that covers a place never voided counted it, so freeing its slot is exact.
+    const batch = await this.#store.findBatch(eventId, position);
+    const outcome = await this.#store.leaveAdmitted(
+      eventId,
+      position,
+      batch?.claimBy ?? null,
+      this.#nowSec(),
+    );
     if (outcome === 'left') await this.#tellLeft(event, position, nowSec);
+  }
+
+  /** Waits (a few ticks at most) until the serving position reaches a fenced place. */
+  async #admittedBy(eventId: string, position: number): Promise<void> {
+    for (let waited = 0; waited < FENCED_LEAVE_WAIT_MS; waited += FENCED_LEAVE_POLL_MS) {
+      const event = await this.#event(eventId, true);
+      if (event.servingPosition >= position || event.state !== 'open') return;
+      await new Promise((resolve) => setTimeout(resolve, FENCED_LEAVE_POLL_MS));
+    }
+    // Still not admitted (ticks failing): it is marked left below; its slot, when a tick
+    // admits it, comes back when its claim window ends.
   }
 
   /** The place's open connections hear `left` and are closed (through the fan-out worker). */
