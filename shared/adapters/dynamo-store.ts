@@ -3,6 +3,7 @@
  */
 import { ConditionalCheckFailedException, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DeleteCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { eachLimited } from '#app/pool';
 import { ConflictError, EventClosedError, EventNotFoundError } from '#domain/errors';
 import {
@@ -639,10 +640,11 @@ export class DynamoQueueStore implements QueueStore {
       return { outcome: 'taken', row: num(out.Attributes, sliceAttr(slice)) };
     } catch (error) {
       if (!(error instanceof ConditionalCheckFailedException)) throw error;
-      const sealedThrough = num(error.Item as Item | undefined, 'sealedThrough');
+      // The document client leaves the returned item in DynamoDB's wire form.
+      const item: Item | undefined = error.Item ? unmarshall(error.Item) : undefined;
+      const sealedThrough = typeof item?.sealedThrough === 'number' ? item.sealedThrough : -1;
       if (sealedThrough >= CLOSED_SLICE) return { outcome: 'closed' };
-      if (error.Item && 'sealedThrough' in error.Item && sealedThrough >= slice)
-        return { outcome: 'sealed', sealedThrough };
+      if (sealedThrough >= slice) return { outcome: 'sealed', sealedThrough };
       return { outcome: 'full' };
     }
   }

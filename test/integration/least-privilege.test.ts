@@ -28,6 +28,7 @@ import { handler as devices } from '#functions/devices';
 import { handler as event } from '#functions/event';
 import { handler as fanout } from '#functions/fanout';
 import { handler as join } from '#functions/join';
+import { handler as leave } from '#functions/leave';
 import { handler as push } from '#functions/push';
 import { handler as status } from '#functions/status';
 import { handler as wsConnect } from '#functions/ws-connect';
@@ -193,8 +194,14 @@ test('every request of a whole sale is allowed by the grant of the function that
     body: { platform: 'fcm', deviceToken: 'fcm-device-token-4' },
   });
 
+  // The last in line gives the place up while waiting: void, its socket hears `left`.
+  await http('leave', leave, 'DELETE /v1/events/{eventId}/place', { eventId, token: fans[3].token });
+  await workers();
+
   await caller.run('admitter', () => admitter({ once: true }, lambdaContext('admitter')));
   await workers();
+  // An admitted fan gives the place up: the slot comes back at once.
+  await http('leave', leave, 'DELETE /v1/events/{eventId}/place', { eventId, token: fans[1].token });
   await http('status', status, 'GET /v1/events/{eventId}/status', { eventId, token: fans[0].token });
   const access = await http('admission', admission, 'POST /v1/events/{eventId}/admission', {
     eventId,
@@ -213,6 +220,13 @@ test('every request of a whole sale is allowed by the grant of the function that
   await workers();
   await http('admin', admin, 'GET /v1/admin/events/{eventId}/stats', { eventId });
   await http('admin', admin, adminRoute('close'), { eventId });
+  // A sharded event: a join takes a stripe ticket and rings the bell; closing seals every stripe.
+  await http('admin', admin, 'PUT /v1/admin/events/{eventId}', {
+    eventId: 'lps',
+    body: { capacity: 2, intake: 'sharded' },
+  });
+  await http('join', join, 'POST /v1/events/{eventId}/join', { eventId: 'lps', body: {} });
+  await http('admin', admin, adminRoute('close'), { eventId: 'lps' });
   await workers();
   for (let i = 0; i < 2; i++) {
     await caller.run('admitter', () => admitter({ once: true }, lambdaContext('admitter')));
