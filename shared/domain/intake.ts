@@ -146,5 +146,5 @@ export function sealableSlice(
 }
 
 /** Leaves are counted per block of position numbers, so `ahead` subtracts them cheaply. */
-export const LEAVE_BLOCK = 4096;
+export const LEAVE_BLOCK = 16_384;
 export const leaveBlockOf = (position: number) => Math.floor((position - 1) / LEAVE_BLOCK);

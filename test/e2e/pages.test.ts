@@ -207,6 +207,37 @@ describe('waiting room page', () => {
     await closeAll(phone, laptop);
   });
 
+  test('a fan leaves the line: the places behind move up, and the page says the place is gone', async () => {
+    const eventId = 'page-leave';
+    await putEvent(eventId);
+    const first = await call(app, 'POST', `/v1/events/${eventId}/join`, { body: {} });
+    const fan = await open(`/?event=${eventId}`);
+    await fan.locator('#join').click();
+    await text(fan.locator('#ahead')).toBe('2');
+    // The fan ahead gives up its place: this one is next now.
+    expect(
+      (await call(app, 'DELETE', `/v1/events/${eventId}/place`, { token: first.body.token })).status,
+    ).toBe(204);
+    await text(fan.locator('#ahead')).toBe('1');
+    await fan.screenshot({ path: join(shotDir, 'room-before-leave.png'), fullPage: true });
+
+    await fan.getByRole('button', { name: 'Leave the line' }).click();
+    await visible(fan.locator('#left-card')).toBe(true);
+    await visible(fan.locator('#join-card')).toBe(true);
+    expect(await fan.locator('#place-card').isHidden()).toBe(true);
+    expect(await fan.evaluate(`localStorage.getItem("fairqueue:${eventId}")`)).toBeNull();
+    await fan.screenshot({ path: join(shotDir, 'room-left.png'), fullPage: true });
+    // Gone for good: the admitter never hands it a slot.
+    await tick();
+    expect((await call(app, 'GET', `/v1/admin/events/${eventId}/stats`, { admin: true })).body).toMatchObject(
+      {
+        waiting: 0,
+        admittedUnclaimed: 0,
+      },
+    );
+    await closeAll(fan);
+  });
+
   test('updates arrive over the WebSocket; when it drops, the page falls back to polling and reconnects', async () => {
     const eventId = 'page-live';
     await putEvent(eventId);
