@@ -19,7 +19,7 @@ import {
   percentile,
   settle,
 } from './measure.ts';
-import { BENCH_EVENT_ID, type HttpJoinParams } from './params.ts';
+import { BENCH_EVENT_ID, BENCH_SHARDED_EVENT_ID, type HttpJoinParams } from './params.ts';
 
 const SERVER_ENTRY = fileURLToPath(new URL('./server.ts', import.meta.url));
 const SERVER_START_TIMEOUT_MS = 90_000;
@@ -208,7 +208,7 @@ async function sendJoins(
   userPrefix: string,
   positions: Set<number>,
 ): Promise<LoadOutcome> {
-  const path = `/v1/events/${BENCH_EVENT_ID}/join`;
+  const path = `/v1/events/${params.intake === 'sharded' ? BENCH_SHARDED_EVENT_ID : BENCH_EVENT_ID}/join`;
   const latencies = new Float64Array(count);
   const byStatus: Record<string, number> = {};
   let next = 0;

@@ -6,6 +6,8 @@
  * its figures are noisy and not for comparison, so it prints them and writes no file).
  */
 export const BENCH_EVENT_ID = 'bench';
+/** The same load on an event with sharded intake (decision 0008). */
+export const BENCH_SHARDED_EVENT_ID = 'bench-sharded';
 
 export const QUICK = process.env.BENCH_QUICK === '1';
 /** BENCH_ONLY=joins (parts 1–3) or BENCH_ONLY=fanout (parts 4–6): a partial run, printed, no file written. */
@@ -20,6 +22,8 @@ const count = (n: number) => (QUICK ? Math.max(50, Math.round(n / 10)) : n);
 export interface HttpJoinParams {
   /** `sqlite`: the embedded store `npm start` uses (on disk); `memory`: in process, for comparison. */
   readonly store: 'sqlite' | 'memory' | 'dynamodb';
+  /** The event's intake mode: one counter item (`exact`) or striped tickets (`sharded`). */
+  readonly intake: 'exact' | 'sharded';
   /** Measured joins; the run stops earlier if `timeLimitSeconds` passes first. */
   readonly joins: number;
   /** Joins sent first and not measured: JIT, sockets, key cache, SDK connections. */
@@ -34,6 +38,7 @@ export interface HttpJoinParams {
 
 export const HTTP_SQLITE: HttpJoinParams = {
   store: 'sqlite',
+  intake: 'exact',
   joins: count(20_000),
   warmupJoins: count(2_000),
   concurrency: 64,
@@ -44,9 +49,12 @@ export const HTTP_SQLITE: HttpJoinParams = {
 
 /** The same load on the in-memory store, beside the SQLite default. */
 export const HTTP_MEMORY: HttpJoinParams = { ...HTTP_SQLITE, store: 'memory' };
+/** The same load on a sharded event, in the same server run as the exact one. */
+export const HTTP_SQLITE_SHARDED: HttpJoinParams = { ...HTTP_SQLITE, intake: 'sharded' };
 
 export const HTTP_DYNAMODB: HttpJoinParams = {
   store: 'dynamodb',
+  intake: 'exact',
   joins: count(5_000),
   warmupJoins: count(500),
   concurrency: 64,
@@ -54,6 +62,7 @@ export const HTTP_DYNAMODB: HttpJoinParams = {
   timeLimitSeconds: 60,
   requestTimeoutMs: 10_000,
 };
+export const HTTP_DYNAMODB_SHARDED: HttpJoinParams = { ...HTTP_DYNAMODB, intake: 'sharded' };
 
 export interface CpuPerJoinParams {
   readonly joins: number;

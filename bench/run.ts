@@ -38,8 +38,10 @@ import {
   FANOUT_TICK,
   FANOUT_WORKER,
   HTTP_DYNAMODB,
+  HTTP_DYNAMODB_SHARDED,
   HTTP_MEMORY,
   HTTP_SQLITE,
+  HTTP_SQLITE_SHARDED,
   type HttpJoinParams,
   ONLY,
   QUICK,
@@ -90,7 +92,31 @@ async function httpOnEmbedded(params: HttpJoinParams): Promise<HttpJoinResult> {
   }
 }
 
-async function httpOnDynamoDb(): Promise<{ result: HttpJoinResult; setupSeconds: Figure }> {
+/** Exact and sharded intake on one server, one after the other, so the two rows compare. */
+async function httpBothIntakes(
+  params: HttpJoinParams,
+  sharded: HttpJoinParams,
+): Promise<{ exact: Outcome<HttpJoinResult>; sharded: Outcome<HttpJoinResult> }> {
+  const server = await startServer(serverEnv(params.store));
+  try {
+    const exact = await attempt(`1a joins over HTTP, ${params.store}, exact intake`, () =>
+      measureHttpJoins(server, params),
+    );
+    await settle();
+    const other = await attempt(`1a joins over HTTP, ${params.store}, sharded intake`, () =>
+      measureHttpJoins(server, sharded),
+    );
+    return { exact, sharded: other };
+  } finally {
+    await server.stop();
+  }
+}
+
+async function httpOnDynamoDb(): Promise<{
+  result: HttpJoinResult;
+  sharded: Outcome<HttpJoinResult>;
+  setupSeconds: Figure;
+}> {
   const setupStart = nowMs();
   const ddb = await startDynamoDbLocal();
   try {
@@ -105,7 +131,12 @@ async function httpOnDynamoDb(): Promise<{ result: HttpJoinResult; setupSeconds:
     const setupSeconds = figure((nowMs() - setupStart) / 1000, 's');
     try {
       const jvmCpu = childCpuReader('java');
-      return { result: await measureHttpJoins(server, HTTP_DYNAMODB, jvmCpu), setupSeconds };
+      const result = await measureHttpJoins(server, HTTP_DYNAMODB, jvmCpu);
+      await settle();
+      const sharded = await attempt('1b joins over HTTP, DynamoDB Local, sharded intake', () =>
+        measureHttpJoins(server, HTTP_DYNAMODB_SHARDED, childCpuReader('java')),
+      );
+      return { result, sharded, setupSeconds };
     } finally {
       await server.stop();
     }
@@ -374,7 +405,9 @@ async function main(): Promise<void> {
   let verification: Outcome<VerifyResult> = notRun;
   let sqlite: Outcome<HttpJoinResult> = notRun;
   let memory: Outcome<HttpJoinResult> = notRun;
-  let dynamo: Outcome<{ result: HttpJoinResult; setupSeconds: Figure }> = notRun;
+  let sqliteSharded: Outcome<HttpJoinResult> = notRun;
+  let dynamo: Outcome<{ result: HttpJoinResult; sharded: Outcome<HttpJoinResult>; setupSeconds: Figure }> =
+    notRun;
   if (runs('joins')) {
     const runtime = await inProcessRuntime();
     cpu = await attempt('2 CPU per join (in process)', () => measureCpuPerJoin(runtime, CPU_PER_JOIN));
@@ -383,7 +416,7 @@ async function main(): Promise<void> {
     setRuntime(undefined);
     await settle();
 
-    sqlite = await attempt('1a joins over HTTP, embedded store (SQLite)', () => httpOnEmbedded(HTTP_SQLITE));
+    ({ exact: sqlite, sharded: sqliteSharded } = await httpBothIntakes(HTTP_SQLITE, HTTP_SQLITE_SHARDED));
     await settle();
     memory = await attempt('1c joins over HTTP, in memory', () => httpOnEmbedded(HTTP_MEMORY));
     await settle();
@@ -431,7 +464,9 @@ async function main(): Promise<void> {
 
   const rows = [
     ...httpRows('1a HTTP join, SQLite', sqlite),
+    ...httpRows('1a HTTP join, SQLite, sharded', sqliteSharded),
     ...httpRows('1b HTTP join, DynamoDB Local', isSkipped(dynamo) ? dynamo : dynamo.result),
+    ...httpRows('1b HTTP join, DynamoDB Local, sharded', isSkipped(dynamo) ? dynamo : dynamo.sharded),
     ...httpRows('1c HTTP join, memory', memory),
     ...cpuRows(cpu),
     ...verifyRows(verification),
@@ -455,6 +490,7 @@ async function main(): Promise<void> {
     ],
     httpJoin: {
       sqlite,
+      sqliteSharded,
       memory,
       dynamodbLocal: isSkipped(dynamo)
         ? dynamo
@@ -463,6 +499,7 @@ async function main(): Promise<void> {
             setupTime: dynamo.setupSeconds,
             emulator: 'DynamoDB Local (-inMemory -sharedDb)',
           },
+      dynamodbLocalSharded: isSkipped(dynamo) ? dynamo : dynamo.sharded,
     },
     cpuPerJoin: cpu,
     accessTokenVerification: verification,
@@ -490,9 +527,17 @@ async function main(): Promise<void> {
     `\n${header}\n\n${table(rows)}\n\nrun time ${totalSeconds.value} s (+ ${waited.value} s sampling/waiting before it); ${writeFile ? `written ${file}` : 'BENCH_QUICK or BENCH_ONLY: no file written'}\n`,
   );
 
-  const failed = [sqlite, memory, dynamo, cpu, verification, fanoutWorker, fanoutTick, model].some(
-    (o) => isSkipped(o) && o !== notRun,
-  );
+  const failed = [
+    sqlite,
+    sqliteSharded,
+    memory,
+    dynamo,
+    cpu,
+    verification,
+    fanoutWorker,
+    fanoutTick,
+    model,
+  ].some((o) => isSkipped(o) && o !== notRun);
   process.exitCode = failed ? 1 : 0;
 }
 

@@ -15,7 +15,7 @@ import { MemoryQueueStore } from '#adapters/memory-store';
 import { type LocalApp, startLocal } from '#local/app';
 import { serveRpc } from './ipc.ts';
 import { monoMs } from './measure.ts';
-import { BENCH_EVENT_ID } from './params.ts';
+import { BENCH_EVENT_ID, BENCH_SHARDED_EVENT_ID } from './params.ts';
 
 type ParentMessage = { readonly type: 'cpu' } | { readonly type: 'stop' };
 
@@ -127,6 +127,8 @@ async function main(): Promise<void> {
     // The same store startLocal would build, with tick commits timed (memory store only).
     ...(process.env.FQ_STORE === 'memory' ? { overrides: { store: commitTimedStore() } } : {}),
   });
+  // Beside the exact demo event: the same joins on a sharded one (part 1, sharded rows).
+  await app.runtime.room.putEvent(BENCH_SHARDED_EVENT_ID, { capacity: 1_000, intake: 'sharded' });
   serveRpc(fanoutHandlers(app));
 
   process.on('message', (message: unknown) => {

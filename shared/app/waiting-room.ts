@@ -218,10 +218,11 @@ export class WaitingRoom {
 
     let position: number;
     let created = true;
+    // Closing is final in the store too (the counter's flag, sealed stripes): a join that
+    // raced the close is refused there, so the event read before is enough here.
     if (userId === undefined) position = await this.#takePosition(known);
     else ({ position, created } = await this.#userPlace(known, userId, nowSec));
-    const event = await this.#cachedEvent(eventId);
-    if (event.state === 'closed' && created) throw new EventClosedError();
+    const event = known;
     const sub = userId ?? `${ANONYMOUS_PREFIX}${randomUUID()}`;
     const { token } = await this.#tokens.signPosition({
       eventId,
