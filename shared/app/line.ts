@@ -101,6 +101,12 @@ export class Line {
     });
   }
 
+  /** False when no waiting place of `position`'s block was given up: no need to read its marker. */
+  async mayHaveLeft(eventId: string, position: number): Promise<boolean> {
+    const block = leaveBlockOf(position);
+    return ((await this.#leaveBlocks(eventId, block)).get(block) ?? 0) > 0;
+  }
+
   /** Leaves in (after, through]. */
   async leavesBetween(eventId: string, after: number, through: number): Promise<number> {
     if (through <= after) return 0;

@@ -313,10 +313,12 @@ export class WaitingRoom {
     const nowSec = this.#nowSec();
     const event = await this.#cachedEvent(eventId);
     const admitted = claims.pos <= event.servingPosition;
+    // A waiting place that left is counted in its block: most status calls need no marker read.
+    const mayHaveLeft = admitted || (await this.#line.mayHaveLeft(eventId, claims.pos));
     const [batch, session, left] = await Promise.all([
       admitted ? this.#store.findBatch(eventId, claims.pos) : undefined,
       admitted ? this.#store.getSession(eventId, claims.pos) : undefined,
-      this.#store.hasLeft(eventId, claims.pos),
+      mayHaveLeft ? this.#store.hasLeft(eventId, claims.pos) : false,
     ]);
     if (left && !session) throw new LeftError();
     const status = placeStatus({
