@@ -18,6 +18,7 @@ import {
   EventClosedError,
   EventNotFoundError,
   InvalidTokenError,
+  LeftError,
   TooManyConnectionsError,
 } from '#domain/errors';
 import { EVENT_ID_PATTERN } from '#domain/event';
@@ -88,6 +89,12 @@ export class Connections {
       },
       nowMs,
     );
+    // A place given up hears nothing more. Read after registering: a leave writes its marker
+    // before it tells the place's connections, so either it finds this one or this finds it.
+    if (await this.deps.store.hasLeft(eventId, claims.pos)) {
+      await registry.remove(connectionId);
+      throw new LeftError();
+    }
     // Read after registering: of racing connects of one place, the last to register sees all
     // of them, and all agree on which are the oldest, so the place ends with at most the cap.
     const max = this.deps.limits.maxConnectionsPerPlace;

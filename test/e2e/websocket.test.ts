@@ -142,6 +142,25 @@ describe('WebSocket updates', () => {
     expect(listed).toBe(0);
   });
 
+  test('a fan who gives the place up hears left on every socket of it, which the server closes; it cannot connect again', async () => {
+    const fan = fans[fans.length - 1];
+    if (!fan) throw new Error('no fan');
+    const second = await connect(fan.token);
+    const heard: Record<string, unknown>[] = [];
+    second.on('message', (data) => heard.push(JSON.parse(String(data))));
+    const closed = [fan.socket, second].map((s) => new Promise((resolve) => s.once('close', resolve)));
+    for (const f of fans) f.messages.length = 0;
+    expect((await call(app, 'DELETE', '/v1/events/live/place', { token: fan.token })).status).toBe(204);
+    await app.settle();
+    await Promise.all(closed);
+    expect(fan.messages.map((m) => m.type)).toEqual(['left']);
+    expect(heard.map((m) => m.type)).toEqual(['left']);
+    // Nobody else heard anything: a leave concerns one place.
+    expect(fans.slice(0, -1).every((f) => f.messages.length === 0)).toBe(true);
+    expect(await refusal(fan.token)).toBe(410);
+    fans.pop();
+  });
+
   test('pause reaches every open connection', async () => {
     for (const fan of fans) fan.messages.length = 0;
     await call(app, 'POST', '/v1/admin/events/live/pause', { admin: true });
