@@ -366,6 +366,7 @@ describe('operator page', () => {
     await text(page.locator('#error')).toBe('');
     const shown = {
       state: 'open',
+      intake: 'exact',
       serving: '1',
       waiting: '1',
       admitted: '1',
@@ -400,6 +401,17 @@ describe('operator page', () => {
     expect(await textOf(page.locator('#error'))).toContain('(event_closed)');
     expect(await textOf(page.locator('#s-state'))).toBe('closed');
     await page.screenshot({ path: join(shotDir, 'admin-closed.png'), fullPage: true });
+
+    // A new event created from the page with sharded intake; the intake then stays what it is.
+    await page.locator('#event-id').fill(`${eventId}-sharded`);
+    await page.locator('#intake').selectOption('sharded');
+    await page.getByRole('button', { name: 'Create or update' }).click();
+    await text(page.locator('#s-intake')).toBe('sharded');
+    await text(page.locator('#s-state')).toBe('open');
+    await page.screenshot({ path: join(shotDir, 'admin-sharded.png'), fullPage: true });
+    await page.locator('#event-id').fill(eventId);
+    await page.locator('#refresh').click();
+    await text(page.locator('#s-intake')).toBe('exact');
 
     // A wrong token again: refused, and said so.
     await page.locator('#admin-token').fill('still-wrong');
