@@ -939,6 +939,25 @@ export class DynamoQueueStore implements QueueStore {
     return out;
   }
 
+  async forgetLeaveBlocks(eventId: string, belowBlock: number) {
+    const stale = [...(await this.leaveBlocks(eventId, 0)).keys()]
+      .filter((b) => b < belowBlock)
+      .slice(0, 100);
+    if (stale.length === 0) return;
+    const names = Object.fromEntries(stale.map((block, i) => [`#b${i}`, `b${block}`]));
+    // Unconditional: a block below the serving position is never counted again.
+    await this.#t.send(() =>
+      this.#t.doc.send(
+        new UpdateCommand({
+          TableName: this.#t.name,
+          Key: keys.line(eventId),
+          UpdateExpression: `REMOVE ${Object.keys(names).join(', ')}`,
+          ExpressionAttributeNames: names,
+        }),
+      ),
+    );
+  }
+
   async hitRateLimit(key: string, windowStartSec: number, windowSeconds: number) {
     // One write for this window, one read of the window before: the sliding estimate needs both.
     const [out, previous] = await Promise.all([

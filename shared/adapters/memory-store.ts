@@ -390,6 +390,11 @@ export class MemoryQueueStore implements QueueStore {
     return new Map([...(blocks ?? [])].filter(([block]) => block >= fromBlock));
   }
 
+  async forgetLeaveBlocks(eventId: string, belowBlock: number) {
+    const blocks = this.#events.get(eventId)?.leaveBlocks;
+    for (const block of [...(blocks?.keys() ?? [])]) if (block < belowBlock) blocks?.delete(block);
+  }
+
   async hitRateLimit(key: string, windowStartSec: number, windowSeconds: number) {
     const id = `${key}@${windowStartSec}`;
     // Kept through the next window too, which reads it as its `previous`.

@@ -678,6 +678,10 @@ export class SqliteQueueStore implements QueueStore {
     return blocks;
   }
 
+  async forgetLeaveBlocks(eventId: string, belowBlock: number) {
+    this.#sql.forgetLeaveBlocks.run(eventId, belowBlock);
+  }
+
   async hitRateLimit(key: string, windowStartSec: number, windowSeconds: number) {
     const counts = this.#tx.hit(key, windowStartSec, windowSeconds);
     if (++this.#hitsSinceSweep >= RATE_LIMIT_SWEEP_EVERY) {
@@ -857,6 +861,7 @@ function statements(db: Database.Database) {
     leaveBlocks: db.prepare(
       'SELECT block, leaves FROM leave_blocks WHERE event_id = ? AND block >= ? ORDER BY block',
     ),
+    forgetLeaveBlocks: db.prepare('DELETE FROM leave_blocks WHERE event_id = ? AND block < ?'),
     getHits: db.prepare('SELECT hits FROM rate_limits WHERE rate_key = ? AND window_start = ?'),
     sweepRateLimits: db.prepare('DELETE FROM rate_limits WHERE expires_at <= ?'),
   };

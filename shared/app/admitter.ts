@@ -7,7 +7,7 @@
  */
 import { completeTick, planTick } from '#domain/admission';
 import type { EventRecord } from '#domain/event';
-import { sealableSlice, settleSlices } from '#domain/intake';
+import { leaveBlockOf, sealableSlice, settleSlices } from '#domain/intake';
 import { type Metrics, NO_METRICS } from '#ports/metrics';
 import type { QueueStore } from '#ports/queue-store';
 import { type ChangeNotifier, type LineChange, NO_NOTIFIER } from '#ports/realtime';
@@ -171,6 +171,9 @@ export class Admitter {
         logger.error('could not hand off line change', { error: error as Error, eventId });
       }
     }
+    // Leave counts of blocks the line has passed are never read again.
+    if (committed && leaveBlockOf(plan.to + 1) > leaveBlockOf(plan.from + 1))
+      await this.#store.forgetLeaveBlocks(eventId, leaveBlockOf(plan.to + 1));
     // A closed event is ticked until every slot it handed out is released, then dropped.
     if (committed && event.state === 'closed' && plan.next.inUse === 0)
       await this.#store.retireEvent(eventId);

@@ -31,4 +31,9 @@ export interface LeaveStore {
   leavesIn(eventId: string, after: number, through: number): Promise<number[]>;
   /** Leaves per block (shared/domain/intake.ts `LEAVE_BLOCK`) of blocks at or after `fromBlock`. */
   leaveBlocks(eventId: string, fromBlock: number): Promise<Map<number, number>>;
+  /**
+   * Drops the per-block counts of blocks below `belowBlock` (all admitted past: nothing
+   * reads them again), so the counts stay as small as the waiting line. Safe to repeat.
+   */
+  forgetLeaveBlocks(eventId: string, belowBlock: number): Promise<void>;
 }

@@ -544,6 +544,11 @@ export function describeQueueStore(name: string, makeStore: () => QueueStore) {
       );
       expect(await store.leaveBlocks(id, 1)).toEqual(new Map([[1, 1]]));
       expect(await store.leaveBlocks(id, 2)).toEqual(new Map());
+      // Blocks the line has passed are forgotten; the leaves themselves stay indexed.
+      await store.forgetLeaveBlocks(id, 1);
+      await store.forgetLeaveBlocks(id, 1);
+      expect(await store.leaveBlocks(id, 0)).toEqual(new Map([[1, 1]]));
+      expect(await store.leavesIn(id, 0, 8)).toEqual([5]);
       // A place given up never claims.
       expect(await store.claimSession(id, session(5, NOW + 10, NOW + 50))).toEqual({ outcome: 'left' });
     });
