@@ -736,6 +736,11 @@ describe('local stack (dev-mode identity, no join limit)', () => {
       expectError(await hit('POST', path, { admin: true, body: { force: true } }), 400, 'invalid_body');
       expectError(await hit('POST', path, { admin: true, rawBody: '{' }), 400, 'invalid_json');
     }
+    // Admission and complete take an empty body too, checked before the token.
+    for (const path of ['/v1/events/input/admission', '/v1/events/input/complete']) {
+      expectError(await hit('POST', path, { body: { pos: 1 } }), 400, 'invalid_body');
+      expectError(await hit('POST', path, { rawBody: '{' }), 400, 'invalid_json');
+    }
     const devices = '/v1/events/input/devices';
     const { token } = (await hit('POST', join, { body: { userId: 'input-a' } })).body;
     expectError(await hit('POST', devices, { token, rawBody: '{"platform":' }), 400, 'invalid_json');
@@ -775,10 +780,15 @@ describe('local stack (dev-mode identity, no join limit)', () => {
       const textPlain = { admin: true, rawBody: '{}', headers: { 'content-type': 'text/plain' } };
       expectError(await hit(method, path, textPlain), 415, 'unsupported_media_type');
     }
-    // Routes that read no body are protected by the gateway's own limit.
+    // Admission and complete take an empty body: an oversized one is refused by the handler and,
+    // past 1 MiB, by the gateway; a body that is not JSON is a 415.
     for (const path of ['/v1/events/sizes/admission', '/v1/events/sizes/complete']) {
-      const res = await hit('POST', path, { token: place.body.token, rawBody: overOneMib });
-      expectError(res, 413, 'payload_too_large');
+      for (const rawBody of [overEightKib, overOneMib]) {
+        const res = await hit('POST', path, { token: place.body.token, rawBody });
+        expectError(res, 413, 'payload_too_large');
+      }
+      const textPlain = { token: place.body.token, rawBody: '{}', headers: { 'content-type': 'text/plain' } };
+      expectError(await hit('POST', path, textPlain), 415, 'unsupported_media_type');
     }
     // Leave reads no body either, and refuses an oversized one before it gives anything up.
     for (const rawBody of [overEightKib, overOneMib]) {
