@@ -392,6 +392,7 @@ const EVENT_ROUTES = [
   { route: 'status', method: 'GET', path: (id: string) => `/v1/events/${id}/status`, admin: false },
   { route: 'admission', method: 'POST', path: (id: string) => `/v1/events/${id}/admission`, admin: false },
   { route: 'complete', method: 'POST', path: (id: string) => `/v1/events/${id}/complete`, admin: false },
+  { route: 'leave', method: 'DELETE', path: (id: string) => `/v1/events/${id}/place`, admin: false },
   {
     route: 'devices',
     method: 'POST',
@@ -478,6 +479,7 @@ describe('unknown event', () => {
     ['status', 'GET', `/v1/events/${UNKNOWN}/status`],
     ['admission', 'POST', `/v1/events/${UNKNOWN}/admission`],
     ['complete', 'POST', `/v1/events/${UNKNOWN}/complete`],
+    ['leave', 'DELETE', `/v1/events/${UNKNOWN}/place`],
   ])('%s with the token of another event -> 401 invalid_token', async (name, method, path) => {
     const token = name === 'complete' ? accessToken : positionToken;
     await expectRejected({ name, method, path, options: { token }, status: 401, code: 'invalid_token' });
@@ -592,6 +594,9 @@ describe('wrong methods -> 405 method_not_allowed', () => {
     ['GET', `/v1/events/${REF}/devices`],
     ['PUT', `/v1/events/${REF}/devices`],
     ['DELETE', `/v1/events/${REF}/devices`],
+    ['GET', `/v1/events/${REF}/place`],
+    ['POST', `/v1/events/${REF}/place`],
+    ['PUT', `/v1/events/${REF}/place`],
     ['POST', `/v1/events/${REF}`],
     ['PUT', `/v1/events/${REF}`],
     ['DELETE', `/v1/events/${REF}`],
@@ -662,17 +667,19 @@ describe('bodies above the local gateway read limit (1 MiB)', () => {
   }, 5_000);
 });
 
-describe('bodies on routes that take none (admission, complete)', () => {
-  // With the fan's valid token: if the size check were skipped, admission would answer 409 not_yet
-  // and complete would end the active session (which the snapshot would catch).
+describe('bodies on routes that take none (admission, complete, leave)', () => {
+  // With the fan's valid token: if the size check were skipped, admission would answer 409 not_yet,
+  // complete would end the active session and leave would void the waiting place (which the
+  // snapshot would catch).
   test.each([
-    ['admission', `/v1/events/${REF}/admission`, () => positionToken],
-    ['complete', `/v1/events/${REF}/complete`, () => accessToken],
-    ['complete with a garbage token', `/v1/events/${REF}/complete`, () => 'garbage'],
-  ])('%s: 9000 bytes -> 413 payload_too_large', async (name, path, token) => {
+    ['admission', 'POST', `/v1/events/${REF}/admission`, () => positionToken],
+    ['complete', 'POST', `/v1/events/${REF}/complete`, () => accessToken],
+    ['complete with a garbage token', 'POST', `/v1/events/${REF}/complete`, () => 'garbage'],
+    ['leave', 'DELETE', `/v1/events/${REF}/place`, () => positionToken],
+  ])('%s: 9000 bytes -> 413 payload_too_large', async (name, method, path, token) => {
     await expectRejected({
       name,
-      method: 'POST',
+      method,
       path,
       options: { rawBody: padded({}, 9000), token: token() },
       status: 413,

@@ -47,6 +47,8 @@ const DEVICE = { platform: 'fcm', deviceToken: 'fcm-registration-token-0001' } a
 const seen = new Set<string>();
 /** `status` values seen in 200 answers of the status route. */
 const placeStatuses = new Set<string>();
+/** `type` of every WebSocket server message received (each checked against the spec). */
+const messageTypes = new Set<string>();
 
 let app: LocalApp;
 
@@ -103,6 +105,7 @@ function openSocket(token: string): Promise<LiveSocket> {
         const message: unknown = JSON.parse(String(data));
         expectWebSocketMessage(message);
         live.messages.push(message as LiveSocket['messages'][number]);
+        messageTypes.add((message as LiveSocket['messages'][number]).type);
       } catch (error) {
         live.problems.push(error);
       }
@@ -251,6 +254,13 @@ test('the request schemas of the spec accept exactly what the zod schemas accept
         { capacity: 1, nearThreshold: -1 },
         { capacity: 1, nearThreshold: 1_000_000_001 },
         { capacity: 1, extra: true },
+        { capacity: 1, intake: 'exact' },
+        { capacity: 1, intake: 'sharded' },
+        { capacity: 1, intake: 'Sharded' },
+        { capacity: 1, intake: 'striped' },
+        { capacity: 1, intake: null },
+        { capacity: 1, intake: 1 },
+        { intake: 'sharded' },
       ],
     ],
     ['EmptyRequest', emptyBodySchema, [{}, { a: 1 }, [], null]],
@@ -341,7 +351,16 @@ describe('local stack (dev-mode identity, no join limit)', () => {
       admin: true,
       body: { capacity: 5, admitPerMinute: null },
     });
-    expect(uncapped.body).toMatchObject({ admitPerMinute: null, claimWindowSeconds: 120 });
+    expect(uncapped.body).toMatchObject({ admitPerMinute: null, claimWindowSeconds: 120, intake: 'exact' });
+    // The intake is fixed at creation: the same one again is fine, another one changes nothing.
+    const sameIntake = { capacity: 5, intake: 'exact' };
+    expect((await hit('PUT', '/v1/admin/events/cfg', { admin: true, body: sameIntake })).status).toBe(200);
+    const otherIntake = { capacity: 6, intake: 'sharded' };
+    expectError(
+      await hit('PUT', '/v1/admin/events/cfg', { admin: true, body: otherIntake }),
+      409,
+      'intake_locked',
+    );
 
     expect((await hit('GET', '/v1/events/cfg')).status).toBe(200);
     const jwks = await hit('GET', '/.well-known/jwks.json');
@@ -358,6 +377,86 @@ describe('local stack (dev-mode identity, no join limit)', () => {
     const resumed = await hit('POST', '/v1/admin/events/cfg/resume', { admin: true, body: {} });
     expect(resumed.body.state).toBe('open');
     expect((await hit('GET', '/v1/admin/events/cfg/stats', { admin: true })).status).toBe(200);
+  });
+
+  test('a sharded event: positions are sparse, and ahead counts only real places once settled', async () => {
+    const put = '/v1/admin/events/many';
+    const created = await hit('PUT', put, { admin: true, body: { capacity: 1, intake: 'sharded' } });
+    expect(created.body).toMatchObject({ eventId: 'many', intake: 'sharded' });
+    // Left out, the intake stays what it was.
+    expect((await hit('PUT', put, { admin: true, body: { capacity: 1 } })).body.intake).toBe('sharded');
+    expectError(
+      await hit('PUT', put, { admin: true, body: { capacity: 1, intake: 'exact' } }),
+      409,
+      'intake_locked',
+    );
+    const joined: { position: number; token: string }[] = [];
+    for (let i = 0; i < 3; i++) joined.push((await hit('POST', '/v1/events/many/join', { body: {} })).body);
+    // The joins' second is not settled yet: stats count settled seconds only.
+    const early = await hit('GET', '/v1/admin/events/many/stats', { admin: true });
+    expect(early.body).toMatchObject({ intake: 'sharded', issued: 0, waiting: 0, servingPosition: 0 });
+
+    clock.advance(3);
+    await app.tick(); // settles the joins' second and admits the first place in line
+    const byPosition = [...joined].sort((x, y) => x.position - y.position);
+    const stats = await hit('GET', '/v1/admin/events/many/stats', { admin: true });
+    expect(stats.body).toMatchObject({
+      intake: 'sharded',
+      issued: 3,
+      servingPosition: byPosition[0]?.position,
+      waiting: 2,
+      admittedUnclaimed: 1,
+    });
+    expect(stats.body.recentTicks.at(-1)).toMatchObject({ from: 0, admitted: 1 });
+    expect((await hit('GET', '/v1/events/many')).body).toMatchObject({ issued: 3 });
+    // However far apart the numbers, the places behind count only the real ones ahead.
+    const aheads: number[] = [];
+    for (const place of byPosition) {
+      aheads.push((await hit('GET', '/v1/events/many/status', { token: place.token })).body.ahead);
+    }
+    expect(aheads).toEqual([0, 1, 2]);
+  });
+
+  test('a fan leaves: 204 twice, its socket hears left and is closed, and the place answers 410 left', async () => {
+    await hit('PUT', '/v1/admin/events/bye', { admin: true, body: { capacity: 1 } });
+    const place = '/v1/events/bye/place';
+    const status = '/v1/events/bye/status';
+    const admission = '/v1/events/bye/admission';
+    const [a, b, c] = await Promise.all(
+      ['bye-a', 'bye-b', 'bye-c'].map(
+        async (userId) => (await hit('POST', '/v1/events/bye/join', { body: { userId } })).body,
+      ),
+    );
+    const byPosition = [a, b, c].sort((x, y) => x.position - y.position);
+    const [first, second, third] = byPosition;
+    if (!first || !second || !third) throw new Error('three joins expected');
+    expect(byPosition.map((p) => p.position)).toEqual([1, 2, 3]);
+
+    // The second in line gives up while its socket is open.
+    const live = await openSocket(second.token);
+    expect((await hit('DELETE', place, { token: second.token })).status).toBe(204);
+    expect((await hit('DELETE', place, { token: second.token })).status).toBe(204);
+    await until(() => live.socket.readyState === WebSocket.CLOSED, 'the server to close the socket');
+    expect(types(live)).toEqual(['left']);
+    expect(live.messages[0]).toEqual({ type: 'left', seq: expect.any(Number) });
+    expectError(await hit('GET', status, { token: second.token }), 410, 'left');
+    expectError(await hit('POST', admission, { token: second.token }), 410, 'left');
+    // The third counts only real places: the first and itself.
+    const behind = await hit('GET', status, { token: third.token });
+    expect(behind.body).toMatchObject({ status: 'waiting', position: 3, servingPosition: 0, ahead: 2 });
+
+    // The first is admitted and gives its slot back before claiming; the next tick skips the void number.
+    await app.tick();
+    expect((await hit('GET', status, { token: first.token })).body.status).toBe('admitted');
+    expect((await hit('DELETE', place, { token: first.token })).status).toBe(204);
+    expectError(await hit('POST', admission, { token: first.token }), 410, 'left');
+    expectError(await hit('GET', status, { token: first.token }), 410, 'left');
+    await app.tick();
+    const admitted = await hit('GET', status, { token: third.token });
+    expect(admitted.body).toMatchObject({ status: 'admitted', position: 3, servingPosition: 3, ahead: 0 });
+    const stats = await hit('GET', '/v1/admin/events/bye/stats', { admin: true });
+    expect(stats.body).toMatchObject({ issued: 3, servingPosition: 3, waiting: 0, admittedUnclaimed: 1 });
+    expect(stats.body.recentTicks.map((tick: { admitted: number }) => tick.admitted)).toEqual([1, 1]);
   });
 
   test('a place goes through every status, and admission answers each one', async () => {
@@ -637,6 +736,11 @@ describe('local stack (dev-mode identity, no join limit)', () => {
       expectError(await hit('POST', path, { admin: true, body: { force: true } }), 400, 'invalid_body');
       expectError(await hit('POST', path, { admin: true, rawBody: '{' }), 400, 'invalid_json');
     }
+    // Admission and complete take an empty body too, checked before the token.
+    for (const path of ['/v1/events/input/admission', '/v1/events/input/complete']) {
+      expectError(await hit('POST', path, { body: { pos: 1 } }), 400, 'invalid_body');
+      expectError(await hit('POST', path, { rawBody: '{' }), 400, 'invalid_json');
+    }
     const devices = '/v1/events/input/devices';
     const { token } = (await hit('POST', join, { body: { userId: 'input-a' } })).body;
     expectError(await hit('POST', devices, { token, rawBody: '{"platform":' }), 400, 'invalid_json');
@@ -676,11 +780,22 @@ describe('local stack (dev-mode identity, no join limit)', () => {
       const textPlain = { admin: true, rawBody: '{}', headers: { 'content-type': 'text/plain' } };
       expectError(await hit(method, path, textPlain), 415, 'unsupported_media_type');
     }
-    // Routes that read no body are protected by the gateway's own limit.
+    // Admission and complete take an empty body: an oversized one is refused by the handler and,
+    // past 1 MiB, by the gateway; a body that is not JSON is a 415.
     for (const path of ['/v1/events/sizes/admission', '/v1/events/sizes/complete']) {
-      const res = await hit('POST', path, { token: place.body.token, rawBody: overOneMib });
+      for (const rawBody of [overEightKib, overOneMib]) {
+        const res = await hit('POST', path, { token: place.body.token, rawBody });
+        expectError(res, 413, 'payload_too_large');
+      }
+      const textPlain = { token: place.body.token, rawBody: '{}', headers: { 'content-type': 'text/plain' } };
+      expectError(await hit('POST', path, textPlain), 415, 'unsupported_media_type');
+    }
+    // Leave reads no body either, and refuses an oversized one before it gives anything up.
+    for (const rawBody of [overEightKib, overOneMib]) {
+      const res = await hit('DELETE', '/v1/events/sizes/place', { token: place.body.token, rawBody });
       expectError(res, 413, 'payload_too_large');
     }
+    expect((await hit('GET', '/v1/events/sizes/status', { token: place.body.token })).status).toBe(200);
     const text = { rawBody: '{}', headers: { 'content-type': 'text/plain' } };
     expectError(await hit('POST', '/v1/events/sizes/join', text), 415, 'unsupported_media_type');
     const devices = '/v1/events/sizes/devices';
@@ -720,6 +835,7 @@ describe('local stack (dev-mode identity, no join limit)', () => {
     ]) {
       expectError(await hit('GET', '/v1/events/tok/status', options), 401, 'invalid_token');
       expectError(await hit('POST', '/v1/events/tok/admission', options), 401, 'invalid_token');
+      expectError(await hit('DELETE', '/v1/events/tok/place', options), 401, 'invalid_token');
       const register = { ...options, body: DEVICE };
       expectError(await hit('POST', '/v1/events/tok/devices', register), 401, 'invalid_token');
     }
@@ -728,6 +844,7 @@ describe('local stack (dev-mode identity, no join limit)', () => {
     }
     clock.advance(30);
     expectError(await hit('GET', '/v1/events/tok/status', { token: position }), 401, 'invalid_token');
+    expectError(await hit('DELETE', '/v1/events/tok/place', { token: position }), 401, 'invalid_token');
     expectError(
       await hit('POST', '/v1/events/tok/devices', { token: position, body: DEVICE }),
       401,
@@ -778,6 +895,7 @@ describe('local stack (dev-mode identity, no join limit)', () => {
     });
     expectError(await hit('GET', '/v1/events/ghost/status', { token }), 404, 'event_not_found');
     expectError(await hit('POST', '/v1/events/ghost/admission', { token }), 404, 'event_not_found');
+    expectError(await hit('DELETE', '/v1/events/ghost/place', { token }), 404, 'event_not_found');
     expectError(
       await hit('POST', '/v1/events/ghost/devices', { token, body: DEVICE }),
       404,
@@ -807,6 +925,7 @@ describe('local stack (dev-mode identity, no join limit)', () => {
         ['GET', '/v1/events/busy/status', { token: place.body.token }],
         ['POST', '/v1/events/busy/admission', { token: place.body.token }],
         ['POST', '/v1/events/busy/complete', { token: claim.body.accessToken }],
+        ['DELETE', '/v1/events/busy/place', { token: place.body.token }],
         ['POST', '/v1/events/busy/devices', { token: place.body.token, body: DEVICE }],
         ['GET', '/v1/events/busy', {}],
         ['PUT', '/v1/admin/events/busy', { admin: true, body: { capacity: 2 } }],
@@ -929,7 +1048,7 @@ describe('local stack whose config writes always lose a race', () => {
   });
 });
 
-test('every answer the spec documents was provoked, and every place status was seen', () => {
+test('every answer the spec documents was provoked, every place status and server message was seen', () => {
   // No code raises `unavailable` yet; the spec lists it because the error type allows it.
   const notSeen = documentedAnswers().filter(
     (answer) => !seen.has(answer) && !answer.endsWith(' 503 unavailable'),
@@ -950,4 +1069,8 @@ test('every answer the spec documents was provoked, and every place status was s
   expect([...seen].filter((answer) => answer.startsWith('websocket')).sort()).toEqual(
     documentedWebSocketRefusals().sort(),
   );
+  const serverMessages = loadSpec().components.schemas.WebSocketServerMessage as {
+    discriminator?: { mapping?: Record<string, string> };
+  };
+  expect([...messageTypes].sort()).toEqual(Object.keys(serverMessages.discriminator?.mapping ?? {}).sort());
 });

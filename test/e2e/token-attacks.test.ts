@@ -401,6 +401,8 @@ describe('controls', () => {
 const POSITION_ROUTES = [
   { route: 'status', method: 'GET', path: `/v1/events/${A}/status` },
   { route: 'admission', method: 'POST', path: `/v1/events/${A}/admission` },
+  // A forged leave would give bob's admitted slot back (admittedUnclaimed drops in the snapshot).
+  { route: 'leave', method: 'DELETE', path: `/v1/events/${A}/place` },
 ] as const;
 
 describe.each(POSITION_ROUTES)('$route with a forged position token', ({ method, path }) => {
@@ -585,6 +587,7 @@ describe('expired tokens (the test clock moves past exp)', () => {
   test.each([
     ['status', 'GET', `/v1/events/${C}/status`],
     ['admission', 'POST', `/v1/events/${C}/admission`],
+    ['leave', 'DELETE', `/v1/events/${C}/place`],
   ])('a position token at its exp -> %s 401 invalid_token', async (_, method, path) => {
     expect(clock.sec).toBe(Number(claimsOf(position).exp));
     await expectExpired(method, path, position);
