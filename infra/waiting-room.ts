@@ -655,7 +655,7 @@ export class FairqueueWaitingRoom extends Construct {
       createDefaultStage: false,
       corsPreflight: {
         allowOrigins: props.corsAllowOrigins ?? ['*'],
-        allowMethods: [CorsHttpMethod.GET, CorsHttpMethod.POST, CorsHttpMethod.PUT],
+        allowMethods: [CorsHttpMethod.GET, CorsHttpMethod.POST, CorsHttpMethod.PUT, CorsHttpMethod.DELETE],
         allowHeaders: ['authorization', 'content-type'],
         // Browsers hide headers not listed here; clients need it to back off on 429/503.
         exposeHeaders: ['retry-after'],

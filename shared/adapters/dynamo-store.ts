@@ -888,6 +888,43 @@ export class DynamoQueueStore implements QueueStore {
     }
   }
 
+  async markLeft(eventId: string, position: number, nowSec: number): Promise<LeaveAdmittedResult> {
+    try {
+      await this.#t.send(() =>
+        this.#t.doc.send(
+          new PutCommand({
+            TableName: this.#t.name,
+            Item: { ...keys.left(eventId, position), at: nowSec, ttl: nowSec + RETENTION_SECONDS },
+            ConditionExpression: 'attribute_not_exists(pk)',
+          }),
+        ),
+      );
+      return 'left';
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return 'already_left';
+      throw error;
+    }
+  }
+
+  async unbindUser(eventId: string, userId: string, position: number) {
+    try {
+      await this.#t.send(() =>
+        this.#t.doc.send(
+          new DeleteCommand({
+            TableName: this.#t.name,
+            Key: keys.user(eventId, userId),
+            // Only the binding to the place given up: a newer place of the user stays.
+            ConditionExpression: '#position = :position',
+            ExpressionAttributeNames: { '#position': 'position' },
+            ExpressionAttributeValues: { ':position': position },
+          }),
+        ),
+      );
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+    }
+  }
+
   async hasLeft(eventId: string, position: number) {
     return (await this.#t.get(keys.left(eventId, position), false)) !== undefined;
   }

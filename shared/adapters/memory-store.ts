@@ -370,6 +370,19 @@ export class MemoryQueueStore implements QueueStore {
     return 'left';
   }
 
+  async markLeft(eventId: string, position: number): Promise<LeaveAdmittedResult> {
+    const data = this.#data(eventId);
+    if (data.left.has(position)) return 'already_left';
+    data.left.add(position);
+    return 'left';
+  }
+
+  async unbindUser(eventId: string, userId: string, position: number) {
+    const users = this.#events.get(eventId)?.users;
+    const slot = users?.get(userId);
+    if (slot && 'position' in slot && slot.position === position) users?.delete(userId);
+  }
+
   async hasLeft(eventId: string, position: number) {
     return this.#events.get(eventId)?.left.has(position) ?? false;
   }

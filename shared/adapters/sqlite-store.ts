@@ -469,6 +469,16 @@ function transactions(db: Database.Database, sql: Statements) {
       },
     ),
 
+    markLeft: writeTransaction(
+      db,
+      (eventId: string, position: number, nowSec: number): LeaveAdmittedResult => {
+        requireExists(sql, eventId);
+        if (readLeft(sql, eventId, position)) return 'already_left';
+        sql.insertLeave.run({ eventId, position, nowSec, voided: 0 });
+        return 'left';
+      },
+    ),
+
     leaveAdmitted: writeTransaction(
       db,
       (eventId: string, position: number, claimBy: number | null, nowSec: number): LeaveAdmittedResult => {
@@ -659,6 +669,14 @@ export class SqliteQueueStore implements QueueStore {
     return readLeft(this.#sql, eventId, position) !== undefined;
   }
 
+  async markLeft(eventId: string, position: number, nowSec: number): Promise<LeaveAdmittedResult> {
+    return this.#tx.markLeft(eventId, position, nowSec);
+  }
+
+  async unbindUser(eventId: string, userId: string, position: number) {
+    this.#sql.unbindUser.run(eventId, userId, position);
+  }
+
   async fenceLeaves(eventId: string, throughPosition: number) {
     this.#tx.fenceLeaves(eventId, throughPosition);
   }
@@ -766,6 +784,7 @@ function statements(db: Database.Database) {
        ON CONFLICT (event_id, user_id) DO UPDATE SET position = excluded.position, reserved_at = NULL`,
     ),
     releaseUser: db.prepare('DELETE FROM users WHERE event_id = ? AND user_id = ? AND position IS NULL'),
+    unbindUser: db.prepare('DELETE FROM users WHERE event_id = ? AND user_id = ? AND position = ?'),
     batchesAfter: db.prepare(
       `SELECT from_position, to_position, admitted, at, claim_by FROM batches
        WHERE event_id = ? AND to_position > ? ORDER BY to_position LIMIT ?`,

@@ -82,7 +82,16 @@ export class Line {
     const newest = event.settledSlice >= 0 ? await this.slice(event.eventId, event.settledSlice) : undefined;
     const perSlice = newest ? sliceHeld(newest.counts) : 0;
     const between = Math.max(0, ticket.slice - event.settledSlice - 1);
-    return event.settledHeld + between * perSlice + (ticket.row - 1) * INTAKE_STRIPES + ticket.stripe + 1;
+    // Inside its own slice, the tickets before this one are at least its own stripe's earlier
+    // rows and at most every stripe's earlier rows plus this row's lower stripes; between
+    // those, the recent pace times how far into the second the slice has got.
+    const fewest = ticket.row - 1;
+    const most = (ticket.row - 1) * INTAKE_STRIPES + ticket.stripe;
+    const startMs = (event.createdAt + ticket.slice) * 1000;
+    const elapsed = Math.min(1, Math.max(0, (this.#now() - startMs) / 1000));
+    const guess = perSlice > 0 ? perSlice * elapsed : fewest * INTAKE_STRIPES;
+    const before = Math.round(Math.min(most, Math.max(fewest, guess)));
+    return event.settledHeld + between * perSlice + before + 1;
   }
 
   /** Real places ahead of `position` (void numbers and leaves skipped), the place itself included. */

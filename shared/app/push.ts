@@ -5,7 +5,7 @@
  * positions.
  */
 import { deviceKey } from '#adapters/device-key';
-import { EventNotFoundError, PushUnavailableError, TooManyDevicesError } from '#domain/errors';
+import { EventNotFoundError, LeftError, PushUnavailableError, TooManyDevicesError } from '#domain/errors';
 import type { EventRecord } from '#domain/event';
 import {
   claimExpiringLead,
@@ -73,6 +73,8 @@ export class Push {
     if (!gateway?.supports(platform)) throw new PushUnavailableError(platform);
     const event = await store.getEvent(eventId);
     if (!event) throw new EventNotFoundError(eventId);
+    // A place given up gets no more pushes: registering for it would only make an endpoint.
+    if (await store.hasLeft(eventId, claims.pos)) throw new LeftError();
     // Checked before SNS is asked for an endpoint: one token must not buy thousands of
     // endpoints and a publish to each at every milestone. A device already registered may
     // register again. Racing registrations may overshoot by a few; nothing more.

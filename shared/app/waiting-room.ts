@@ -320,7 +320,7 @@ export class WaitingRoom {
       admitted ? this.#store.getSession(eventId, claims.pos) : undefined,
       mayHaveLeft ? this.#store.hasLeft(eventId, claims.pos) : false,
     ]);
-    if (left && !session) throw new LeftError();
+    if (left) throw new LeftError();
     const status = placeStatus({
       position: claims.pos,
       servingPosition: event.servingPosition,
@@ -364,7 +364,11 @@ export class WaitingRoom {
     const nowSec = this.#nowSec();
     const event = await this.#event(eventId, true);
     const existing = await this.#store.getSession(eventId, claims.pos);
-    if (existing) return this.#existingSession(eventId, existing, claims.sub, nowSec);
+    if (existing) {
+      // A place given up after it claimed: its session was ended with it.
+      if (await this.#store.hasLeft(eventId, claims.pos)) throw new LeftError();
+      return this.#existingSession(eventId, existing, claims.sub, nowSec);
+    }
     if (claims.pos > event.servingPosition) {
       if (await this.#store.hasLeft(eventId, claims.pos)) throw new LeftError();
       if (event.state === 'closed') throw new EventClosedError();
@@ -419,11 +423,13 @@ export class WaitingRoom {
     const claims = await this.#tokens.verifyPosition(token, eventId);
     const nowSec = this.#nowSec();
     const position = claims.pos;
+    // A user who gives the place up may join again later, for a new place.
+    if (!claims.sub.startsWith(ANONYMOUS_PREFIX)) await this.#store.unbindUser(eventId, claims.sub, position);
     const session = await this.#store.getSession(eventId, position);
     if (session) {
       if (session.sub !== claims.sub) throw new InvalidTokenError('place claimed by another subject');
       await this.#store.completeSession(eventId, position, session.sessionId, nowSec);
-      if ((await this.#store.leaveAdmitted(eventId, position, null, nowSec)) === 'left') {
+      if ((await this.#store.markLeft(eventId, position, nowSec)) === 'left') {
         const event = await this.#event(eventId);
         await this.#tellLeft(event, position, nowSec);
       }

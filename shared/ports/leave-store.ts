@@ -24,6 +24,8 @@ export interface LeaveStore {
     claimBy: number | null,
     nowSec: number,
   ): Promise<LeaveAdmittedResult>;
+  /** Marks a place left and nothing else (a claimed place, whose session ends as `complete` ends it). */
+  markLeft(eventId: string, position: number, nowSec: number): Promise<LeaveAdmittedResult>;
   hasLeft(eventId: string, position: number): Promise<boolean>;
   /** Raises the leave fence to at least `throughPosition`: places at or below it can no longer be voided. */
   fenceLeaves(eventId: string, throughPosition: number): Promise<void>;

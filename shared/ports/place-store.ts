@@ -29,6 +29,11 @@ export interface PlaceStore {
   bindUser(eventId: string, userId: string, position: number): Promise<void>;
   /** Drops an unbound reservation (the join failed before it got a position). */
   releaseUser(eventId: string, userId: string): Promise<void>;
+  /**
+   * Forgets the user's place if it is still `position` (the place was given up), so the
+   * user's next join takes a new one. Safe to repeat.
+   */
+  unbindUser(eventId: string, userId: string, position: number): Promise<void>;
 
   getSession(eventId: string, position: number): Promise<Session | undefined>;
   /**

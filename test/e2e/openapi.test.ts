@@ -441,6 +441,16 @@ describe('local stack (dev-mode identity, no join limit)', () => {
     expect(live.messages[0]).toEqual({ type: 'left', seq: expect.any(Number) });
     expectError(await hit('GET', status, { token: second.token }), 410, 'left');
     expectError(await hit('POST', admission, { token: second.token }), 410, 'left');
+    // A place given up registers no device, and opens no socket again.
+    expectError(
+      await hit('POST', '/v1/events/bye/devices', { token: second.token, body: DEVICE }),
+      410,
+      'left',
+    );
+    // The same user joining again gets a new place at the end of the line.
+    const again = await hit('POST', '/v1/events/bye/join', { body: { userId: 'bye-b' } });
+    expect(again.status).toBe(201);
+    expect(again.body.position).toBe(4);
     // The third counts only real places: the first and itself.
     const behind = await hit('GET', status, { token: third.token });
     expect(behind.body).toMatchObject({ status: 'waiting', position: 3, servingPosition: 0, ahead: 2 });
@@ -455,7 +465,8 @@ describe('local stack (dev-mode identity, no join limit)', () => {
     const admitted = await hit('GET', status, { token: third.token });
     expect(admitted.body).toMatchObject({ status: 'admitted', position: 3, servingPosition: 3, ahead: 0 });
     const stats = await hit('GET', '/v1/admin/events/bye/stats', { admin: true });
-    expect(stats.body).toMatchObject({ issued: 3, servingPosition: 3, waiting: 0, admittedUnclaimed: 1 });
+    // The rejoined user (#4) still waits.
+    expect(stats.body).toMatchObject({ issued: 4, servingPosition: 3, waiting: 1, admittedUnclaimed: 1 });
     expect(stats.body.recentTicks.map((tick: { admitted: number }) => tick.admitted)).toEqual([1, 1]);
   });
 
@@ -741,6 +752,9 @@ describe('local stack (dev-mode identity, no join limit)', () => {
       expectError(await hit('POST', path, { body: { pos: 1 } }), 400, 'invalid_body');
       expectError(await hit('POST', path, { rawBody: '{' }), 400, 'invalid_json');
     }
+    // So does leave: a malformed request gives nothing up.
+    expectError(await hit('DELETE', '/v1/events/input/place', { body: { pos: 1 } }), 400, 'invalid_body');
+    expectError(await hit('DELETE', '/v1/events/input/place', { rawBody: '{' }), 400, 'invalid_json');
     const devices = '/v1/events/input/devices';
     const { token } = (await hit('POST', join, { body: { userId: 'input-a' } })).body;
     expectError(await hit('POST', devices, { token, rawBody: '{"platform":' }), 400, 'invalid_json');
@@ -795,6 +809,8 @@ describe('local stack (dev-mode identity, no join limit)', () => {
       const res = await hit('DELETE', '/v1/events/sizes/place', { token: place.body.token, rawBody });
       expectError(res, 413, 'payload_too_large');
     }
+    const leaveAsText = { token: place.body.token, rawBody: '{}', headers: { 'content-type': 'text/plain' } };
+    expectError(await hit('DELETE', '/v1/events/sizes/place', leaveAsText), 415, 'unsupported_media_type');
     expect((await hit('GET', '/v1/events/sizes/status', { token: place.body.token })).status).toBe(200);
     const text = { rawBody: '{}', headers: { 'content-type': 'text/plain' } };
     expectError(await hit('POST', '/v1/events/sizes/join', text), 415, 'unsupported_media_type');

@@ -520,6 +520,26 @@ export function describeQueueStore(name: string, makeStore: () => QueueStore) {
       expect(await store.slicesAfter(id, 9, 10)).toEqual([]);
     });
 
+    test('markLeft marks once and voids nothing; unbindUser forgets only the place given up', async () => {
+      const store = makeStore();
+      const id = newId();
+      await store.putEvent(id, config(), NOW);
+      expect(await store.markLeft(id, 7, NOW)).toBe('left');
+      expect(await store.markLeft(id, 7, NOW)).toBe('already_left');
+      expect(await store.hasLeft(id, 7)).toBe(true);
+      expect(await store.leavesIn(id, 0, 100)).toEqual([]);
+      expect(await store.leaveBlocks(id, 0)).toEqual(new Map());
+
+      expect(await store.reserveUser(id, 'u', NOW, NOW - 10)).toBe(true);
+      await store.bindUser(id, 'u', 7);
+      await store.unbindUser(id, 'u', 8);
+      expect(await store.getUserSlot(id, 'u')).toEqual({ position: 7 });
+      await store.unbindUser(id, 'u', 7);
+      await store.unbindUser(id, 'u', 7);
+      expect(await store.getUserSlot(id, 'u')).toBeUndefined();
+      expect(await store.reserveUser(id, 'u', NOW, NOW - 10)).toBe(true);
+    });
+
     test('a waiting place leaves once: void, indexed and counted in its block', async () => {
       const store = makeStore();
       const id = newId();
