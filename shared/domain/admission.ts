@@ -67,6 +67,23 @@ export function accrueCredit(
   return Math.min(cap, credit + (Math.max(0, elapsedMs) / 60_000) * admitPerMinute);
 }
 
+/**
+ * What a tick record adds for the wait estimate (shared/domain/estimate.ts): slots held
+ * after the tick, slots it freed, and running tallies of both since the first tick that
+ * kept them. `inUse` is the count after this tick's releases, before its admissions.
+ */
+export function tickTallies(event: EventRecord, inUse: number, admit: number, nowSec: number) {
+  const last = event.recentTicks[event.recentTicks.length - 1];
+  const freed = event.inUse - inUse;
+  return {
+    inUse: inUse + admit,
+    freed,
+    // The slots held since the last tick were held until now (or freed by this tick).
+    heldSeconds: (last?.heldSeconds ?? 0) + (last ? event.inUse * Math.max(0, nowSec - last.at) : 0),
+    freedTotal: (last?.freedTotal ?? 0) + freed,
+  } satisfies Partial<TickRecord>;
+}
+
 export function planTick(input: TickInput): TickPlan {
   const { event, releases, issued, completed, nowMs, tickSeconds } = input;
   const nowSec = Math.floor(nowMs / 1000);
@@ -86,7 +103,13 @@ export function planTick(input: TickInput): TickPlan {
 
   const from = event.servingPosition;
   const to = from + admit;
-  const tick: TickRecord = { at: nowSec, from, to, admitted: admit };
+  const tick: TickRecord = {
+    at: nowSec,
+    from,
+    to,
+    admitted: admit,
+    ...tickTallies(event, inUse, admit, nowSec),
+  };
   const releasedThrough = Math.max(event.releasedThrough, nowSec);
   return {
     from,
