@@ -452,6 +452,37 @@ export const SCENARIOS: readonly SaleScenario[] = [
       { seconds: 59, fans: 900_000 },
     ],
   },
+  // The crowd bench/simulate assumes by default (claim delay median 20 s, p99 240 s; purchase
+  // median 240 s, p99 900 s; a quarter never claim: no-shows and closed tabs).
+  {
+    ...base,
+    name: 'sim-crowd',
+    capacity: 5_000,
+    noShowShare: 0.25,
+    claimDelay: { median: 20, sigma: 1.07 },
+    purchase: { median: 240, sigma: 0.57 },
+    arrivals: [
+      { seconds: 5, fans: 30_000 },
+      { seconds: 55, fans: 70_000 },
+    ],
+  },
+  // bench/scenarios/small.json's event and crowd: short windows, quick shoppers.
+  {
+    ...base,
+    name: 'sim-small',
+    capacity: 200,
+    admitPerMinute: 1200,
+    claimWindowSeconds: 60,
+    purchaseWindowSeconds: 120,
+    noShowShare: 0.25,
+    claimDelay: { median: 5, sigma: 0.945 },
+    purchase: { median: 30, sigma: 0.69 },
+    arrivals: [
+      { seconds: 5, fans: 500 },
+      { seconds: 3, fans: 1_200 },
+      { seconds: 22, fans: 1_300 },
+    ],
+  },
   // An operator pause of ten minutes, twenty minutes into the sale.
   {
     ...base,

@@ -20,7 +20,7 @@ function scenario(name: string): SaleScenario {
 }
 
 describe('wait estimate on synthetic sales', () => {
-  test.each(['burst', 'rate-bound', 'steady', 'long-tail', 'small', 'demo'])(
+  test.each(['burst', 'rate-bound', 'steady', 'long-tail', 'small', 'demo', 'sim-crowd', 'sim-small'])(
     '%s: every fan has an estimate at once; median error ≤ 25 % at join, ≤ 15 % waiting, p90 ≤ 35 %',
     (name) => {
       const figures = playSale(scenario(name), { new: newEstimator }).new;
