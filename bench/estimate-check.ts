@@ -305,10 +305,13 @@ export function playSale(
     }
     const wantState = paused(tick) ? 'paused' : 'open';
     if (event.state !== wantState) event = { ...event, state: wantState, version: event.version + 1 };
+    // The line as both versions of TickInput take it: the join counter (`issued`) and,
+    // since leaves and sharded intake, the real places waiting (`waiting`; none void here).
+    const line = { issued: joined, waiting: joined - event.servingPosition };
     const plan = planTick({
       event,
       releases,
-      issued: joined,
+      ...line,
       completed,
       nowMs: (EPOCH + tick) * 1000,
       tickSeconds: T,

@@ -97,10 +97,12 @@ function steadySale(capacity: number, holdSeconds: number, tickSeconds: number, 
         expired += count;
         releases.delete(at);
       }
+    // An endless line, as both versions of TickInput take it (`issued`; `waiting` since leaves).
+    const line = { issued: Number.MAX_SAFE_INTEGER, waiting: Number.MAX_SAFE_INTEGER };
     const plan = planTick({
       event: record,
       releases: { missed: 0, expired },
-      issued: Number.MAX_SAFE_INTEGER,
+      ...line,
       completed: 0,
       nowMs: now * 1000,
       tickSeconds,
