@@ -69,7 +69,17 @@ const eventConfigSchema = z.object({
   intake: z.enum(INTAKE_MODES).default(CONFIG_DEFAULTS.intake),
 }) satisfies z.ZodType<EventConfig>;
 
-const tickSchema = z.object({ at: int, from: int, to: int, admitted: int }) satisfies z.ZodType<TickRecord>;
+// The estimate's fields are optional: ticks written before they were kept have none.
+const tickSchema = z.object({
+  at: int,
+  from: int,
+  to: int,
+  admitted: int,
+  inUse: int.optional(),
+  freed: int.optional(),
+  heldSeconds: int.optional(),
+  freedTotal: int.optional(),
+}) satisfies z.ZodType<TickRecord>;
 
 const eventRow = z
   .object({

@@ -76,6 +76,24 @@ export function accrueCredit(
 }
 
 /**
+
+ * What a tick record adds for the wait estimate (shared/domain/estimate.ts): slots held
+ * after the tick, slots it freed, and running tallies of both since the first tick that
+ * kept them. `inUse` is the count after this tick's releases, before its admissions.
+ */
+export function tickTallies(event: EventRecord, inUse: number, admit: number, nowSec: number) {
+  const last = event.recentTicks[event.recentTicks.length - 1];
+  const freed = event.inUse - inUse;
+  return {
+    inUse: inUse + admit,
+    freed,
+    // The slots held since the last tick were held until now (or freed by this tick).
+    heldSeconds: (last?.heldSeconds ?? 0) + (last ? event.inUse * Math.max(0, nowSec - last.at) : 0),
+    freedTotal: (last?.freedTotal ?? 0) + freed,
+  } satisfies Partial<TickRecord>;
+}
+
+/**
  * Plans a tick. The serving position it moves to is the admitter's to find: the
  * position of the `admit`-th real place waiting (void numbers are skipped, and never
  * take a slot), so `completeTick` finishes the plan once it is known.
@@ -105,6 +123,13 @@ export function planTick(input: TickInput): TickPlan {
   const releasedThrough = Math.max(event.releasedThrough, nowSec);
   // As on a line without void numbers; the admitter's completeTick sets where it really ends.
   const to = from + admit;
+  const tick: TickRecord = {
+    at: nowSec,
+    from,
+    to,
+    admitted: admit,
+    ...tickTallies(event, inUse, admit, nowSec),
+  };
   return {
     admit,
     from,
@@ -126,9 +151,7 @@ export function planTick(input: TickInput): TickPlan {
       missed: event.missed + releases.missed,
       expired: event.expired + releases.expired,
       admittedTotal: event.admittedTotal + admit,
-      recentTicks: [...event.recentTicks, { at: nowSec, from, to, admitted: admit }].slice(
-        -RECENT_TICKS_KEPT,
-      ),
+      recentTicks: [...event.recentTicks, tick].slice(-RECENT_TICKS_KEPT),
     },
   };
 }
@@ -140,7 +163,7 @@ export function planTick(input: TickInput): TickPlan {
 export function completeTick(plan: TickPlan, to: number, heldThroughServing: number): TickPlan {
   const ticks = plan.next.recentTicks;
   const last = ticks[ticks.length - 1];
-  const tick: TickRecord = { at: last?.at ?? 0, from: plan.from, to, admitted: plan.admit };
+  const tick: TickRecord = { ...last, at: last?.at ?? 0, from: plan.from, to, admitted: plan.admit };
   return {
     ...plan,
     to,

@@ -52,6 +52,18 @@ export interface TickRecord {
   /** Serving position after the tick. */
   readonly to: number;
   readonly admitted: number;
+  // What the wait estimate learns from (shared/domain/estimate.ts). Optional: ticks stored
+  // before they were kept have none, and the estimate then leans on its prior.
+  /** Slots held after the tick (admitted-unclaimed plus active). */
+  readonly inUse?: number;
+  /** Slots the tick freed: claim windows lapsed, purchase windows ended, sessions completed. */
+  readonly freed?: number;
+  /**
+   * Slot-seconds held since these tallies began (each slot counted until the tick that
+   * freed it), and slots freed since then: their ratio is the mean hold (Little's law).
+   */
+  readonly heldSeconds?: number;
+  readonly freedTotal?: number;
 }
 
 /**

@@ -118,6 +118,35 @@ export function describeQueueStore(name: string, makeStore: () => QueueStore) {
       });
     });
 
+    test('tick records keep what the wait estimate learns from; older ones without it still read', async () => {
+      const store = makeStore();
+      const id = newId();
+      const created = await store.putEvent(id, config(5), NOW);
+      const event = created?.event;
+      if (!event) throw new Error('no event');
+      const old = { at: NOW, from: 0, to: 0, admitted: 0 };
+      const full = {
+        at: NOW + 1,
+        from: 0,
+        to: 2,
+        admitted: 2,
+        inUse: 2,
+        freed: 1,
+        heldSeconds: 40,
+        freedTotal: 9,
+      };
+      const later = { ...full, at: NOW + 2, from: 2, admitted: 0, heldSeconds: 42, freedTotal: 10 };
+      const recentTicks = [old, full, later];
+      expect(
+        await store.commitTick(id, event.version, {
+          next: { ...event, version: 1, recentTicks },
+          batch: null,
+          updatedAt: NOW,
+        }),
+      ).toBe(true);
+      expect((await store.getEvent(id, { consistent: true }))?.recentTicks).toEqual(recentTicks);
+    });
+
     test('positions come from one counter; unknown and closed events refuse', async () => {
       const store = makeStore();
       const id = newId();

@@ -1,12 +1,23 @@
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
+import { planTick } from '#domain/admission';
 import {
+  estimatedHoldSeconds,
   estimateWaitSeconds,
   observedRatePerSecond,
   POLL_MAX_SECONDS,
   POLL_MIN_SECONDS,
   pollAfterSeconds,
+  priorHoldSeconds,
+  waitEstimate,
 } from '#domain/estimate';
+import {
+  CONFIG_DEFAULTS,
+  type EventRecord,
+  type EventState,
+  newEventRecord,
+  type TickRecord,
+} from '#domain/event';
 import { ahead, placeStatus } from '#domain/place';
 
 describe('wait estimate', () => {
@@ -53,6 +64,204 @@ describe('wait estimate', () => {
           expect(pFar).toBeGreaterThanOrEqual(pNear);
         },
       ),
+    );
+  });
+});
+
+const NOW = 1_800_000_000;
+
+function event(
+  overrides: Partial<EventRecord> = {},
+  config: Partial<EventRecord['config']> = {},
+): EventRecord {
+  const fresh = newEventRecord('e', { ...CONFIG_DEFAULTS, capacity: 10, ...config }, NOW);
+  return { ...fresh, ...overrides };
+}
+
+/**
+ * A sale in steady state, played through planTick: a line longer than anyone will
+ * reach, ticks every `tickSeconds`, for `turnovers` times the mean hold. Each slot is
+ * held between ½ and 1½ × `holdSeconds` (spread evenly, so releases do not come in
+ * waves), then freed at the next tick.
+ */
+function steadySale(capacity: number, holdSeconds: number, tickSeconds: number, turnovers: number) {
+  let record = event({}, { capacity });
+  const releases = new Map<number, number>();
+  let admittedSoFar = 0;
+  let now = NOW;
+  const end = NOW + turnovers * holdSeconds;
+  for (; now < end; now += tickSeconds) {
+    let expired = 0;
+    for (const [at, count] of releases)
+      if (at <= now) {
+        expired += count;
+        releases.delete(at);
+      }
+    // An endless line, as both versions of TickInput take it (`issued`; `waiting` since leaves).
+    const line = { issued: Number.MAX_SAFE_INTEGER, waiting: Number.MAX_SAFE_INTEGER };
+    const plan = planTick({
+      event: record,
+      releases: { missed: 0, expired },
+      ...line,
+      completed: 0,
+      nowMs: now * 1000,
+      tickSeconds,
+    });
+    record = { ...record, ...plan.next };
+    for (let i = plan.from; i < plan.to; i++) {
+      const hold = Math.round(holdSeconds * (0.5 + ((admittedSoFar++ * 0.618034) % 1)));
+      releases.set(now + hold, (releases.get(now + hold) ?? 0) + 1);
+    }
+  }
+  return { record, lastTick: now - tickSeconds };
+}
+
+describe('cold-start wait estimate', () => {
+  test('the prior hold: no-shows hold the claim window, claimers a claim delay and part of the purchase window', () => {
+    // 0.2 × 300 + 0.8 × (0.1 × 300 + 0.25 × 1200)
+    expect(priorHoldSeconds(CONFIG_DEFAULTS)).toBeCloseTo(324);
+    expect(estimatedHoldSeconds(event(), 5)).toBeCloseTo(326.5);
+  });
+
+  test('before the first tick: the free slots go at the next tick, the rest at capacity / prior hold', () => {
+    const fresh = event();
+    const estimate = (ahead: number) => waitEstimate({ event: fresh, ahead, nowSec: NOW, tickSeconds: 5 });
+    expect(estimate(0)).toBe(0);
+    expect(estimate(1)).toBe(3); // within a tick: 2.5 s on average
+    expect(estimate(10)).toBe(3);
+    // One place beyond the 10 free slots: 10 / 326.5 slots a second, 5 s a tick → 7 ticks.
+    expect(estimate(11)).toBe(38);
+  });
+
+  test('the next tick is one interval after the last', () => {
+    const ticked = event({ lastTickAtMs: NOW * 1000, inUse: 4 });
+    expect(waitEstimate({ event: ticked, ahead: 6, nowSec: NOW + 1, tickSeconds: 5 })).toBe(4);
+    expect(waitEstimate({ event: ticked, ahead: 6, nowSec: NOW + 4.5, tickSeconds: 5 })).toBe(1);
+    // An admitter running late: admitted at the next tick, whenever it comes.
+    expect(waitEstimate({ event: ticked, ahead: 6, nowSec: NOW + 60, tickSeconds: 5 })).toBe(1);
+  });
+
+  test('rate-bound: the line moves admitPerMinute a minute, whatever the capacity', () => {
+    const rated = event(
+      { lastTickAtMs: NOW * 1000, inUse: 0, rateCredit: 0 },
+      { capacity: 1000, admitPerMinute: 60 },
+    );
+    // 5 at the next tick (5 s away), then 5 a tick: place 100 goes at the 20th tick.
+    expect(waitEstimate({ event: rated, ahead: 100, nowSec: NOW, tickSeconds: 5 })).toBe(100);
+    expect(waitEstimate({ event: rated, ahead: 5, nowSec: NOW, tickSeconds: 5 })).toBe(5);
+  });
+
+  test('capacity-bound: a full event waits for slots to come back', () => {
+    const full = event({ lastTickAtMs: NOW * 1000, inUse: 10 }, { capacity: 10, admitPerMinute: 600 });
+    // Nothing free now: every place waits for returned slots, 10 per 326.5 s, counted at ticks.
+    expect(waitEstimate({ event: full, ahead: 1, nowSec: NOW, tickSeconds: 5 })).toBe(5 + 7 * 5);
+    expect(waitEstimate({ event: full, ahead: 20, nowSec: NOW, tickSeconds: 5 })).toBe(5 + 131 * 5);
+  });
+
+  test('paused: the wait once admissions resume, standing still; closed: unknown', () => {
+    const paused = event({ state: 'paused', lastTickAtMs: NOW * 1000, inUse: 10 });
+    const at = (nowSec: number) => waitEstimate({ event: paused, ahead: 50, nowSec, tickSeconds: 5 });
+    expect(at(NOW + 1)).not.toBeNull();
+    expect(at(NOW + 600)).toBe(at(NOW + 1));
+    expect(
+      waitEstimate({ event: { ...paused, state: 'closed' }, ahead: 50, nowSec: NOW, tickSeconds: 5 }),
+    ).toBeNull();
+    expect(
+      waitEstimate({ event: { ...paused, state: 'closed' }, ahead: 0, nowSec: NOW, tickSeconds: 5 }),
+    ).toBe(0);
+  });
+
+  test('ticks stored before the tallies existed leave the estimate on its prior', () => {
+    const old: TickRecord[] = [
+      { at: NOW, from: 0, to: 10, admitted: 10 },
+      { at: NOW + 5, from: 10, to: 12, admitted: 2 },
+    ];
+    expect(estimatedHoldSeconds(event({ recentTicks: old }), 5)).toBeCloseTo(326.5);
+  });
+
+  test('planTick keeps running tallies of slot-seconds held and slots freed', () => {
+    const ticks = steadySale(7, 40, 5, 20).record.recentTicks;
+    for (let i = 1; i < ticks.length; i++) {
+      const [before, tick] = [ticks[i - 1] as TickRecord, ticks[i] as TickRecord];
+      expect(tick.freedTotal).toBe((before.freedTotal ?? 0) + (tick.freed ?? 0));
+      expect(tick.heldSeconds).toBe((before.heldSeconds ?? 0) + (before.inUse ?? 0) * (tick.at - before.at));
+      expect(tick.inUse).toBe(7);
+      expect(tick.freed).toBe(tick.admitted);
+    }
+  });
+
+  const states = fc.constantFrom<EventState>('open', 'paused');
+  const tickRecord = fc.record(
+    {
+      at: fc.integer({ min: NOW - 3600, max: NOW }),
+      from: fc.nat(1_000_000),
+      to: fc.nat(1_000_000),
+      admitted: fc.nat(100_000),
+      inUse: fc.nat(100_000),
+      freed: fc.nat(100_000),
+      heldSeconds: fc.nat(1_000_000_000),
+      freedTotal: fc.nat(10_000_000),
+    },
+    { requiredKeys: ['at', 'from', 'to', 'admitted'] },
+  );
+  const anyEvent = fc
+    .record({
+      state: states,
+      capacity: fc.integer({ min: 1, max: 100_000 }),
+      admitPerMinute: fc.option(fc.integer({ min: 1, max: 1_000_000 }), { nil: null }),
+      claimWindowSeconds: fc.integer({ min: 1, max: 3600 }),
+      purchaseWindowSeconds: fc.integer({ min: 1, max: 7200 }),
+      inUse: fc.nat(200_000),
+      rateCredit: fc.double({ min: 0, max: 1000, noNaN: true }),
+      lastTickAtMs: fc.oneof(fc.constant(0), fc.integer({ min: (NOW - 3600) * 1000, max: NOW * 1000 })),
+      recentTicks: fc.array(tickRecord, { maxLength: 30 }),
+    })
+    .map(({ state, capacity, admitPerMinute, claimWindowSeconds, purchaseWindowSeconds, ...rest }) =>
+      event({ state, ...rest }, { capacity, admitPerMinute, claimWindowSeconds, purchaseWindowSeconds }),
+    );
+  const tickSeconds = fc.constantFrom(0.05, 1, 5, 60);
+
+  test('property: an open or paused event always has an estimate, a whole number of seconds ≥ 1', () => {
+    fc.assert(
+      fc.property(anyEvent, fc.integer({ min: 1, max: 10_000_000 }), tickSeconds, (record, ahead, T) => {
+        const estimate = waitEstimate({ event: record, ahead, nowSec: NOW, tickSeconds: T });
+        expect(estimate).not.toBeNull();
+        expect(Number.isInteger(estimate)).toBe(true);
+        expect(estimate).toBeGreaterThanOrEqual(1);
+      }),
+    );
+  });
+
+  test('property: further back never waits less', () => {
+    fc.assert(
+      fc.property(anyEvent, fc.nat(10_000_000), fc.nat(10_000_000), tickSeconds, (record, a, b, T) => {
+        const [near, far] = a <= b ? [a, b] : [b, a];
+        const nearWait = waitEstimate({ event: record, ahead: near, nowSec: NOW, tickSeconds: T }) ?? 0;
+        const farWait = waitEstimate({ event: record, ahead: far, nowSec: NOW, tickSeconds: T }) ?? 0;
+        expect(farWait).toBeGreaterThanOrEqual(nearWait);
+      }),
+    );
+  });
+
+  test('property: in a steady line the estimate converges to the observed admission rate', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 5, max: 2000 }),
+        fc.integer({ min: 30, max: 1200 }),
+        fc.constantFrom(1, 5),
+        (capacity, holdSeconds, T) => {
+          // Enough admissions in the 30 ticks the observed rate looks at for it to mean something.
+          fc.pre((capacity * 30 * T) / holdSeconds >= 200);
+          const { record, lastTick } = steadySale(capacity, holdSeconds, T, 40);
+          const rate = observedRatePerSecond(record.recentTicks, lastTick);
+          if (rate === null) throw new Error('a steady sale has a rate');
+          const ahead = 50 * capacity;
+          const estimate = waitEstimate({ event: record, ahead, nowSec: lastTick, tickSeconds: T }) ?? 0;
+          // The observed rate itself jitters by a tick's admissions over its 30-tick window.
+          expect(Math.abs(estimate - ahead / rate) / (ahead / rate)).toBeLessThan(0.1);
+        },
+      ),
+      { numRuns: 30 },
     );
   });
 });
