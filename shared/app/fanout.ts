@@ -9,7 +9,7 @@
  * older than the cursor is skipped, and a newer one covers every admission since
  * the cursor, so skipping never loses an `admitted`.
  */
-import { estimateWaitSeconds, observedRatePerSecond } from '#domain/estimate';
+import { waitEstimate } from '#domain/estimate';
 import { fanoutStep, NO_CURSOR } from '#domain/fanout-cursor';
 import { fanoutPlan, type MessageKind, messageKinds, type ServerMessage } from '#domain/messages';
 import type { AdmissionBatch } from '#domain/place';
@@ -33,6 +33,8 @@ export interface FanoutDeps {
   readonly concurrency: number;
   readonly now?: () => number;
   readonly onError?: (error: unknown, connectionId: string) => void;
+  /** The admitter's tick interval, for the wait estimate (5 s when not given, as on AWS). */
+  readonly tickSeconds?: number;
 }
 
 export interface FanoutResult {
@@ -130,7 +132,6 @@ export class Fanout {
     const event = await store.getEvent(change.eventId, { consistent: true });
     if (!event) return NOTHING;
     const nowSec = Math.floor(this.#now() / 1000);
-    const rate = observedRatePerSecond(event.recentTicks, nowSec);
     const plan = fanoutPlan({ change, range, current: event });
     const batches = new BatchLookup(
       store,
@@ -172,7 +173,12 @@ export class Fanout {
         position: connection.position,
         servingPosition: event.servingPosition,
         ahead,
-        estimatedWaitSeconds: estimateWaitSeconds(ahead, rate),
+        estimatedWaitSeconds: waitEstimate({
+          event,
+          ahead,
+          nowSec: this.#now() / 1000,
+          tickSeconds: this.#deps.tickSeconds ?? 5,
+        }),
         token,
       };
     };

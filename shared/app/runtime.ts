@@ -166,6 +166,7 @@ export function buildRuntime(config: AppConfig, overrides: RuntimeOverrides = {}
         poster,
         tokens,
         concurrency: realtime.fanoutConcurrency,
+        tickSeconds: config.tickSeconds,
         now,
         onError: (error, connectionId) =>
           logger.warn('post to connection failed', { error: error as Error, connectionId }),
@@ -178,6 +179,7 @@ export function buildRuntime(config: AppConfig, overrides: RuntimeOverrides = {}
     wsUrl: config.wsUrl,
     joinRateLimitPerMinute: config.joinRateLimitPerMinute,
     eventCacheMs: config.eventCacheMs,
+    tickSeconds: config.tickSeconds,
     now,
     notifier,
     metrics,

@@ -16,12 +16,7 @@ import {
   ServiceUnavailableError,
   SessionEndedError,
 } from '#domain/errors';
-import {
-  admitRatePerMinute,
-  estimateWaitSeconds,
-  observedRatePerSecond,
-  pollAfterSeconds,
-} from '#domain/estimate';
+import { admitRatePerMinute, pollAfterSeconds, waitEstimate } from '#domain/estimate';
 import { type EventConfigInput, type EventRecord, mergeConfig, nextState } from '#domain/event';
 import { INTAKE_STRIPES, STRIPE_ATTEMPTS, sliceAt, ticketPosition } from '#domain/intake';
 import { type PlaceStatus, placeStatus, type Session } from '#domain/place';
@@ -51,7 +46,11 @@ export interface WaitingRoomDeps {
    * request. 0 (the default) reads every time.
    */
   readonly eventCacheMs?: number;
+  /** The admitter's tick interval (the wait estimate counts in ticks); 5 s when not given, as on AWS. */
+  readonly tickSeconds?: number;
 }
+
+const DEFAULT_TICK_SECONDS = 5;
 
 export interface JoinInput {
   readonly eventId: string;
@@ -180,9 +179,14 @@ export class WaitingRoom {
     return this.#line.ahead(event, position);
   }
 
-  async #placeView(event: EventRecord, position: number, nowSec: number): Promise<PlaceView> {
+  async #placeView(event: EventRecord, position: number): Promise<PlaceView> {
     const ahead = await this.#ahead(event, position);
-    const estimatedWaitSeconds = estimateWaitSeconds(ahead, observedRatePerSecond(event.recentTicks, nowSec));
+    const estimatedWaitSeconds = waitEstimate({
+      event,
+      ahead,
+      nowSec: this.#now() / 1000,
+      tickSeconds: this.#deps.tickSeconds ?? DEFAULT_TICK_SECONDS,
+    });
     return {
       position,
       servingPosition: event.servingPosition,
@@ -237,7 +241,7 @@ export class WaitingRoom {
       eventId,
       token,
       wsUrl: this.#deps.wsUrl,
-      ...(await this.#placeView(event, position, nowSec)),
+      ...(await this.#placeView(event, position)),
     };
   }
 
@@ -340,7 +344,7 @@ export class WaitingRoom {
       eventState: event.state,
       seq: event.version,
       token: refreshed.token,
-      ...(await this.#placeView(event, claims.pos, nowSec)),
+      ...(await this.#placeView(event, claims.pos)),
       ...(status === 'admitted' && batch ? { claimBy: batch.claimBy } : {}),
       ...(status === 'active' && session ? { sessionEndsAt: session.endsAt } : {}),
     };

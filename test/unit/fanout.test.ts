@@ -107,7 +107,8 @@ test('a move reaches a waiting fan with its seq and a refreshed token', async ()
       position: 5,
       servingPosition: 1,
       ahead: 4,
-      estimatedWaitSeconds: null, // one tick is no rate yet
+      // From the first tick on: capacity over the configured mean hold (decision 0009).
+      estimatedWaitSeconds: expect.any(Number),
       token: expect.any(String),
     },
   ]);
