@@ -218,6 +218,8 @@ describe('waiting room page', () => {
     expect(
       (await call(app, 'DELETE', `/v1/events/${eventId}/place`, { token: first.body.token })).status,
     ).toBe(204);
+    // A leave tells no other socket (the line did not move): the page sees it when it asks next.
+    await fan.reload();
     await text(fan.locator('#ahead')).toBe('1');
     await fan.screenshot({ path: join(shotDir, 'room-before-leave.png'), fullPage: true });
 
