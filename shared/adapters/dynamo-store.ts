@@ -650,22 +650,8 @@ export class DynamoQueueStore implements QueueStore {
   }
 
   async ringIntake(eventId: string, slice: number) {
-    try {
-      await this.#t.send(() =>
-        this.#t.doc.send(
-          new UpdateCommand({
-            TableName: this.#t.name,
-            Key: keys.bell(eventId),
-            UpdateExpression: 'SET rung = :slice',
-            // Only ever raised: a late ring of an older slice changes nothing.
-            ConditionExpression: 'attribute_not_exists(rung) OR rung < :slice',
-            ExpressionAttributeValues: { ':slice': slice },
-          }),
-        ),
-      );
-    } catch (error) {
-      if (!(error instanceof ConditionalCheckFailedException)) throw error;
-    }
+    // Only ever raised: a late ring of an older slice changes nothing.
+    await this.#t.raise(keys.bell(eventId), 'rung', slice);
   }
 
   async rungSlice(eventId: string) {
@@ -739,28 +725,17 @@ export class DynamoQueueStore implements QueueStore {
   }
 
   async putSlices(eventId: string, records: readonly SliceRecord[]) {
+    const ttl = Math.floor(Date.now() / 1000) + RETENTION_SECONDS;
+    // First writer wins: a settled slice never changes.
     await eachLimited([...records], STRIPE_CONCURRENCY, async (record) => {
-      try {
-        await this.#t.send(() =>
-          this.#t.doc.send(
-            new PutCommand({
-              TableName: this.#t.name,
-              Item: {
-                pk: keys.slicesPk(eventId),
-                sk: keys.sliceSk(record.slice),
-                slice: record.slice,
-                counts: record.counts,
-                heldBefore: record.heldBefore,
-                ttl: Math.floor(Date.now() / 1000) + RETENTION_SECONDS,
-              },
-              // First writer wins: a settled slice never changes.
-              ConditionExpression: 'attribute_not_exists(pk)',
-            }),
-          ),
-        );
-      } catch (error) {
-        if (!(error instanceof ConditionalCheckFailedException)) throw error;
-      }
+      await this.#t.putNew({
+        pk: keys.slicesPk(eventId),
+        sk: keys.sliceSk(record.slice),
+        slice: record.slice,
+        counts: record.counts,
+        heldBefore: record.heldBefore,
+        ttl,
+      });
     });
   }
 
@@ -889,21 +864,8 @@ export class DynamoQueueStore implements QueueStore {
   }
 
   async markLeft(eventId: string, position: number, nowSec: number): Promise<LeaveAdmittedResult> {
-    try {
-      await this.#t.send(() =>
-        this.#t.doc.send(
-          new PutCommand({
-            TableName: this.#t.name,
-            Item: { ...keys.left(eventId, position), at: nowSec, ttl: nowSec + RETENTION_SECONDS },
-            ConditionExpression: 'attribute_not_exists(pk)',
-          }),
-        ),
-      );
-      return 'left';
-    } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return 'already_left';
-      throw error;
-    }
+    const item = { ...keys.left(eventId, position), at: nowSec, ttl: nowSec + RETENTION_SECONDS };
+    return (await this.#t.putNew(item)) ? 'left' : 'already_left';
   }
 
   async unbindUser(eventId: string, userId: string, position: number) {
@@ -930,21 +892,7 @@ export class DynamoQueueStore implements QueueStore {
   }
 
   async fenceLeaves(eventId: string, throughPosition: number) {
-    try {
-      await this.#t.send(() =>
-        this.#t.doc.send(
-          new UpdateCommand({
-            TableName: this.#t.name,
-            Key: keys.seal(eventId),
-            UpdateExpression: 'SET fencedThrough = :through',
-            ConditionExpression: 'attribute_not_exists(fencedThrough) OR fencedThrough < :through',
-            ExpressionAttributeValues: { ':through': throughPosition },
-          }),
-        ),
-      );
-    } catch (error) {
-      if (!(error instanceof ConditionalCheckFailedException)) throw error;
-    }
+    await this.#t.raise(keys.seal(eventId), 'fencedThrough', throughPosition);
   }
 
   async leavesIn(eventId: string, after: number, through: number) {

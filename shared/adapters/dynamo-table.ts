@@ -37,6 +37,7 @@
  * grant exactly it (`dynamodb:LeadingKeys`) to functions that may not read the rest.
  */
 import {
+  ConditionalCheckFailedException,
   type CreateTableCommandInput,
   type DynamoDBClient,
   TransactionCanceledException,
@@ -44,10 +45,12 @@ import {
 import {
   DynamoDBDocumentClient,
   GetCommand,
+  PutCommand,
   QueryCommand,
   type QueryCommandInput,
   TransactWriteCommand,
   type TransactWriteCommandInput,
+  UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { ServiceUnavailableError } from '#domain/errors';
 
@@ -223,6 +226,51 @@ export class DynamoTable {
       start = out.LastEvaluatedKey;
     } while (start);
     return items;
+  }
+
+  /**
+   * Raises a number attribute of one item to `value` if it is below (or absent): a
+   * watermark that never goes down, so repeating or racing it is harmless. False when
+   * it already stood at or above `value`.
+   */
+  async raise(key: Item, attribute: string, value: number): Promise<boolean> {
+    try {
+      await this.send(() =>
+        this.doc.send(
+          new UpdateCommand({
+            TableName: this.name,
+            Key: key,
+            UpdateExpression: 'SET #a = :v',
+            ConditionExpression: 'attribute_not_exists(#a) OR #a < :v',
+            ExpressionAttributeNames: { '#a': attribute },
+            ExpressionAttributeValues: { ':v': value },
+          }),
+        ),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
+    }
+  }
+
+  /** Puts an item that must not exist yet; false (nothing written) when it does. */
+  async putNew(item: Item): Promise<boolean> {
+    try {
+      await this.send(() =>
+        this.doc.send(
+          new PutCommand({
+            TableName: this.name,
+            Item: item,
+            ConditionExpression: 'attribute_not_exists(pk)',
+          }),
+        ),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
+    }
   }
 
   async get(key: Item, consistent = true): Promise<Item | undefined> {
