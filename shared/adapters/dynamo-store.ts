@@ -632,12 +632,16 @@ export class DynamoQueueStore implements QueueStore {
               '(attribute_not_exists(#c) OR #c < :cap)',
             ExpressionAttributeNames: { '#c': sliceAttr(slice) },
             ExpressionAttributeValues: { ':one': 1, ':slice': slice, ':cap': STRIPE_ROWS_PER_SLICE },
-            ReturnValues: 'UPDATED_NEW',
+            // The whole stripe: its counters of the slices not yet sealed come back with the ticket.
+            ReturnValues: 'ALL_NEW',
             ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
           }),
         ),
       );
-      return { outcome: 'taken', row: num(out.Attributes, sliceAttr(slice)) };
+      const sealedThrough =
+        typeof out.Attributes?.sealedThrough === 'number' ? out.Attributes.sealedThrough : -1;
+      const stripeCounts = new Map([...sliceCounts(out.Attributes)].filter(([s]) => s > sealedThrough));
+      return { outcome: 'taken', row: num(out.Attributes, sliceAttr(slice)), stripeCounts };
     } catch (error) {
       if (!(error instanceof ConditionalCheckFailedException)) throw error;
       // The document client leaves the returned item in DynamoDB's wire form.
@@ -647,6 +651,12 @@ export class DynamoQueueStore implements QueueStore {
       if (sealedThrough >= slice) return { outcome: 'sealed', sealedThrough };
       return { outcome: 'full' };
     }
+  }
+
+  async stripeCounts(eventId: string, stripe: number) {
+    const item = await this.#t.get(keys.stripe(eventId, stripe), false);
+    const sealedThrough = typeof item?.sealedThrough === 'number' ? item.sealedThrough : -1;
+    return new Map([...sliceCounts(item)].filter(([s]) => s > sealedThrough));
   }
 
   async ringIntake(eventId: string, slice: number) {

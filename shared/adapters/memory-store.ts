@@ -288,7 +288,15 @@ export class MemoryQueueStore implements QueueStore {
     const row = (item.counts.get(slice) ?? 0) + 1;
     if (row > STRIPE_ROWS_PER_SLICE) return { outcome: 'full' };
     item.counts.set(slice, row);
-    return { outcome: 'taken', row };
+    const stripeCounts = new Map([...item.counts].filter(([s]) => s > item.sealedThrough));
+    return { outcome: 'taken', row, stripeCounts };
+  }
+
+  async stripeCounts(eventId: string, stripe: number) {
+    const data = this.#events.get(eventId);
+    if (!data) return new Map<number, number>();
+    const item = this.#stripe(data, stripe);
+    return new Map([...item.counts].filter(([s]) => s > item.sealedThrough));
   }
 
   async ringIntake(eventId: string, slice: number) {

@@ -420,9 +420,13 @@ function transactions(db: Database.Database, sql: Statements) {
       if (sealedThrough >= slice) return { outcome: 'sealed', sealedThrough };
       // No row comes back when the stripe already gave out its most tickets for the slice.
       const row = sql.takeTicket.get({ eventId, slice, stripe, most: STRIPE_ROWS_PER_SLICE });
-      return row === undefined
-        ? { outcome: 'full' }
-        : { outcome: 'taken', row: parseRow(takenRow, row, 'intake_tickets').taken };
+      if (row === undefined) return { outcome: 'full' };
+      const stripeCounts = new Map<number, number>();
+      for (const r of sql.stripeCounts.all(eventId, stripe, sealedThrough)) {
+        const counted = parseRow(ticketCountRow, r, 'intake_tickets');
+        stripeCounts.set(counted.slice, counted.taken);
+      }
+      return { outcome: 'taken', row: parseRow(takenRow, row, 'intake_tickets').taken, stripeCounts };
     }),
 
     ringIntake: writeTransaction(db, (eventId: string, slice: number) => {
@@ -644,6 +648,17 @@ export class SqliteQueueStore implements QueueStore {
     this.#tx.ringIntake(eventId, slice);
   }
 
+  async stripeCounts(eventId: string, stripe: number) {
+    const out = new Map<number, number>();
+    if (!this.#sql.getEvent.get(eventId)) return out;
+    const { sealed_through: sealedThrough } = readIntake(this.#sql, eventId);
+    for (const r of this.#sql.stripeCounts.all(eventId, stripe, sealedThrough)) {
+      const counted = parseRow(ticketCountRow, r, 'intake_tickets');
+      out.set(counted.slice, counted.taken);
+    }
+    return out;
+  }
+
   async rungSlice(eventId: string) {
     return readIntake(this.#sql, eventId).rung_slice;
   }
@@ -851,6 +866,9 @@ function statements(db: Database.Database) {
     sealIntake: db.prepare(
       `INSERT INTO intake (event_id, rung_slice, sealed_through) VALUES (@eventId, -1, @throughSlice)
        ON CONFLICT (event_id) DO UPDATE SET sealed_through = max(sealed_through, excluded.sealed_through)`,
+    ),
+    stripeCounts: db.prepare(
+      'SELECT slice, stripe, taken FROM intake_tickets WHERE event_id = ? AND stripe = ? AND slice > ?',
     ),
     takeTicket: db.prepare(
       `INSERT INTO intake_tickets (event_id, slice, stripe, taken) VALUES (@eventId, @slice, @stripe, 1)

@@ -15,7 +15,6 @@ import {
   LEAVE_BLOCK,
   leaveBlockOf,
   type SliceRecord,
-  sliceHeld,
   ticketOf,
 } from '#domain/intake';
 import { realAhead } from '#domain/place';
@@ -69,36 +68,43 @@ export class Line {
 
   /**
    * Held numbers at or below `position`. Exact for an exact event and for a settled
-   * slice; for a slice not yet sealed, an estimate from the place's own ticket (every
-   * stripe assumed as far as its own) and the newest settled slice's size.
+   * slice. For a slice not yet sealed (its first seconds) an estimate: a stripe is a random
+   * 1/256 of the joins, so one stripe's counts (`stripeCounts`: the join's own, or one read
+   * here) times 256 stand for each unsettled slice; inside its own slice, the place's ticket
+   * bounds how many stand before it.
    */
-  async heldThrough(event: EventRecord, position: number): Promise<number> {
+  async heldThrough(
+    event: EventRecord,
+    position: number,
+    stripeCounts?: ReadonlyMap<number, number>,
+  ): Promise<number> {
     if (event.config.intake === 'exact') return position;
     const ticket = ticketOf(position);
     if (ticket.slice <= event.settledSlice) {
       const record = await this.slice(event.eventId, ticket.slice);
       return record ? record.heldBefore + heldThroughInSlice(record, position) : event.settledHeld;
     }
-    const newest = event.settledSlice >= 0 ? await this.slice(event.eventId, event.settledSlice) : undefined;
-    const perSlice = newest ? sliceHeld(newest.counts) : 0;
-    const between = Math.max(0, ticket.slice - event.settledSlice - 1);
-    // Inside its own slice, the tickets before this one are at least its own stripe's earlier
-    // rows and at most every stripe's earlier rows plus this row's lower stripes; between
-    // those, the recent pace times how far into the second the slice has got.
+    const sample = stripeCounts ?? (await this.#store.stripeCounts(event.eventId, ticket.stripe));
+    let before = 0;
+    for (const [slice, count] of sample)
+      if (slice > event.settledSlice && slice < ticket.slice) before += count * INTAKE_STRIPES;
+    // At least its own stripe's earlier rows; at most every stripe's earlier rows plus this
+    // row's lower stripes; in between, as many as its own stripe suggests.
     const fewest = ticket.row - 1;
     const most = (ticket.row - 1) * INTAKE_STRIPES + ticket.stripe;
-    const startMs = (event.createdAt + ticket.slice) * 1000;
-    const elapsed = Math.min(1, Math.max(0, (this.#now() - startMs) / 1000));
-    const guess = perSlice > 0 ? perSlice * elapsed : fewest * INTAKE_STRIPES;
-    const before = Math.round(Math.min(most, Math.max(fewest, guess)));
-    return event.settledHeld + between * perSlice + before + 1;
+    const own = Math.round(Math.min(most, Math.max(fewest, (ticket.row - 0.5) * INTAKE_STRIPES)));
+    return event.settledHeld + before + own + 1;
   }
 
   /** Real places ahead of `position` (void numbers and leaves skipped), the place itself included. */
-  async ahead(event: EventRecord, position: number): Promise<number> {
+  async ahead(
+    event: EventRecord,
+    position: number,
+    stripeCounts?: ReadonlyMap<number, number>,
+  ): Promise<number> {
     if (position <= event.servingPosition) return 0;
     const [heldThroughPosition, leavesBetween] = await Promise.all([
-      this.heldThrough(event, position),
+      this.heldThrough(event, position, stripeCounts),
       this.leavesBetween(event.eventId, event.servingPosition, position),
     ]);
     return realAhead({

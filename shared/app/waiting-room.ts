@@ -110,6 +110,12 @@ export interface EventConfigView {
 }
 
 const ANONYMOUS_PREFIX = 'anon_';
+
+/** A position just taken; a sharded ticket brings its stripe's counts (for `ahead` before the slice settles). */
+interface Taken {
+  readonly position: number;
+  readonly stripeCounts?: ReadonlyMap<number, number> | undefined;
+}
 /** A reservation this old belongs to a join that died before it could bind a position. */
 const USER_RESERVATION_STALE_SECONDS = 10;
 /** About three seconds of polling (10 ms doubling to 250 ms) for a racing join to bind. */
@@ -179,8 +185,12 @@ export class WaitingRoom {
     return this.#line.ahead(event, position);
   }
 
-  async #placeView(event: EventRecord, position: number): Promise<PlaceView> {
-    const ahead = await this.#ahead(event, position);
+  async #placeView(
+    event: EventRecord,
+    position: number,
+    stripeCounts?: ReadonlyMap<number, number>,
+  ): Promise<PlaceView> {
+    const ahead = await this.#line.ahead(event, position, stripeCounts);
     const estimatedWaitSeconds = waitEstimate({
       event,
       ahead,
@@ -220,12 +230,13 @@ export class WaitingRoom {
     const known = await this.#cachedEvent(eventId);
     if (known.state === 'closed') throw new EventClosedError();
 
-    let position: number;
-    let created = true;
     // Closing is final in the store too (the counter's flag, sealed stripes): a join that
     // raced the close is refused there, so the event read before is enough here.
-    if (userId === undefined) position = await this.#takePosition(known);
-    else ({ position, created } = await this.#userPlace(known, userId, nowSec));
+    const taken =
+      userId === undefined
+        ? { ...(await this.#takePosition(known)), created: true }
+        : await this.#userPlace(known, userId, nowSec);
+    const { position, created } = taken;
     const event = known;
     const sub = userId ?? `${ANONYMOUS_PREFIX}${randomUUID()}`;
     const { token } = await this.#tokens.signPosition({
@@ -250,8 +261,9 @@ export class WaitingRoom {
    * current slice (sharded; decision 0008). The first ticket of a stripe in a slice rings
    * the intake bell, so the admitter knows the slice has joins to settle.
    */
-  async #takePosition(event: EventRecord): Promise<number> {
-    if (event.config.intake === 'exact') return this.#store.allocatePosition(event.eventId);
+  async #takePosition(event: EventRecord): Promise<Taken> {
+    if (event.config.intake === 'exact')
+      return { position: await this.#store.allocatePosition(event.eventId) };
     let slice = sliceAt(event.createdAt, this.#now());
     for (let attempt = 0; attempt < STRIPE_ATTEMPTS + 2; attempt++) {
       const stripe = randomInt(INTAKE_STRIPES);
@@ -264,7 +276,10 @@ export class WaitingRoom {
       }
       if (ticket.outcome === 'full') continue;
       if (ticket.row === 1) await this.#store.ringIntake(event.eventId, slice);
-      return ticketPosition({ slice, stripe, row: ticket.row });
+      return {
+        position: ticketPosition({ slice, stripe, row: ticket.row }),
+        stripeCounts: ticket.stripeCounts,
+      };
     }
     throw new ServiceUnavailableError(
       'throttled',
@@ -282,7 +297,7 @@ export class WaitingRoom {
     event: EventRecord,
     userId: string,
     nowSec: number,
-  ): Promise<{ position: number; created: boolean }> {
+  ): Promise<Taken & { created: boolean }> {
     const { eventId } = event;
     for (let attempt = 0; attempt < USER_RESERVATION_POLLS; attempt++) {
       const slot = await this.#store.getUserSlot(eventId, userId);
@@ -290,15 +305,15 @@ export class WaitingRoom {
       const stale = nowSec - USER_RESERVATION_STALE_SECONDS;
       if (!slot || slot.reservedAt < stale) {
         if (await this.#store.reserveUser(eventId, userId, nowSec, stale)) {
-          let position: number;
+          let taken: Taken;
           try {
-            position = await this.#takePosition(event);
+            taken = await this.#takePosition(event);
           } catch (error) {
             await this.#store.releaseUser(eventId, userId);
             throw error;
           }
-          await this.#store.bindUser(eventId, userId, position);
-          return { position, created: true };
+          await this.#store.bindUser(eventId, userId, taken.position);
+          return { ...taken, created: true };
         }
         continue; // Another join reserved first: read what it did.
       }

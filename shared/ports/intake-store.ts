@@ -6,7 +6,16 @@
 import type { SliceRecord } from '#domain/intake';
 
 export type TicketResult =
-  | { readonly outcome: 'taken'; readonly row: number }
+  | {
+      readonly outcome: 'taken';
+      readonly row: number;
+      /**
+       * This stripe's tickets in each slice not yet sealed (this one included), as the write
+       * left them: a stripe is a random 1/256 of the joins, so it tells the join how many
+       * stand in the slices the admitter has not settled yet.
+       */
+      readonly stripeCounts?: ReadonlyMap<number, number>;
+    }
   /** This stripe gave out its most tickets for the slice: try another stripe. */
   | { readonly outcome: 'full' }
   /** The slice is sealed already (this join's clock is behind): retry in a later slice. */
@@ -19,6 +28,8 @@ export interface IntakeStore {
    * item, refused once the stripe is sealed through the slice or full for it.
    */
   takeTicket(eventId: string, slice: number, stripe: number): Promise<TicketResult>;
+  /** One stripe's tickets per slice not yet sealed (read for `ahead` before a slice settles). */
+  stripeCounts(eventId: string, stripe: number): Promise<ReadonlyMap<number, number>>;
   /** Records that `slice` had a join (kept as the highest slice rung); safe to repeat. */
   ringIntake(eventId: string, slice: number): Promise<void>;
   /** The highest slice a join rang for; -1 before any. */

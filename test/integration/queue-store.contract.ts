@@ -411,15 +411,27 @@ export function describeQueueStore(name: string, makeStore: () => QueueStore) {
       const id = newId();
       await store.putEvent(id, sharded(), NOW);
       expect(rowsOf(await takeTickets(store, id, 0, 7, 20))).toEqual(oneTo(20));
-      expect(await store.takeTicket(id, 0, 8)).toEqual({ outcome: 'taken', row: 1 });
-      expect(await store.takeTicket(id, 1, 7)).toEqual({ outcome: 'taken', row: 1 });
+      expect(await store.takeTicket(id, 0, 8)).toMatchObject({ outcome: 'taken', row: 1 });
+      // The ticket brings its stripe's counts of the slices not sealed yet.
+      await store.takeTicket(id, 1, 8);
+      const third = await store.takeTicket(id, 1, 8);
+      expect(third.outcome === 'taken' && [...(third.stripeCounts ?? [])].sort()).toEqual([
+        [0, 1],
+        [1, 2],
+      ]);
+      expect([...(await store.stripeCounts(id, 8))].sort()).toEqual([
+        [0, 1],
+        [1, 2],
+      ]);
+      expect((await store.stripeCounts(id, 9)).size).toBe(0);
+      expect(await store.takeTicket(id, 1, 7)).toMatchObject({ outcome: 'taken', row: 1 });
       // One stripe of one slice: its most, then full; other stripes and slices are unaffected.
       const results = await takeTickets(store, id, 2, 0, STRIPE_ROWS_PER_SLICE + 5);
       expect(rowsOf(results)).toEqual(oneTo(STRIPE_ROWS_PER_SLICE));
       expect(results.filter((r) => r.outcome === 'full')).toHaveLength(5);
       expect(await store.takeTicket(id, 2, 0)).toEqual({ outcome: 'full' });
-      expect(await store.takeTicket(id, 2, INTAKE_STRIPES - 1)).toEqual({ outcome: 'taken', row: 1 });
-      expect(await store.takeTicket(id, 3, 0)).toEqual({ outcome: 'taken', row: 1 });
+      expect(await store.takeTicket(id, 2, INTAKE_STRIPES - 1)).toMatchObject({ outcome: 'taken', row: 1 });
+      expect(await store.takeTicket(id, 3, 0)).toMatchObject({ outcome: 'taken', row: 1 });
       // Full tickets were never counted.
       const counts = await store.sealIntake(id, -1, 3, -1);
       expect(counts.get(2)).toEqual(stripeCounts({ 0: STRIPE_ROWS_PER_SLICE, [INTAKE_STRIPES - 1]: 1 }));
@@ -462,7 +474,7 @@ export function describeQueueStore(name: string, makeStore: () => QueueStore) {
         outcome: 'sealed',
         sealedThrough: 3,
       });
-      expect(await store.takeTicket(id, 4, 0)).toEqual({ outcome: 'taken', row: 2 });
+      expect(await store.takeTicket(id, 4, 0)).toMatchObject({ outcome: 'taken', row: 2 });
       // A lagging admitter never lowers the seal.
       expect([...(await store.sealIntake(id, -1, 1, -1)).keys()].sort((a, b) => a - b)).toEqual([0, 1]);
       expect(await store.takeTicket(id, 2, 0)).toEqual({ outcome: 'sealed', sealedThrough: 3 });
