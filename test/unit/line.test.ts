@@ -1,0 +1,51 @@
+/**
+ * `ahead` on a sharded event before and after its slices settle (shared/app/line.ts):
+ * an estimate from the place's own stripe for the first seconds, exact after.
+ */
+import { expect, test } from 'vitest';
+import { MemoryQueueStore } from '#adapters/memory-store';
+import { Admitter } from '#app/admitter';
+import { INTAKE_STRIPES, ticketOf } from '#domain/intake';
+import { TestClock } from '../support/clock.ts';
+import { testRoom } from '../support/services.ts';
+
+async function sale() {
+  const clock = new TestClock();
+  const store = new MemoryQueueStore();
+  const { room } = testRoom(store, clock);
+  await room.putEvent('s', { capacity: 1, intake: 'sharded' });
+  await room.changeState('s', 'pause');
+  const admitter = new Admitter(store, { tickSeconds: 1, now: clock.now });
+  return { clock, room, admitter };
+}
+
+test('regression: after a quiet spell, a new join is not told the quiet seconds were full', async () => {
+  const { clock, room, admitter } = await sale();
+  for (let i = 0; i < 600; i++) await room.join({ eventId: 's' });
+  clock.advance(60);
+  await admitter.tickAll();
+  const late = await room.join({ eventId: 's' });
+  // 600 settled places ahead, and this one; its own second is not settled yet.
+  expect(late.ahead).toBeGreaterThanOrEqual(601);
+  expect(late.ahead).toBeLessThan(601 + 256);
+  clock.advance(3);
+  await admitter.tickAll();
+  expect((await room.status('s', late.token)).ahead).toBe(601);
+});
+
+test('a burst in one second: the estimate at join stays within its ticket's bounds, then becomes exact', async () => {
+  const { clock, room, admitter } = await sale();
+  const joins = [];
+  for (let i = 0; i < 2000; i++) joins.push(await room.join({ eventId: 's' }));
+  clock.advance(3);
+  await admitter.tickAll();
+  const line = joins.map((j) => j.position).sort((a, b) => a - b);
+  for (const j of joins) {
+    const exact = line.indexOf(j.position) + 1;
+    // At join: within what the ticket allows (its row of every stripe at most); after settling: exact.
+    const { row, stripe } = ticketOf(j.position);
+    expect(j.ahead).toBeGreaterThanOrEqual(row);
+    expect(j.ahead).toBeLessThanOrEqual((row - 1) * INTAKE_STRIPES + stripe + 1);
+    expect((await room.status('s', j.token)).ahead).toBe(exact);
+  }
+});
