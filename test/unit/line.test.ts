@@ -33,7 +33,7 @@ test('regression: after a quiet spell, a new join is not told the quiet seconds 
   expect((await room.status('s', late.token)).ahead).toBe(601);
 });
 
-test('a burst in one second: the estimate at join stays within its ticket's bounds, then becomes exact', async () => {
+test("a burst in one second: the estimate at join stays within its ticket's bounds, then becomes exact", async () => {
   const { clock, room, admitter } = await sale();
   const joins = [];
   for (let i = 0; i < 2000; i++) joins.push(await room.join({ eventId: 's' }));
