@@ -39,7 +39,7 @@
 import {
   ConditionalCheckFailedException,
   type CreateTableCommandInput,
-  type DynamoDBClient,
+  DynamoDBClient,
   TransactionCanceledException,
 } from '@aws-sdk/client-dynamodb';
 import {
@@ -156,17 +156,32 @@ export function cancellationCodes(error: unknown): (string | undefined)[] | unde
   return undefined;
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** What the adapters use of a document client. The simulator (bench/simulate) passes its own. */
+export type DocumentClient = Pick<DynamoDBDocumentClient, 'send'>;
+
+export interface DynamoTableOptions {
+  /** How retry backoff waits; the simulator passes its virtual clock's. @default setTimeout */
+  readonly sleep?: (ms: number) => Promise<void>;
+}
 
 /** The table with the request helpers every DynamoDB adapter shares. */
 export class DynamoTable {
-  readonly doc: DynamoDBDocumentClient;
+  readonly doc: DocumentClient;
+  readonly #sleep: (ms: number) => Promise<void>;
 
+  /** `client`: a DynamoDB client (wrapped in a document client here) or a ready document client. */
   constructor(
-    client: DynamoDBClient,
+    client: DynamoDBClient | DocumentClient,
     readonly name: string,
+    options: DynamoTableOptions = {},
   ) {
-    this.doc = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
+    this.doc =
+      client instanceof DynamoDBClient
+        ? DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } })
+        : client;
+    this.#sleep = options.sleep ?? sleep;
   }
 
   /** Every call goes through here so that throttling becomes a 503, never an AWS message. */
@@ -206,7 +221,7 @@ export class DynamoTable {
             cause: error,
           });
         }
-        await sleep(10 * 2 ** attempt + Math.random() * 20);
+        await this.#sleep(10 * 2 ** attempt + Math.random() * 20);
       }
     }
   }

@@ -48,6 +48,8 @@ export interface WaitingRoomDeps {
   readonly eventCacheMs?: number;
   /** The admitter's tick interval (the wait estimate counts in ticks); 5 s when not given, as on AWS. */
   readonly tickSeconds?: number;
+  /** How joins and leaves wait for a racing request of the same place; the simulator passes its virtual clock's. */
+  readonly sleep?: (ms: number) => Promise<void>;
 }
 
 const DEFAULT_TICK_SECONDS = 5;
@@ -127,6 +129,8 @@ const FENCED_LEAVE_WAIT_MS = 12_000;
 const FENCED_LEAVE_POLL_MS = 200;
 /** Concurrent operator updates of one event are re-merged this often before a 409. */
 const PUT_EVENT_ATTEMPTS = 5;
+
+const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 export function configView(event: EventRecord): EventConfigView {
   return {
@@ -318,7 +322,7 @@ export class WaitingRoom {
         continue; // Another join reserved first: read what it did.
       }
       // Another join of this user holds the reservation: its position appears in milliseconds.
-      await new Promise((resolve) => setTimeout(resolve, Math.min(10 * 2 ** attempt, 250)));
+      await (this.#deps.sleep ?? defaultSleep)(Math.min(10 * 2 ** attempt, 250));
     }
     throw new ServiceUnavailableError(
       'throttled',
@@ -479,7 +483,7 @@ export class WaitingRoom {
     for (let waited = 0; waited < FENCED_LEAVE_WAIT_MS; waited += FENCED_LEAVE_POLL_MS) {
       const event = await this.#event(eventId, true);
       if (event.servingPosition >= position || event.state !== 'open') return;
-      await new Promise((resolve) => setTimeout(resolve, FENCED_LEAVE_POLL_MS));
+      await (this.#deps.sleep ?? defaultSleep)(FENCED_LEAVE_POLL_MS);
     }
     // Still not admitted (ticks failing): it is marked left below; its slot, when a tick
     // admits it, comes back when its claim window ends.
