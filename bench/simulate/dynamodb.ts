@@ -37,8 +37,8 @@ import { z } from 'zod';
 import type { DocumentClient } from '#adapters/dynamo-table';
 import {
   CapacityModel,
-  type ThrottleKind,
   ThrottledError,
+  type ThrottleKind,
   type ThroughputLimits,
   throughputSchema,
 } from './capacity.ts';

@@ -12,13 +12,13 @@
 import {
   clone,
   compare,
-  equal,
   ExpressionError,
+  equal,
   type Item,
   isMap,
   isNumber,
-  toNumber,
   type TypeCode,
+  toNumber,
   typeOf,
   utf8Length,
 } from './values.ts';
