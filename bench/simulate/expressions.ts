@@ -9,6 +9,8 @@
  * reference, update expressions). Where DynamoDB answers a ValidationException, this
  * throws ExpressionError and the engine turns it into one.
  */
+
+import { RESERVED_WORDS } from './reserved-words.ts';
 import {
   clone,
   compare,
@@ -150,18 +152,25 @@ class Parser {
     throw new ExpressionError(`Syntax error; token: "${token?.v ?? '<EOF>'}" in "${this.text}"`);
   }
 
+  /** A bare name in a path must not be a reserved word: DynamoDB refuses `total`, `state`, `ttl`. */
+  #bare(word: string): Step {
+    if (RESERVED_WORDS.has(word.toLowerCase()))
+      throw new ExpressionError(`Attribute name is a reserved keyword; reserved keyword: ${word}`);
+    return { name: word, ref: false };
+  }
+
   path(): PathExpr {
     const steps: Step[] = [];
     const first = this.next();
     if (first.t === 'ref') steps.push({ name: first.v, ref: true });
-    else if (first.t === 'name') steps.push({ name: first.v, ref: false });
+    else if (first.t === 'name') steps.push(this.#bare(first.v));
     else this.fail();
     for (;;) {
       if (this.isOp('.')) {
         this.next();
         const part = this.next();
         if (part.t === 'ref') steps.push({ name: part.v, ref: true });
-        else if (part.t === 'name') steps.push({ name: part.v, ref: false });
+        else if (part.t === 'name') steps.push(this.#bare(part.v));
         else this.fail();
       } else if (this.isOp('[')) {
         this.next();

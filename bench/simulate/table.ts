@@ -311,9 +311,9 @@ export class TableData {
       bytes += stored.size;
       last = sk;
       if ((input.Limit !== undefined && evaluated.length >= input.Limit) || bytes >= PAGE_BYTES) {
+        // A key comes back only when items are left (as DynamoDB Local answers; AWS may
+        // also return one for an empty last page, which callers must handle anyway).
         cut = evaluated.length < keys.length;
-        // DynamoDB hands back a key whenever it stopped on Limit, more items or not.
-        if (input.Limit !== undefined && evaluated.length >= input.Limit) cut = true;
         break;
       }
     }
@@ -470,12 +470,13 @@ export class TableData {
         return old ? { Attributes: clone(old) } : {};
       case 'ALL_NEW':
         return plan.next ? { Attributes: clone(plan.next) } : {};
+      // Whole top-level attributes, as DynamoDB answers for a nested path too.
       case 'UPDATED_OLD': {
-        const attributes = project(old, plan.paths);
+        const attributes = project(old, topLevel(plan.paths));
         return attributes && Object.keys(attributes).length > 0 ? { Attributes: attributes } : {};
       }
       case 'UPDATED_NEW': {
-        const attributes = project(plan.next, plan.paths);
+        const attributes = project(plan.next, topLevel(plan.paths));
         return attributes && Object.keys(attributes).length > 0 ? { Attributes: attributes } : {};
       }
       default:
@@ -572,6 +573,10 @@ export class TableData {
     };
   }
 }
+
+const topLevel = (paths: readonly Resolved[]): Resolved[] => [
+  ...new Map(paths.map((path) => [String(path[0]), path.slice(0, 1)])).values(),
+];
 
 type WriteKind = 'Put' | 'Update' | 'Delete' | 'ConditionCheck';
 
