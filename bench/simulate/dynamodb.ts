@@ -278,7 +278,8 @@ export class SimDynamoDB {
    * A document client with no latency and no limits, applied at once (after a microtask,
    * so concurrent callers interleave): the contract suite runs on it without a scheduler.
    */
-  immediateClient(): DocumentClient {
+  immediateClient(counted = true): DocumentClient {
+    const context = counted ? IMMEDIATE : UNCOUNTED;
     const send = async (command: Command) => {
       await Promise.resolve();
       const { op, marshalled } = operationOf(command);
@@ -286,7 +287,7 @@ export class SimDynamoDB {
         const out = this.#execute(
           op,
           marshalled ? unmarshallInput(op, command.input) : command.input,
-          IMMEDIATE,
+          context,
         );
         return marshalled ? marshallOutput(op, out) : out;
       } catch (error) {
@@ -410,8 +411,14 @@ export class SimDynamoDB {
   }
 
   /** Applies one request now: the gate counts and throttles, the table decides. */
-  #execute(op: Operation, input: unknown, context: Pick<CallContext, 'weight' | 'caller'>): unknown {
+  #execute(
+    op: Operation,
+    input: unknown,
+    context: Pick<CallContext, 'weight' | 'caller'> & { readonly uncounted?: true },
+  ): unknown {
+    const uncounted = 'uncounted' in context;
     const gate: Gate = (touches) => {
+      if (uncounted) return;
       if (op === 'PutItem' || op === 'UpdateItem' || op === 'DeleteItem') {
         for (const { partition, sk } of touches)
           if (this.#locks.get(partition)?.has(sk)) {
@@ -594,6 +601,8 @@ export class SimDynamoDB {
 }
 
 const IMMEDIATE = { weight: 1, caller: 'direct' } as const;
+/** An audit after the run: it reads without counting or limits. */
+const UNCOUNTED = { weight: 1, caller: 'audit', uncounted: true } as const;
 
 interface BatchGetTableInput {
   readonly Keys?: Item[];
