@@ -115,9 +115,10 @@ export class PartitionState {
   write: Bucket;
   /** Split for heat: from then on each item has buckets of its own. */
   isolatedAtMs: number | null = null;
-  readonly itemBuckets = new Map<unknown, { read: Bucket; write: Bucket }>();
+  /** Made when needed: a million single-item partitions should not carry empty maps. */
+  itemBuckets: Map<unknown, { read: Bucket; write: Bucket }> | null = null;
   /** Per item, in partitions that hold more than one item: which item is hot. */
-  readonly itemLoads = new Map<unknown, Load>();
+  itemLoads: Map<unknown, Load> | null = null;
 
   constructor(limits: ThroughputLimits, nowMs: number) {
     this.read = new Bucket(limits.partitionReadUnits, limits.partitionReadUnits * limits.burstSeconds, nowMs);
@@ -131,15 +132,18 @@ export class PartitionState {
 
 export type ThrottleKind = 'partition' | 'table';
 
-export class ThrottledError extends Error {
-  override readonly name = 'ThrottledError';
+/**
+ * A refusal inside the engine, turned into the SDK's exception only when it leaves it.
+ * Not an Error on purpose: a throttled flood makes millions, and a stack trace each is
+ * most of the simulator's time.
+ */
+export class ThrottledError {
+  readonly name = 'ThrottledError';
   constructor(
     readonly kind: ThrottleKind,
     readonly direction: 'read' | 'write',
     readonly pk: string,
-  ) {
-    super(`throttled: ${kind} ${direction} ${pk}`);
-  }
+  ) {}
 }
 
 export class CapacityModel {
@@ -232,7 +236,8 @@ export class CapacityModel {
         buckets.write.take(touch.writeUnits * weight);
       }
       count(state.load, touch, weight);
-      if (touch.partition.items.size > 1 || state.itemLoads.size > 0) {
+      if (touch.partition.items.size > 1 || state.itemLoads) {
+        state.itemLoads ??= new Map();
         let itemLoad = state.itemLoads.get(touch.sk);
         if (!itemLoad) {
           itemLoad = new Load();
@@ -246,6 +251,7 @@ export class CapacityModel {
 
   #buckets(state: PartitionState, sk: unknown, nowMs: number): { read: Bucket; write: Bucket } {
     if (state.isolatedAtMs === null) return state;
+    state.itemBuckets ??= new Map();
     let buckets = state.itemBuckets.get(sk);
     if (!buckets) {
       const { limits } = this;

@@ -51,7 +51,9 @@ async function main(argv: string[]): Promise<number> {
       join(RESULTS, `${scenario.name}.svg`),
       chartsSvg(record, `${scenario.name}: ${scenario.description}`.slice(0, 160)),
     );
-    process.stderr.write(`  ${wallSeconds.toFixed(1)} s wall, ${record.wall.events} events → ${out}\n`);
+    process.stderr.write(
+      `  ${wallSeconds.toFixed(1)} s wall, ${record.wall.events} events, ${record.wall.spins} extra drains (${record.wall.waitedMs.toFixed(0)} ms waited) → ${out}\n`,
+    );
     last = report.summary;
   }
   process.stdout.write(`${JSON.stringify(last)}\n`);

@@ -199,6 +199,8 @@ function sdkError(error: unknown, attempts: number): unknown {
         });
       case 'ResourceNotFoundException':
         return new ResourceNotFoundException({ message: error.message, $metadata });
+      case 'TransactionConflictException':
+        return new TransactionConflictException({ message: error.message, $metadata });
       default:
         return new DynamoDBServiceException({
           name: 'ValidationException',
@@ -210,9 +212,6 @@ function sdkError(error: unknown, attempts: number): unknown {
   }
   return error;
 }
-
-const THROTTLES = new Set(['ProvisionedThroughputExceededException', 'ThrottlingException']);
-const isThrottle = (error: unknown) => THROTTLES.has((error as { name?: string }).name ?? '');
 
 /** A transaction's item locks, held from its prepare to its commit. */
 interface Lock {
@@ -308,8 +307,9 @@ export class SimDynamoDB {
           const out = await this.#attempt(op, input, context);
           return marshalled ? marshallOutput(op, out) : out;
         } catch (error) {
-          const failure = sdkError(error, attempt);
-          if (!isThrottle(failure) || attempt >= sdk.maxAttempts || !this.scheduler) throw failure;
+          // The SDK retries throttles on its own; only the last failure becomes an exception.
+          if (!(error instanceof ThrottledError) || attempt >= sdk.maxAttempts || !this.scheduler)
+            throw sdkError(error, attempt);
           this.events.sdkRetries += context.weight;
           const ceiling = Math.min(sdk.throttleBaseDelayMs * 2 ** (attempt - 1), sdk.maxDelayMs);
           await this.scheduler.sleep(this.random.next() * ceiling);
@@ -320,7 +320,7 @@ export class SimDynamoDB {
     }
   }
 
-  /** One attempt: SDK CPU, half the latency out, apply, half back. */
+  /** One attempt: applied when sent (a transaction: locked from prepare to commit), answered after CPU + latency. */
   #attempt(op: Operation, input: unknown, context: CallContext): Promise<unknown> {
     const scheduler = this.scheduler;
     if (!scheduler) return Promise.resolve(this.#execute(op, input, context));
@@ -348,9 +348,9 @@ export class SimDynamoDB {
         scheduler.after(delay, () => (failed ? reject(failure) : resolve(result)));
       };
       if (op !== 'TransactWriteItems' || this.model.transactionLockShare === 0) {
-        scheduler.after(cpu + latency / 2, () =>
-          answer(() => this.#execute(op, input, context), latency / 2),
-        );
+        // Takes effect as it is sent, answers after the SDK's CPU and the round trip: one
+        // event per request instead of two (requests apply in the order they are sent).
+        answer(() => this.#execute(op, input, context), cpu + latency);
         return;
       }
       // A transaction locks its items between prepare and commit.
@@ -423,10 +423,7 @@ export class SimDynamoDB {
         for (const { partition, sk } of touches)
           if (this.#locks.get(partition)?.has(sk)) {
             this.events.transactionConflicts += context.weight;
-            throw new TransactionConflictException({
-              message: 'Transaction is ongoing for the item',
-              $metadata: metadata(1),
-            });
+            throw new TableError('TransactionConflictException', 'Transaction is ongoing for the item');
           }
       }
       try {

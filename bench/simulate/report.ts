@@ -181,7 +181,7 @@ function hottest(record: SimulationRecord) {
   for (const partition of record.engine.capacity.touched) {
     const state = record.engine.capacity.peekState(partition);
     if (!state) continue;
-    if (state.itemLoads.size === 0) {
+    if (!state.itemLoads) {
       const peaks = state.load.peaks();
       const sk = partition.items.keys().next().value;
       items.push({

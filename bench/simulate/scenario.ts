@@ -161,14 +161,11 @@ export const scenarioSchema = z
         account: rateLimitSchema.default({ rps: 10_000, burst: 5_000 }),
         /** The HTTP API stage throttle; the stack's default is 2,000 rps, burst 5,000. null: none. */
         stage: rateLimitSchema.nullable().default({ rps: 2_000, burst: 5_000 }),
-        /** Gateway overhead on each answered request (ms), for the latency the fan sees. */
-        overheadMs: distributionSchema.default({ type: 'lognormal', median: 5, p99: 15 }),
       })
       .strict()
       .default({
         account: { rps: 10_000, burst: 5_000 },
         stage: { rps: 2_000, burst: 5_000 },
-        overheadMs: { type: 'lognormal', median: 5, p99: 15 },
       }),
     dynamodb: dynamoModelSchema.default(dynamoModelSchema.parse({})),
     /**

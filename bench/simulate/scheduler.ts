@@ -80,6 +80,9 @@ export class Scheduler {
   #autoRun = false;
   #kicked = false;
   #events = 0;
+  /** Extra drains spent waiting for work outside virtual time (real ms waited in `waitedMs`). */
+  spins = 0;
+  waitedMs = 0;
   /** Set by the simulation: true while some invocation waits on work outside virtual time. */
   busy: () => boolean = () => false;
 
@@ -156,10 +159,14 @@ export class Scheduler {
   async settle(): Promise<void> {
     await immediate();
     for (let spins = 0; this.busy(); spins++) {
+      this.spins++;
       // Outside work (thread pool, file system) finishes in real time: poll cheaply first.
       if (spins < 1000) await immediate();
-      else if (spins < 6000) await realSleep(1);
-      else throw new Error('an invocation is blocked on work outside the simulator for more than 5 s');
+      else if (spins < 6000) {
+        const started = performance.now();
+        await realSleep(1);
+        this.waitedMs += performance.now() - started;
+      } else throw new Error('an invocation is blocked on work outside the simulator for more than 5 s');
     }
   }
 }

@@ -205,7 +205,13 @@ export interface SimulationRecord {
   readonly engine: SimDynamoDB;
   readonly lambda: LambdaModel<Runtime>;
   readonly apiGateway: ApiGatewayModel;
-  readonly wall: { readonly ms: number; readonly events: number; readonly setupMs: number };
+  readonly wall: {
+    readonly ms: number;
+    readonly events: number;
+    readonly setupMs: number;
+    readonly spins: number;
+    readonly waitedMs: number;
+  };
 }
 
 export interface SimulateOptions {
@@ -232,7 +238,6 @@ export async function simulate(scenario: Scenario, options: SimulateOptions = {}
     abandon: sampler(scenario.crowd.abandonAfterSeconds, behaviour),
     claim: sampler(scenario.crowd.claimDelaySeconds, behaviour),
     purchase: sampler(scenario.crowd.purchaseSeconds, behaviour),
-    overhead: sampler(scenario.apiGateway.overheadMs, behaviour),
     jitter: () => behaviour.next() * scenario.crowd.retryJitterSeconds * 1000,
   };
 
@@ -379,7 +384,6 @@ export async function simulate(scenario: Scenario, options: SimulateOptions = {}
         'too_many_requests',
         result.reason === 'concurrency' ? 'lambdaConcurrency' : 'lambdaScaling',
       );
-    await scheduler.sleep(draw.overhead());
     if (result.kind === 'ok') return { ok: true, value: result.value };
     const error = result.error;
     if (error instanceof FairqueueError) {
@@ -761,7 +765,13 @@ export async function simulate(scenario: Scenario, options: SimulateOptions = {}
     engine,
     lambda,
     apiGateway,
-    wall: { ms: performance.now() - wallStart, events: scheduler.eventsRun, setupMs },
+    wall: {
+      ms: performance.now() - wallStart,
+      events: scheduler.eventsRun,
+      setupMs,
+      spins: scheduler.spins,
+      waitedMs: scheduler.waitedMs,
+    },
   };
 }
 

@@ -86,21 +86,23 @@ export interface Touch {
 /** Refuses (throws a throttle) or consumes: called once per request, before it commits. */
 export type Gate = (touches: readonly Touch[]) => void;
 
-/** A DynamoDB error as the service names it; the engine turns it into the SDK's exception. */
-export class TableError extends Error {
-  override readonly name = 'TableError';
+/**
+ * A DynamoDB error as the service names it; the engine turns it into the SDK's exception
+ * when it leaves. Not an Error: no stack trace is taken for the millions a flood makes.
+ */
+export class TableError {
+  readonly name = 'TableError';
   constructor(
     readonly code:
       | 'ValidationException'
       | 'ConditionalCheckFailedException'
       | 'TransactionCanceledException'
+      | 'TransactionConflictException'
       | 'ResourceNotFoundException',
-    message: string,
+    readonly message: string,
     readonly item?: Item,
     readonly reasons?: readonly { Code: string; Message?: string; Item?: Item }[],
-  ) {
-    super(message);
-  }
+  ) {}
 }
 
 const KB = 1024;
