@@ -240,7 +240,7 @@ export function buildReport(
   record: SimulationRecord,
   prices: Prices,
   idle: IdleCost | null,
-  run: { readonly wallSeconds: number },
+  run: { readonly wallSeconds: number; readonly cpuSeconds?: number; readonly loadAverage?: number },
 ): Report {
   const { fans, counts, audit, scenario } = record;
   const acceptedTimes: number[] = [];
@@ -395,6 +395,7 @@ export function buildReport(
     },
     throttles,
     wallSeconds: r1(run.wallSeconds),
+    cpuSeconds: run.cpuSeconds === undefined ? null : r1(run.cpuSeconds),
   };
   const details = {
     description: scenario.description,
@@ -484,6 +485,9 @@ export function buildReport(
     },
     run: {
       wallSeconds: r1(run.wallSeconds),
+      /** Process CPU (user + system): the figure that travels when the machine is shared. */
+      cpuSeconds: run.cpuSeconds === undefined ? null : r1(run.cpuSeconds),
+      loadAverageAtEnd: run.loadAverage === undefined ? null : r1(run.loadAverage),
       events: record.wall.events,
     },
   };
