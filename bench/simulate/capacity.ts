@@ -9,9 +9,9 @@
  * - the table as a whole is capped by its on-demand maximum throughput (an account quota,
  *   40,000 read and 40,000 write request units per second per table by default).
  *
- * Each limit is a token bucket that refills at its rate and holds `burstSeconds` of it.
- * A request is refused (throttled) when any bucket it needs is empty; otherwise it takes
- * its units, possibly leaving a small debt, so a large request is never starved forever.
+ * Each limit counts units per calendar second. A request is refused (throttled) when any
+ * limit it needs is used up for the second; otherwise it takes its units, possibly going a
+ * little over, so a large request is never starved forever.
  * How long a partition must stay hot before it is split is not documented: it is a
  * scenario setting (`isolateAfterSeconds`).
  */
@@ -26,7 +26,6 @@ export const throughputSchema = z
     partitionWriteUnits: z.number().positive().default(1000),
     tableReadUnits: z.number().positive().default(40_000),
     tableWriteUnits: z.number().positive().default(40_000),
-    burstSeconds: z.number().positive().default(1),
     /** Seconds a partition key must stay hot before its items are isolated; null: never. */
     isolateAfterSeconds: z.number().positive().nullable().default(300),
     /** Share of a partition's limit that counts as hot for the split. */
@@ -35,33 +34,27 @@ export const throughputSchema = z
   .strict();
 export type ThroughputLimits = z.infer<typeof throughputSchema>;
 
+/**
+ * At most `limit` units in each calendar second: "1,000 WCU per second" taken literally,
+ * so a hot item never shows more than its limit in any second, idle or not before.
+ */
 class Bucket {
-  #tokens: number;
-  #lastMs: number;
+  #second = Number.NEGATIVE_INFINITY;
+  #used = 0;
 
-  constructor(
-    readonly rate: number,
-    readonly capacity: number,
-    nowMs: number,
-  ) {
-    this.#tokens = capacity;
-    this.#lastMs = nowMs;
-  }
-
-  #refill(nowMs: number) {
-    if (nowMs > this.#lastMs) {
-      this.#tokens = Math.min(this.capacity, this.#tokens + ((nowMs - this.#lastMs) / 1000) * this.rate);
-      this.#lastMs = nowMs;
-    }
-  }
+  constructor(readonly limit: number) {}
 
   available(nowMs: number): boolean {
-    this.#refill(nowMs);
-    return this.#tokens > 0;
+    const second = Math.floor(nowMs / 1000);
+    if (second !== this.#second) {
+      this.#second = second;
+      this.#used = 0;
+    }
+    return this.#used < this.limit;
   }
 
   take(units: number) {
-    this.#tokens -= units;
+    this.#used += units;
   }
 }
 
@@ -120,13 +113,9 @@ export class PartitionState {
   /** Per item, in partitions that hold more than one item: which item is hot. */
   itemLoads: Map<unknown, Load> | null = null;
 
-  constructor(limits: ThroughputLimits, nowMs: number) {
-    this.read = new Bucket(limits.partitionReadUnits, limits.partitionReadUnits * limits.burstSeconds, nowMs);
-    this.write = new Bucket(
-      limits.partitionWriteUnits,
-      limits.partitionWriteUnits * limits.burstSeconds,
-      nowMs,
-    );
+  constructor(limits: ThroughputLimits) {
+    this.read = new Bucket(limits.partitionReadUnits);
+    this.write = new Bucket(limits.partitionWriteUnits);
   }
 }
 
@@ -155,22 +144,15 @@ export class CapacityModel {
   /** Every partition that carried load, for the hot-key report. */
   readonly touched = new Set<Partition>();
 
-  constructor(
-    readonly limits: ThroughputLimits,
-    nowMs: number,
-  ) {
-    this.#tableRead = new Bucket(limits.tableReadUnits, limits.tableReadUnits * limits.burstSeconds, nowMs);
-    this.#tableWrite = new Bucket(
-      limits.tableWriteUnits,
-      limits.tableWriteUnits * limits.burstSeconds,
-      nowMs,
-    );
+  constructor(readonly limits: ThroughputLimits) {
+    this.#tableRead = new Bucket(limits.tableReadUnits);
+    this.#tableWrite = new Bucket(limits.tableWriteUnits);
   }
 
-  state(partition: Partition, nowMs: number): PartitionState {
+  state(partition: Partition): PartitionState {
     let state = this.#states.get(partition);
     if (!state) {
-      state = new PartitionState(this.limits, nowMs);
+      state = new PartitionState(this.limits);
       this.#states.set(partition, state);
       this.touched.add(partition);
     }
@@ -197,7 +179,7 @@ export class CapacityModel {
     let write = 0;
     const states: PartitionState[] = [];
     for (const touch of touches) {
-      const state = this.state(touch.partition, nowMs);
+      const state = this.state(touch.partition);
       state.load.roll(second, this.#hot);
       this.#maybeIsolate(touch.partition, state, nowMs);
       states.push(state);
@@ -213,7 +195,7 @@ export class CapacityModel {
         const touch = touches[i];
         const state = states[i];
         if (!touch || !state) continue;
-        const buckets = this.#buckets(state, touch.sk, nowMs);
+        const buckets = this.#buckets(state, touch.sk);
         if (touch.readUnits > 0 && !buckets.read.available(nowMs))
           refused = new ThrottledError('partition', 'read', touch.partition.pk);
         else if (touch.writeUnits > 0 && !buckets.write.available(nowMs))
@@ -231,7 +213,7 @@ export class CapacityModel {
       const state = states[i];
       if (!touch || !state) continue;
       if (limits.enabled) {
-        const buckets = this.#buckets(state, touch.sk, nowMs);
+        const buckets = this.#buckets(state, touch.sk);
         buckets.read.take(touch.readUnits * weight);
         buckets.write.take(touch.writeUnits * weight);
       }
@@ -249,19 +231,15 @@ export class CapacityModel {
     }
   }
 
-  #buckets(state: PartitionState, sk: unknown, nowMs: number): { read: Bucket; write: Bucket } {
+  #buckets(state: PartitionState, sk: unknown): { read: Bucket; write: Bucket } {
     if (state.isolatedAtMs === null) return state;
     state.itemBuckets ??= new Map();
     let buckets = state.itemBuckets.get(sk);
     if (!buckets) {
       const { limits } = this;
       buckets = {
-        read: new Bucket(limits.partitionReadUnits, limits.partitionReadUnits * limits.burstSeconds, nowMs),
-        write: new Bucket(
-          limits.partitionWriteUnits,
-          limits.partitionWriteUnits * limits.burstSeconds,
-          nowMs,
-        ),
+        read: new Bucket(limits.partitionReadUnits),
+        write: new Bucket(limits.partitionWriteUnits),
       };
       state.itemBuckets.set(sk, buckets);
     }

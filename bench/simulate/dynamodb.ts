@@ -246,7 +246,7 @@ export class SimDynamoDB {
   ) {
     this.table = new TableData(tableName, { hash: 'pk', range: 'sk' });
     this.#startMs = startMs;
-    this.capacity = new CapacityModel(model.throughput, startMs);
+    this.capacity = new CapacityModel(model.throughput);
     const latency = model.latencyMs;
     this.#latency = {
       read: sampler(latency.read, random),

@@ -136,6 +136,11 @@ export const scenarioSchema = z
         scaleUpPer10Seconds: z.number().positive().default(1000),
         /** INIT duration of a cold start (billed since August 2025). */
         coldStartMs: distributionSchema.default({ type: 'lognormal', median: 350, p99: 900 }),
+        /**
+         * How long one environment reuses an event read (FQ_EVENT_CACHE_MS; 1,000 in Lambda), for
+         * builds whose WaitingRoom takes `eventCacheMs`.
+         */
+        eventCacheMs: z.number().int().nonnegative().default(1000),
         /** Warm environments before the sale (warm-up traffic): used at once, no scaling needed. */
         prewarmed: perFunction(z.number().int().nonnegative()).default({}),
         /**
@@ -152,6 +157,7 @@ export const scenarioSchema = z
         memoryMb: 512,
         scaleUpPer10Seconds: 1000,
         coldStartMs: { type: 'lognormal', median: 350, p99: 900 },
+        eventCacheMs: 1000,
         prewarmed: {},
         cpuMs: DEFAULT_CPU_MS,
       }),

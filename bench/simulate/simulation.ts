@@ -7,7 +7,7 @@
 import { DynamoQueueStore } from '#adapters/dynamo-store';
 import { DynamoTable } from '#adapters/dynamo-table';
 import { Admitter } from '#app/admitter';
-import { WaitingRoom } from '#app/waiting-room';
+import { WaitingRoom, type WaitingRoomDeps } from '#app/waiting-room';
 import { FairqueueError } from '#domain/errors';
 import type { EventConfigInput } from '#domain/event';
 import type { TokenService } from '#lib/token-service';
@@ -339,7 +339,8 @@ export async function simulate(scenario: Scenario, options: SimulateOptions = {}
     };
     const client = engine.client(() => contextOf(container?.current ?? null));
     const store = new DynamoQueueStore(new DynamoTable(client, TABLE, { sleep }));
-    const room = new WaitingRoom({
+    // As the functions build it on AWS; `eventCacheMs` and `tickSeconds` where the build has them.
+    const deps: WaitingRoomDeps & { readonly eventCacheMs?: number; readonly tickSeconds?: number } = {
       store,
       tokens,
       identity: null,
@@ -347,7 +348,10 @@ export async function simulate(scenario: Scenario, options: SimulateOptions = {}
       joinRateLimitPerMinute: 0,
       now: scheduler.now,
       sleep,
-    });
+      eventCacheMs: scenario.lambda.eventCacheMs,
+      tickSeconds: scenario.admitter.tickSeconds,
+    };
+    const room = new WaitingRoom(deps);
     const admitter =
       container?.fn === 'admitter'
         ? new Admitter(store, { tickSeconds: scenario.admitter.tickSeconds, now: scheduler.now, notifier })
