@@ -231,6 +231,8 @@ export class SimDynamoDB {
     throttled: [],
   };
   readonly events = { conditionalFailures: 0, transactionConflicts: 0, cancellations: 0, sdkRetries: 0 };
+  /** Where transactions collided: caller, request and item kind. */
+  readonly conflictsByKind = new Map<string, number>();
   readonly #locks = new Map<Partition, Map<unknown, Lock>>();
   readonly #latency: Record<'read' | 'write' | 'query' | 'transaction', () => number>;
   readonly #sdkCpu: () => number;
@@ -370,6 +372,12 @@ export class SimDynamoDB {
         const conflicts = keys.map(({ partition, sk }) => this.#locks.get(partition)?.get(sk) !== undefined);
         if (conflicts.some(Boolean)) {
           this.events.transactionConflicts += context.weight;
+          for (const [i, conflicted] of conflicts.entries()) {
+            const key = keys[i];
+            if (!conflicted || !key) continue;
+            const kind = `${context.caller}: TransactWriteItems ${keyKind(key.partition.pk)} ${keyKind(key.sk)}`;
+            this.conflictsByKind.set(kind, (this.conflictsByKind.get(kind) ?? 0) + context.weight);
+          }
           this.#count(op, [], context, 'cancelled');
           answer(() => {
             throw new TableError(
@@ -423,6 +431,8 @@ export class SimDynamoDB {
         for (const { partition, sk } of touches)
           if (this.#locks.get(partition)?.has(sk)) {
             this.events.transactionConflicts += context.weight;
+            const kind = `${context.caller}: ${op} ${keyKind(partition.pk)} ${keyKind(sk)}`;
+            this.conflictsByKind.set(kind, (this.conflictsByKind.get(kind) ?? 0) + context.weight);
             throw new TableError('TransactionConflictException', 'Transaction is ongoing for the item');
           }
       }

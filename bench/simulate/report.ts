@@ -258,13 +258,16 @@ export function buildReport(
     if (!isSet(accepted)) continue;
     joins++;
     acceptedTimes.push(accepted);
-    if (isSet(fans.leftAt[fan])) left++;
-    else held++;
-    if (isSet(fans.admittedAt[fan])) admitted++;
     if (isSet(fans.claimedAt[fan])) claimed++;
     if (isSet(fans.completedAt[fan])) completed++;
-    if ((fans.position[fan] ?? Number.POSITIVE_INFINITY) <= audit.servingPosition && !isSet(fans.leftAt[fan]))
-      heldAtOrBelowServing++;
+    // A place given up is void from then on, whatever happened to it before.
+    if (isSet(fans.leftAt[fan])) {
+      left++;
+      continue;
+    }
+    held++;
+    if (isSet(fans.admittedAt[fan])) admitted++;
+    if ((fans.position[fan] ?? Number.POSITIVE_INFINITY) <= audit.servingPosition) heldAtOrBelowServing++;
   }
   const times = Float64Array.from(acceptedTimes).sort();
   const inversion = inversions(record);
@@ -280,6 +283,7 @@ export function buildReport(
     orphaned,
     duplicatePositions: audit.duplicatePositions,
     userBindingMismatches: audit.userBindingMismatches,
+    userBindingMismatchExamples: audit.mismatchExamples,
     repeatJoinMismatches: counts.repeatJoinMismatches,
     capacity: scenario.event.capacity,
     maxSlotsHeld: record.capacity.maxSlotsHeld,
@@ -287,7 +291,7 @@ export function buildReport(
     capacityViolations: record.capacity.violations,
     servingPosition: audit.servingPosition,
     heldPlacesAtOrBelowServing: heldAtOrBelowServing,
-    heldPlacesAdmitted: admitted - left,
+    heldPlacesAdmitted: admitted,
     claimedByStore: audit.claimed,
     claimedByFans: claimed,
     completedByStore: audit.completed,
@@ -402,11 +406,6 @@ export function buildReport(
     notes: [
       ...scenario.notes,
       ...(record.intake.note ? [record.intake.note] : []),
-      ...(record.leaveSupported
-        ? []
-        : [
-            'WaitingRoom.leave does not exist in this build: leavers walk away instead (they stop polling and never claim)',
-          ]),
       `status polling is sampled: ${Math.round(scenario.crowd.pollerShare * 100 * 100) / 100}% of fans poll through the real code, each standing for ${r1(record.pollerWeight)} fans in every limit and count; the others learn of admission at the tick, as a WebSocket client would, at no request cost`,
       scenario.tokens === 'fast'
         ? 'tokens: a stand-in without signatures; the CPU of signing and verifying is in lambda.cpuMs'
@@ -421,11 +420,12 @@ export function buildReport(
       admitted,
       claimed,
       completed,
-      stillWaiting: joins - admitted - left,
+      stillWaiting: held - admitted,
       joinAttempts: counts.joinAttempts,
       repeatJoins: counts.repeatJoins,
       failedJoinsByCode: counts.failedJoinsByCode,
       claimOutcomes: counts.claimOutcomes,
+      leaveOutcomes: counts.leaveOutcomes,
       statusErrors: Object.fromEntries(
         Object.entries(counts.statusErrors).map(([k, v]) => [k, Math.round(v)]),
       ),
@@ -454,6 +454,9 @@ export function buildReport(
         atSecond: r1((i.atMs - record.saleStartMs) / 1000),
       })),
       conditionalFailures: Math.round(engine.events.conditionalFailures),
+      transactionConflicts: Object.fromEntries(
+        [...engine.conflictsByKind].sort((a, b) => b[1] - a[1]).map(([k, v]) => [k, Math.round(v)]),
+      ),
       cancellations: Math.round(engine.events.cancellations),
       limits: scenario.dynamodb.throughput,
     },

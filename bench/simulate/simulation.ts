@@ -28,6 +28,8 @@ export const SALE_START_MS = Date.UTC(2026, 10, 22, 12, 0, 0);
 const CLAIM_RETRIES = 10;
 const COMPLETE_RETRIES = 5;
 const NOT_YET_RETRY_MS = 2000;
+/** After the horizon, requests in flight get this long to finish (SDK and transaction retries, leave fences). */
+const DRAIN_MS = 120_000;
 
 export interface Runtime {
   readonly room: WaitingRoom;
@@ -137,7 +139,6 @@ export interface SimulationRecord {
   readonly crowd: Crowd;
   /** Whether the build knew `intake` and which intake the event got. */
   readonly intake: { readonly requested: string; readonly applied: string; readonly note: string | null };
-  readonly leaveSupported: boolean;
   readonly fans: {
     /** Virtual ms after the sale opened; NaN where it did not happen. */
     readonly acceptedAt: Float64Array;
@@ -177,6 +178,7 @@ export interface SimulationRecord {
     readonly claimOutcomes: Record<string, number>;
     readonly completes: number;
     readonly leaves: number;
+    readonly leaveOutcomes: Record<string, number>;
     readonly polls: number;
     readonly throttledRequestsByRoute: Record<string, number>;
     readonly ticks: number;
@@ -199,6 +201,8 @@ export interface SimulationRecord {
     /** Positions the store says are void (a `void` counter, when the build has one). */
     readonly voidByStore: number | null;
     readonly userBindingMismatches: number;
+    /** A few mismatching users, to look into: the fan, the place it was given, what the store holds. */
+    readonly mismatchExamples: readonly { fan: number; given: number; stored: unknown; traits: string[] }[];
     readonly duplicatePositions: number;
     readonly sessionsWithoutAdmission: number;
   };
@@ -288,6 +292,7 @@ export async function simulate(scenario: Scenario, options: SimulateOptions = {}
     claimOutcomes: {} as Record<string, number>,
     completes: 0,
     leaves: 0,
+    leaveOutcomes: {} as Record<string, number>,
     polls: 0,
     throttledRequestsByRoute: {} as Record<string, number>,
     ticks: 0,
@@ -306,6 +311,8 @@ export async function simulate(scenario: Scenario, options: SimulateOptions = {}
   let maxStoreInUse = 0;
   let capacityViolations = 0;
   let servingTo = 0;
+  /** Past the horizon: nobody starts anything new; requests in flight finish. */
+  let stopping = false;
 
   const slotsHeld = () => {
     const nowSec = Math.floor(scheduler.now() / 1000);
@@ -424,24 +431,29 @@ export async function simulate(scenario: Scenario, options: SimulateOptions = {}
       const batch = { from: change.from, to: change.to, atMs: at(), claimBy: change.claimBy, unclaimed: 0 };
       batches.push(batch);
       servingTo = Math.max(servingTo, change.to);
-      series.admitted.add(second(), change.to - change.from);
-      while (waiting.size > 0 && waiting.peek() <= change.to) admit(waiting.pop(), batches.length - 1);
+      // (from, to] may span void numbers (sharded intake, leaves): count the places fans hold.
+      let places = 0;
+      while (waiting.size > 0 && waiting.peek() <= change.to)
+        if (admit(waiting.pop(), batches.length - 1)) places++;
+      series.admitted.add(second(), places);
     }
     checkCapacity();
   }
 
-  function admit(fan: number, batchIndex: number) {
+  /** Marks a fan admitted by a batch; false when the fan had given the place up. */
+  function admit(fan: number, batchIndex: number): boolean {
     const batch = batches[batchIndex];
-    if (!batch || gone(fan)) return;
+    if (!batch || gone(fan)) return false;
     fans.admittedAt[fan] = batch.atMs;
     batchOf[fan] = batchIndex;
     batch.unclaimed++;
     admittedHeld++;
-    if (has(fan, TRAIT.noShow) || has(fan, TRAIT.leaver)) return;
+    if (has(fan, TRAIT.noShow) || has(fan, TRAIT.leaver)) return true;
     const claimAt = Math.max(at(), batch.atMs + draw.claim() * 1000);
     const abandoned = abandonedAt[fan] ?? Number.NaN;
-    if (!Number.isNaN(abandoned) && abandoned <= claimAt) return;
+    if (!Number.isNaN(abandoned) && abandoned <= claimAt) return true;
     scheduler.at(SALE_START_MS + claimAt, () => void claim(fan, 0));
+    return true;
   }
 
   /** A fan whose join answered after the line already passed its position: admitted by that batch. */
@@ -454,10 +466,12 @@ export async function simulate(scenario: Scenario, options: SimulateOptions = {}
       else hi = mid;
     }
     admit(fan, lo);
+    series.admitted.add(second());
   }
 
   // --- fans ------------------------------------------------------------------------------
   async function join(fan: number, attempt: number): Promise<void> {
+    if (stopping) return;
     counts.joinAttempts++;
     const identified = has(fan, TRAIT.identified);
     const answer = await request('join', 1, (runtime) =>
@@ -496,6 +510,7 @@ export async function simulate(scenario: Scenario, options: SimulateOptions = {}
   }
 
   async function repeatJoin(fan: number, attempt: number): Promise<void> {
+    if (stopping) return;
     counts.joinAttempts++;
     const answer = await request('join', 1, (runtime) => runtime.room.join({ eventId, userId: userId(fan) }));
     if (!answer.ok) {
@@ -520,6 +535,7 @@ export async function simulate(scenario: Scenario, options: SimulateOptions = {}
   }
 
   async function poll(fan: number): Promise<void> {
+    if (stopping) return;
     const abandoned = abandonedAt[fan] ?? Number.NaN;
     if (gone(fan) || (!Number.isNaN(abandoned) && abandoned <= at())) return;
     if (!Number.isNaN(fans.admittedAt[fan] ?? Number.NaN) && at() > (fans.admittedAt[fan] ?? 0) + 60_000)
@@ -558,6 +574,7 @@ export async function simulate(scenario: Scenario, options: SimulateOptions = {}
   }
 
   async function claim(fan: number, attempt: number): Promise<void> {
+    if (stopping) return;
     if (gone(fan)) return;
     counts.claims++;
     const token = await tokenOf(fan);
@@ -591,6 +608,7 @@ export async function simulate(scenario: Scenario, options: SimulateOptions = {}
   }
 
   async function complete(fan: number, accessToken: string, attempt: number, end: () => void): Promise<void> {
+    if (stopping) return;
     const answer = await request('complete', 1, (runtime) => runtime.room.complete(eventId, accessToken));
     if (!answer.ok) {
       if (retryable(answer) && attempt < COMPLETE_RETRIES)
@@ -602,22 +620,12 @@ export async function simulate(scenario: Scenario, options: SimulateOptions = {}
     end();
   }
 
-  /** `WaitingRoom.leave` arrives with the sharded intake; until then a leaver just walks away. */
-  const leaveOf = (room: WaitingRoom) =>
-    (room as unknown as { leave?: (eventId: string, token: string) => Promise<void> }).leave?.bind(room);
-  const leaveSupported = leaveOf(buildRuntime(null).room) !== undefined;
-
   async function leave(fan: number, attempt: number): Promise<void> {
+    if (stopping) return;
     if (!Number.isNaN(fans.admittedAt[fan] ?? Number.NaN)) return;
-    if (!leaveSupported) {
-      abandonedAt[fan] = at();
-      return;
-    }
     const token = await tokenOf(fan);
-    const answer = await request('leave', 1, async (runtime) => {
-      const run = leaveOf(runtime.room);
-      if (run) await run(eventId, token);
-    });
+    const answer = await request('leave', 1, (runtime) => runtime.room.leave(eventId, token));
+    bump(counts.leaveOutcomes, answer.ok ? 'left' : `${answer.status} ${answer.code}`);
     if (!answer.ok) {
       if (retryable(answer) && attempt < COMPLETE_RETRIES)
         scheduler.after(retryDelay(answer), () => void leave(fan, attempt + 1));
@@ -626,6 +634,12 @@ export async function simulate(scenario: Scenario, options: SimulateOptions = {}
     counts.leaves++;
     fans.leftAt[fan] = at();
     leftCount++;
+    // Admitted while the leave was on its way: the store gives the slot back (decision 0008).
+    const batch = batches[batchOf[fan] ?? -1];
+    if (batch && Number.isNaN(fans.claimedAt[fan] ?? Number.NaN)) {
+      batch.unclaimed--;
+      admittedHeld--;
+    }
   }
 
   // --- setup: the operator creates the event ---------------------------------------------
@@ -677,6 +691,7 @@ export async function simulate(scenario: Scenario, options: SimulateOptions = {}
 
   const { admitter: admitterConfig } = scenario;
   const runAdmitter = async () => {
+    if (stopping) return;
     const result = await lambda.invoke('admitter', 1, async (runtime, invocation) => {
       const admitter = runtime.admitter;
       if (!admitter) throw new Error('the admitter environment has no admitter');
@@ -724,7 +739,7 @@ export async function simulate(scenario: Scenario, options: SimulateOptions = {}
     });
 
   let lastLog = performance.now();
-  await scheduler.run(SALE_START_MS + horizonMs, () => {
+  const progress = () => {
     const wall = performance.now();
     if (wall - lastLog > 10_000) {
       lastLog = wall;
@@ -732,7 +747,11 @@ export async function simulate(scenario: Scenario, options: SimulateOptions = {}
         `  t=${(at() / 1000).toFixed(0)}s joined=${acked} admitted=${admittedHeld} events=${scheduler.eventsRun} wall=${((wall - wallStart) / 1000).toFixed(0)}s`,
       );
     }
-  });
+  };
+  await scheduler.run(SALE_START_MS + horizonMs, progress);
+  // Let what is in flight land, so the store and the fans agree on every request sent.
+  stopping = true;
+  await scheduler.run(SALE_START_MS + horizonMs + DRAIN_MS, progress);
 
   // --- the store's own state at the end ----------------------------------------------------
   const audit = await auditStore(engine, eventId, crowd, fans, batches);
@@ -741,7 +760,6 @@ export async function simulate(scenario: Scenario, options: SimulateOptions = {}
     saleStartMs: SALE_START_MS,
     crowd,
     intake,
-    leaveSupported,
     fans,
     waitingEstimates: {
       fan: waitingEstimates.fan.view(),
@@ -791,10 +809,12 @@ async function auditStore(
   batches: readonly Batch[],
 ): Promise<SimulationRecord['audit']> {
   const store = new DynamoQueueStore(new DynamoTable(engine.immediateClient(false), TABLE));
-  const counters: Record<string, unknown> = { ...(await store.getCounters(eventId)) };
+  const counters = await store.getCounters(eventId);
   const event = await store.getEvent(eventId, { consistent: true });
-  const voidCount = ['void', 'voided', 'voids'].map((k) => counters[k]).find((v) => typeof v === 'number');
+  // Numbers taken by joins: the join counter (exact) or the held numbers of settled slices (sharded).
+  const issued = event?.config.intake === 'sharded' ? event.settledHeld : counters.issued;
   let userBindingMismatches = 0;
+  const mismatchExamples: { fan: number; given: number; stored: unknown; traits: string[] }[] = [];
   const holders = new Map<number, number>();
   let duplicatePositions = 0;
   let sessionsWithoutAdmission = 0;
@@ -805,21 +825,35 @@ async function auditStore(
     const holder = holders.get(position);
     if (holder !== undefined && holder !== fan) duplicatePositions++;
     holders.set(position, fan);
-    if (((crowd.traits[fan] ?? 0) & TRAIT.identified) !== 0) {
+    // A user who gave the place up is unbound (and may join again for a new place).
+    const left = !Number.isNaN(fans.leftAt[fan] ?? Number.NaN);
+    if (!left && ((crowd.traits[fan] ?? 0) & TRAIT.identified) !== 0) {
       const slot = await store.getUserSlot(eventId, `u${fan}`);
-      if (!slot || !('position' in slot) || slot.position !== position) userBindingMismatches++;
+      if (!slot || !('position' in slot) || slot.position !== position) {
+        userBindingMismatches++;
+        if (mismatchExamples.length < 5)
+          mismatchExamples.push({
+            fan,
+            given: position,
+            stored: slot ?? null,
+            traits: Object.entries(TRAIT)
+              .filter(([, bit]) => ((crowd.traits[fan] ?? 0) & bit) !== 0)
+              .map(([name]) => name),
+          });
+      }
     }
     if (!Number.isNaN(fans.claimedAt[fan] ?? Number.NaN) && position > servingPosition)
       sessionsWithoutAdmission++;
   }
   void batches;
   return {
-    issued: typeof counters.issued === 'number' ? counters.issued : 0,
+    issued,
     servingPosition,
-    claimed: typeof counters.claimed === 'number' ? counters.claimed : 0,
-    completed: typeof counters.completed === 'number' ? counters.completed : 0,
-    voidByStore: typeof voidCount === 'number' ? voidCount : null,
+    claimed: counters.claimed,
+    completed: counters.completed,
+    voidByStore: null,
     userBindingMismatches,
+    mismatchExamples,
     duplicatePositions,
     sessionsWithoutAdmission,
   };
