@@ -262,6 +262,9 @@ export async function simulate(scenario: Scenario, options: SimulateOptions = {}
   const abandonedAt = nan();
   const batchOf = new Int32Array(n).fill(-1);
   const pollerTokens = new Map<number, string>();
+  /** The poll interval each sampled poller was last told, and how many polls in a row were refused. */
+  const pollPace = new Map<number, number>();
+  const pollRefusals = new Map<number, number>();
   const waitingEstimates = { fan: new Column(), atMs: new Column(), estimate: new Column() };
   const waiting = new PositionHeap(n);
   const batches: (Batch & { unclaimed: number })[] = [];
@@ -503,6 +506,7 @@ export async function simulate(scenario: Scenario, options: SimulateOptions = {}
     else waiting.push(result.position, fan);
     if (has(fan, TRAIT.poller)) {
       pollerTokens.set(fan, result.token);
+      pollPace.set(fan, result.pollAfterSeconds);
       scheduler.after(result.pollAfterSeconds * 1000, () => void poll(fan));
     }
     if (has(fan, TRAIT.leaver)) scheduler.after(draw.leave() * 1000, () => void leave(fan, 0));
@@ -546,11 +550,18 @@ export async function simulate(scenario: Scenario, options: SimulateOptions = {}
     const answer = await request('status', pollerWeight, (runtime) => runtime.room.status(eventId, token));
     if (!answer.ok) {
       bump(counts.statusErrors, `${answer.status} ${answer.code}`, pollerWeight);
-      if (retryable(answer)) scheduler.after(retryDelay(answer), () => void poll(fan));
+      // A refused poll is tried again no sooner than the pace the server last asked for, and
+      // later each time it is refused again: a poller never turns a throttle into a storm.
+      const refusals = (pollRefusals.get(fan) ?? 0) + 1;
+      pollRefusals.set(fan, refusals);
+      const pace = (pollPace.get(fan) ?? 2) * 1000 * 2 ** Math.min(refusals - 1, 5);
+      if (retryable(answer)) scheduler.after(Math.max(retryDelay(answer), pace) + draw.jitter(), () => void poll(fan));
       return;
     }
+    pollRefusals.delete(fan);
     const status = answer.value;
     pollerTokens.set(fan, status.token);
+    pollPace.set(fan, status.pollAfterSeconds);
     if (status.status !== 'waiting') return;
     waitingEstimates.fan.push(fan);
     waitingEstimates.atMs.push(at());
