@@ -100,11 +100,11 @@ function perSecond(values: readonly number[], until = values.length): [number, n
 export function chartsSvg(record: SimulationRecord, title: string): string {
   const { perSecond: series, fans, scenario } = record;
   const horizon = scenario.durationSeconds;
-  const lastJoin = Math.max(
-    ...series.joinsAccepted.map((v, s) => (v ? s : 0)),
-    ...series.joinsThrottled.map((v, s) => (v ? s : 0)),
-    10,
-  );
+  // Per-second series are sparse (seconds with nothing are holes): scan them, holes as zeros.
+  let lastJoin = 10;
+  const { joinsAccepted, joinsThrottled } = series;
+  for (let s = 0; s < Math.max(joinsAccepted.length, joinsThrottled.length); s++)
+    if ((joinsAccepted[s] ?? 0) > 0 || (joinsThrottled[s] ?? 0) > 0) lastJoin = Math.max(lastJoin, s);
   const joinWindow = Math.min(horizon, lastJoin + 10);
   // A deterministic sample of fans for the scatter: every k-th admitted fan.
   const scatter: [number, number][] = [];

@@ -515,6 +515,8 @@ export async function simulate(scenario: Scenario, options: SimulateOptions = {}
 
   async function repeatJoin(fan: number, attempt: number): Promise<void> {
     if (stopping) return;
+    // A fan who gave the place up does not come back in this crowd (a new join would rightly get a new place).
+    if (gone(fan)) return;
     counts.joinAttempts++;
     const answer = await request('join', 1, (runtime) => runtime.room.join({ eventId, userId: userId(fan) }));
     if (!answer.ok) {
