@@ -261,6 +261,8 @@ export async function simulate(scenario: Scenario, options: SimulateOptions = {}
   };
   const abandonedAt = nan();
   const batchOf = new Int32Array(n).fill(-1);
+  /** Fans whose leave answered 503 after reaching the store: whether their place is void is not known. */
+  const leaveUncertain = new Uint8Array(n);
   const pollerTokens = new Map<number, string>();
   /** The poll interval each sampled poller was last told, and how many polls in a row were refused. */
   const pollPace = new Map<number, number>();
@@ -449,7 +451,8 @@ export async function simulate(scenario: Scenario, options: SimulateOptions = {}
     if (!batch || gone(fan)) return false;
     fans.admittedAt[fan] = batch.atMs;
     batchOf[fan] = batchIndex;
-    batch.unclaimed++;
+    // Counted as holding a slot only when the place is surely held (the check is a lower bound).
+    if (!leaveUncertain[fan]) batch.unclaimed++;
     admittedHeld++;
     if (has(fan, TRAIT.noShow) || has(fan, TRAIT.leaver)) return true;
     const claimAt = Math.max(at(), batch.atMs + draw.claim() * 1000);
@@ -557,7 +560,8 @@ export async function simulate(scenario: Scenario, options: SimulateOptions = {}
       const refusals = (pollRefusals.get(fan) ?? 0) + 1;
       pollRefusals.set(fan, refusals);
       const pace = (pollPace.get(fan) ?? 2) * 1000 * 2 ** Math.min(refusals - 1, 5);
-      if (retryable(answer)) scheduler.after(Math.max(retryDelay(answer), pace) + draw.jitter(), () => void poll(fan));
+      if (retryable(answer))
+        scheduler.after(Math.max(retryDelay(answer), pace) + draw.jitter(), () => void poll(fan));
       return;
     }
     pollRefusals.delete(fan);
@@ -639,6 +643,8 @@ export async function simulate(scenario: Scenario, options: SimulateOptions = {}
     const token = await tokenOf(fan);
     const answer = await request('leave', 1, (runtime) => runtime.room.leave(eventId, token));
     bump(counts.leaveOutcomes, answer.ok ? 'left' : `${answer.status} ${answer.code}`);
+    // A 503 reached the store: the place may be void already (leave has several steps).
+    if (!answer.ok && answer.status === 503) leaveUncertain[fan] = 1;
     if (!answer.ok) {
       if (retryable(answer) && attempt < COMPLETE_RETRIES)
         scheduler.after(retryDelay(answer), () => void leave(fan, attempt + 1));
@@ -650,7 +656,7 @@ export async function simulate(scenario: Scenario, options: SimulateOptions = {}
     // Admitted while the leave was on its way: the store gives the slot back (decision 0008).
     const batch = batches[batchOf[fan] ?? -1];
     if (batch && Number.isNaN(fans.claimedAt[fan] ?? Number.NaN)) {
-      batch.unclaimed--;
+      if (!leaveUncertain[fan]) batch.unclaimed--;
       admittedHeld--;
     }
   }
