@@ -773,7 +773,7 @@ export async function simulate(scenario: Scenario, options: SimulateOptions = {}
   await scheduler.run(SALE_START_MS + horizonMs + DRAIN_MS, progress);
 
   // --- the store's own state at the end ----------------------------------------------------
-  const audit = await auditStore(engine, eventId, crowd, fans, batches);
+  const audit = await auditStore(engine, eventId, crowd, fans);
   return {
     scenario,
     saleStartMs: SALE_START_MS,
@@ -825,7 +825,6 @@ async function auditStore(
   eventId: string,
   crowd: Crowd,
   fans: SimulationRecord['fans'],
-  batches: readonly Batch[],
 ): Promise<SimulationRecord['audit']> {
   const store = new DynamoQueueStore(new DynamoTable(engine.immediateClient(false), TABLE));
   const counters = await store.getCounters(eventId);
@@ -864,7 +863,6 @@ async function auditStore(
     if (!Number.isNaN(fans.claimedAt[fan] ?? Number.NaN) && position > servingPosition)
       sessionsWithoutAdmission++;
   }
-  void batches;
   return {
     issued,
     servingPosition,
