@@ -186,16 +186,25 @@ export class DynamoTable {
 
   /** Every call goes through here so that throttling becomes a 503, never an AWS message. */
   async send<T>(run: () => Promise<T>): Promise<T> {
-    try {
-      return await run();
-    } catch (error) {
-      const name = (error as { name?: string }).name ?? '';
-      if (THROTTLE_ERRORS.has(name)) {
-        throw new ServiceUnavailableError('throttled', 'The queue is busy; try again shortly.', 1, {
-          cause: error,
-        });
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await run();
+      } catch (error) {
+        const name = (error as { name?: string }).name ?? '';
+        // A write that met a transaction in progress on its item wrote nothing: repeating it
+        // is safe, and the transaction holds the item for milliseconds (the admitter's seal
+        // and fence meet the claims' and leaves' condition checks this way).
+        if (name === 'TransactionConflictException' && attempt < CONFLICT_RETRIES) {
+          await this.#sleep(10 * 2 ** attempt + Math.random() * 20);
+          continue;
+        }
+        if (THROTTLE_ERRORS.has(name) || name === 'TransactionConflictException') {
+          throw new ServiceUnavailableError('throttled', 'The queue is busy; try again shortly.', 1, {
+            cause: error,
+          });
+        }
+        throw error;
       }
-      throw error;
     }
   }
 
