@@ -444,13 +444,18 @@ export class WaitingRoom {
    */
   async leave(eventId: string, token: string): Promise<void> {
     const claims = await this.#tokens.verifyPosition(token, eventId);
+    await this.#giveUp(eventId, claims.pos, claims.sub);
+    // Only once the place is given up (a failed leave keeps it, and its user bound to it):
+    // the user may join again later, for a new place. Repeating a leave repeats this too.
+    if (!claims.sub.startsWith(ANONYMOUS_PREFIX))
+      await this.#store.unbindUser(eventId, claims.sub, claims.pos);
+  }
+
+  async #giveUp(eventId: string, position: number, sub: string): Promise<void> {
     const nowSec = this.#nowSec();
-    const position = claims.pos;
-    // A user who gives the place up may join again later, for a new place.
-    if (!claims.sub.startsWith(ANONYMOUS_PREFIX)) await this.#store.unbindUser(eventId, claims.sub, position);
     const session = await this.#store.getSession(eventId, position);
     if (session) {
-      if (session.sub !== claims.sub) throw new InvalidTokenError('place claimed by another subject');
+      if (session.sub !== sub) throw new InvalidTokenError('place claimed by another subject');
       await this.#store.completeSession(eventId, position, session.sessionId, nowSec);
       if ((await this.#store.markLeft(eventId, position, nowSec)) === 'left') {
         const event = await this.#event(eventId);
