@@ -113,6 +113,11 @@ export interface EventConfigView {
 
 const ANONYMOUS_PREFIX = 'anon_';
 
+/** What taking a position needs of an event; fixed when it is created. */
+type IntakeOf = Pick<EventRecord, 'eventId' | 'createdAt'> & {
+  readonly config: Pick<EventRecord['config'], 'intake'>;
+};
+
 /** A position just taken; a sharded ticket brings its stripe's counts (for `ahead` before the slice settles). */
 interface Taken {
   readonly position: number;
@@ -149,6 +154,8 @@ export class WaitingRoom {
   readonly #now: () => number;
   readonly #line: Line;
   readonly #events = new Map<string, { event: EventRecord; at: number }>();
+  /** Per event, what never changes: its intake and creation time (they decide how positions are taken). */
+  readonly #intakes = new Map<string, IntakeOf>();
 
   constructor(deps: WaitingRoomDeps) {
     this.#deps = deps;
@@ -230,18 +237,29 @@ export class WaitingRoom {
     const nowSec = this.#nowSec();
     const userId = await this.#userId(input);
     await this.#limitJoins(input.clientIp, nowSec);
-    // Which intake the event uses decides how a position is taken, so the (cached) event comes first.
-    const known = await this.#cachedEvent(eventId);
-    if (known.state === 'closed') throw new EventClosedError();
+    // How the event takes positions never changes once it exists: after the first join here,
+    // the event is read while the position is taken, not before.
+    const eventRead = this.#cachedEvent(eventId);
+    eventRead.catch(() => undefined); // awaited below; not an unhandled rejection meanwhile
+    const intake = this.#intakes.get(eventId) ?? (await eventRead);
+    if (!this.#intakes.has(eventId)) {
+      if (this.#intakes.size >= 1024) this.#intakes.clear();
+      this.#intakes.set(eventId, {
+        eventId,
+        createdAt: intake.createdAt,
+        config: { intake: intake.config.intake },
+      });
+    }
 
     // Closing is final in the store too (the counter's flag, sealed stripes): a join that
-    // raced the close is refused there, so the event read before is enough here.
+    // raced the close is refused there.
     const taken =
       userId === undefined
-        ? { ...(await this.#takePosition(known)), created: true }
-        : await this.#userPlace(known, userId, nowSec);
+        ? { ...(await this.#takePosition(intake)), created: true }
+        : await this.#userPlace(intake, userId, nowSec);
     const { position, created } = taken;
-    const event = known;
+    const event = await eventRead;
+    if (event.state === 'closed') throw new EventClosedError();
     const sub = userId ?? `${ANONYMOUS_PREFIX}${randomUUID()}`;
     const { token } = await this.#tokens.signPosition({
       eventId,
@@ -256,7 +274,7 @@ export class WaitingRoom {
       eventId,
       token,
       wsUrl: this.#deps.wsUrl,
-      ...(await this.#placeView(event, position)),
+      ...(await this.#placeView(event, position, taken.stripeCounts)),
     };
   }
 
@@ -265,7 +283,7 @@ export class WaitingRoom {
    * current slice (sharded; decision 0008). The first ticket of a stripe in a slice rings
    * the intake bell, so the admitter knows the slice has joins to settle.
    */
-  async #takePosition(event: EventRecord): Promise<Taken> {
+  async #takePosition(event: IntakeOf): Promise<Taken> {
     if (event.config.intake === 'exact')
       return { position: await this.#store.allocatePosition(event.eventId) };
     let slice = sliceAt(event.createdAt, this.#now());
@@ -297,11 +315,7 @@ export class WaitingRoom {
    * so concurrent first joins of one user (many devices, retries) cost one position,
    * never a trail of empty places that would hold capacity slots.
    */
-  async #userPlace(
-    event: EventRecord,
-    userId: string,
-    nowSec: number,
-  ): Promise<Taken & { created: boolean }> {
+  async #userPlace(event: IntakeOf, userId: string, nowSec: number): Promise<Taken & { created: boolean }> {
     const { eventId } = event;
     for (let attempt = 0; attempt < USER_RESERVATION_POLLS; attempt++) {
       const slot = await this.#store.getUserSlot(eventId, userId);
