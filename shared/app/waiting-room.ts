@@ -154,8 +154,6 @@ export class WaitingRoom {
   readonly #now: () => number;
   readonly #line: Line;
   readonly #events = new Map<string, { event: EventRecord; at: number }>();
-  /** Per event, what never changes: its intake and creation time (they decide how positions are taken). */
-  readonly #intakes = new Map<string, IntakeOf>();
 
   constructor(deps: WaitingRoomDeps) {
     this.#deps = deps;
@@ -237,29 +235,18 @@ export class WaitingRoom {
     const nowSec = this.#nowSec();
     const userId = await this.#userId(input);
     await this.#limitJoins(input.clientIp, nowSec);
-    // How the event takes positions never changes once it exists: after the first join here,
-    // the event is read while the position is taken, not before.
-    const eventRead = this.#cachedEvent(eventId);
-    eventRead.catch(() => undefined); // awaited below; not an unhandled rejection meanwhile
-    const intake = this.#intakes.get(eventId) ?? (await eventRead);
-    if (!this.#intakes.has(eventId)) {
-      if (this.#intakes.size >= 1024) this.#intakes.clear();
-      this.#intakes.set(eventId, {
-        eventId,
-        createdAt: intake.createdAt,
-        config: { intake: intake.config.intake },
-      });
-    }
-
+    // The (cached) event first: how it takes positions, and a closed event takes none. Read
+    // before the position, so a failed read never leaves a number taken by nobody, and a
+    // join's number is never older than its answer by a slow read (fairness).
+    const event = await this.#cachedEvent(eventId);
+    if (event.state === 'closed') throw new EventClosedError();
     // Closing is final in the store too (the counter's flag, sealed stripes): a join that
     // raced the close is refused there.
     const taken =
       userId === undefined
-        ? { ...(await this.#takePosition(intake)), created: true }
-        : await this.#userPlace(intake, userId, nowSec);
+        ? { ...(await this.#takePosition(event)), created: true }
+        : await this.#userPlace(event, userId, nowSec);
     const { position, created } = taken;
-    const event = await eventRead;
-    if (event.state === 'closed') throw new EventClosedError();
     const sub = userId ?? `${ANONYMOUS_PREFIX}${randomUUID()}`;
     const { token } = await this.#tokens.signPosition({
       eventId,
