@@ -6,7 +6,8 @@
  */
 import type { Scenario } from './scenario.ts';
 
-class Bucket {
+/** A token bucket: `rate` units a second, at most `capacity` banked (API Gateway's throttles, Lambda's scaling). */
+export class TokenBucket {
   #tokens: number;
   #lastMs: number;
   constructor(
@@ -29,8 +30,8 @@ class Bucket {
 }
 
 export class ApiGatewayModel {
-  readonly #account: Bucket;
-  readonly #stage: Bucket | null;
+  readonly #account: TokenBucket;
+  readonly #stage: TokenBucket | null;
   requests = 0;
   throttled = 0;
   readonly requestsPerSecond: number[] = [];
@@ -41,8 +42,8 @@ export class ApiGatewayModel {
     config: Scenario['apiGateway'],
     private readonly startMs: number,
   ) {
-    this.#account = new Bucket(config.account.rps, config.account.burst, startMs);
-    this.#stage = config.stage ? new Bucket(config.stage.rps, config.stage.burst, startMs) : null;
+    this.#account = new TokenBucket(config.account.rps, config.account.burst, startMs);
+    this.#stage = config.stage ? new TokenBucket(config.stage.rps, config.stage.burst, startMs) : null;
   }
 
   /** True when the request passes; false: 429 at the edge. Either way it is counted. */

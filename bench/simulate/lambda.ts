@@ -1,3 +1,4 @@
+import { TokenBucket as Bucket } from './api-gateway.ts';
 /**
  * Lambda as the waiting room meets it: an account concurrency limit shared by every
  * function without reserved concurrency, reserved concurrency carved out of it, one
@@ -76,28 +77,6 @@ export type InvokeResult<T> =
   | { readonly kind: 'ok'; readonly value: T; readonly durationMs: number }
   | { readonly kind: 'error'; readonly error: unknown; readonly durationMs: number }
   | { readonly kind: 'throttled'; readonly reason: 'concurrency' | 'scaling' };
-
-class Bucket {
-  #tokens: number;
-  #lastMs: number;
-  constructor(
-    readonly rate: number,
-    readonly capacity: number,
-    nowMs: number,
-  ) {
-    this.#tokens = capacity;
-    this.#lastMs = nowMs;
-  }
-  take(units: number, nowMs: number): boolean {
-    if (nowMs > this.#lastMs) {
-      this.#tokens = Math.min(this.capacity, this.#tokens + ((nowMs - this.#lastMs) / 1000) * this.rate);
-      this.#lastMs = nowMs;
-    }
-    if (this.#tokens <= 0) return false;
-    this.#tokens -= units;
-    return true;
-  }
-}
 
 interface FunctionState<R> {
   readonly idle: Container<R>[];
