@@ -34,7 +34,15 @@ import type {
   TicketResult,
   UserSlot,
 } from '#ports/queue-store';
-import { cancellationCodes, DynamoTable, type Item, keys, num, RETENTION_SECONDS } from './dynamo-table.ts';
+import {
+  cancellationCodes,
+  DynamoTable,
+  type Item,
+  keys,
+  num,
+  pad,
+  RETENTION_SECONDS,
+} from './dynamo-table.ts';
 
 function toEventRecord(item: Item): EventRecord {
   const { pk: _pk, sk: _sk, ...fields } = item;
@@ -68,6 +76,13 @@ const sliceAttr = (slice: number) => `c${slice}`;
 const FORGET_WINDOW = 16;
 /** Stripe writes the admitter has in flight at once. */
 const STRIPE_CONCURRENCY = 32;
+/**
+ * Release stripes (decision 0010): each claim, complete or leave of an admitted place
+ * moves its slot in one stripe picked at random, under that stripe's own seal.
+ */
+export const RELEASE_STRIPES = 32;
+const randomStripe = () => Math.floor(Math.random() * RELEASE_STRIPES);
+const allStripes = () => Array.from({ length: RELEASE_STRIPES }, (_, k) => k);
 
 function sliceCounts(item: Item | undefined): Map<number, number> {
   const out = new Map<number, number>();
@@ -231,16 +246,23 @@ export class DynamoQueueStore implements QueueStore {
   }
 
   async getCounters(eventId: string): Promise<EventCounters> {
-    const [counter, counts] = await Promise.all([
+    const [counter, counts, stripes] = await Promise.all([
       this.#t.get(keys.counter(eventId)),
       this.#t.get(keys.counts(eventId)),
+      Promise.all(allStripes().map((k) => this.#t.get(keys.releaseSeal(eventId, k)))),
     ]);
+    // Each count only grows in every item, so the sum read after a tick's is never lower.
+    const sum = (name: string) => stripes.reduce((total, item) => total + num(item, name), num(counts, name));
     return {
       issued: num(counter, 'issued'),
-      claimed: num(counts, 'claimed'),
-      completed: num(counts, 'completed'),
-      leftAdmitted: num(counts, 'leftAdmitted'),
+      claimed: sum('claimed'),
+      completed: sum('completed'),
+      leftAdmitted: sum('leftAdmitted'),
     };
+  }
+
+  async getIssued(eventId: string) {
+    return num(await this.#t.get(keys.counter(eventId)), 'issued');
   }
 
   async listActiveEventIds() {
@@ -381,34 +403,27 @@ export class DynamoQueueStore implements QueueStore {
 
   async claimSession(eventId: string, session: Session): Promise<ClaimResult> {
     const ttl = session.endsAt + RETENTION_SECONDS;
-    const bucketUpdate = (sec: number, expression: string, values: Item, condition?: string) => ({
+    const stripe = randomStripe();
+    const bucketUpdate = (sec: number, expression: string, values: Item) => ({
       Update: {
         TableName: this.#t.name,
-        Key: { pk: keys.eventPk(eventId), sk: keys.bucketSk(sec) },
+        Key: keys.releaseBucket(eventId, stripe, sec),
         UpdateExpression: `${expression} SET #ttl = :ttl`,
-        ...(condition ? { ConditionExpression: condition } : {}),
         ExpressionAttributeNames: { '#ttl': 'ttl' },
         ExpressionAttributeValues: { ...values, ':ttl': ttl },
       },
     });
-    // The slot moves from the claim-deadline bucket to the session-end bucket. Both must
-    // lie above the seal watermark: once a tick has raised it past either, that tick may
+    // The slot moves from the claim-deadline bucket to the session-end bucket (of one
+    // stripe: the admitter sums every stripe and the batch's own bucket). Both must lie
+    // above the stripe's seal: once a tick has raised it past either, that tick may
     // already have counted the bucket, so the claim fails rather than change a counted sum.
     const moves =
       session.claimBy === session.endsAt
-        ? [
-            bucketUpdate(
-              session.claimBy,
-              'ADD missed :minus, expired :plus',
-              { ':minus': -1, ':plus': 1 },
-              'attribute_exists(pk)',
-            ),
-          ]
+        ? [bucketUpdate(session.claimBy, 'ADD missed :minus, expired :plus', { ':minus': -1, ':plus': 1 })]
         : [
-            bucketUpdate(session.claimBy, 'ADD missed :minus', { ':minus': -1 }, 'attribute_exists(pk)'),
+            bucketUpdate(session.claimBy, 'ADD missed :minus', { ':minus': -1 }),
             bucketUpdate(session.endsAt, 'ADD expired :plus', { ':plus': 1 }),
           ];
-    const unsealed = this.#unsealed(eventId, Math.min(session.claimBy, session.endsAt));
     const { position: _position, completedAt: _completedAt, ...stored } = session;
     try {
       await this.#t.transact([
@@ -420,21 +435,13 @@ export class DynamoQueueStore implements QueueStore {
           },
         },
         ...moves,
-        unsealed,
+        this.#countUnsealed(eventId, stripe, Math.min(session.claimBy, session.endsAt), 'claimed'),
         // A place given up never claims.
         {
           ConditionCheck: {
             TableName: this.#t.name,
             Key: keys.left(eventId, session.position),
             ConditionExpression: 'attribute_not_exists(pk)',
-          },
-        },
-        {
-          Update: {
-            TableName: this.#t.name,
-            Key: keys.counts(eventId),
-            UpdateExpression: 'ADD claimed :one',
-            ExpressionAttributeValues: { ':one': 1 },
           },
         },
       ]);
@@ -460,6 +467,7 @@ export class DynamoQueueStore implements QueueStore {
   ): Promise<CompleteResult> {
     const session = await this.getSession(eventId, position);
     if (!session || session.sessionId !== sessionId || session.completedAt !== null) return 'already_ended';
+    const stripe = randomStripe();
     try {
       await this.#t.transact([
         {
@@ -474,22 +482,14 @@ export class DynamoQueueStore implements QueueStore {
         {
           Update: {
             TableName: this.#t.name,
-            Key: { pk: keys.eventPk(eventId), sk: keys.bucketSk(session.endsAt) },
-            UpdateExpression: 'ADD expired :minus',
-            ConditionExpression: 'attribute_exists(pk)',
-            ExpressionAttributeValues: { ':minus': -1 },
+            Key: keys.releaseBucket(eventId, stripe, session.endsAt),
+            UpdateExpression: 'ADD expired :minus SET #ttl = :ttl',
+            ExpressionAttributeNames: { '#ttl': 'ttl' },
+            ExpressionAttributeValues: { ':minus': -1, ':ttl': session.endsAt + RETENTION_SECONDS },
           },
         },
-        // Above the watermark: no tick has counted this session's end yet.
-        this.#unsealed(eventId, session.endsAt),
-        {
-          Update: {
-            TableName: this.#t.name,
-            Key: keys.counts(eventId),
-            UpdateExpression: 'ADD completed :one',
-            ExpressionAttributeValues: { ':one': 1 },
-          },
-        },
+        // Above the stripe's seal: no tick has counted this session's end yet.
+        this.#countUnsealed(eventId, stripe, session.endsAt, 'completed'),
       ]);
       return 'completed';
     } catch (error) {
@@ -498,19 +498,56 @@ export class DynamoQueueStore implements QueueStore {
     }
   }
 
-  /** A transaction step that holds only while every bucket at or above `sec` is still open. */
-  #unsealed(eventId: string, sec: number) {
+  /**
+   * A transaction step on a release stripe's seal item: counts one more `counter` there,
+   * and holds only while the stripe's buckets at or above `sec` are still open.
+   */
+  #countUnsealed(
+    eventId: string,
+    stripe: number,
+    sec: number,
+    counter: 'claimed' | 'completed' | 'leftAdmitted',
+  ) {
     return {
-      ConditionCheck: {
+      Update: {
         TableName: this.#t.name,
-        Key: keys.seal(eventId),
+        Key: keys.releaseSeal(eventId, stripe),
+        UpdateExpression: 'ADD #counter :one',
         ConditionExpression: 'attribute_not_exists(sealedThrough) OR sealedThrough < :sec',
-        ExpressionAttributeValues: { ':sec': sec },
+        ExpressionAttributeNames: { '#counter': counter },
+        ExpressionAttributeValues: { ':one': 1, ':sec': sec },
       },
     };
   }
 
   async sealReleases(eventId: string, afterSec: number, throughSec: number): Promise<SealedReleases> {
+    // Every stripe, and the event's own buckets (where batches add and, before release
+    // stripes, claims moved), is one instance of decision 0001: raise its watermark, then sum.
+    const own = { seal: keys.seal(eventId), pk: keys.eventPk(eventId), sk: keys.bucketSk };
+    const stripes = allStripes().map((k) => ({
+      seal: keys.releaseSeal(eventId, k),
+      pk: keys.releasePk(eventId, k),
+      sk: (sec: number) => pad(sec, 10),
+    }));
+    const parts: SealedReleases[] = [];
+    await eachLimited([own, ...stripes], STRIPE_CONCURRENCY, async (part) => {
+      parts.push(await this.#sealPart(part, afterSec, throughSec));
+    });
+    return parts.reduce<SealedReleases>(
+      (sum, part) => ({
+        missed: sum.missed + part.missed,
+        expired: sum.expired + part.expired,
+        sealedThrough: Math.max(sum.sealedThrough, part.sealedThrough),
+      }),
+      { missed: 0, expired: 0, sealedThrough: throughSec },
+    );
+  }
+
+  async #sealPart(
+    part: { seal: Item; pk: string; sk: (sec: number) => string },
+    afterSec: number,
+    throughSec: number,
+  ): Promise<SealedReleases> {
     // Raise the watermark first: every claim or complete committed before this write is
     // visible to the query below, and every later one touching a bucket at or below it fails.
     let sealedThrough = throughSec;
@@ -519,7 +556,7 @@ export class DynamoQueueStore implements QueueStore {
         this.#t.doc.send(
           new UpdateCommand({
             TableName: this.#t.name,
-            Key: keys.seal(eventId),
+            Key: part.seal,
             UpdateExpression: 'SET sealedThrough = :through',
             ConditionExpression: 'attribute_not_exists(sealedThrough) OR sealedThrough < :through',
             ExpressionAttributeValues: { ':through': throughSec },
@@ -529,16 +566,12 @@ export class DynamoQueueStore implements QueueStore {
     } catch (error) {
       if (!(error instanceof ConditionalCheckFailedException)) throw error;
       // Another admitter (perhaps with a clock ahead) raised it further already.
-      sealedThrough = Math.max(throughSec, num(await this.#t.get(keys.seal(eventId)), 'sealedThrough'));
+      sealedThrough = Math.max(throughSec, num(await this.#t.get(part.seal), 'sealedThrough'));
     }
     if (throughSec <= afterSec) return { missed: 0, expired: 0, sealedThrough };
     const items = await this.#t.queryAll({
       KeyConditionExpression: 'pk = :pk AND sk BETWEEN :lo AND :hi',
-      ExpressionAttributeValues: {
-        ':pk': keys.eventPk(eventId),
-        ':lo': keys.bucketSk(afterSec + 1),
-        ':hi': keys.bucketSk(throughSec),
-      },
+      ExpressionAttributeValues: { ':pk': part.pk, ':lo': part.sk(afterSec + 1), ':hi': part.sk(throughSec) },
       ConsistentRead: true,
     });
     return items.reduce<SealedReleases>(
@@ -833,27 +866,20 @@ export class DynamoQueueStore implements QueueStore {
     if (claimBy !== null) {
       try {
         // The slot comes back now: out of its claim bucket, counted as freed for the next tick.
+        const stripe = randomStripe();
         await this.#t.transact([
           marker,
           noSession,
           {
             Update: {
               TableName: this.#t.name,
-              Key: { pk: keys.eventPk(eventId), sk: keys.bucketSk(claimBy) },
-              UpdateExpression: 'ADD missed :minus',
-              ConditionExpression: 'attribute_exists(pk)',
-              ExpressionAttributeValues: { ':minus': -1 },
+              Key: keys.releaseBucket(eventId, stripe, claimBy),
+              UpdateExpression: 'ADD missed :minus SET #ttl = :ttl',
+              ExpressionAttributeNames: { '#ttl': 'ttl' },
+              ExpressionAttributeValues: { ':minus': -1, ':ttl': claimBy + RETENTION_SECONDS },
             },
           },
-          this.#unsealed(eventId, claimBy),
-          {
-            Update: {
-              TableName: this.#t.name,
-              Key: keys.counts(eventId),
-              UpdateExpression: 'ADD leftAdmitted :one',
-              ExpressionAttributeValues: { ':one': 1 },
-            },
-          },
+          this.#countUnsealed(eventId, stripe, claimBy, 'leftAdmitted'),
         ]);
         return 'left';
       } catch (error) {

@@ -6,10 +6,12 @@
  * |-----------------------------|--------------------|------------------------------------------------|
  * | EVENT#{id}                  | META               | config, state, the admitter's versioned state  |
  * | EVENT#{id}                  | COUNTER            | `issued` (the join counter), `closed`          |
- * | EVENT#{id}                  | COUNTS             | `claimed`, `completed`                         |
+ * | EVENT#{id}                  | COUNTS             | `claimed`, `completed`, `leftAdmitted` (before release stripes; still summed) |
  * | EVENT#{id}                  | ADM#{to:16}        | one admission batch: from, to, admitted, at, claimBy |
- * | EVENT#{id}                  | REL#{sec:10}       | slots to release at that second: missed, expired |
+ * | EVENT#{id}                  | REL#{sec:10}       | slots to release at that second: missed (admission batches add here), expired |
  * | EVENT#{id}                  | SEAL               | `sealedThrough`: buckets at or below it are counted, frozen; `fencedThrough`: places at or below it can no longer leave as void |
+ * | EVENT#{id}#REL#{stripe}     | {sec:10}           | a release stripe's bucket: what claims, completes and leaves moved (decision 0010) |
+ * | EVENT#{id}#REL#{stripe}     | SEAL               | the stripe's `sealedThrough`, and its `claimed`, `completed`, `leftAdmitted` counts |
  * | EVENT#{id}                  | PUSHCURSOR         | how far the push milestones have been sent     |
  * | EVENT#{id}                  | FANOUT#{shard}     | fan-out cursor: newest `seq` sent to the shard, admissions it covered (from, to] |
  * | EVENT#{id}#USER#{userId}    | USER               | the user's position                            |
@@ -30,6 +32,9 @@
  *
  * Sharded intake (decision 0008) writes only stripe items (256 partitions) and, once
  * per stripe and slice, the bell; never META, which joins read through a per-process cache.
+ * Claims, completes and leaves of admitted places (about one per admitted fan each) go
+ * to one of 32 release stripes at random, each with its own seal and counts, so no item
+ * takes more than a thirty-second of them (decision 0010); the admitter seals and sums all.
  * The join counter lives apart from META so that joins (non-transactional ADDs)
  * never collide with the transactions of claims and ticks. User, place and
  * connection items have partition keys of their own (or sharded ones) so a hot
@@ -79,6 +84,12 @@ export const keys = {
   eventPk: (id: string) => `EVENT#${id}`,
   batchSk: (to: number) => `ADM#${pad(to, 16)}`,
   bucketSk: (sec: number) => `REL#${pad(sec, 10)}`,
+  releasePk: (id: string, stripe: number) => `EVENT#${id}#REL#${stripe}`,
+  releaseSeal: (id: string, stripe: number) => ({ pk: `EVENT#${id}#REL#${stripe}`, sk: 'SEAL' }),
+  releaseBucket: (id: string, stripe: number, sec: number) => ({
+    pk: `EVENT#${id}#REL#${stripe}`,
+    sk: pad(sec, 10),
+  }),
   user: (id: string, userId: string) => ({ pk: `EVENT#${id}#USER#${userId}`, sk: 'USER' }),
   place: (id: string, pos: number) => ({ pk: `EVENT#${id}#PLACE#${pos}`, sk: 'SESSION' }),
   left: (id: string, pos: number) => ({ pk: `EVENT#${id}#PLACE#${pos}`, sk: 'LEFT' }),

@@ -152,6 +152,10 @@ export class MemoryQueueStore implements QueueStore {
     };
   }
 
+  async getIssued(eventId: string) {
+    return this.#events.get(eventId)?.issued ?? 0;
+  }
+
   async listActiveEventIds() {
     return [...this.#active];
   }

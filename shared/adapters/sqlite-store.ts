@@ -578,6 +578,10 @@ export class SqliteQueueStore implements QueueStore {
       : parseRow(countersRow, row, 'counters');
   }
 
+  async getIssued(eventId: string) {
+    return (await this.getCounters(eventId)).issued;
+  }
+
   async listActiveEventIds() {
     return this.#sql.listActive.all().map((row) => parseRow(idRow, row, 'active_events').event_id);
   }

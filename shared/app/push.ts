@@ -175,7 +175,7 @@ export class Push {
   async #newlyNear(event: EventRecord, from: number, to: number): Promise<{ lo: number; hi: number } | null> {
     const threshold = event.config.nearThreshold;
     if (threshold <= 0) return null;
-    const { issued } = await this.#deps.store.getCounters(event.eventId);
+    const issued = await this.#deps.store.getIssued(event.eventId);
     const edge = async (serving: number) => {
       const { positions } = await this.#line.realPlacesAfter(
         { ...event, servingPosition: serving },

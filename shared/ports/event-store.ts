@@ -32,7 +32,10 @@ export interface EventStore {
    */
   setEventState(eventId: string, state: EventState, nowSec: number): Promise<EventRecord>;
   getEvent(eventId: string, options?: { consistent?: boolean }): Promise<EventRecord | undefined>;
+  /** Every counter: a handful of reads on DynamoDB (release stripes). The admitter and stats use it. */
   getCounters(eventId: string): Promise<EventCounters>;
+  /** Only `issued` (one read): what the hot routes need. */
+  getIssued(eventId: string): Promise<number>;
   /** Events the admitter must tick: every event that is not closed with all its slots released. */
   listActiveEventIds(): Promise<string[]>;
   /** Stops ticking a closed event whose slots are all released. */

@@ -1,5 +1,9 @@
-import { beforeAll, inject } from 'vitest';
+import { DynamoDBDocumentClient, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { beforeAll, describe, expect, inject, test } from 'vitest';
 import { DynamoQueueStore } from '#adapters/dynamo-store';
+import { pad } from '#adapters/dynamo-table';
+import { CONFIG_DEFAULTS, INITIAL_ADMITTER_STATE } from '#domain/event';
+import type { Session } from '#domain/place';
 import { createTable, dynamoClient, uniqueTableName } from '../support/dynamodb-local.ts';
 import { describeQueueStore } from './queue-store.contract.ts';
 
@@ -8,3 +12,73 @@ const table = uniqueTableName('contract');
 beforeAll(() => createTable(endpoint, table));
 
 describeQueueStore('DynamoDB Local', () => new DynamoQueueStore(dynamoClient(endpoint), table));
+
+describe('release stripes on DynamoDB Local (decision 0010)', () => {
+  const NOW = 1_800_000_000;
+  const doc = () => DynamoDBDocumentClient.from(dynamoClient(endpoint));
+  const session = (position: number, claimBy: number, endsAt: number): Session => ({
+    position,
+    sessionId: `s-${position}`,
+    sub: `u-${position}`,
+    claimedAt: NOW,
+    endsAt,
+    claimBy,
+    completedAt: null,
+  });
+
+  test('an event claimed before the stripes existed keeps its counts: old and striped moves add up', async () => {
+    const store = new DynamoQueueStore(dynamoClient(endpoint), table);
+    const id = `legacy-${Math.random().toString(36).slice(2)}`;
+    await store.putEvent(id, { ...CONFIG_DEFAULTS, capacity: 10 }, NOW);
+    const next = { ...INITIAL_ADMITTER_STATE, version: 1, servingPosition: 4, admittedTotal: 4 };
+    const batch = { from: 0, to: 4, admitted: 4, at: NOW, claimBy: NOW + 10 };
+    expect(await store.commitTick(id, 0, { next, batch, updatedAt: NOW })).toBe(true);
+    // What the code before release stripes wrote for one claim (position 1, ending at NOW + 20):
+    const client = doc();
+    const pk = `EVENT#${id}`;
+    await client.send(
+      new UpdateCommand({
+        TableName: table,
+        Key: { pk, sk: `REL#${pad(NOW + 10, 10)}` },
+        UpdateExpression: 'ADD missed :minus',
+        ExpressionAttributeValues: { ':minus': -1 },
+      }),
+    );
+    await client.send(
+      new PutCommand({ TableName: table, Item: { pk, sk: `REL#${pad(NOW + 20, 10)}`, expired: 1 } }),
+    );
+    await client.send(
+      new UpdateCommand({
+        TableName: table,
+        Key: { pk, sk: 'COUNTS' },
+        UpdateExpression: 'ADD claimed :one',
+        ExpressionAttributeValues: { ':one': 1 },
+      }),
+    );
+    // Claims of this code land in stripes; a complete of the old claim too.
+    expect((await store.claimSession(id, session(2, NOW + 10, NOW + 30))).outcome).toBe('claimed');
+    expect((await store.claimSession(id, session(3, NOW + 10, NOW + 20))).outcome).toBe('claimed');
+    expect(await store.completeSession(id, 3, 's-3', NOW + 5)).toBe('completed');
+    expect(await store.getCounters(id)).toMatchObject({ claimed: 3, completed: 1 });
+    // Position 4 never claims: one missed; sessions 1 and 2 expire; 3 was completed.
+    expect(await store.sealReleases(id, NOW, NOW + 30)).toMatchObject({ missed: 1, expired: 2 });
+  });
+
+  test('a hundred claims, completes and leaves at once: every slot moves exactly once', async () => {
+    const store = new DynamoQueueStore(dynamoClient(endpoint), table);
+    const id = `spread-${Math.random().toString(36).slice(2)}`;
+    await store.putEvent(id, { ...CONFIG_DEFAULTS, capacity: 300 }, NOW);
+    const next = { ...INITIAL_ADMITTER_STATE, version: 1, servingPosition: 300, admittedTotal: 300 };
+    const batch = { from: 0, to: 300, admitted: 300, at: NOW, claimBy: NOW + 10 };
+    expect(await store.commitTick(id, 0, { next, batch, updatedAt: NOW })).toBe(true);
+    const claims = Array.from({ length: 100 }, (_, i) => i + 1);
+    await Promise.all([
+      ...claims.map((p) => store.claimSession(id, session(p, NOW + 10, NOW + 20))),
+      ...Array.from({ length: 100 }, (_, i) => store.leaveAdmitted(id, 101 + i, NOW + 10, NOW + 1)),
+    ]);
+    await Promise.all(claims.slice(0, 50).map((p) => store.completeSession(id, p, `s-${p}`, NOW + 2)));
+    expect(await store.getCounters(id)).toMatchObject({ claimed: 100, completed: 50, leftAdmitted: 100 });
+    // 100 left early, 100 claimed (50 completed early, 50 expire), 100 never came: missed.
+    expect(await store.sealReleases(id, NOW, NOW + 20)).toMatchObject({ missed: 100, expired: 50 });
+  });
+});
