@@ -11,6 +11,7 @@ import {
   type EventRecord,
   type EventState,
   INITIAL_ADMITTER_STATE,
+  type LineSnapshot,
   newEventRecord,
   type TickRecord,
 } from '#domain/event';
@@ -82,6 +83,8 @@ const STRIPE_CONCURRENCY = 32;
  */
 export const RELEASE_STRIPES = 32;
 const randomStripe = () => Math.floor(Math.random() * RELEASE_STRIPES);
+/** Published copies of a sharded event (decision 0010): its hot reads spread over this many items. */
+export const VIEW_COPIES = 16;
 const allStripes = () => Array.from({ length: RELEASE_STRIPES }, (_, k) => k);
 
 function sliceCounts(item: Item | undefined): Map<number, number> {
@@ -110,6 +113,8 @@ function toSession(item: Item, position: number): Session {
 
 export class DynamoQueueStore implements QueueStore {
   readonly #t: DynamoTable;
+  /** Each event's intake as read once: it never changes, and says where its copies are. */
+  readonly #intakes = new Map<string, EventConfig['intake']>();
 
   constructor(client: DynamoDBClient | DynamoTable, tableName?: string) {
     this.#t = client instanceof DynamoTable ? client : new DynamoTable(client, tableName ?? '');
@@ -241,8 +246,63 @@ export class DynamoQueueStore implements QueueStore {
   }
 
   async getEvent(eventId: string, options?: { consistent?: boolean }) {
-    const item = await this.#t.get(keys.meta(eventId), options?.consistent ?? false);
-    return item ? toEventRecord(item) : undefined;
+    const consistent = options?.consistent ?? false;
+    if (!consistent && this.#intakes.get(eventId) === 'sharded') {
+      const copy = await this.#t.get(keys.view(eventId, Math.floor(Math.random() * VIEW_COPIES)), false);
+      // None before the event's first tick (or its creation's publish): META then.
+      if (copy && typeof copy.record === 'object' && copy.record !== null) {
+        const record = toEventRecord(copy.record as Item);
+        return copy.line ? { ...record, line: copy.line as LineSnapshot } : record;
+      }
+    }
+    const item = await this.#t.get(keys.meta(eventId), consistent);
+    if (!item) return undefined;
+    const record = toEventRecord(item);
+    this.#remember(eventId, record);
+    return record;
+  }
+
+  #remember(eventId: string, record: EventRecord) {
+    if (this.#intakes.size >= 4096) this.#intakes.clear();
+    this.#intakes.set(eventId, record.config.intake);
+  }
+
+  async publishView(eventId: string, line?: LineSnapshot) {
+    const item = await this.#t.get(keys.meta(eventId), true);
+    if (!item) return;
+    const record = toEventRecord(item);
+    this.#remember(eventId, record);
+    if (record.config.intake !== 'sharded') return;
+    const { pk: _pk, sk: _sk, ...fields } = item;
+    // A line taken at another serving position (a racing tick moved it since) is left out.
+    if (line && line.servingPosition !== record.servingPosition) line = undefined;
+    const copies = Array.from({ length: VIEW_COPIES }, (_, c) => c);
+    await eachLimited(copies, VIEW_COPIES, async (copy) => {
+      try {
+        await this.#t.send(() =>
+          this.#t.doc.send(
+            new UpdateCommand({
+              TableName: this.#t.name,
+              Key: keys.view(eventId, copy),
+              UpdateExpression: `SET #record = :record, version = :v, configVersion = :cv, #ttl = :ttl${line ? ', line = :line' : ''}`,
+              // Never older: a slower publish of an earlier state leaves the newer copy alone.
+              ConditionExpression:
+                'attribute_not_exists(version) OR version < :v OR (version = :v AND configVersion <= :cv)',
+              ExpressionAttributeNames: { '#record': 'record', '#ttl': 'ttl' },
+              ExpressionAttributeValues: {
+                ':record': fields,
+                ':v': record.version,
+                ':cv': record.configVersion,
+                ':ttl': Math.floor(Date.now() / 1000) + RETENTION_SECONDS,
+                ...(line ? { ':line': line } : {}),
+              },
+            }),
+          ),
+        );
+      } catch (error) {
+        if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      }
+    });
   }
 
   async getCounters(eventId: string): Promise<EventCounters> {

@@ -5,6 +5,7 @@
  * | pk                          | sk                 | what                                           |
  * |-----------------------------|--------------------|------------------------------------------------|
  * | EVENT#{id}                  | META               | config, state, the admitter's versioned state  |
+ * | EVENT#{id}#VIEW#{copy}      | VIEW               | sharded events: a published copy of META (`record`, its `version`/`configVersion`) and the tick's `line` snapshot, for the hot reads (decision 0010) |
  * | EVENT#{id}                  | COUNTER            | `issued` (the join counter), `closed`          |
  * | EVENT#{id}                  | COUNTS             | `claimed`, `completed`, `leftAdmitted` (before release stripes; still summed) |
  * | EVENT#{id}                  | ADM#{to:16}        | one admission batch: from, to, admitted, at, claimBy |
@@ -31,7 +32,9 @@
  * | KEYRING                     | PUBLIC             | public half of the signing key ring (kids, public JWKs, active/next/retired), written by the key rotation only |
  *
  * Sharded intake (decision 0008) writes only stripe items (256 partitions) and, once
- * per stripe and slice, the bell; never META, which joins read through a per-process cache.
+ * per stripe and slice, the bell; never META. Its hot reads (join, status, the public
+ * document, WebSocket connects) go to one of 16 copies the admitter publishes every tick,
+ * each cached per process for a second.
  * Claims, completes and leaves of admitted places (about one per admitted fan each) go
  * to one of 32 release stripes at random, each with its own seal and counts, so no item
  * takes more than a thirty-second of them (decision 0010); the admitter seals and sums all.
@@ -101,6 +104,7 @@ export const keys = {
   leaveSk: (pos: number) => pad(pos, 16),
   line: (id: string) => ({ pk: `EVENT#${id}#LINE`, sk: 'LINE' }),
   meta: (id: string) => ({ pk: `EVENT#${id}`, sk: 'META' }),
+  view: (id: string, copy: number) => ({ pk: `EVENT#${id}#VIEW#${copy}`, sk: 'VIEW' }),
   counter: (id: string) => ({ pk: `EVENT#${id}`, sk: 'COUNTER' }),
   counts: (id: string) => ({ pk: `EVENT#${id}`, sk: 'COUNTS' }),
   pushCursor: (id: string) => ({ pk: `EVENT#${id}`, sk: 'PUSHCURSOR' }),

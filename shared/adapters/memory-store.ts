@@ -156,6 +156,10 @@ export class MemoryQueueStore implements QueueStore {
     return this.#events.get(eventId)?.issued ?? 0;
   }
 
+  async publishView() {
+    // Every read here is of the event itself.
+  }
+
   async listActiveEventIds() {
     return [...this.#active];
   }

@@ -171,6 +171,8 @@ export class Admitter {
         logger.error('could not hand off line change', { error: error as Error, eventId });
       }
     }
+    if (committed && event.config.intake === 'sharded')
+      await this.#publish(eventId, plan.next.servingPosition);
     // Leave counts of blocks the line has passed are never read again.
     if (committed && leaveBlockOf(plan.to + 1) > leaveBlockOf(plan.from + 1))
       await this.#store.forgetLeaveBlocks(eventId, leaveBlockOf(plan.to + 1));
@@ -186,6 +188,19 @@ export class Admitter {
       expired: committed ? releases.expired : 0,
     };
     return { eventId, committed, from: plan.from, to: committed ? plan.to : plan.from, tickAgeSec, figures };
+  }
+
+  /**
+   * A sharded event's hot reads go to published copies (decision 0010): after each commit
+   * they get the new state and the leaves around the new front.
+   */
+  async #publish(eventId: string, servingPosition: number) {
+    try {
+      await this.#store.publishView(eventId, await this.#line.snapshot(eventId, servingPosition));
+    } catch (error) {
+      // Committed anyway: the copies stay a tick behind, and the next tick publishes again.
+      logger.error('could not publish event', { error: error as Error, eventId });
+    }
   }
 
   /** Real places waiting: held numbers beyond the serving position less the leaves among them. */

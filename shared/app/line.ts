@@ -7,7 +7,7 @@
  * Reads a hot request path makes are cached per process: settled slice records never
  * change, so they are kept; leave counts change, so they are kept for `cacheMs`.
  */
-import type { EventRecord } from '#domain/event';
+import type { EventRecord, LineSnapshot } from '#domain/event';
 import {
   heldPositionsAfter,
   heldThroughInSlice,
@@ -103,9 +103,12 @@ export class Line {
     stripeCounts?: ReadonlyMap<number, number>,
   ): Promise<number> {
     if (position <= event.servingPosition) return 0;
+    const snapshot = event.line?.servingPosition === event.servingPosition ? event.line : undefined;
     const [heldThroughPosition, leavesBetween] = await Promise.all([
       this.heldThrough(event, position, stripeCounts),
-      this.leavesBetween(event.eventId, event.servingPosition, position),
+      snapshot
+        ? this.#leavesSince(event.eventId, snapshot, position)
+        : this.leavesBetween(event.eventId, event.servingPosition, position),
     ]);
     return realAhead({
       position,
@@ -114,6 +117,27 @@ export class Line {
       heldThroughServing: event.heldThroughServing,
       leavesBetween,
     });
+  }
+
+  /**
+   * Leaves in (snapshot's serving position, through]: the snapshot's counts, and the
+   * leaves of `through`'s own block (read, or cached) when it lies beyond the serving one's.
+   * So a fan's status reads no item every other fan's reads too (decision 0010).
+   */
+  async #leavesSince(eventId: string, snapshot: LineSnapshot, through: number): Promise<number> {
+    const after = snapshot.servingPosition;
+    if (through <= after) return 0;
+    const first = leaveBlockOf(after + 1);
+    const last = leaveBlockOf(through);
+    let sum = snapshot.servingBlockLeaves.filter((p) => p > after && p <= through).length;
+    let lastCount = 0;
+    for (const [block, count] of snapshot.leaveBlocks) {
+      if (block > first && block < last) sum += count;
+      if (block === last) lastCount = count;
+    }
+    if (last === first || lastCount === 0) return sum;
+    if (through % LEAVE_BLOCK === 0) return sum + lastCount;
+    return sum + (await this.#blockLeaves(eventId, last)).filter((p) => p <= through).length;
   }
 
   /** False when no waiting place of `position`'s block was given up: no need to read its marker. */
@@ -140,6 +164,22 @@ export class Line {
       }
     }
     return sum;
+  }
+
+  /** The leaves around the front as they stand, for `publishView` (read fresh, never cached). */
+  async snapshot(eventId: string, servingPosition: number): Promise<LineSnapshot> {
+    const first = leaveBlockOf(servingPosition + 1);
+    const [blocks, servingBlockLeaves] = await Promise.all([
+      this.#store.leaveBlocks(eventId, first + 1),
+      this.#store.leavesIn(eventId, servingPosition, (first + 1) * LEAVE_BLOCK),
+    ]);
+    return {
+      servingPosition,
+      leaveBlocks: [...blocks]
+        .filter(([block, count]) => block > first && count > 0)
+        .sort((a, b) => a[0] - b[0]),
+      servingBlockLeaves: [...servingBlockLeaves].sort((a, b) => a - b),
+    };
   }
 
   /** Leaves beyond `after`, whole line. */

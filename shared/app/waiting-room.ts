@@ -338,7 +338,9 @@ export class WaitingRoom {
     const event = await this.#cachedEvent(eventId);
     const admitted = claims.pos <= event.servingPosition;
     // A waiting place that left is counted in its block: most status calls need no marker read.
-    const mayHaveLeft = admitted || (await this.#line.mayHaveLeft(eventId, claims.pos));
+    // (A published copy's leave counts are a tick old: its own marker says for sure.)
+    const mayHaveLeft =
+      admitted || event.line !== undefined || (await this.#line.mayHaveLeft(eventId, claims.pos));
     const [batch, session, left] = await Promise.all([
       admitted ? this.#store.findBatch(eventId, claims.pos) : undefined,
       admitted ? this.#store.getSession(eventId, claims.pos) : undefined,
@@ -548,7 +550,10 @@ export class WaitingRoom {
         this.#nowSec(),
         current?.configVersion,
       );
-      if (written) return configView(written.event);
+      if (written) {
+        await this.#publish(eventId);
+        return configView(written.event);
+      }
     }
     throw new ConflictError(
       'conflict',
@@ -563,6 +568,7 @@ export class WaitingRoom {
       throw new ConflictError('event_closed', 'A closed event cannot be reopened or paused.');
     const nowSec = this.#nowSec();
     const updated = await this.#store.setEventState(eventId, target, nowSec);
+    await this.#publish(eventId);
     if (current.state !== target) {
       try {
         await (this.#deps.notifier ?? NO_NOTIFIER).notify([
@@ -582,6 +588,16 @@ export class WaitingRoom {
       }
     }
     return configView(updated);
+  }
+
+  /** Where the hot routes read the event from copies, they see an operator's change now, not at the next tick. */
+  async #publish(eventId: string) {
+    try {
+      await this.#store.publishView(eventId);
+    } catch (error) {
+      // Changed anyway: the copies catch up at the next tick.
+      logger.error('could not publish event', { error: error as Error, eventId });
+    }
   }
 
   async stats(eventId: string) {

@@ -116,6 +116,24 @@ export interface EventRecord extends AdmitterState {
   readonly createdAt: number;
   /** Epoch seconds of the last change visible to clients (config, state or serving position). */
   readonly updatedAt: number;
+  /**
+   * The leaves around the front as the last tick saw them, where a store publishes the
+   * event for hot routes to read (decision 0010); absent where the line is read directly.
+   */
+  readonly line?: LineSnapshot;
+}
+
+/**
+ * Leaves of waiting places as one tick found them, for counting `ahead` without reading
+ * the line's hot items: exact as of that tick, and only ever an over-count after it.
+ */
+export interface LineSnapshot {
+  /** The serving position the snapshot was taken at: it counts only for that one. */
+  readonly servingPosition: number;
+  /** Leaves per block of positions ([block, count]), from the block after the serving position on. */
+  readonly leaveBlocks: readonly (readonly [number, number])[];
+  /** The leaves themselves in the rest of the serving position's block (after it). */
+  readonly servingBlockLeaves: readonly number[];
 }
 
 export const INITIAL_ADMITTER_STATE: AdmitterState = {

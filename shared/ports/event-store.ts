@@ -1,5 +1,5 @@
 /** Events: configuration, state, counters, and which events the admitter ticks. */
-import type { EventConfig, EventRecord, EventState } from '#domain/event';
+import type { EventConfig, EventRecord, EventState, LineSnapshot } from '#domain/event';
 
 export interface EventCounters {
   /** Positions handed out by the exact join counter (sharded events count settled tickets instead). */
@@ -31,7 +31,18 @@ export interface EventStore {
    * Closing a sharded event also seals every intake stripe for good.
    */
   setEventState(eventId: string, state: EventState, nowSec: number): Promise<EventRecord>;
+  /**
+   * Consistent: the event as last written. Otherwise it may be a published copy
+   * (`publishView`), a tick or so behind, with the line snapshot it was published with.
+   */
   getEvent(eventId: string, options?: { consistent?: boolean }): Promise<EventRecord | undefined>;
+  /**
+   * Copies the event as it stands now (with `line`, if given; else the copies keep theirs)
+   * to where eventually consistent reads find it, so that a million fans' reads do not
+   * all land on one item. Never makes a copy older. Stores whose reads are not limited
+   * per item, and events in exact intake, need no copies: nothing is written.
+   */
+  publishView(eventId: string, line?: LineSnapshot): Promise<void>;
   /** Every counter: a handful of reads on DynamoDB (release stripes). The admitter and stats use it. */
   getCounters(eventId: string): Promise<EventCounters>;
   /** Only `issued` (one read): what the hot routes need. */

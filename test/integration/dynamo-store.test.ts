@@ -82,3 +82,43 @@ describe('release stripes on DynamoDB Local (decision 0010)', () => {
     expect(await store.sealReleases(id, NOW, NOW + 20)).toMatchObject({ missed: 100, expired: 50 });
   });
 });
+
+describe('published copies of a sharded event on DynamoDB Local (decision 0010)', () => {
+  const NOW = 1_800_000_000;
+  const line = (servingPosition: number) => ({
+    servingPosition,
+    leaveBlocks: [[3, 2] as const],
+    servingBlockLeaves: [servingPosition + 4],
+  });
+
+  test('hot reads find the published event and its line; a copy never goes back', async () => {
+    const store = new DynamoQueueStore(dynamoClient(endpoint), table);
+    const id = `view-${Math.random().toString(36).slice(2)}`;
+    await store.putEvent(id, { ...CONFIG_DEFAULTS, capacity: 10, intake: 'sharded' }, NOW);
+    // Not published yet: the event itself.
+    expect((await store.getEvent(id))?.line).toBeUndefined();
+    await store.publishView(id, line(0));
+    for (let i = 0; i < 20; i++) expect((await store.getEvent(id))?.line).toEqual(line(0));
+    const next = { ...INITIAL_ADMITTER_STATE, version: 1, servingPosition: 7 };
+    expect(await store.commitTick(id, 0, { next, batch: null, updatedAt: NOW })).toBe(true);
+    await store.publishView(id, line(7));
+    // A state change publishes without a line: the copies keep the tick's.
+    await store.setEventState(id, 'paused', NOW + 1);
+    await store.publishView(id);
+    for (let i = 0; i < 20; i++) {
+      const seen = await store.getEvent(id);
+      expect(seen).toMatchObject({ state: 'paused', servingPosition: 7, version: 2, line: line(7) });
+    }
+    // A slow publisher holding a line of an older serving position does not write it.
+    await store.publishView(id, line(0));
+    for (let i = 0; i < 20; i++) expect((await store.getEvent(id))?.line).toEqual(line(7));
+  });
+
+  test('an exact event has no copies: its reads stay on the event', async () => {
+    const store = new DynamoQueueStore(dynamoClient(endpoint), table);
+    const id = `exact-${Math.random().toString(36).slice(2)}`;
+    await store.putEvent(id, { ...CONFIG_DEFAULTS, capacity: 10 }, NOW);
+    await store.publishView(id, line(0));
+    expect((await store.getEvent(id))?.line).toBeUndefined();
+  });
+});

@@ -5,7 +5,9 @@
 import { expect, test } from 'vitest';
 import { MemoryQueueStore } from '#adapters/memory-store';
 import { Admitter } from '#app/admitter';
-import { INTAKE_STRIPES, ticketOf } from '#domain/intake';
+import { Line } from '#app/line';
+import { CONFIG_DEFAULTS } from '#domain/event';
+import { INTAKE_STRIPES, LEAVE_BLOCK, ticketOf } from '#domain/intake';
 import { TestClock } from '../support/clock.ts';
 import { testRoom } from '../support/services.ts';
 
@@ -48,4 +50,39 @@ test("a burst in one second: the estimate at join stays within its ticket's boun
     expect(j.ahead).toBeLessThanOrEqual((row - 1) * INTAKE_STRIPES + stripe + 1);
     expect((await room.status('s', j.token)).ahead).toBe(exact);
   }
+});
+
+test("a published line snapshot counts the same leaves ahead as reading the line's items", async () => {
+  const store = new MemoryQueueStore();
+  await store.putEvent('snap', { ...CONFIG_DEFAULTS, capacity: 10 }, 1_000);
+  const stored = await store.getEvent('snap');
+  if (!stored) throw new Error('no event');
+  const serving = 10_000;
+  const event = { ...stored, servingPosition: serving, heldThroughServing: serving };
+  let seed = 7;
+  const random = () => {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    return seed / 2 ** 31;
+  };
+  const leaves = new Set<number>();
+  while (leaves.size < 800) leaves.add(serving + 1 + Math.floor(random() * 60_000));
+  for (const position of leaves) await store.leaveWaiting('snap', position);
+  const line = new Line(store);
+  const snapshot = await line.snapshot('snap', serving);
+  const positions = [
+    serving + 1,
+    LEAVE_BLOCK,
+    LEAVE_BLOCK + 1,
+    2 * LEAVE_BLOCK,
+    3 * LEAVE_BLOCK + 5,
+    serving + 60_000,
+  ];
+  for (let i = 0; i < 300; i++) positions.push(serving + 1 + Math.floor(random() * 60_000));
+  for (const position of positions)
+    expect(await line.ahead({ ...event, line: snapshot }, position)).toBe(await line.ahead(event, position));
+  // Taken at another serving position, it is not used: the line is read instead.
+  const moved = { ...event, servingPosition: serving + 5, heldThroughServing: serving + 5, line: snapshot };
+  expect(await line.ahead(moved, serving + 50_000)).toBe(
+    await line.ahead({ ...moved, line: undefined }, serving + 50_000),
+  );
 });
