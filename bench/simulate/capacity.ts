@@ -66,6 +66,8 @@ export class Load {
   reads = 0;
   writes = 0;
   throttles = 0;
+  /** Throttled requests over the whole run. */
+  throttledTotal = 0;
   peakRead = 0;
   peakWrite = 0;
   peakReads = 0;
@@ -202,7 +204,10 @@ export class CapacityModel {
           refused = new ThrottledError('partition', 'write', touch.partition.pk);
       }
       if (refused) {
-        for (const state of states) state.load.throttles += weight;
+        for (const state of states) {
+          state.load.throttles += weight;
+          state.load.throttledTotal += weight;
+        }
         throw refused;
       }
       this.#tableRead.take(read);

@@ -211,7 +211,17 @@ function hottest(record: SimulationRecord) {
         peakReadsPerSecond: r1(i.reads),
         peakReadUnitsPerSecond: r1(i.readUnits),
       }));
-  return { byWrites: top((i) => i.writes), byReads: top((i) => i.reads) };
+  const throttled = [...record.engine.capacity.touched]
+    .map((partition) => ({
+      partition: partition.pk,
+      kind: keyKind(partition.pk),
+      throttled: record.engine.capacity.peekState(partition)?.load.throttledTotal ?? 0,
+    }))
+    .filter((p) => p.throttled > 0)
+    .sort((a, b) => b.throttled - a.throttled)
+    .slice(0, 5)
+    .map((p) => ({ ...p, throttled: r1(p.throttled) }));
+  return { byWrites: top((i) => i.writes), byReads: top((i) => i.reads), byThrottles: throttled };
 }
 
 const counterJson = (

@@ -85,6 +85,8 @@ export const RELEASE_STRIPES = 32;
 const randomStripe = () => Math.floor(Math.random() * RELEASE_STRIPES);
 /** Published copies of a sharded event (decision 0010): its hot reads spread over this many items. */
 export const VIEW_COPIES = 16;
+/** Copies of each leave's index entry: the fans of one block read their leaves from any one. */
+export const LEAVE_COPIES = 8;
 const allStripes = () => Array.from({ length: RELEASE_STRIPES }, (_, k) => k);
 
 function sliceCounts(item: Item | undefined): Map<number, number> {
@@ -878,12 +880,12 @@ export class DynamoQueueStore implements QueueStore {
             ExpressionAttributeValues: { ':pos': position },
           },
         },
-        {
+        ...Array.from({ length: LEAVE_COPIES }, (_, copy) => ({
           Put: {
             TableName: this.#t.name,
-            Item: { pk: keys.leavesPk(eventId, block), sk: keys.leaveSk(position), position, ttl },
+            Item: { pk: keys.leavesPk(eventId, block, copy), sk: keys.leaveSk(position), position, ttl },
           },
-        },
+        })),
         {
           Update: {
             TableName: this.#t.name,
@@ -991,18 +993,20 @@ export class DynamoQueueStore implements QueueStore {
     await this.#t.raise(keys.seal(eventId), 'fencedThrough', throughPosition);
   }
 
-  async leavesIn(eventId: string, after: number, through: number) {
+  async leavesIn(eventId: string, after: number, through: number, options?: { forDisplay?: boolean }) {
     if (through <= after) return [];
+    const forDisplay = options?.forDisplay ?? false;
     const out: number[] = [];
     for (let block = leaveBlockOf(after + 1); block <= leaveBlockOf(through); block++) {
+      const copy = forDisplay ? Math.floor(Math.random() * LEAVE_COPIES) : 0;
       const items = await this.#t.queryAll({
         KeyConditionExpression: 'pk = :pk AND sk BETWEEN :lo AND :hi',
         ExpressionAttributeValues: {
-          ':pk': keys.leavesPk(eventId, block),
+          ':pk': keys.leavesPk(eventId, block, copy),
           ':lo': keys.leaveSk(after + 1),
           ':hi': keys.leaveSk(through),
         },
-        ConsistentRead: true,
+        ConsistentRead: !forDisplay,
       });
       for (const item of items) out.push(num(item, 'position'));
     }

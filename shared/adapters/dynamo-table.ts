@@ -22,6 +22,7 @@
  * | EVENT#{id}#INTAKE           | BELL               | `rung`: the highest slice a join rang for      |
  * | EVENT#{id}#SLICES           | {slice:10}         | a settled slice: final counts per stripe, held numbers before it |
  * | EVENT#{id}#LEAVES#{block}   | {pos:16}           | a voided waiting place (the admitter skips it) |
+ * | EVENT#{id}#LEAVES#{block}#{c} | {pos:16}         | copies 1–7 of the same, written in the same transaction: status reads any one (decision 0010) |
  * | EVENT#{id}#LINE             | LINE               | `b{block}`: leaves per block of positions, for `ahead` |
  * | EVENT#{id}#CONN#{shard}     | {connectionId}     | an open WebSocket connection (shard = hash of the id) |
  * | WSCONN#{connectionId}       | CONN               | which event, shard and place a connection is stored under; its message count per window |
@@ -100,7 +101,9 @@ export const keys = {
   bell: (id: string) => ({ pk: `EVENT#${id}#INTAKE`, sk: 'BELL' }),
   slicesPk: (id: string) => `EVENT#${id}#SLICES`,
   sliceSk: (slice: number) => pad(slice, 10),
-  leavesPk: (id: string, block: number) => `EVENT#${id}#LEAVES#${block}`,
+  /** Copy 0 is the one the admitter reads (and the only one events from before copies have). */
+  leavesPk: (id: string, block: number, copy = 0) =>
+    copy === 0 ? `EVENT#${id}#LEAVES#${block}` : `EVENT#${id}#LEAVES#${block}#${copy}`,
   leaveSk: (pos: number) => pad(pos, 16),
   line: (id: string) => ({ pk: `EVENT#${id}#LINE`, sk: 'LINE' }),
   meta: (id: string) => ({ pk: `EVENT#${id}`, sk: 'META' }),

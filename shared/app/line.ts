@@ -17,7 +17,7 @@ import {
   type SliceRecord,
   ticketOf,
 } from '#domain/intake';
-import { realAhead } from '#domain/place';
+import { type AdmissionBatch, realAhead } from '#domain/place';
 import type { QueueStore } from '#ports/queue-store';
 
 /** Slice records kept per process (about 1 KB each). */
@@ -48,11 +48,38 @@ export class Line {
   readonly #slices = new Map<string, SliceRecord | null>();
   readonly #blocks = new Map<string, Cached<Map<number, number>>>();
   readonly #partials = new Map<string, Cached<number[]>>();
+  /** Per event, batches seen, ordered by `to`: a written batch never changes. */
+  readonly #batches = new Map<string, AdmissionBatch[]>();
 
   constructor(store: QueueStore, options: LineOptions = {}) {
     this.#store = store;
     this.#cacheMs = options.cacheMs ?? 0;
     this.#now = options.now ?? Date.now;
+  }
+
+  /**
+   * The batch that admitted `position`, if any. Read once per process and batch: every
+   * admitted fan's status needs it, and the batches are items of the event's own partition.
+   */
+  async batch(eventId: string, position: number): Promise<AdmissionBatch | undefined> {
+    const seen = this.#batches.get(eventId) ?? [];
+    let lo = 0;
+    let hi = seen.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if ((seen[mid]?.to ?? 0) < position) lo = mid + 1;
+      else hi = mid;
+    }
+    const hit = seen[lo];
+    if (hit && hit.from < position) return hit;
+    const found = await this.#store.findBatch(eventId, position);
+    if (found) {
+      if (seen.length >= SLICE_CACHE_ENTRIES) seen.length = 0;
+      seen.push(found);
+      seen.sort((a, b) => a.to - b.to);
+      this.#batches.set(eventId, seen);
+    }
+    return found;
   }
 
   async slice(eventId: string, slice: number): Promise<SliceRecord | undefined> {
@@ -137,7 +164,9 @@ export class Line {
     }
     if (last === first || lastCount === 0) return sum;
     if (through % LEAVE_BLOCK === 0) return sum + lastCount;
-    return sum + (await this.#blockLeaves(eventId, last)).filter((p) => p <= through).length;
+    // Only the stretch up to the place, from any copy: the fans of a block share its reads.
+    const own = await this.#store.leavesIn(eventId, last * LEAVE_BLOCK, through, { forDisplay: true });
+    return sum + own.length;
   }
 
   /** False when no waiting place of `position`'s block was given up: no need to read its marker. */

@@ -342,7 +342,7 @@ export class WaitingRoom {
     const mayHaveLeft =
       admitted || event.line !== undefined || (await this.#line.mayHaveLeft(eventId, claims.pos));
     const [batch, session, left] = await Promise.all([
-      admitted ? this.#store.findBatch(eventId, claims.pos) : undefined,
+      admitted ? this.#line.batch(eventId, claims.pos) : undefined,
       admitted ? this.#store.getSession(eventId, claims.pos) : undefined,
       mayHaveLeft ? this.#store.hasLeft(eventId, claims.pos) : false,
     ]);
@@ -402,7 +402,7 @@ export class WaitingRoom {
     }
     // Closing stops admissions; places already admitted keep their claim window,
     // as `admitted` promises ("may claim now, until claimBy").
-    const batch = await this.#store.findBatch(eventId, claims.pos);
+    const batch = await this.#line.batch(eventId, claims.pos);
     if (!batch) throw new NotYetError(0);
     if (nowSec >= batch.claimBy) {
       if (await this.#store.hasLeft(eventId, claims.pos)) throw new LeftError();

@@ -131,9 +131,9 @@ export interface WaitEstimateInput {
  * event is paused it is the wait once admissions resume: it stands still rather than
  * counting down, since nobody knows how long the pause lasts.
  *
- * The free slots (`capacity − inUse`, within the rate credit) go at the next tick; after
- * that the line moves `min(admitPerMinute / 60, capacity / mean hold)` places a second,
- * a tick's worth at a time.
+ * The free slots (`capacity − inUse`) go at the next tick as far as its rate credit
+ * reaches, the rest of them at the rate cap a tick at a time; after that the line moves
+ * `min(admitPerMinute / 60, capacity / mean hold)` places a second, a tick's worth at a time.
  */
 export function waitEstimate(input: WaitEstimateInput): number | null {
   const { event, ahead, nowSec, tickSeconds: T } = input;
@@ -151,10 +151,16 @@ export function waitEstimate(input: WaitEstimateInput): number | null {
   const credit = Number.isFinite(rate)
     ? Math.floor(Math.min(Math.max(1, rate * T), event.rateCredit + rate * T))
     : Number.POSITIVE_INFINITY;
-  const atNextTick = Math.min(Math.max(0, capacity - event.inUse), credit);
+  const free = Math.max(0, capacity - event.inUse);
+  const atNextTick = Math.min(free, credit);
   if (ahead <= atNextTick) return Math.max(1, Math.ceil(toNextTick));
+  // Slots free now beyond the next tick's credit go at the rate cap, a tick's worth a tick
+  // (more free slots than credit means the rate is finite).
+  const fillTicks = (places: number) => Math.ceil(places / (rate * T));
+  if (ahead <= free) return Math.max(1, Math.ceil(toNextTick + fillTicks(ahead - atNextTick) * T));
   const perSecond = Math.min(rate, capacity / estimatedHoldSeconds(event, T));
   if (!(perSecond > 0)) return null;
-  const laterTicks = Math.ceil((ahead - atNextTick) / (perSecond * T));
+  const laterTicks =
+    (free > atNextTick ? fillTicks(free - atNextTick) : 0) + Math.ceil((ahead - free) / (perSecond * T));
   return Math.max(1, Math.ceil(toNextTick + laterTicks * T));
 }

@@ -29,8 +29,17 @@ export interface LeaveStore {
   hasLeft(eventId: string, position: number): Promise<boolean>;
   /** Raises the leave fence to at least `throughPosition`: places at or below it can no longer be voided. */
   fenceLeaves(eventId: string, throughPosition: number): Promise<void>;
-  /** Void (left) positions in (after, through], ascending. */
-  leavesIn(eventId: string, after: number, through: number): Promise<number[]>;
+  /**
+   * Void (left) positions in (after, through], ascending. `forDisplay`: the answer only
+   * counts leaves for a fan's `ahead`, so it may miss one that landed a moment ago, and
+   * a store may read it from a copy that the crowd's reads share out (decision 0010).
+   */
+  leavesIn(
+    eventId: string,
+    after: number,
+    through: number,
+    options?: { forDisplay?: boolean },
+  ): Promise<number[]>;
   /** Leaves per block (shared/domain/intake.ts `LEAVE_BLOCK`) of blocks at or after `fromBlock`. */
   leaveBlocks(eventId: string, fromBlock: number): Promise<Map<number, number>>;
   /**

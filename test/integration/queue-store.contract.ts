@@ -594,6 +594,13 @@ export function describeQueueStore(name: string, makeStore: () => QueueStore) {
       expect(await store.hasLeft(id, 5)).toBe(true);
       expect(await store.hasLeft(id, 6)).toBe(false);
       expect(await store.leavesIn(id, 0, 2 * LEAVE_BLOCK)).toEqual([5, 9, LEAVE_BLOCK + 1]);
+      // Whichever copy a display read lands on, it holds every leave.
+      for (let i = 0; i < 16; i++)
+        expect(await store.leavesIn(id, 0, 2 * LEAVE_BLOCK, { forDisplay: true })).toEqual([
+          5,
+          9,
+          LEAVE_BLOCK + 1,
+        ]);
       expect(await store.leavesIn(id, 5, 9)).toEqual([9]);
       expect(await store.leavesIn(id, 0, 8)).toEqual([5]);
       expect(await store.leavesIn(id, 9, LEAVE_BLOCK)).toEqual([]);

@@ -151,6 +151,17 @@ describe('cold-start wait estimate', () => {
     expect(waitEstimate({ event: rated, ahead: 5, nowSec: NOW, tickSeconds: 5 })).toBe(5);
   });
 
+  test('a rate cap below the free capacity: the free slots go at the cap, then slots come back', () => {
+    const open = event({}, { capacity: 20_000, admitPerMinute: 60_000 });
+    const at = (ahead: number) => waitEstimate({ event: open, ahead, nowSec: NOW, tickSeconds: 5 });
+    // 5,000 a tick while slots are free: the next tick (2.5 s away on average), then two more.
+    expect(at(5_000)).toBe(3);
+    expect(at(12_000)).toBe(13);
+    expect(at(20_000)).toBe(18);
+    // Beyond the capacity: four ticks fill it, then 20,000 / 326.5 s come back a second.
+    expect(at(30_000)).toBe(Math.ceil(2.5 + (3 + Math.ceil(10_000 / ((20_000 / 326.5) * 5))) * 5));
+  });
+
   test('capacity-bound: a full event waits for slots to come back', () => {
     const full = event({ lastTickAtMs: NOW * 1000, inUse: 10 }, { capacity: 10, admitPerMinute: 600 });
     // Nothing free now: every place waits for returned slots, 10 per 326.5 s, counted at ticks.

@@ -57,11 +57,17 @@ const ddb = mockClient(DynamoDBDocumentClient);
 let rt: Runtime;
 let positionToken = '';
 let accessToken = '';
+let keyDir = '';
 
-beforeAll(async () => {
-  const keyDir = mkdtempSync(joinPath(tmpdir(), 'fq-throttle-keys-'));
+/** A runtime with the same keys and nothing cached yet (a new Lambda environment). */
+function freshRuntime() {
   rt = buildRuntime(readConfig({ FQ_STORE: 'dynamodb', FQ_TABLE: TABLE, FQ_KEY_DIR: keyDir }));
   setRuntime(rt);
+}
+
+beforeAll(async () => {
+  keyDir = mkdtempSync(joinPath(tmpdir(), 'fq-throttle-keys-'));
+  freshRuntime();
   positionToken = (
     await rt.tokens.signPosition({
       eventId: EVENT_ID,
@@ -367,6 +373,8 @@ describe.each(THROTTLES)('DynamoDB throws %s', (_, makeError) => {
       'status: the admission batch lookup',
       'status',
       () => {
+        // A process that has read the batch once keeps it (batches never change).
+        freshRuntime();
         healthyTable();
         ddb.on(QueryCommand).rejects(makeError());
       },
