@@ -51,7 +51,7 @@ export function buildCrowd(scenario: Scenario, random: Random): Crowd {
   const expected = parts.reduce((n, s) => n + s.seconds * s.perSecond, 0);
   // Each segment gets its share of the fans (rounded so they add up), uniformly within it.
   let filled = 0;
-  let startMs = 0;
+  let startMs = crowd.doorsOpenAtSeconds * 1000;
   let carried = 0;
   const arrivals = random.fork('arrivals');
   for (const [i, part] of parts.entries()) {

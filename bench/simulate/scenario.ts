@@ -86,6 +86,11 @@ export const scenarioSchema = z
       .object({
         fans: z.number().int().positive(),
         arrival: arrivalSchema,
+        /**
+         * Seconds after the event is created (and the admitter starts ticking) that the first
+         * fan arrives: a real on-sale's event exists before its doors open.
+         */
+        doorsOpenAtSeconds: z.number().nonnegative().default(0),
         /** Share of fans who join with a user id; the rest join anonymously (a new place each time). */
         identifiedShare: z.number().min(0).max(1).default(0.6),
         /** Share of identified fans who join again (another device, a reload): they must get the same place. */

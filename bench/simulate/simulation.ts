@@ -54,6 +54,8 @@ export interface Batch {
   readonly from: number;
   readonly to: number;
   readonly atMs: number;
+  /** The tick's own clock (whole seconds): `atMs` is when its commit was known, a little later. */
+  readonly tickAt: number;
   readonly claimBy: number;
 }
 
@@ -433,7 +435,14 @@ export async function simulate(scenario: Scenario, options: SimulateOptions = {}
   function admitted(changes: readonly LineChange[]) {
     for (const change of changes) {
       if (change.kind !== 'moved' || change.eventId !== eventId) continue;
-      const batch = { from: change.from, to: change.to, atMs: at(), claimBy: change.claimBy, unclaimed: 0 };
+      const batch = {
+        from: change.from,
+        to: change.to,
+        atMs: at(),
+        tickAt: change.at,
+        claimBy: change.claimBy,
+        unclaimed: 0,
+      };
       batches.push(batch);
       servingTo = Math.max(servingTo, change.to);
       // (from, to] may span void numbers (sharded intake, leaves): count the places fans hold.

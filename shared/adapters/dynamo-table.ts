@@ -22,7 +22,7 @@
  * | EVENT#{id}#INTAKE           | BELL               | `rung`: the highest slice a join rang for      |
  * | EVENT#{id}#SLICES           | {slice:10}         | a settled slice: final counts per stripe, held numbers before it |
  * | EVENT#{id}#LEAVES#{block}   | {pos:16}           | a voided waiting place (the admitter skips it) |
- * | EVENT#{id}#LEAVES#{block}#{c} | {pos:16}         | copies 1–7 of the same, written in the same transaction: status reads any one (decision 0010) |
+ * | EVENT#{id}#LEAVES#{block}#{c} | {pos:16}         | copies 1–15 of the same, written in the same transaction: status reads any one (decision 0010) |
  * | EVENT#{id}#LINE             | LINE               | `b{block}`: leaves per block of positions, for `ahead` |
  * | EVENT#{id}#CONN#{shard}     | {connectionId}     | an open WebSocket connection (shard = hash of the id) |
  * | WSCONN#{connectionId}       | CONN               | which event, shard and place a connection is stored under; its message count per window |

@@ -7,7 +7,7 @@
  * Pure: the admitter loads the inputs, calls `planTick`, and commits the result
  * under a version check, so a tick that lost a race changes nothing.
  */
-import { type AdmitterState, type EventRecord, RECENT_TICKS_KEPT, type TickRecord } from './event.ts';
+import { type AdmitterState, type EventRecord, keepTicks, type TickRecord } from './event.ts';
 
 /** What the release buckets that came due since the last tick hold. */
 export interface DueReleases {
@@ -151,7 +151,7 @@ export function planTick(input: TickInput): TickPlan {
       missed: event.missed + releases.missed,
       expired: event.expired + releases.expired,
       admittedTotal: event.admittedTotal + admit,
-      recentTicks: [...event.recentTicks, tick].slice(-RECENT_TICKS_KEPT),
+      recentTicks: keepTicks(event.recentTicks, tick),
     },
   };
 }

@@ -123,24 +123,87 @@ export interface WaitEstimateInput {
   readonly nowSec: number;
   /** The admitter's tick interval. */
   readonly tickSeconds: number;
+  /**
+   * Epoch seconds before which no tick can admit the place, whatever the line: a place of a
+   * sharded event waits for its slice to be sealed (shared/domain/intake.ts `admissibleFrom`).
+   */
+  readonly notBeforeSec?: number;
 }
 
 /**
- * Whole seconds until a fan with `ahead` real places to go is admitted: 0 once admitted,
- * at least 1 before, null only for a closed event (nobody else is admitted). While the
- * event is paused it is the wait once admissions resume: it stands still rather than
- * counting down, since nobody knows how long the pause lasts.
- *
- * The free slots (`capacity − inUse`) go at the next tick as far as its rate credit
- * reaches, the rest of them at the rate cap a tick at a time; after that the line moves
- * `min(admitPerMinute / 60, capacity / mean hold)` places a second, a tick's worth at a time.
+ * How spread out holds are assumed to be: a gamma distribution of this shape (coefficient
+ * of variation ½, as `IN_PROGRESS_RELEASES_PER_SLOT` assumes) around the mean hold.
  */
-export function waitEstimate(input: WaitEstimateInput): number | null {
-  const { event, ahead, nowSec, tickSeconds: T } = input;
-  if (ahead <= 0) return 0;
-  if (event.state === 'closed') return null;
+const HOLD_SHAPE = 4;
+/** Ticks the admissions are played ahead, in mean holds; beyond, the line moves at its steady pace. */
+const TIMELINE_HOLDS = 3;
+const TIMELINE_MAX_TICKS = 400;
+
+/** Gamma(shape, 1) distribution function at `y` (whole shape, so a finite sum). */
+function gammaCdf(shape: number, y: number): number {
+  if (y <= 0) return 0;
+  let term = 1;
+  let sum = 1;
+  for (let n = 1; n < shape; n++) {
+    term *= y / n;
+    sum += term;
+  }
+  return 1 - Math.exp(-y) * sum;
+}
+
+/** Share of holds over by `seconds` (gamma, shape HOLD_SHAPE, mean `mean`). */
+function holdCdf(seconds: number, mean: number): number {
+  return gammaCdf(HOLD_SHAPE, (seconds * HOLD_SHAPE) / mean);
+}
+
+/**
+ * Share of the holds under way in a line that has run for a while (ages as a steady line
+ * has them) that are over within `seconds`: `E[min(H, t)] / E[H]`, which for the gamma is
+ * `(t·S(t) + mean·F₅(t)) / mean`.
+ */
+function steadyReleaseCdf(seconds: number, mean: number): number {
+  if (seconds <= 0) return 0;
+  const y = (seconds * HOLD_SHAPE) / mean;
+  return Math.min(1, (seconds * (1 - gammaCdf(HOLD_SHAPE, y)) + mean * gammaCdf(HOLD_SHAPE + 1, y)) / mean);
+}
+
+/** Places admitted by each tick from the next one on, as the line is expected to move. */
+interface Timeline {
+  /** Seconds from now to the next tick. */
+  readonly toNextTick: number;
+  /** Places admitted by the j-th tick after the next one, the next one included (j = 0…). */
+  readonly admitted: Float64Array;
+  /** Places a second once the timeline ends: `min(admitPerMinute / 60, capacity / mean hold)`. */
+  readonly perSecond: number;
+}
+
+type EstimatedEvent = WaitEstimateInput['event'];
+/** One timeline per event record read and second: a route answers many fans from one read. */
+const timelines = new WeakMap<EstimatedEvent, { key: string; timeline: Timeline | null }>();
+
+/**
+ * Plays the next ticks in expected values: the slots free now go first (as far as the
+ * rate cap lets them), then slots as they come back. Slots in use come back by the hold
+ * distribution given how long they have been held (the recent ticks say when they were
+ * admitted, newest first); slots admitted in the timeline come back the same way. So
+ * at a sale's start, when every slot was just handed out and few come back for a while,
+ * the places beyond the capacity are told so; in a steady line this is the steady pace.
+ */
+function timeline(event: EstimatedEvent, nowSec: number, T: number): Timeline | null {
+  const key = `${Math.floor(nowSec)}:${T}`;
+  const cached = timelines.get(event);
+  if (cached?.key === key) return cached.timeline;
+  const built = buildTimeline(event, nowSec, T);
+  timelines.set(event, { key, timeline: built });
+  return built;
+}
+
+function buildTimeline(event: EstimatedEvent, nowSec: number, T: number): Timeline | null {
   const { capacity, admitPerMinute } = event.config;
   const rate = admitPerMinute === null ? Number.POSITIVE_INFINITY : admitPerMinute / 60;
+  const hold = estimatedHoldSeconds(event, T);
+  const perSecond = Math.min(rate, capacity / hold);
+  if (!(perSecond > 0)) return null;
   // The next tick is one interval after the last; before the first, or once resumed,
   // somewhere within one.
   const toNextTick =
@@ -151,16 +214,79 @@ export function waitEstimate(input: WaitEstimateInput): number | null {
   const credit = Number.isFinite(rate)
     ? Math.floor(Math.min(Math.max(1, rate * T), event.rateCredit + rate * T))
     : Number.POSITIVE_INFINITY;
-  const free = Math.max(0, capacity - event.inUse);
-  const atNextTick = Math.min(free, credit);
-  if (ahead <= atNextTick) return Math.max(1, Math.ceil(toNextTick));
-  // Slots free now beyond the next tick's credit go at the rate cap, a tick's worth a tick
-  // (more free slots than credit means the rate is finite).
-  const fillTicks = (places: number) => Math.ceil(places / (rate * T));
-  if (ahead <= free) return Math.max(1, Math.ceil(toNextTick + fillTicks(ahead - atNextTick) * T));
-  const perSecond = Math.min(rate, capacity / estimatedHoldSeconds(event, T));
-  if (!(perSecond > 0)) return null;
-  const laterTicks =
-    (free > atNextTick ? fillTicks(free - atNextTick) : 0) + Math.ceil((ahead - free) / (perSecond * T));
-  return Math.max(1, Math.ceil(toNextTick + laterTicks * T));
+  const perTick = Number.isFinite(rate) ? rate * T : Number.POSITIVE_INFINITY;
+
+  // Slots held now, by when they were admitted: the newest admissions first. Those older
+  // than the kept ticks are taken as a steady line holds them.
+  const held: { at: number; n: number; survival: number }[] = [];
+  let older = Math.max(0, event.inUse);
+  for (let i = event.recentTicks.length - 1; i >= 0 && older > 0; i--) {
+    const tick = event.recentTicks[i];
+    if (!tick || tick.admitted <= 0) continue;
+    const n = Math.min(tick.admitted, older);
+    const at = tick.admittedAt ?? tick.at;
+    held.push({ at, n, survival: Math.max(1e-9, 1 - holdCdf(nowSec - at, hold)) });
+    older -= n;
+  }
+
+  const ticks = Math.min(TIMELINE_MAX_TICKS, Math.max(1, Math.ceil((TIMELINE_HOLDS * hold) / T)));
+  // Share of a hold begun at a tick that is over k ticks later.
+  const overAfter = Float64Array.from({ length: ticks }, (_, k) => holdCdf(k * T, hold));
+  const admitted = new Float64Array(ticks);
+  const admits = new Float64Array(ticks);
+  let free = Math.max(0, capacity - event.inUse);
+  let total = 0;
+  let releasedBefore = 0;
+  for (let j = 0; j < ticks; j++) {
+    const ahead = toNextTick + j * T;
+    let released = older * steadyReleaseCdf(ahead, hold);
+    for (const c of held)
+      released += (c.n * (holdCdf(nowSec + ahead - c.at, hold) - (1 - c.survival))) / c.survival;
+    for (let k = 0; k < j; k++) released += (admits[k] ?? 0) * (overAfter[j - k] ?? 1);
+    free += released - releasedBefore;
+    releasedBefore = released;
+    const admit = Math.max(0, Math.min(j === 0 ? credit : perTick, free));
+    free -= admit;
+    total += admit;
+    admits[j] = admit;
+    admitted[j] = total;
+  }
+  return { toNextTick, admitted, perSecond };
+}
+
+/**
+ * Whole seconds until a fan with `ahead` real places to go is admitted: 0 once admitted,
+ * at least 1 before, null only for a closed event (nobody else is admitted). While the
+ * event is paused it is the wait once admissions resume: it stands still rather than
+ * counting down, since nobody knows how long the pause lasts.
+ *
+ * The line is played tick by tick (`timeline`): free slots at the next tick as far as its
+ * rate credit reaches, then at the rate cap, then slots as they come back by the hold
+ * distribution; beyond three mean holds at `min(admitPerMinute / 60, capacity / mean hold)`.
+ */
+export function waitEstimate(input: WaitEstimateInput): number | null {
+  const { event, ahead, nowSec, tickSeconds: T } = input;
+  if (ahead <= 0) return 0;
+  if (event.state === 'closed') return null;
+  const line = timeline(event, nowSec, T);
+  if (!line) return null;
+  const { admitted, toNextTick } = line;
+  // The first tick by which `ahead` places are admitted.
+  let lo = 0;
+  let hi = admitted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if ((admitted[mid] ?? 0) >= ahead) hi = mid;
+    else lo = mid + 1;
+  }
+  let tick = lo;
+  if (lo === admitted.length) {
+    const last = admitted[admitted.length - 1] ?? 0;
+    tick = admitted.length - 1 + Math.ceil((ahead - last) / (line.perSecond * T));
+  }
+  // A place that cannot be admitted before some time goes at the first tick after it.
+  const notBefore = input.notBeforeSec ?? Number.NEGATIVE_INFINITY;
+  const first = nowSec + toNextTick;
+  if (notBefore > first + tick * T) tick = Math.ceil((notBefore - first) / T);
+  return Math.max(1, Math.ceil(toNextTick + tick * T));
 }

@@ -64,6 +64,11 @@ export interface TickRecord {
    */
   readonly heldSeconds?: number;
   readonly freedTotal?: number;
+  /**
+   * Only on a record that stands for several ticks (`keepTicks`): `at` is its last tick,
+   * `from`/`admitted` cover all of them, and this is when they admitted, on average.
+   */
+  readonly admittedAt?: number;
 }
 
 /**
@@ -167,8 +172,51 @@ export function newEventRecord(eventId: string, config: EventConfig, nowSec: num
   };
 }
 
-/** How many ticks are kept for stats and the estimate. */
+/** How many tick records are kept for stats and the estimate. */
 export const RECENT_TICKS_KEPT = 30;
+/** The newest records stay one per tick; older ones are merged to cover the sale so far. */
+const FINE_TICKS_KEPT = 12;
+
+/**
+ * Appends a tick to the kept records. Beyond `RECENT_TICKS_KEPT`, two adjacent older
+ * records that cover the least time become one (admissions added, the newer one's time,
+ * levels and running tallies, `admittedAt` the admission-weighted time), so a sale's whole history
+ * of admissions stays in a bounded list: the wait estimate reads from it when the slots
+ * in use were handed out (shared/domain/estimate.ts), at a coarser grain the older they are.
+ */
+export function keepTicks(ticks: readonly TickRecord[], tick: TickRecord): TickRecord[] {
+  const out = [...ticks, tick];
+  while (out.length > RECENT_TICKS_KEPT) {
+    let best = 1;
+    let bestSpan = Number.POSITIVE_INFINITY;
+    for (let i = 1; i + 1 < out.length - FINE_TICKS_KEPT; i++) {
+      const span = (out[i + 1]?.at ?? 0) - (out[i - 1]?.at ?? 0);
+      if (span < bestSpan) {
+        bestSpan = span;
+        best = i;
+      }
+    }
+    const older = out[best];
+    const newer = out[best + 1];
+    if (!older || !newer) break;
+    const admitted = older.admitted + newer.admitted;
+    const when = (t: TickRecord) => t.admittedAt ?? t.at;
+    const admittedAt =
+      admitted > 0
+        ? Math.round((when(older) * older.admitted + when(newer) * newer.admitted) / admitted)
+        : when(newer);
+    const freed = (older.freed ?? 0) + (newer.freed ?? 0);
+    out.splice(best, 2, {
+      ...newer,
+      admittedAt,
+      from: older.from,
+      to: newer.to,
+      admitted,
+      ...(older.freed !== undefined || newer.freed !== undefined ? { freed } : {}),
+    });
+  }
+  return out;
+}
 
 /** Which transitions an operator may make; closed is final (sold out). */
 export function nextState(

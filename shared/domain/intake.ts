@@ -59,6 +59,14 @@ export function ticketOf(position: number): Ticket {
   return { slice, row: Math.floor(inSlice / INTAKE_STRIPES) + 1, stripe: inSlice % INTAKE_STRIPES };
 }
 
+/**
+ * Epoch seconds from which a tick may admit a sharded place: its slice is over and sealed
+ * (`sealableSlice`) only a grace after it ends.
+ */
+export function admissibleFromSec(createdAtSec: number, position: number): number {
+  return createdAtSec + ticketOf(position).slice + 1 + SLICE_GRACE_SECONDS;
+}
+
 /** The final ticket counts of one sealed slice that had joins, with the held numbers before it. */
 export interface SliceRecord {
   readonly slice: number;

@@ -1,7 +1,14 @@
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
 import { accrueCredit, planTick } from '#domain/admission';
-import { CONFIG_DEFAULTS, type EventRecord, type EventState, INITIAL_ADMITTER_STATE } from '#domain/event';
+import {
+  CONFIG_DEFAULTS,
+  type EventRecord,
+  type EventState,
+  INITIAL_ADMITTER_STATE,
+  keepTicks,
+  type TickRecord,
+} from '#domain/event';
 
 function event(
   overrides: Partial<EventRecord> = {},
@@ -176,5 +183,35 @@ describe('accrueCredit', () => {
     expect(accrueCredit(0, 60, 60_000, 5)).toBe(5);
     expect(accrueCredit(0, 6, 1000, 1)).toBeCloseTo(0.1);
     expect(accrueCredit(0.95, 6, 100_000, 1)).toBe(1);
+  });
+});
+
+describe('keepTicks', () => {
+  test('a long sale keeps 30 records: the newest one per tick, the older merged, nothing lost', () => {
+    let ticks: TickRecord[] = [];
+    for (let i = 0; i < 500; i++)
+      ticks = keepTicks(ticks, {
+        at: 1000 + 5 * i,
+        from: 10 * i,
+        to: 10 * (i + 1),
+        admitted: i % 3,
+        freed: 1,
+      });
+    expect(ticks).toHaveLength(30);
+    // The newest ticks stand as they were.
+    expect(ticks.slice(-12).every((t) => t.admittedAt === undefined)).toBe(true);
+    expect(ticks.at(-1)).toEqual({ at: 1000 + 5 * 499, from: 4990, to: 5000, admitted: 499 % 3, freed: 1 });
+    // The records still tile the line and the sale, and count every admission and release.
+    expect(ticks[0]?.from).toBe(0);
+    for (let i = 1; i < ticks.length; i++) expect(ticks[i]?.from).toBe(ticks[i - 1]?.to);
+    expect(ticks.reduce((sum, t) => sum + t.admitted, 0)).toBe(499);
+    expect(ticks.reduce((sum, t) => sum + (t.freed ?? 0), 0)).toBe(500);
+    // A merged record's admissions happened between its neighbours' times.
+    for (let i = 1; i < ticks.length; i++) {
+      const t = ticks[i];
+      if (t?.admittedAt === undefined) continue;
+      expect(t.admittedAt).toBeGreaterThan(ticks[i - 1]?.at ?? 0);
+      expect(t.admittedAt).toBeLessThanOrEqual(t.at);
+    }
   });
 });
