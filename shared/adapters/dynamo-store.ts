@@ -741,9 +741,9 @@ export class DynamoQueueStore implements QueueStore {
           }),
         ),
       );
-      const sealedThrough =
-        typeof out.Attributes?.sealedThrough === 'number' ? out.Attributes.sealedThrough : -1;
-      const stripeCounts = new Map([...sliceCounts(out.Attributes)].filter(([s]) => s > sealedThrough));
+      // Sealed slices' counts too, until a later seal forgets them: the event the join read
+      // may not have settled them yet.
+      const stripeCounts = sliceCounts(out.Attributes);
       return { outcome: 'taken', row: num(out.Attributes, sliceAttr(slice)), stripeCounts };
     } catch (error) {
       if (!(error instanceof ConditionalCheckFailedException)) throw error;
@@ -757,9 +757,7 @@ export class DynamoQueueStore implements QueueStore {
   }
 
   async stripeCounts(eventId: string, stripe: number) {
-    const item = await this.#t.get(keys.stripe(eventId, stripe), false);
-    const sealedThrough = typeof item?.sealedThrough === 'number' ? item.sealedThrough : -1;
-    return new Map([...sliceCounts(item)].filter(([s]) => s > sealedThrough));
+    return sliceCounts(await this.#t.get(keys.stripe(eventId, stripe), false));
   }
 
   async ringIntake(eventId: string, slice: number) {

@@ -296,7 +296,7 @@ export class MemoryQueueStore implements QueueStore {
     const row = (item.counts.get(slice) ?? 0) + 1;
     if (row > STRIPE_ROWS_PER_SLICE) return { outcome: 'full' };
     item.counts.set(slice, row);
-    const stripeCounts = new Map([...item.counts].filter(([s]) => s > item.sealedThrough));
+    const stripeCounts = new Map(item.counts);
     return { outcome: 'taken', row, stripeCounts };
   }
 
@@ -304,7 +304,7 @@ export class MemoryQueueStore implements QueueStore {
     const data = this.#events.get(eventId);
     if (!data) return new Map<number, number>();
     const item = this.#stripe(data, stripe);
-    return new Map([...item.counts].filter(([s]) => s > item.sealedThrough));
+    return new Map(item.counts);
   }
 
   async ringIntake(eventId: string, slice: number) {

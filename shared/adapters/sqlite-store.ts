@@ -422,7 +422,8 @@ function transactions(db: Database.Database, sql: Statements) {
       const row = sql.takeTicket.get({ eventId, slice, stripe, most: STRIPE_ROWS_PER_SLICE });
       if (row === undefined) return { outcome: 'full' };
       const stripeCounts = new Map<number, number>();
-      for (const r of sql.stripeCounts.all(eventId, stripe, sealedThrough)) {
+      // Every slice it still counts: the join's event may not have settled the sealed ones yet.
+      for (const r of sql.stripeCounts.all(eventId, stripe, -1)) {
         const counted = parseRow(ticketCountRow, r, 'intake_tickets');
         stripeCounts.set(counted.slice, counted.taken);
       }
@@ -659,8 +660,7 @@ export class SqliteQueueStore implements QueueStore {
   async stripeCounts(eventId: string, stripe: number) {
     const out = new Map<number, number>();
     if (!this.#sql.getEvent.get(eventId)) return out;
-    const { sealed_through: sealedThrough } = readIntake(this.#sql, eventId);
-    for (const r of this.#sql.stripeCounts.all(eventId, stripe, sealedThrough)) {
+    for (const r of this.#sql.stripeCounts.all(eventId, stripe, -1)) {
       const counted = parseRow(ticketCountRow, r, 'intake_tickets');
       out.set(counted.slice, counted.taken);
     }

@@ -216,8 +216,12 @@ function buildTimeline(event: EstimatedEvent, nowSec: number, T: number): Timeli
     : Number.POSITIVE_INFINITY;
   const perTick = Number.isFinite(rate) ? rate * T : Number.POSITIVE_INFINITY;
 
-  // Slots held now, by when they were admitted: the newest admissions first. Those older
-  // than the kept ticks are taken as a steady line holds them.
+  // Slots held as of the last tick (`inUse`), by when they were admitted: the newest
+  // admissions first. Those older than the kept ticks are taken as a steady line holds
+  // them. What comes back after the last tick, before now included, is the next tick's.
+  // (Paused: the wait once admissions resume, which stands still meanwhile.)
+  const since =
+    event.state === 'open' && event.lastTickAtMs > 0 ? Math.min(nowSec, event.lastTickAtMs / 1000) : nowSec;
   const held: { at: number; n: number; survival: number }[] = [];
   let older = Math.max(0, event.inUse);
   for (let i = event.recentTicks.length - 1; i >= 0 && older > 0; i--) {
@@ -225,7 +229,7 @@ function buildTimeline(event: EstimatedEvent, nowSec: number, T: number): Timeli
     if (!tick || tick.admitted <= 0) continue;
     const n = Math.min(tick.admitted, older);
     const at = tick.admittedAt ?? tick.at;
-    held.push({ at, n, survival: Math.max(1e-9, 1 - holdCdf(nowSec - at, hold)) });
+    held.push({ at, n, survival: Math.max(1e-9, 1 - holdCdf(since - at, hold)) });
     older -= n;
   }
 
@@ -238,10 +242,9 @@ function buildTimeline(event: EstimatedEvent, nowSec: number, T: number): Timeli
   let total = 0;
   let releasedBefore = 0;
   for (let j = 0; j < ticks; j++) {
-    const ahead = toNextTick + j * T;
-    let released = older * steadyReleaseCdf(ahead, hold);
-    for (const c of held)
-      released += (c.n * (holdCdf(nowSec + ahead - c.at, hold) - (1 - c.survival))) / c.survival;
+    const tickAt = nowSec + toNextTick + j * T;
+    let released = older * steadyReleaseCdf(tickAt - since, hold);
+    for (const c of held) released += (c.n * (holdCdf(tickAt - c.at, hold) - (1 - c.survival))) / c.survival;
     for (let k = 0; k < j; k++) released += (admits[k] ?? 0) * (overAfter[j - k] ?? 1);
     free += released - releasedBefore;
     releasedBefore = released;

@@ -10,9 +10,10 @@ export type TicketResult =
       readonly outcome: 'taken';
       readonly row: number;
       /**
-       * This stripe's tickets in each slice not yet sealed (this one included), as the write
-       * left them: a stripe is a random 1/256 of the joins, so it tells the join how many
-       * stand in the slices the admitter has not settled yet.
+       * This stripe's tickets in each slice it still counts (this one included; sealed ones
+       * until a later seal forgets them), as the write left them: a stripe is a random 1/256
+       * of the joins, so it tells the join how many stand in the slices not settled yet in the
+       * event as the join read it (which may be a tick behind the stripe's seal).
        */
       readonly stripeCounts?: ReadonlyMap<number, number>;
     }
@@ -28,7 +29,7 @@ export interface IntakeStore {
    * item, refused once the stripe is sealed through the slice or full for it.
    */
   takeTicket(eventId: string, slice: number, stripe: number): Promise<TicketResult>;
-  /** One stripe's tickets per slice not yet sealed (read for `ahead` before a slice settles). */
+  /** One stripe's tickets per slice it still counts, as `takeTicket` returns them (read for `ahead` before a slice settles). */
   stripeCounts(eventId: string, stripe: number): Promise<ReadonlyMap<number, number>>;
   /** Records that `slice` had a join (kept as the highest slice rung); safe to repeat. */
   ringIntake(eventId: string, slice: number): Promise<void>;
