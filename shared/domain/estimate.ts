@@ -151,20 +151,37 @@ function gammaCdf(shape: number, y: number): number {
   return 1 - Math.exp(-y) * sum;
 }
 
-/** Share of holds over by `seconds` (gamma, shape HOLD_SHAPE, mean `mean`). */
-function holdCdf(seconds: number, mean: number): number {
-  return gammaCdf(HOLD_SHAPE, (seconds * HOLD_SHAPE) / mean);
+/**
+ * When held slots come back: a no-show's exactly a claim window after its admission (the
+ * prior's share of them), a claimer's by a gamma of shape HOLD_SHAPE around the rest of
+ * the mean hold. With a mean too short for that split, a gamma around the mean.
+ */
+interface HoldModel {
+  /** Share of holds over by `seconds`. */
+  over(seconds: number): number;
+  /** Share of the holds under way in a steady line (ages as it has them) over within `seconds`: E[min(H, t)] / E[H]. */
+  steadyOver(seconds: number): number;
 }
 
-/**
- * Share of the holds under way in a line that has run for a while (ages as a steady line
- * has them) that are over within `seconds`: `E[min(H, t)] / E[H]`, which for the gamma is
- * `(t·S(t) + mean·F₅(t)) / mean`.
- */
-function steadyReleaseCdf(seconds: number, mean: number): number {
-  if (seconds <= 0) return 0;
-  const y = (seconds * HOLD_SHAPE) / mean;
-  return Math.min(1, (seconds * (1 - gammaCdf(HOLD_SHAPE, y)) + mean * gammaCdf(HOLD_SHAPE + 1, y)) / mean);
+function holdModel(mean: number, claimWindowSeconds: number): HoldModel {
+  const q = HOLD_PRIOR.noShowShare;
+  const split = mean > q * claimWindowSeconds * 1.05;
+  const noShows = split ? q : 0;
+  const claimerMean = split ? (mean - q * claimWindowSeconds) / (1 - q) : mean;
+  const gamma = (shape: number, seconds: number) => gammaCdf(shape, (seconds * HOLD_SHAPE) / claimerMean);
+  return {
+    over: (seconds) =>
+      seconds <= 0
+        ? 0
+        : (seconds >= claimWindowSeconds ? noShows : 0) + (1 - noShows) * gamma(HOLD_SHAPE, seconds),
+    steadyOver: (seconds) => {
+      if (seconds <= 0) return 0;
+      // For a gamma, E[min(H, t)] = t·S(t) + mean·F₅(t).
+      const claimers = seconds * (1 - gamma(HOLD_SHAPE, seconds)) + claimerMean * gamma(HOLD_SHAPE + 1, seconds);
+      const expected = noShows * Math.min(claimWindowSeconds, seconds) + (1 - noShows) * claimers;
+      return Math.min(1, expected / mean);
+    },
+  };
 }
 
 /** Places admitted by each tick from the next one on, as the line is expected to move. */
@@ -202,6 +219,7 @@ function buildTimeline(event: EstimatedEvent, nowSec: number, T: number): Timeli
   const { capacity, admitPerMinute } = event.config;
   const rate = admitPerMinute === null ? Number.POSITIVE_INFINITY : admitPerMinute / 60;
   const hold = estimatedHoldSeconds(event, T);
+  const holds = holdModel(hold, event.config.claimWindowSeconds);
   const perSecond = Math.min(rate, capacity / hold);
   if (!(perSecond > 0)) return null;
   // The next tick is one interval after the last; before the first, or once resumed,
@@ -229,13 +247,13 @@ function buildTimeline(event: EstimatedEvent, nowSec: number, T: number): Timeli
     if (!tick || tick.admitted <= 0) continue;
     const n = Math.min(tick.admitted, older);
     const at = tick.admittedAt ?? tick.at;
-    held.push({ at, n, survival: Math.max(1e-9, 1 - holdCdf(since - at, hold)) });
+    held.push({ at, n, survival: Math.max(1e-9, 1 - holds.over(since - at)) });
     older -= n;
   }
 
   const ticks = Math.min(TIMELINE_MAX_TICKS, Math.max(1, Math.ceil((TIMELINE_HOLDS * hold) / T)));
   // Share of a hold begun at a tick that is over k ticks later.
-  const overAfter = Float64Array.from({ length: ticks }, (_, k) => holdCdf(k * T, hold));
+  const overAfter = Float64Array.from({ length: ticks }, (_, k) => holds.over(k * T));
   const admitted = new Float64Array(ticks);
   const admits = new Float64Array(ticks);
   let free = Math.max(0, capacity - event.inUse);
@@ -243,8 +261,8 @@ function buildTimeline(event: EstimatedEvent, nowSec: number, T: number): Timeli
   let releasedBefore = 0;
   for (let j = 0; j < ticks; j++) {
     const tickAt = nowSec + toNextTick + j * T;
-    let released = older * steadyReleaseCdf(tickAt - since, hold);
-    for (const c of held) released += (c.n * (holdCdf(tickAt - c.at, hold) - (1 - c.survival))) / c.survival;
+    let released = older * holds.steadyOver(tickAt - since);
+    for (const c of held) released += (c.n * (holds.over(tickAt - c.at) - (1 - c.survival))) / c.survival;
     for (let k = 0; k < j; k++) released += (admits[k] ?? 0) * (overAfter[j - k] ?? 1);
     free += released - releasedBefore;
     releasedBefore = released;
