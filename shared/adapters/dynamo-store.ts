@@ -46,7 +46,7 @@ import {
 } from './dynamo-table.ts';
 
 function toEventRecord(item: Item): EventRecord {
-  const { pk: _pk, sk: _sk, ...fields } = item;
+  const { pk: _pk, sk: _sk, layout: _layout, ...fields } = item;
   const serving = num(item, 'servingPosition');
   const config = (item.config ?? {}) as Partial<EventRecord['config']>;
   return {
@@ -82,6 +82,13 @@ const STRIPE_CONCURRENCY = 32;
  * moves its slot in one stripe picked at random, under that stripe's own seal.
  */
 export const RELEASE_STRIPES = 32;
+/**
+ * An event's storage layout, fixed when it is created: 2 has release stripes and leave
+ * copies (decision 0010). Events created before (no `layout`) keep the single seal, counts
+ * and leave index of decisions 0001 and 0008 for their whole life, so code from before
+ * and after this change never mix two ledgers for one event.
+ */
+const LAYOUT = 2;
 const randomStripe = () => Math.floor(Math.random() * RELEASE_STRIPES);
 /** Published copies of a sharded event (decision 0010): its hot reads spread over this many items. */
 export const VIEW_COPIES = 16;
@@ -115,8 +122,9 @@ function toSession(item: Item, position: number): Session {
 
 export class DynamoQueueStore implements QueueStore {
   readonly #t: DynamoTable;
-  /** Each event's intake as read once: it never changes, and says where its copies are. */
+  /** Each event's intake and layout as read once: neither ever changes. */
   readonly #intakes = new Map<string, EventConfig['intake']>();
+  readonly #layouts = new Map<string, number>();
 
   constructor(client: DynamoDBClient | DynamoTable, tableName?: string) {
     this.#t = client instanceof DynamoTable ? client : new DynamoTable(client, tableName ?? '');
@@ -131,7 +139,7 @@ export class DynamoQueueStore implements QueueStore {
         {
           Put: {
             TableName: this.#t.name,
-            Item: { ...keys.meta(eventId), ...record },
+            Item: { ...keys.meta(eventId), ...record, layout: LAYOUT },
             ConditionExpression: 'attribute_not_exists(pk)',
           },
         },
@@ -256,27 +264,43 @@ export class DynamoQueueStore implements QueueStore {
       // None before the event's first tick (or its creation's publish): META then.
       if (copy && typeof copy.record === 'object' && copy.record !== null) {
         const record = toEventRecord(copy.record as Item);
-        this.#remember(eventId, record);
+        this.#remember(eventId, copy.record as Item);
         return copy.line ? { ...record, line: copy.line as LineSnapshot } : record;
       }
     }
     const item = await this.#t.get(keys.meta(eventId), consistent);
     if (!item) return undefined;
-    const record = toEventRecord(item);
-    this.#remember(eventId, record);
-    return record;
+    this.#remember(eventId, item);
+    return toEventRecord(item);
   }
 
-  #remember(eventId: string, record: EventRecord) {
-    if (this.#intakes.size >= 4096) this.#intakes.clear();
-    this.#intakes.set(eventId, record.config.intake);
+  #remember(eventId: string, item: Item) {
+    if (this.#intakes.size >= 4096) {
+      this.#intakes.clear();
+      this.#layouts.clear();
+    }
+    const config = (item.config ?? {}) as Partial<EventConfig>;
+    this.#intakes.set(eventId, config.intake ?? 'exact');
+    this.#layouts.set(eventId, num(item, 'layout') || 1);
+  }
+
+  /** Whether the event has release stripes and leave copies (its `layout`, read once). */
+  async #striped(eventId: string): Promise<boolean> {
+    let layout = this.#layouts.get(eventId);
+    if (layout === undefined) {
+      const item = await this.#t.get(keys.meta(eventId), false);
+      if (!item) return true;
+      this.#remember(eventId, item);
+      layout = this.#layouts.get(eventId) ?? 1;
+    }
+    return layout >= LAYOUT;
   }
 
   async publishView(eventId: string, line?: LineSnapshot) {
     const item = await this.#t.get(keys.meta(eventId), true);
     if (!item) return;
     const record = toEventRecord(item);
-    this.#remember(eventId, record);
+    this.#remember(eventId, item);
     if (record.config.intake !== 'sharded') return;
     const { pk: _pk, sk: _sk, ...fields } = item;
     // A line taken at another serving position (a racing tick moved it since) is left out.
@@ -314,7 +338,9 @@ export class DynamoQueueStore implements QueueStore {
     const [counter, counts, stripes] = await Promise.all([
       this.#t.get(keys.counter(eventId)),
       this.#t.get(keys.counts(eventId)),
-      Promise.all(allStripes().map((k) => this.#t.get(keys.releaseSeal(eventId, k)))),
+      this.#striped(eventId).then((striped) =>
+        Promise.all((striped ? allStripes() : []).map((k) => this.#t.get(keys.releaseSeal(eventId, k)))),
+      ),
     ]);
     // Each count only grows in every item, so the sum read after a tick's is never lower.
     const sum = (name: string) => stripes.reduce((total, item) => total + num(item, name), num(counts, name));
@@ -472,6 +498,7 @@ export class DynamoQueueStore implements QueueStore {
   }
 
   async claimSession(eventId: string, session: Session): Promise<ClaimResult> {
+    if (!(await this.#striped(eventId))) return this.#claimLegacy(eventId, session);
     const ttl = session.endsAt + RETENTION_SECONDS;
     const stripe = randomStripe();
     const bucketUpdate = (sec: number, expression: string, values: Item) => ({
@@ -537,6 +564,7 @@ export class DynamoQueueStore implements QueueStore {
   ): Promise<CompleteResult> {
     const session = await this.getSession(eventId, position);
     if (!session || session.sessionId !== sessionId || session.completedAt !== null) return 'already_ended';
+    if (!(await this.#striped(eventId))) return this.#completeLegacy(eventId, session, nowSec);
     const stripe = randomStripe();
     try {
       await this.#t.transact([
@@ -568,6 +596,132 @@ export class DynamoQueueStore implements QueueStore {
     }
   }
 
+  /** Decision 0001 as first built: for events created before release stripes (no `layout`). */
+  async #claimLegacy(eventId: string, session: Session): Promise<ClaimResult> {
+    const ttl = session.endsAt + RETENTION_SECONDS;
+    const bucketUpdate = (sec: number, expression: string, values: Item, condition?: string) => ({
+      Update: {
+        TableName: this.#t.name,
+        Key: { pk: keys.eventPk(eventId), sk: keys.bucketSk(sec) },
+        UpdateExpression: `${expression} SET #ttl = :ttl`,
+        ...(condition ? { ConditionExpression: condition } : {}),
+        ExpressionAttributeNames: { '#ttl': 'ttl' },
+        ExpressionAttributeValues: { ...values, ':ttl': ttl },
+      },
+    });
+    // The slot moves from the claim-deadline bucket to the session-end bucket. Both must
+    // lie above the seal watermark: once a tick has raised it past either, that tick may
+    // already have counted the bucket, so the claim fails rather than change a counted sum.
+    const moves =
+      session.claimBy === session.endsAt
+        ? [
+            bucketUpdate(
+              session.claimBy,
+              'ADD missed :minus, expired :plus',
+              { ':minus': -1, ':plus': 1 },
+              'attribute_exists(pk)',
+            ),
+          ]
+        : [
+            bucketUpdate(session.claimBy, 'ADD missed :minus', { ':minus': -1 }, 'attribute_exists(pk)'),
+            bucketUpdate(session.endsAt, 'ADD expired :plus', { ':plus': 1 }),
+          ];
+    const unsealed = this.#unsealed(eventId, Math.min(session.claimBy, session.endsAt));
+    const { position: _position, completedAt: _completedAt, ...stored } = session;
+    try {
+      await this.#t.transact([
+        {
+          Put: {
+            TableName: this.#t.name,
+            Item: { ...keys.place(eventId, session.position), ...stored, ttl },
+            ConditionExpression: 'attribute_not_exists(pk)',
+          },
+        },
+        ...moves,
+        unsealed,
+        // A place given up never claims.
+        {
+          ConditionCheck: {
+            TableName: this.#t.name,
+            Key: keys.left(eventId, session.position),
+            ConditionExpression: 'attribute_not_exists(pk)',
+          },
+        },
+        {
+          Update: {
+            TableName: this.#t.name,
+            Key: keys.counts(eventId),
+            UpdateExpression: 'ADD claimed :one',
+            ExpressionAttributeValues: { ':one': 1 },
+          },
+        },
+      ]);
+      return { outcome: 'claimed', session };
+    } catch (error) {
+      const codes = cancellationCodes(error);
+      if (!codes) throw error;
+      if (codes[0] === 'ConditionalCheckFailed') {
+        const existing = await this.getSession(eventId, session.position);
+        if (existing) return { outcome: 'existing', session: existing };
+      }
+      if (codes[moves.length + 2] === 'ConditionalCheckFailed') return { outcome: 'left' };
+      if (codes.includes('ConditionalCheckFailed')) return { outcome: 'missed' };
+      throw error;
+    }
+  }
+
+  async #completeLegacy(eventId: string, session: Session, nowSec: number): Promise<CompleteResult> {
+    const { position, sessionId } = session;
+    try {
+      await this.#t.transact([
+        {
+          Update: {
+            TableName: this.#t.name,
+            Key: keys.place(eventId, position),
+            UpdateExpression: 'SET completedAt = :now',
+            ConditionExpression: 'sessionId = :sid AND attribute_not_exists(completedAt)',
+            ExpressionAttributeValues: { ':now': nowSec, ':sid': sessionId },
+          },
+        },
+        {
+          Update: {
+            TableName: this.#t.name,
+            Key: { pk: keys.eventPk(eventId), sk: keys.bucketSk(session.endsAt) },
+            UpdateExpression: 'ADD expired :minus',
+            ConditionExpression: 'attribute_exists(pk)',
+            ExpressionAttributeValues: { ':minus': -1 },
+          },
+        },
+        // Above the watermark: no tick has counted this session's end yet.
+        this.#unsealed(eventId, session.endsAt),
+        {
+          Update: {
+            TableName: this.#t.name,
+            Key: keys.counts(eventId),
+            UpdateExpression: 'ADD completed :one',
+            ExpressionAttributeValues: { ':one': 1 },
+          },
+        },
+      ]);
+      return 'completed';
+    } catch (error) {
+      if (cancellationCodes(error)?.includes('ConditionalCheckFailed')) return 'already_ended';
+      throw error;
+    }
+  }
+
+  /** A transaction step that holds only while every bucket at or above `sec` is still open. */
+  #unsealed(eventId: string, sec: number) {
+    return {
+      ConditionCheck: {
+        TableName: this.#t.name,
+        Key: keys.seal(eventId),
+        ConditionExpression: 'attribute_not_exists(sealedThrough) OR sealedThrough < :sec',
+        ExpressionAttributeValues: { ':sec': sec },
+      },
+    };
+  }
+
   /**
    * A transaction step on a release stripe's seal item: counts one more `counter` there,
    * and holds only while the stripe's buckets at or above `sec` are still open.
@@ -594,7 +748,7 @@ export class DynamoQueueStore implements QueueStore {
     // Every stripe, and the event's own buckets (where batches add and, before release
     // stripes, claims moved), is one instance of decision 0001: raise its watermark, then sum.
     const own = { seal: keys.seal(eventId), pk: keys.eventPk(eventId), sk: keys.bucketSk };
-    const stripes = allStripes().map((k) => ({
+    const stripes = ((await this.#striped(eventId)) ? allStripes() : []).map((k) => ({
       seal: keys.releaseSeal(eventId, k),
       pk: keys.releasePk(eventId, k),
       sk: (sec: number) => pad(sec, 10),
@@ -868,6 +1022,7 @@ export class DynamoQueueStore implements QueueStore {
   async leaveWaiting(eventId: string, position: number, nowSec: number): Promise<LeaveWaitingResult> {
     const block = leaveBlockOf(position);
     const ttl = nowSec + RETENTION_SECONDS;
+    const copies = (await this.#striped(eventId)) ? LEAVE_COPIES : 1;
     try {
       await this.#t.transact([
         {
@@ -886,7 +1041,7 @@ export class DynamoQueueStore implements QueueStore {
             ExpressionAttributeValues: { ':pos': position },
           },
         },
-        ...Array.from({ length: LEAVE_COPIES }, (_, copy) => ({
+        ...Array.from({ length: copies }, (_, copy) => ({
           Put: {
             TableName: this.#t.name,
             Item: { pk: keys.leavesPk(eventId, block, copy), sk: keys.leaveSk(position), position, ttl },
@@ -935,20 +1090,40 @@ export class DynamoQueueStore implements QueueStore {
       try {
         // The slot comes back now: out of its claim bucket, counted as freed for the next tick.
         const stripe = randomStripe();
-        await this.#t.transact([
-          marker,
-          noSession,
-          {
-            Update: {
-              TableName: this.#t.name,
-              Key: keys.releaseBucket(eventId, stripe, claimBy),
-              UpdateExpression: 'ADD missed :minus SET #ttl = :ttl',
-              ExpressionAttributeNames: { '#ttl': 'ttl' },
-              ExpressionAttributeValues: { ':minus': -1, ':ttl': claimBy + RETENTION_SECONDS },
-            },
-          },
-          this.#countUnsealed(eventId, stripe, claimBy, 'leftAdmitted'),
-        ]);
+        const moves = (await this.#striped(eventId))
+          ? [
+              {
+                Update: {
+                  TableName: this.#t.name,
+                  Key: keys.releaseBucket(eventId, stripe, claimBy),
+                  UpdateExpression: 'ADD missed :minus SET #ttl = :ttl',
+                  ExpressionAttributeNames: { '#ttl': 'ttl' },
+                  ExpressionAttributeValues: { ':minus': -1, ':ttl': claimBy + RETENTION_SECONDS },
+                },
+              },
+              this.#countUnsealed(eventId, stripe, claimBy, 'leftAdmitted'),
+            ]
+          : [
+              {
+                Update: {
+                  TableName: this.#t.name,
+                  Key: { pk: keys.eventPk(eventId), sk: keys.bucketSk(claimBy) },
+                  UpdateExpression: 'ADD missed :minus',
+                  ConditionExpression: 'attribute_exists(pk)',
+                  ExpressionAttributeValues: { ':minus': -1 },
+                },
+              },
+              this.#unsealed(eventId, claimBy),
+              {
+                Update: {
+                  TableName: this.#t.name,
+                  Key: keys.counts(eventId),
+                  UpdateExpression: 'ADD leftAdmitted :one',
+                  ExpressionAttributeValues: { ':one': 1 },
+                },
+              },
+            ];
+        await this.#t.transact([marker, noSession, ...moves]);
         return 'left';
       } catch (error) {
         const codes = cancellationCodes(error);
@@ -1001,7 +1176,8 @@ export class DynamoQueueStore implements QueueStore {
 
   async leavesIn(eventId: string, after: number, through: number, options?: { forDisplay?: boolean }) {
     if (through <= after) return [];
-    const forDisplay = options?.forDisplay ?? false;
+    // Events from before the copies have their leaves in copy 0 only.
+    const forDisplay = (options?.forDisplay ?? false) && (await this.#striped(eventId));
     const out: number[] = [];
     for (let block = leaveBlockOf(after + 1); block <= leaveBlockOf(through); block++) {
       const copy = forDisplay ? Math.floor(Math.random() * LEAVE_COPIES) : 0;

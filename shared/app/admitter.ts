@@ -7,7 +7,7 @@
  */
 import { completeTick, planTick } from '#domain/admission';
 import type { EventRecord } from '#domain/event';
-import { leaveBlockOf, sealableSlice, settleSlices } from '#domain/intake';
+import { leaveBlockOf, SLICES_KEPT_AFTER_SETTLING, sealableSlice, settleSlices } from '#domain/intake';
 import { type Metrics, NO_METRICS } from '#ports/metrics';
 import type { QueueStore } from '#ports/queue-store';
 import { type ChangeNotifier, type LineChange, NO_NOTIFIER } from '#ports/realtime';
@@ -90,7 +90,8 @@ export class Admitter {
       event.eventId,
       event.settledSlice,
       through,
-      event.settledSlice,
+      // Kept a while after they settle: a join may read a copy of the event a tick or two old.
+      event.settledSlice - SLICES_KEPT_AFTER_SETTLING,
     );
     const { records, held } = settleSlices(counts, event.settledHeld);
     // Written before the commit that makes them settled, and never changed after.

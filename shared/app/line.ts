@@ -20,6 +20,8 @@ import {
 import { type AdmissionBatch, realAhead } from '#domain/place';
 import type { QueueStore } from '#ports/queue-store';
 
+/** Leaves of the serving position's block a snapshot lists at most (8 bytes each in a copy). */
+const SNAPSHOT_LEAVES = 1_000;
 /** Slice records kept per process (about 1 KB each). */
 const SLICE_CACHE_ENTRIES = 4096;
 
@@ -156,6 +158,10 @@ export class Line {
     if (through <= after) return 0;
     const first = leaveBlockOf(after + 1);
     const last = leaveBlockOf(through);
+    // A list cut short (a block most of whose places left) says nothing beyond its cut.
+    const listed = snapshot.servingBlockLeavesThrough ?? (first + 1) * LEAVE_BLOCK;
+    if (Math.min(through, (first + 1) * LEAVE_BLOCK) > listed)
+      return this.leavesBetween(eventId, after, through);
     let sum = snapshot.servingBlockLeaves.filter((p) => p > after && p <= through).length;
     let lastCount = 0;
     for (const [block, count] of snapshot.leaveBlocks) {
@@ -202,12 +208,15 @@ export class Line {
       this.#store.leaveBlocks(eventId, first + 1),
       this.#store.leavesIn(eventId, servingPosition, (first + 1) * LEAVE_BLOCK),
     ]);
+    const leaves = [...servingBlockLeaves].sort((a, b) => a - b);
+    const cut = leaves[SNAPSHOT_LEAVES];
     return {
       servingPosition,
       leaveBlocks: [...blocks]
         .filter(([block, count]) => block > first && count > 0)
         .sort((a, b) => a[0] - b[0]),
-      servingBlockLeaves: [...servingBlockLeaves].sort((a, b) => a - b),
+      servingBlockLeaves: leaves.slice(0, SNAPSHOT_LEAVES),
+      servingBlockLeavesThrough: cut === undefined ? (first + 1) * LEAVE_BLOCK : cut - 1,
     };
   }
 

@@ -177,7 +177,8 @@ function holdModel(mean: number, claimWindowSeconds: number): HoldModel {
     steadyOver: (seconds) => {
       if (seconds <= 0) return 0;
       // For a gamma, E[min(H, t)] = t·S(t) + mean·F₅(t).
-      const claimers = seconds * (1 - gamma(HOLD_SHAPE, seconds)) + claimerMean * gamma(HOLD_SHAPE + 1, seconds);
+      const claimers =
+        seconds * (1 - gamma(HOLD_SHAPE, seconds)) + claimerMean * gamma(HOLD_SHAPE + 1, seconds);
       const expected = noShows * Math.min(claimWindowSeconds, seconds) + (1 - noShows) * claimers;
       return Math.min(1, expected / mean);
     },

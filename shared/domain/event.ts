@@ -137,8 +137,10 @@ export interface LineSnapshot {
   readonly servingPosition: number;
   /** Leaves per block of positions ([block, count]), from the block after the serving position on. */
   readonly leaveBlocks: readonly (readonly [number, number])[];
-  /** The leaves themselves in the rest of the serving position's block (after it). */
+  /** The leaves themselves in the rest of the serving position's block (after it), the first 1,000 at most. */
   readonly servingBlockLeaves: readonly number[];
+  /** The list above holds every leave through this position (the block's end, unless it was cut). */
+  readonly servingBlockLeavesThrough?: number;
 }
 
 export const INITIAL_ADMITTER_STATE: AdmitterState = {

@@ -33,6 +33,11 @@ export const SLICE_SPAN = INTAKE_STRIPES * STRIPE_ROWS_PER_SLICE;
 export const CLOSED_SLICE = 1_000_000_000;
 /** A slice is sealed once it has been over this long, so joins still in flight land first. */
 export const SLICE_GRACE_SECONDS = 1;
+/**
+ * Slices a stripe keeps counting after the admitter settled them: a join that read an
+ * event a few ticks old still finds their counts (for its `ahead`) in its stripe.
+ */
+export const SLICES_KEPT_AFTER_SETTLING = 10;
 /** Stripes a join tries (at random) before it gives up with a 503 when all it tried were full. */
 export const STRIPE_ATTEMPTS = 4;
 

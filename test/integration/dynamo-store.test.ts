@@ -1,4 +1,4 @@
-import { DynamoDBDocumentClient, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { beforeAll, describe, expect, inject, test } from 'vitest';
 import { DynamoQueueStore } from '#adapters/dynamo-store';
 import { pad } from '#adapters/dynamo-table';
@@ -62,6 +62,50 @@ describe('release stripes on DynamoDB Local (decision 0010)', () => {
     expect(await store.getCounters(id)).toMatchObject({ claimed: 3, completed: 1 });
     // Position 4 never claims: one missed; sessions 1 and 2 expire; 3 was completed.
     expect(await store.sealReleases(id, NOW, NOW + 30)).toMatchObject({ missed: 1, expired: 2 });
+  });
+
+  test('an event created before release stripes keeps the single seal and counts for good', async () => {
+    const id = `old-${Math.random().toString(36).slice(2)}`;
+    await new DynamoQueueStore(dynamoClient(endpoint), table).putEvent(
+      id,
+      { ...CONFIG_DEFAULTS, capacity: 10 },
+      NOW,
+    );
+    const client = doc();
+    // As the code before wrote it: no layout.
+    await client.send(
+      new UpdateCommand({
+        TableName: table,
+        Key: { pk: `EVENT#${id}`, sk: 'META' },
+        UpdateExpression: 'REMOVE layout',
+      }),
+    );
+    const store = new DynamoQueueStore(dynamoClient(endpoint), table);
+    const next = { ...INITIAL_ADMITTER_STATE, version: 1, servingPosition: 4, admittedTotal: 4 };
+    const batch = { from: 0, to: 4, admitted: 4, at: NOW, claimBy: NOW + 10 };
+    expect(await store.commitTick(id, 0, { next, batch, updatedAt: NOW })).toBe(true);
+    expect(await store.sealReleases(id, NOW, NOW + 5)).toMatchObject({ sealedThrough: NOW + 5 });
+    // Claims, completes and leaves move slots where an admitter from before looks too.
+    expect((await store.claimSession(id, session(1, NOW + 10, NOW + 30))).outcome).toBe('claimed');
+    expect(await store.completeSession(id, 1, 's-1', NOW + 6)).toBe('completed');
+    expect(await store.leaveAdmitted(id, 2, NOW + 10, NOW + 6)).toBe('left');
+    const counts = await client.send(
+      new GetCommand({ TableName: table, Key: { pk: `EVENT#${id}`, sk: 'COUNTS' }, ConsistentRead: true }),
+    );
+    expect(counts.Item).toMatchObject({ claimed: 1, completed: 1, leftAdmitted: 1 });
+    const stripe = await client.send(
+      new GetCommand({
+        TableName: table,
+        Key: { pk: `EVENT#${id}#REL#0`, sk: 'SEAL' },
+        ConsistentRead: true,
+      }),
+    );
+    expect(stripe.Item).toBeUndefined();
+    // Its own seal still refuses a claim on a deadline it counted, whatever stripes would say.
+    expect((await store.claimSession(id, session(3, NOW + 5, NOW + 30))).outcome).toBe('missed');
+    expect(await store.getCounters(id)).toMatchObject({ claimed: 1, completed: 1, leftAdmitted: 1 });
+    // 4 admitted: 1 claimed (completed), 1 left early, 2 never claimed.
+    expect(await store.sealReleases(id, NOW + 5, NOW + 30)).toMatchObject({ missed: 2, expired: 0 });
   });
 
   test('a hundred claims, completes and leaves at once: every slot moves exactly once', async () => {

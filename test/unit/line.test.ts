@@ -86,3 +86,27 @@ test("a published line snapshot counts the same leaves ahead as reading the line
     await line.ahead({ ...moved, line: undefined }, serving + 50_000),
   );
 });
+
+test('a snapshot of a block most of whose places left lists the first 1,000 and reads the rest', async () => {
+  const store = new MemoryQueueStore();
+  await store.putEvent('cut', { ...CONFIG_DEFAULTS, capacity: 10 }, 1_000);
+  const stored = await store.getEvent('cut');
+  if (!stored) throw new Error('no event');
+  const serving = 10_000;
+  const event = { ...stored, servingPosition: serving, heldThroughServing: serving };
+  for (let p = serving + 1; p <= serving + 1_500; p++) await store.leaveWaiting('cut', p);
+  for (let p = LEAVE_BLOCK + 10; p <= LEAVE_BLOCK + 20; p++) await store.leaveWaiting('cut', p);
+  const line = new Line(store);
+  const snapshot = await line.snapshot('cut', serving);
+  expect(snapshot.servingBlockLeaves).toHaveLength(1_000);
+  expect(snapshot.servingBlockLeavesThrough).toBe(serving + 1_000);
+  for (const position of [
+    serving + 10,
+    serving + 1_000,
+    serving + 1_001,
+    serving + 2_000,
+    LEAVE_BLOCK + 15,
+    40_000,
+  ])
+    expect(await line.ahead({ ...event, line: snapshot }, position)).toBe(await line.ahead(event, position));
+});
