@@ -196,8 +196,33 @@ interface Timeline {
 }
 
 type EstimatedEvent = WaitEstimateInput['event'];
-/** One timeline per event record read and second: a route answers many fans from one read. */
-const timelines = new WeakMap<EstimatedEvent, { key: string; timeline: Timeline | null }>();
+/**
+ * One timeline per state of the line and second: a route answers many fans from one read,
+ * and a process that reads the event for every request (the local runtime) rebuilds it
+ * only when the line changed. Keyed by everything the timeline reads.
+ */
+const timelines = new Map<string, Timeline | null>();
+const TIMELINES_KEPT = 256;
+
+function timelineKey(event: EstimatedEvent, nowSec: number, T: number): string {
+  const { config } = event;
+  let ticks = '';
+  for (const t of event.recentTicks)
+    ticks += `${t.at},${t.admittedAt ?? ''},${t.admitted},${t.inUse ?? ''},${t.heldSeconds ?? ''},${t.freedTotal ?? ''};`;
+  return [
+    Math.floor(nowSec),
+    T,
+    event.state,
+    event.inUse,
+    event.rateCredit,
+    event.lastTickAtMs,
+    config.capacity,
+    config.admitPerMinute,
+    config.claimWindowSeconds,
+    config.purchaseWindowSeconds,
+    ticks,
+  ].join('|');
+}
 
 /**
  * Plays the next ticks in expected values: the slots free now go first (as far as the
@@ -208,11 +233,12 @@ const timelines = new WeakMap<EstimatedEvent, { key: string; timeline: Timeline 
  * the places beyond the capacity are told so; in a steady line this is the steady pace.
  */
 function timeline(event: EstimatedEvent, nowSec: number, T: number): Timeline | null {
-  const key = `${Math.floor(nowSec)}:${T}`;
-  const cached = timelines.get(event);
-  if (cached?.key === key) return cached.timeline;
+  const key = timelineKey(event, nowSec, T);
+  const cached = timelines.get(key);
+  if (cached !== undefined) return cached;
   const built = buildTimeline(event, nowSec, T);
-  timelines.set(event, { key, timeline: built });
+  if (timelines.size >= TIMELINES_KEPT) timelines.clear();
+  timelines.set(key, built);
   return built;
 }
 
