@@ -94,6 +94,8 @@ const randomStripe = () => Math.floor(Math.random() * RELEASE_STRIPES);
 export const VIEW_COPIES = 16;
 /** Copies of each leave's index entry: the fans of one block read their leaves from any one. */
 export const LEAVE_COPIES = 16;
+/** Copies of each settled slice's record: thousands of environments each read it once, at once. */
+export const SLICE_COPIES = 4;
 const allStripes = () => Array.from({ length: RELEASE_STRIPES }, (_, k) => k);
 
 function sliceCounts(item: Item | undefined): Map<number, number> {
@@ -991,10 +993,15 @@ export class DynamoQueueStore implements QueueStore {
 
   async putSlices(eventId: string, records: readonly SliceRecord[]) {
     const ttl = Math.floor(Date.now() / 1000) + RETENTION_SECONDS;
-    // First writer wins: a settled slice never changes.
-    await eachLimited([...records], STRIPE_CONCURRENCY, async (record) => {
+    // First writer wins: a settled slice never changes (racing admitters write the same).
+    // Every copy is written before the tick that settles the slice commits, so a reader
+    // (which asks only for settled slices) finds whichever it picks.
+    const writes = [...records].flatMap((record) =>
+      Array.from({ length: SLICE_COPIES }, (_, copy) => ({ record, copy })),
+    );
+    await eachLimited(writes, STRIPE_CONCURRENCY, async ({ record, copy }) => {
       await this.#t.putNew({
-        pk: keys.slicesPk(eventId),
+        pk: keys.slicesPk(eventId, copy),
         sk: keys.sliceSk(record.slice),
         slice: record.slice,
         counts: record.counts,
@@ -1005,7 +1012,11 @@ export class DynamoQueueStore implements QueueStore {
   }
 
   async getSlice(eventId: string, slice: number) {
-    const item = await this.#t.get({ pk: keys.slicesPk(eventId), sk: keys.sliceSk(slice) }, false);
+    const copy = Math.floor(Math.random() * SLICE_COPIES);
+    const read = (c: number) =>
+      this.#t.get({ pk: keys.slicesPk(eventId, c), sk: keys.sliceSk(slice) }, false);
+    // A slice settled before copies existed is in copy 0 only.
+    const item = (await read(copy)) ?? (copy === 0 ? undefined : await read(0));
     return item ? toSlice(item) : undefined;
   }
 

@@ -21,6 +21,7 @@
  * | EVENT#{id}#STRIPE#{s}       | STRIPE             | sharded intake stripe: `c{slice}` tickets per slice, `sealedThrough` |
  * | EVENT#{id}#INTAKE           | BELL               | `rung`: the highest slice a join rang for      |
  * | EVENT#{id}#SLICES           | {slice:10}         | a settled slice: final counts per stripe, held numbers before it |
+ * | EVENT#{id}#SLICES#{c}       | {slice:10}         | copies 1–3 of the same: every Lambda environment reads each settled slice once (decision 0010) |
  * | EVENT#{id}#LEAVES#{block}   | {pos:16}           | a voided waiting place (the admitter skips it) |
  * | EVENT#{id}#LEAVES#{block}#{c} | {pos:16}         | copies 1–15 of the same, written in the same transaction: status reads any one (decision 0010) |
  * | EVENT#{id}#LINE             | LINE               | `b{block}`: leaves per block of positions, for `ahead` |
@@ -99,7 +100,8 @@ export const keys = {
   left: (id: string, pos: number) => ({ pk: `EVENT#${id}#PLACE#${pos}`, sk: 'LEFT' }),
   stripe: (id: string, stripe: number) => ({ pk: `EVENT#${id}#STRIPE#${stripe}`, sk: 'STRIPE' }),
   bell: (id: string) => ({ pk: `EVENT#${id}#INTAKE`, sk: 'BELL' }),
-  slicesPk: (id: string) => `EVENT#${id}#SLICES`,
+  /** Copy 0 is the one the admitter reads (and the only one of slices settled before copies). */
+  slicesPk: (id: string, copy = 0) => (copy === 0 ? `EVENT#${id}#SLICES` : `EVENT#${id}#SLICES#${copy}`),
   sliceSk: (slice: number) => pad(slice, 10),
   /** Copy 0 is the one the admitter reads (and the only one events from before copies have). */
   leavesPk: (id: string, block: number, copy = 0) =>
