@@ -500,41 +500,41 @@ export class DynamoQueueStore implements QueueStore {
   }
 
   async claimSession(eventId: string, session: Session): Promise<ClaimResult> {
-    if (!(await this.#striped(eventId))) return this.#claimLegacy(eventId, session);
-    const ttl = session.endsAt + RETENTION_SECONDS;
-    const stripe = randomStripe();
-    const bucketUpdate = (sec: number, expression: string, values: Item) => ({
-      Update: {
-        TableName: this.#t.name,
-        Key: keys.releaseBucket(eventId, stripe, sec),
-        UpdateExpression: `${expression} SET #ttl = :ttl`,
-        ExpressionAttributeNames: { '#ttl': 'ttl' },
-        ExpressionAttributeValues: { ...values, ':ttl': ttl },
-      },
-    });
-    // The slot moves from the claim-deadline bucket to the session-end bucket (of one
-    // stripe: the admitter sums every stripe and the batch's own bucket). Both must lie
-    // above the stripe's seal: once a tick has raised it past either, that tick may
-    // already have counted the bucket, so the claim fails rather than change a counted sum.
+    const ledger = await this.#ledger(eventId);
+    // The slot moves from the claim-deadline bucket to the session-end bucket. Both must
+    // lie above the seal: once a tick has raised it past either, that tick may already
+    // have counted the bucket, so the claim fails rather than change a counted sum.
     const moves =
       session.claimBy === session.endsAt
-        ? [bucketUpdate(session.claimBy, 'ADD missed :minus, expired :plus', { ':minus': -1, ':plus': 1 })]
+        ? [
+            ledger.bucket(
+              session.claimBy,
+              'ADD missed :minus, expired :plus',
+              { ':minus': -1, ':plus': 1 },
+              true,
+            ),
+          ]
         : [
-            bucketUpdate(session.claimBy, 'ADD missed :minus', { ':minus': -1 }),
-            bucketUpdate(session.endsAt, 'ADD expired :plus', { ':plus': 1 }),
+            ledger.bucket(session.claimBy, 'ADD missed :minus', { ':minus': -1 }, true),
+            ledger.bucket(session.endsAt, 'ADD expired :plus', { ':plus': 1 }, false),
           ];
+    const counted = ledger.count('claimed', Math.min(session.claimBy, session.endsAt));
     const { position: _position, completedAt: _completedAt, ...stored } = session;
     try {
       await this.#t.transact([
         {
           Put: {
             TableName: this.#t.name,
-            Item: { ...keys.place(eventId, session.position), ...stored, ttl },
+            Item: {
+              ...keys.place(eventId, session.position),
+              ...stored,
+              ttl: session.endsAt + RETENTION_SECONDS,
+            },
             ConditionExpression: 'attribute_not_exists(pk)',
           },
         },
         ...moves,
-        this.#countUnsealed(eventId, stripe, Math.min(session.claimBy, session.endsAt), 'claimed'),
+        ...counted,
         // A place given up never claims.
         {
           ConditionCheck: {
@@ -552,7 +552,7 @@ export class DynamoQueueStore implements QueueStore {
         const existing = await this.getSession(eventId, session.position);
         if (existing) return { outcome: 'existing', session: existing };
       }
-      if (codes[moves.length + 2] === 'ConditionalCheckFailed') return { outcome: 'left' };
+      if (codes[1 + moves.length + counted.length] === 'ConditionalCheckFailed') return { outcome: 'left' };
       if (codes.includes('ConditionalCheckFailed')) return { outcome: 'missed' };
       throw error;
     }
@@ -566,8 +566,7 @@ export class DynamoQueueStore implements QueueStore {
   ): Promise<CompleteResult> {
     const session = await this.getSession(eventId, position);
     if (!session || session.sessionId !== sessionId || session.completedAt !== null) return 'already_ended';
-    if (!(await this.#striped(eventId))) return this.#completeLegacy(eventId, session, nowSec);
-    const stripe = randomStripe();
+    const ledger = await this.#ledger(eventId);
     try {
       await this.#t.transact([
         {
@@ -579,169 +578,77 @@ export class DynamoQueueStore implements QueueStore {
             ExpressionAttributeValues: { ':now': nowSec, ':sid': sessionId },
           },
         },
-        {
-          Update: {
-            TableName: this.#t.name,
-            Key: keys.releaseBucket(eventId, stripe, session.endsAt),
-            UpdateExpression: 'ADD expired :minus SET #ttl = :ttl',
-            ExpressionAttributeNames: { '#ttl': 'ttl' },
-            ExpressionAttributeValues: { ':minus': -1, ':ttl': session.endsAt + RETENTION_SECONDS },
-          },
-        },
-        // Above the stripe's seal: no tick has counted this session's end yet.
-        this.#countUnsealed(eventId, stripe, session.endsAt, 'completed'),
+        ledger.bucket(session.endsAt, 'ADD expired :minus', { ':minus': -1 }, true),
+        // Above the seal: no tick has counted this session's end yet.
+        ...ledger.count('completed', session.endsAt),
       ]);
       return 'completed';
     } catch (error) {
       if (cancellationCodes(error)?.includes('ConditionalCheckFailed')) return 'already_ended';
       throw error;
     }
-  }
-
-  /** Decision 0001 as first built: for events created before release stripes (no `layout`). */
-  async #claimLegacy(eventId: string, session: Session): Promise<ClaimResult> {
-    const ttl = session.endsAt + RETENTION_SECONDS;
-    const bucketUpdate = (sec: number, expression: string, values: Item, condition?: string) => ({
-      Update: {
-        TableName: this.#t.name,
-        Key: { pk: keys.eventPk(eventId), sk: keys.bucketSk(sec) },
-        UpdateExpression: `${expression} SET #ttl = :ttl`,
-        ...(condition ? { ConditionExpression: condition } : {}),
-        ExpressionAttributeNames: { '#ttl': 'ttl' },
-        ExpressionAttributeValues: { ...values, ':ttl': ttl },
-      },
-    });
-    // The slot moves from the claim-deadline bucket to the session-end bucket. Both must
-    // lie above the seal watermark: once a tick has raised it past either, that tick may
-    // already have counted the bucket, so the claim fails rather than change a counted sum.
-    const moves =
-      session.claimBy === session.endsAt
-        ? [
-            bucketUpdate(
-              session.claimBy,
-              'ADD missed :minus, expired :plus',
-              { ':minus': -1, ':plus': 1 },
-              'attribute_exists(pk)',
-            ),
-          ]
-        : [
-            bucketUpdate(session.claimBy, 'ADD missed :minus', { ':minus': -1 }, 'attribute_exists(pk)'),
-            bucketUpdate(session.endsAt, 'ADD expired :plus', { ':plus': 1 }),
-          ];
-    const unsealed = this.#unsealed(eventId, Math.min(session.claimBy, session.endsAt));
-    const { position: _position, completedAt: _completedAt, ...stored } = session;
-    try {
-      await this.#t.transact([
-        {
-          Put: {
-            TableName: this.#t.name,
-            Item: { ...keys.place(eventId, session.position), ...stored, ttl },
-            ConditionExpression: 'attribute_not_exists(pk)',
-          },
-        },
-        ...moves,
-        unsealed,
-        // A place given up never claims.
-        {
-          ConditionCheck: {
-            TableName: this.#t.name,
-            Key: keys.left(eventId, session.position),
-            ConditionExpression: 'attribute_not_exists(pk)',
-          },
-        },
-        {
-          Update: {
-            TableName: this.#t.name,
-            Key: keys.counts(eventId),
-            UpdateExpression: 'ADD claimed :one',
-            ExpressionAttributeValues: { ':one': 1 },
-          },
-        },
-      ]);
-      return { outcome: 'claimed', session };
-    } catch (error) {
-      const codes = cancellationCodes(error);
-      if (!codes) throw error;
-      if (codes[0] === 'ConditionalCheckFailed') {
-        const existing = await this.getSession(eventId, session.position);
-        if (existing) return { outcome: 'existing', session: existing };
-      }
-      if (codes[moves.length + 2] === 'ConditionalCheckFailed') return { outcome: 'left' };
-      if (codes.includes('ConditionalCheckFailed')) return { outcome: 'missed' };
-      throw error;
-    }
-  }
-
-  async #completeLegacy(eventId: string, session: Session, nowSec: number): Promise<CompleteResult> {
-    const { position, sessionId } = session;
-    try {
-      await this.#t.transact([
-        {
-          Update: {
-            TableName: this.#t.name,
-            Key: keys.place(eventId, position),
-            UpdateExpression: 'SET completedAt = :now',
-            ConditionExpression: 'sessionId = :sid AND attribute_not_exists(completedAt)',
-            ExpressionAttributeValues: { ':now': nowSec, ':sid': sessionId },
-          },
-        },
-        {
-          Update: {
-            TableName: this.#t.name,
-            Key: { pk: keys.eventPk(eventId), sk: keys.bucketSk(session.endsAt) },
-            UpdateExpression: 'ADD expired :minus',
-            ConditionExpression: 'attribute_exists(pk)',
-            ExpressionAttributeValues: { ':minus': -1 },
-          },
-        },
-        // Above the watermark: no tick has counted this session's end yet.
-        this.#unsealed(eventId, session.endsAt),
-        {
-          Update: {
-            TableName: this.#t.name,
-            Key: keys.counts(eventId),
-            UpdateExpression: 'ADD completed :one',
-            ExpressionAttributeValues: { ':one': 1 },
-          },
-        },
-      ]);
-      return 'completed';
-    } catch (error) {
-      if (cancellationCodes(error)?.includes('ConditionalCheckFailed')) return 'already_ended';
-      throw error;
-    }
-  }
-
-  /** A transaction step that holds only while every bucket at or above `sec` is still open. */
-  #unsealed(eventId: string, sec: number) {
-    return {
-      ConditionCheck: {
-        TableName: this.#t.name,
-        Key: keys.seal(eventId),
-        ConditionExpression: 'attribute_not_exists(sealedThrough) OR sealedThrough < :sec',
-        ExpressionAttributeValues: { ':sec': sec },
-      },
-    };
   }
 
   /**
-   * A transaction step on a release stripe's seal item: counts one more `counter` there,
-   * and holds only while the stripe's buckets at or above `sec` are still open.
+   * Where the claims, completes and leaves of one event move slots (decision 0010): a
+   * release stripe picked at random, whose seal item also counts them; or, for an event
+   * created before stripes, the event's own buckets, seal and `COUNTS` (decision 0001).
+   * Either way a move holds only while the buckets it touches lie above the seal.
    */
-  #countUnsealed(
-    eventId: string,
-    stripe: number,
-    sec: number,
-    counter: 'claimed' | 'completed' | 'leftAdmitted',
-  ) {
+  async #ledger(eventId: string) {
+    const striped = await this.#striped(eventId);
+    const stripe = randomStripe();
+    const table = this.#t.name;
     return {
-      Update: {
-        TableName: this.#t.name,
-        Key: keys.releaseSeal(eventId, stripe),
-        UpdateExpression: 'ADD #counter :one',
-        ConditionExpression: 'attribute_not_exists(sealedThrough) OR sealedThrough < :sec',
-        ExpressionAttributeNames: { '#counter': counter },
-        ExpressionAttributeValues: { ':one': 1, ':sec': sec },
+      /** Moves slots in the bucket of second `sec`; `filed`: the bucket a batch filed them under. */
+      bucket: (sec: number, expression: string, values: Item, filed: boolean) => ({
+        Update: {
+          TableName: table,
+          Key: striped
+            ? keys.releaseBucket(eventId, stripe, sec)
+            : { pk: keys.eventPk(eventId), sk: keys.bucketSk(sec) },
+          UpdateExpression: `${expression} SET #ttl = :ttl`,
+          // The old layout checks the batch filed there; a stripe's bucket may not exist yet.
+          ...(filed && !striped ? { ConditionExpression: 'attribute_exists(pk)' } : {}),
+          ExpressionAttributeNames: { '#ttl': 'ttl' },
+          ExpressionAttributeValues: { ...values, ':ttl': sec + RETENTION_SECONDS },
+        },
+      }),
+      /** Counts one more `counter`, on condition that no bucket at or above `sec` was sealed. */
+      count: (counter: 'claimed' | 'completed' | 'leftAdmitted', sec: number) => {
+        const unsealed = 'attribute_not_exists(sealedThrough) OR sealedThrough < :sec';
+        if (striped)
+          return [
+            {
+              Update: {
+                TableName: table,
+                Key: keys.releaseSeal(eventId, stripe),
+                UpdateExpression: 'ADD #counter :one',
+                ConditionExpression: unsealed,
+                ExpressionAttributeNames: { '#counter': counter },
+                ExpressionAttributeValues: { ':one': 1, ':sec': sec },
+              },
+            },
+          ];
+        return [
+          {
+            ConditionCheck: {
+              TableName: table,
+              Key: keys.seal(eventId),
+              ConditionExpression: unsealed,
+              ExpressionAttributeValues: { ':sec': sec },
+            },
+          },
+          {
+            Update: {
+              TableName: table,
+              Key: keys.counts(eventId),
+              UpdateExpression: 'ADD #counter :one',
+              ExpressionAttributeNames: { '#counter': counter },
+              ExpressionAttributeValues: { ':one': 1 },
+            },
+          },
+        ];
       },
     };
   }
@@ -1100,40 +1007,11 @@ export class DynamoQueueStore implements QueueStore {
     if (claimBy !== null) {
       try {
         // The slot comes back now: out of its claim bucket, counted as freed for the next tick.
-        const stripe = randomStripe();
-        const moves = (await this.#striped(eventId))
-          ? [
-              {
-                Update: {
-                  TableName: this.#t.name,
-                  Key: keys.releaseBucket(eventId, stripe, claimBy),
-                  UpdateExpression: 'ADD missed :minus SET #ttl = :ttl',
-                  ExpressionAttributeNames: { '#ttl': 'ttl' },
-                  ExpressionAttributeValues: { ':minus': -1, ':ttl': claimBy + RETENTION_SECONDS },
-                },
-              },
-              this.#countUnsealed(eventId, stripe, claimBy, 'leftAdmitted'),
-            ]
-          : [
-              {
-                Update: {
-                  TableName: this.#t.name,
-                  Key: { pk: keys.eventPk(eventId), sk: keys.bucketSk(claimBy) },
-                  UpdateExpression: 'ADD missed :minus',
-                  ConditionExpression: 'attribute_exists(pk)',
-                  ExpressionAttributeValues: { ':minus': -1 },
-                },
-              },
-              this.#unsealed(eventId, claimBy),
-              {
-                Update: {
-                  TableName: this.#t.name,
-                  Key: keys.counts(eventId),
-                  UpdateExpression: 'ADD leftAdmitted :one',
-                  ExpressionAttributeValues: { ':one': 1 },
-                },
-              },
-            ];
+        const ledger = await this.#ledger(eventId);
+        const moves = [
+          ledger.bucket(claimBy, 'ADD missed :minus', { ':minus': -1 }, true),
+          ...ledger.count('leftAdmitted', claimBy),
+        ];
         await this.#t.transact([marker, noSession, ...moves]);
         return 'left';
       } catch (error) {
