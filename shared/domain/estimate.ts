@@ -157,8 +157,11 @@ function gammaCdf(shape: number, y: number): number {
  * the mean hold. With a mean too short for that split, a gamma around the mean.
  */
 interface HoldModel {
-  /** Share of holds over by `seconds`. */
-  over(seconds: number): number;
+  /**
+   * Share of holds over by `seconds` after admission; `spread`: the admissions were spread
+   * evenly over that many seconds around it (a record that stands for several ticks).
+   */
+  over(seconds: number, spread?: number): number;
   /** Share of the holds under way in a steady line (ages as it has them) over within `seconds`: E[min(H, t)] / E[H]. */
   steadyOver(seconds: number): number;
 }
@@ -170,10 +173,15 @@ function holdModel(mean: number, claimWindowSeconds: number): HoldModel {
   const claimerMean = split ? (mean - q * claimWindowSeconds) / (1 - q) : mean;
   const gamma = (shape: number, seconds: number) => gammaCdf(shape, (seconds * HOLD_SHAPE) / claimerMean);
   return {
-    over: (seconds) =>
-      seconds <= 0
-        ? 0
-        : (seconds >= claimWindowSeconds ? noShows : 0) + (1 - noShows) * gamma(HOLD_SHAPE, seconds),
+    over: (seconds, spread = 0) => {
+      const lapsed =
+        spread > 0
+          ? Math.min(1, Math.max(0, (seconds - claimWindowSeconds + spread / 2) / spread))
+          : seconds >= claimWindowSeconds
+            ? 1
+            : 0;
+      return seconds <= 0 && spread <= 0 ? 0 : noShows * lapsed + (1 - noShows) * gamma(HOLD_SHAPE, seconds);
+    },
     steadyOver: (seconds) => {
       if (seconds <= 0) return 0;
       // For a gamma, E[min(H, t)] = t·S(t) + mean·F₅(t).
@@ -267,14 +275,18 @@ function buildTimeline(event: EstimatedEvent, nowSec: number, T: number): Timeli
   // (Paused: the wait once admissions resume, which stands still meanwhile.)
   const since =
     event.state === 'open' && event.lastTickAtMs > 0 ? Math.min(nowSec, event.lastTickAtMs / 1000) : nowSec;
-  const held: { at: number; n: number; survival: number }[] = [];
+  // A record that stands for several ticks admitted over the span since the one before it.
+  const held: { at: number; n: number; spread: number; survival: number }[] = [];
   let older = Math.max(0, event.inUse);
   for (let i = event.recentTicks.length - 1; i >= 0 && older > 0; i--) {
     const tick = event.recentTicks[i];
     if (!tick || tick.admitted <= 0) continue;
     const n = Math.min(tick.admitted, older);
     const at = tick.admittedAt ?? tick.at;
-    held.push({ at, n, survival: Math.max(1e-9, 1 - holds.over(since - at)) });
+    const before = event.recentTicks[i - 1]?.at;
+    const spread =
+      tick.admittedAt === undefined ? 0 : before !== undefined ? tick.at - before : 2 * (tick.at - at);
+    held.push({ at, n, spread, survival: Math.max(1e-9, 1 - holds.over(since - at, spread)) });
     older -= n;
   }
 
@@ -289,7 +301,8 @@ function buildTimeline(event: EstimatedEvent, nowSec: number, T: number): Timeli
   for (let j = 0; j < ticks; j++) {
     const tickAt = nowSec + toNextTick + j * T;
     let released = older * holds.steadyOver(tickAt - since);
-    for (const c of held) released += (c.n * (holds.over(tickAt - c.at) - (1 - c.survival))) / c.survival;
+    for (const c of held)
+      released += (c.n * (holds.over(tickAt - c.at, c.spread) - (1 - c.survival))) / c.survival;
     for (let k = 0; k < j; k++) released += (admits[k] ?? 0) * (overAfter[j - k] ?? 1);
     free += released - releasedBefore;
     releasedBefore = released;
