@@ -45,13 +45,7 @@ export class FastTokenService extends TokenService {
     this.#now = now;
   }
 
-  override async signPosition(args: {
-    eventId: string;
-    sub: string;
-    pos: number;
-    nowSec: number;
-    ttlSeconds: number;
-  }) {
+  override async signPosition(args: Parameters<TokenService['signPosition']>[0]) {
     const exp = args.nowSec + args.ttlSeconds;
     const token = encode({
       typ: POSITION_TYP,
@@ -66,14 +60,7 @@ export class FastTokenService extends TokenService {
     return { token, exp };
   }
 
-  override async signAccess(args: {
-    eventId: string;
-    sub: string;
-    pos: number;
-    sid: string;
-    nowSec: number;
-    exp: number;
-  }) {
+  override async signAccess(args: Parameters<TokenService['signAccess']>[0]) {
     return encode({
       typ: ACCESS_TYP,
       iss: ISSUER,

@@ -15,11 +15,10 @@ import { beforeAll, describe, expect, inject, test } from 'vitest';
 import { DynamoQueueStore, VIEW_COPIES } from '#adapters/dynamo-store';
 import { DynamoTable } from '#adapters/dynamo-table';
 import { Admitter, TickFailedError } from '#app/admitter';
-import { WaitingRoom } from '#app/waiting-room';
 import { FairqueueError, LeftError, MissedError } from '#domain/errors';
 import { TestClock } from '../support/clock.ts';
 import { createTable, dynamoClient, uniqueTableName } from '../support/dynamodb-local.ts';
-import { testTokens } from '../support/services.ts';
+import { testRoom } from '../support/services.ts';
 
 const endpoint = inject('ddbEndpoint');
 const table = uniqueTableName('ledger-races');
@@ -90,14 +89,7 @@ describe('release stripes and published copies under races', () => {
       const clock = new TestClock(Date.now());
       const recording = new RecordingTable(dynamoClient(endpoint), table);
       const store = new DynamoQueueStore(recording, table);
-      const tokens = testTokens(clock);
-      const room = new WaitingRoom({
-        store,
-        tokens,
-        identity: null,
-        wsUrl: null,
-        joinRateLimitPerMinute: 0,
-        now: clock.now,
+      const { room } = testRoom(store, clock, undefined, {
         tickSeconds: 1,
         sleep: (ms) => sleep(Math.min(ms, 5)),
       });

@@ -3,7 +3,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FileKeyStore } from '#adapters/file-key-store';
-import { WaitingRoom } from '#app/waiting-room';
+import { WaitingRoom, type WaitingRoomDeps } from '#app/waiting-room';
 import { TokenService } from '#lib/token-service';
 import type { QueueStore } from '#ports/queue-store';
 import type { ChangeNotifier } from '#ports/realtime';
@@ -17,7 +17,12 @@ export function testTokens(clock: TestClock): TokenService {
   );
 }
 
-export function testRoom(store: QueueStore, clock: TestClock, notifier?: ChangeNotifier) {
+export function testRoom(
+  store: QueueStore,
+  clock: TestClock,
+  notifier?: ChangeNotifier,
+  deps: Partial<WaitingRoomDeps> = {},
+) {
   const tokens = testTokens(clock);
   const room = new WaitingRoom({
     store,
@@ -27,6 +32,7 @@ export function testRoom(store: QueueStore, clock: TestClock, notifier?: ChangeN
     joinRateLimitPerMinute: 0,
     now: clock.now,
     ...(notifier ? { notifier } : {}),
+    ...deps,
   });
   return { tokens, room };
 }
