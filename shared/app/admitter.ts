@@ -6,7 +6,7 @@
  * writes nothing and capacity is never exceeded.
  */
 import { completeTick, planTick } from '#domain/admission';
-import type { EventRecord } from '#domain/event';
+import type { EventRecord, LineSnapshot } from '#domain/event';
 import { leaveBlockOf, SLICES_KEPT_AFTER_SETTLING, sealableSlice, settleSlices } from '#domain/intake';
 import { type Metrics, NO_METRICS } from '#ports/metrics';
 import type { QueueStore } from '#ports/queue-store';
@@ -172,8 +172,10 @@ export class Admitter {
         logger.error('could not hand off line change', { error: error as Error, eventId });
       }
     }
-    if (committed && event.config.intake === 'sharded')
-      await this.#publish(eventId, plan.next.servingPosition);
+    const snapshot =
+      committed && event.config.intake === 'sharded'
+        ? await this.#publish(eventId, plan.next.servingPosition)
+        : undefined;
     // Leave counts of blocks the line has passed are never read again.
     if (committed && leaveBlockOf(plan.to + 1) > leaveBlockOf(plan.from + 1))
       await this.#store.forgetLeaveBlocks(eventId, leaveBlockOf(plan.to + 1));
@@ -182,7 +184,7 @@ export class Admitter {
       await this.#store.retireEvent(eventId);
     const after = committed ? { ...event, ...plan.next } : stored;
     const figures: TickFigures = {
-      queueLength: await this.#queueLength(after, counters.issued),
+      queueLength: await this.#queueLength(after, counters.issued, snapshot),
       activeSessions: Math.max(0, counters.claimed - counters.completed - after.expired),
       admitted: committed ? plan.admit : 0,
       missed: committed ? releases.missed : 0,
@@ -193,21 +195,25 @@ export class Admitter {
 
   /**
    * A sharded event's hot reads go to published copies (decision 0010): after each commit
-   * they get the new state and the leaves around the new front.
+   * they get the new state and the leaves around the new front. Returns the snapshot taken,
+   * which the tick's queue length reuses.
    */
-  async #publish(eventId: string, servingPosition: number) {
+  async #publish(eventId: string, servingPosition: number): Promise<LineSnapshot | undefined> {
     try {
-      await this.#store.publishView(eventId, await this.#line.snapshot(eventId, servingPosition));
+      const snapshot = await this.#line.snapshot(eventId, servingPosition);
+      await this.#store.publishView(eventId, snapshot);
+      return snapshot;
     } catch (error) {
       // Committed anyway: the copies stay a tick behind, and the next tick publishes again.
       logger.error('could not publish event', { error: error as Error, eventId });
+      return undefined;
     }
   }
 
   /** Real places waiting: held numbers beyond the serving position less the leaves among them. */
-  async #queueLength(event: EventRecord, issued: number) {
+  async #queueLength(event: EventRecord, issued: number, snapshot?: LineSnapshot) {
     const held = event.config.intake === 'exact' ? issued : event.settledHeld;
-    const leaves = await this.#line.leavesAfter(event.eventId, event.servingPosition);
+    const leaves = await this.#line.leavesAfter(event.eventId, event.servingPosition, snapshot);
     return Math.max(0, held - event.heldThroughServing - leaves);
   }
 

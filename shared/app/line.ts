@@ -221,8 +221,14 @@ export class Line {
   }
 
   /** Leaves beyond `after`, whole line. */
-  async leavesAfter(eventId: string, after: number): Promise<number> {
+  async leavesAfter(eventId: string, after: number, snapshot?: LineSnapshot): Promise<number> {
     const first = leaveBlockOf(after + 1);
+    // A snapshot taken at `after` that lists its block's leaves in full already holds the answer.
+    if (
+      snapshot?.servingPosition === after &&
+      (snapshot.servingBlockLeavesThrough ?? (first + 1) * LEAVE_BLOCK) >= (first + 1) * LEAVE_BLOCK
+    )
+      return snapshot.leaveBlocks.reduce((sum, [, count]) => sum + count, snapshot.servingBlockLeaves.length);
     const blocks = await this.#leaveBlocks(eventId, first);
     let sum = 0;
     for (const [block, count] of blocks) {

@@ -80,6 +80,7 @@ test("a published line snapshot counts the same leaves ahead as reading the line
   for (let i = 0; i < 300; i++) positions.push(serving + 1 + Math.floor(random() * 60_000));
   for (const position of positions)
     expect(await line.ahead({ ...event, line: snapshot }, position)).toBe(await line.ahead(event, position));
+  expect(await line.leavesAfter('snap', serving, snapshot)).toBe(await line.leavesAfter('snap', serving));
   // Taken at another serving position, it is not used: the line is read instead.
   const moved = { ...event, servingPosition: serving + 5, heldThroughServing: serving + 5, line: snapshot };
   expect(await line.ahead(moved, serving + 50_000)).toBe(
@@ -100,6 +101,7 @@ test('a snapshot of a block most of whose places left lists the first 1,000 and 
   const snapshot = await line.snapshot('cut', serving);
   expect(snapshot.servingBlockLeaves).toHaveLength(1_000);
   expect(snapshot.servingBlockLeavesThrough).toBe(serving + 1_000);
+  expect(await line.leavesAfter('cut', serving, snapshot)).toBe(1_511);
   for (const position of [
     serving + 10,
     serving + 1_000,
