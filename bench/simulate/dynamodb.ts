@@ -34,6 +34,7 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { z } from 'zod';
+import { LEAVE_COPIES, SLICE_COPIES, VIEW_COPIES } from '#adapters/dynamo-store';
 import type { DocumentClient } from '#adapters/dynamo-table';
 import {
   CapacityModel,
@@ -437,7 +438,20 @@ export class SimDynamoDB {
           }
       }
       try {
-        this.capacity.admit(touches, context.weight, this.#now());
+        const copies = context.weight > 1 && (op === 'GetItem' || op === 'Query') ? this.#copies(touches) : null;
+        if (copies) {
+          // The fans a sampled request stands for would each pick a copy at random: their
+          // load goes to every copy, and the copy the store picked decides the answer.
+          const share = context.weight / copies.length;
+          for (const copy of copies)
+            if (copy !== touches)
+              try {
+                this.capacity.admit(copy, share, this.#now());
+              } catch (error) {
+                if (!(error instanceof ThrottledError)) throw error;
+              }
+          this.capacity.admit(touches, share, this.#now());
+        } else this.capacity.admit(touches, context.weight, this.#now());
       } catch (error) {
         if (error instanceof ThrottledError) this.#count(op, touches, context, 'throttled', error.kind);
         throw error;
@@ -554,6 +568,36 @@ export class SimDynamoDB {
     }
     if (served === 0 && throttled) throw throttled;
     return { UnprocessedItems };
+  }
+
+  /**
+   * The touches of every copy of a hot item the store reads one of at random (published
+   * event copies, leave index copies, slice record copies; decision 0010), the given
+   * touches among them; null for any other read.
+   */
+  #copies(touches: readonly Touch[]): (readonly Touch[])[] | null {
+    const touch = touches[0];
+    if (!touch || touches.length !== 1) return null;
+    const pk = touch.partition.pk;
+    let names: string[];
+    let match = /^(EVENT#[^#]+#(?:LEAVES#\d+|SLICES))(?:#\d+)?$/.exec(pk);
+    if (match?.[1]) {
+      const base = match[1];
+      const count = base.endsWith('#SLICES') ? SLICE_COPIES : LEAVE_COPIES;
+      names = Array.from({ length: count }, (_, c) => (c === 0 ? base : `${base}#${c}`));
+    } else if ((match = /^(EVENT#[^#]+#VIEW)#\d+$/.exec(pk)) && match[1]) {
+      const base = match[1];
+      names = Array.from({ length: VIEW_COPIES }, (_, c) => `${base}#${c}`);
+    } else return null;
+    const copies: (readonly Touch[])[] = [];
+    for (const name of names) {
+      if (name === pk) copies.push(touches);
+      else {
+        const partition = this.table.partitions.get(name);
+        if (partition) copies.push([{ ...touch, partition }]);
+      }
+    }
+    return copies.length > 1 ? copies : null;
   }
 
   #count(
