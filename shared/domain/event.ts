@@ -14,6 +14,12 @@ export interface EventConfig {
   readonly claimWindowSeconds: number;
   readonly positionTtlSeconds: number;
   readonly nearThreshold: number;
+  /**
+   * The operator's figure for how long a fan takes from claim to complete, on average
+   * (from earlier sales); null = unknown. Only the wait estimate uses it, until the sale
+   * has figures of its own (shared/domain/estimate.ts).
+   */
+  readonly expectedPurchaseSeconds: number | null;
   /** How joins take positions (shared/domain/intake.ts); fixed when the event is created. */
   readonly intake: IntakeMode;
 }
@@ -24,6 +30,7 @@ export const CONFIG_DEFAULTS = {
   claimWindowSeconds: 300,
   positionTtlSeconds: 1800,
   nearThreshold: 100,
+  expectedPurchaseSeconds: null,
   intake: 'exact',
 } as const satisfies Omit<EventConfig, 'capacity'>;
 
@@ -39,6 +46,8 @@ export function mergeConfig(current: EventConfig | undefined, input: EventConfig
     claimWindowSeconds: input.claimWindowSeconds ?? base.claimWindowSeconds,
     positionTtlSeconds: input.positionTtlSeconds ?? base.positionTtlSeconds,
     nearThreshold: input.nearThreshold ?? base.nearThreshold,
+    expectedPurchaseSeconds:
+      input.expectedPurchaseSeconds === undefined ? base.expectedPurchaseSeconds : input.expectedPurchaseSeconds,
     intake: input.intake ?? base.intake,
   };
 }
@@ -181,20 +190,25 @@ const FINE_TICKS_KEPT = 12;
 
 /**
  * Appends a tick to the kept records. Beyond `RECENT_TICKS_KEPT`, two adjacent older
- * records that cover the least time become one (admissions added, the newer one's time,
- * levels and running tallies, `admittedAt` the admission-weighted time), so a sale's whole history
- * of admissions stays in a bounded list: the wait estimate reads from it when the slots
- * in use were handed out (shared/domain/estimate.ts), at a coarser grain the older they are.
+ * records become one (admissions added, the newer one's time, levels and running
+ * tallies, `admittedAt` the admission-weighted time), so a sale's whole history of
+ * admissions stays in a bounded list: the wait estimate reads from it when the slots in
+ * use were handed out (shared/domain/estimate.ts). The pair merged is the one whose
+ * admissions would be blurred least (admissions × the time the merged record covers):
+ * quiet stretches merge first, and a sale's opening burst keeps its ticks, so the wave
+ * of its no-shows coming back a claim window later is foreseen at the right tick.
  */
 export function keepTicks(ticks: readonly TickRecord[], tick: TickRecord): TickRecord[] {
   const out = [...ticks, tick];
   while (out.length > RECENT_TICKS_KEPT) {
     let best = 1;
-    let bestSpan = Number.POSITIVE_INFINITY;
+    let bestBlur = Number.POSITIVE_INFINITY;
     for (let i = 1; i + 1 < out.length - FINE_TICKS_KEPT; i++) {
       const span = (out[i + 1]?.at ?? 0) - (out[i - 1]?.at ?? 0);
-      if (span < bestSpan) {
-        bestSpan = span;
+      // Ties (pairs that admitted nobody) go to the shortest span, as before.
+      const blur = ((out[i]?.admitted ?? 0) + (out[i + 1]?.admitted ?? 0) + 1e-6) * span;
+      if (blur < bestBlur) {
+        bestBlur = blur;
         best = i;
       }
     }

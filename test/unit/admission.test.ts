@@ -214,4 +214,18 @@ describe('keepTicks', () => {
       expect(t.admittedAt).toBeLessThanOrEqual(t.at);
     }
   });
+
+  test("a sale's opening burst keeps its ticks while the quiet stretches after it merge", () => {
+    let ticks: TickRecord[] = [];
+    let to = 0;
+    for (let i = 0; i < 300; i++) {
+      const admitted = i >= 1 && i <= 4 ? 5000 : 10;
+      ticks = keepTicks(ticks, { at: 1000 + 5 * i, from: to, to: to + admitted, admitted });
+      to += admitted;
+    }
+    expect(ticks).toHaveLength(30);
+    const burst = ticks.filter((t) => t.admitted === 5000);
+    expect(burst.map((t) => t.at)).toEqual([1005, 1010, 1015, 1020]);
+    expect(burst.every((t) => t.admittedAt === undefined)).toBe(true);
+  });
 });
