@@ -80,6 +80,8 @@ export const scenarioSchema = z
         purchaseWindowSeconds: z.number().int().positive().default(1200),
         positionTtlSeconds: z.number().int().positive().default(1800),
         intake: z.enum(['exact', 'sharded']).default('exact'),
+        /** The operator's expected purchase time (contract v1.1 addition); null = not given. */
+        expectedPurchaseSeconds: z.number().int().positive().nullable().default(null),
       })
       .strict(),
     crowd: z

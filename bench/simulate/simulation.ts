@@ -679,6 +679,7 @@ export async function simulate(scenario: Scenario, options: SimulateOptions = {}
     purchaseWindowSeconds: scenario.event.purchaseWindowSeconds,
     positionTtlSeconds: scenario.event.positionTtlSeconds,
     intake: scenario.event.intake,
+    expectedPurchaseSeconds: scenario.event.expectedPurchaseSeconds,
   };
   // `intake` is passed through as the operator's PUT would; a build without it ignores it.
   const input: EventConfigInput = config;

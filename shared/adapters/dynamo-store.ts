@@ -57,7 +57,12 @@ function toEventRecord(item: Item): EventRecord {
     admittedTotal: serving,
     heldThroughServing: serving,
     ...(fields as Partial<EventRecord>),
-    config: { ...config, intake: config.intake ?? 'exact' } as EventRecord['config'],
+    // Events written before these fields existed: exact intake, no expected purchase time.
+    config: {
+      ...config,
+      intake: config.intake ?? 'exact',
+      expectedPurchaseSeconds: config.expectedPurchaseSeconds ?? null,
+    } as EventRecord['config'],
     eventId: String(item.eventId),
     recentTicks: (item.recentTicks as TickRecord[] | undefined) ?? [],
   } as EventRecord;

@@ -65,6 +65,8 @@ const eventConfigSchema = z.object({
   claimWindowSeconds: int,
   positionTtlSeconds: int,
   nearThreshold: int,
+  // Events stored before the operator could give it have none.
+  expectedPurchaseSeconds: z.number().nullable().default(null),
   // Events stored before sharded intake existed were all exact.
   intake: z.enum(INTAKE_MODES).default(CONFIG_DEFAULTS.intake),
 }) satisfies z.ZodType<EventConfig>;

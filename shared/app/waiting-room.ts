@@ -106,6 +106,7 @@ export interface EventConfigView {
   readonly claimWindowSeconds: number;
   readonly positionTtlSeconds: number;
   readonly nearThreshold: number;
+  readonly expectedPurchaseSeconds: number | null;
   readonly intake: EventRecord['config']['intake'];
   readonly createdAt: number;
   readonly updatedAt: number;

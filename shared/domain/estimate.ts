@@ -81,12 +81,20 @@ const PRIOR_RELEASES_PER_SLOT = 0.02;
  */
 const IN_PROGRESS_RELEASES_PER_SLOT = 0.4;
 
-/** Mean seconds a slot is held, from configuration alone. */
+/**
+ * Mean seconds a slot is held, from configuration alone: the operator's expected purchase
+ * time when given (a session never outlasts its window), else a share of the window.
+ */
 export function priorHoldSeconds(
-  config: Pick<EventConfig, 'claimWindowSeconds' | 'purchaseWindowSeconds'>,
+  config: Pick<EventConfig, 'claimWindowSeconds' | 'purchaseWindowSeconds'> &
+    Partial<Pick<EventConfig, 'expectedPurchaseSeconds'>>,
 ): number {
   const { noShowShare: q, claimDelayShare: d, purchaseShare: f } = HOLD_PRIOR;
-  const claimer = d * config.claimWindowSeconds + f * config.purchaseWindowSeconds;
+  const purchase =
+    config.expectedPurchaseSeconds == null
+      ? f * config.purchaseWindowSeconds
+      : Math.min(config.expectedPurchaseSeconds, config.purchaseWindowSeconds);
+  const claimer = d * config.claimWindowSeconds + purchase;
   return q * config.claimWindowSeconds + (1 - q) * claimer;
 }
 
@@ -228,6 +236,7 @@ function timelineKey(event: EstimatedEvent, nowSec: number, T: number): string {
     config.admitPerMinute,
     config.claimWindowSeconds,
     config.purchaseWindowSeconds,
+    config.expectedPurchaseSeconds,
     ticks,
   ].join('|');
 }

@@ -35,6 +35,7 @@ export const eventConfigBodySchema = z.strictObject({
   claimWindowSeconds: seconds.optional(),
   positionTtlSeconds: seconds.optional(),
   nearThreshold: z.number().int().min(0).max(1_000_000_000).optional(),
+  expectedPurchaseSeconds: seconds.nullable().optional(),
   intake: z.enum(INTAKE_MODES).optional(),
 });
 export type EventConfigBody = z.infer<typeof eventConfigBodySchema>;

@@ -310,6 +310,10 @@ const BAD_CONFIGS: [string, unknown][] = [
   ['nearThreshold -1', { capacity: 3, nearThreshold: -1 }],
   ['nearThreshold 0.5', { capacity: 3, nearThreshold: 0.5 }],
   ['nearThreshold "1"', { capacity: 3, nearThreshold: '1' }],
+  ['expectedPurchaseSeconds 0', { capacity: 3, expectedPurchaseSeconds: 0 }],
+  ['expectedPurchaseSeconds 2.5', { capacity: 3, expectedPurchaseSeconds: 2.5 }],
+  ['expectedPurchaseSeconds "300"', { capacity: 3, expectedPurchaseSeconds: '300' }],
+  ['expectedPurchaseSeconds 1e308 (huge)', { capacity: 3, expectedPurchaseSeconds: 1e308 }],
   ['state (not configurable)', { capacity: 3, state: 'open' }],
   ['servingPosition (not configurable)', { capacity: 3, servingPosition: 100 }],
 ];

@@ -43,6 +43,7 @@ describe('concurrency on DynamoDB Local', () => {
       room.putEvent('ops', { capacity: 10, claimWindowSeconds: 45 }),
       room.putEvent('ops', { capacity: 10, purchaseWindowSeconds: 900 }),
       room.putEvent('ops', { capacity: 10, nearThreshold: 7 }),
+      room.putEvent('ops', { capacity: 10, expectedPurchaseSeconds: 240 }),
     ]);
     expect((await room.stats('ops')).capacity).toBe(10);
     const event = await setup().store.getEvent('ops', { consistent: true });
@@ -51,8 +52,9 @@ describe('concurrency on DynamoDB Local', () => {
       claimWindowSeconds: 45,
       purchaseWindowSeconds: 900,
       nearThreshold: 7,
+      expectedPurchaseSeconds: 240,
     });
-    expect(event?.configVersion).toBe(5);
+    expect(event?.configVersion).toBe(6);
   });
 
   test('200 concurrent re-joins of one user give one position', async () => {

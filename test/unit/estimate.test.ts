@@ -123,6 +123,21 @@ describe('cold-start wait estimate', () => {
     expect(estimatedHoldSeconds(event(), 5)).toBeCloseTo(326.5);
   });
 
+  test("the operator's expected purchase time replaces the prior's share of the window, capped at the window", () => {
+    // 0.2 × 300 + 0.8 × (0.1 × 300 + 600)
+    expect(priorHoldSeconds({ ...CONFIG_DEFAULTS, expectedPurchaseSeconds: 600 })).toBeCloseTo(564);
+    // A session never outlasts its window: 0.2 × 300 + 0.8 × (30 + 1200)
+    expect(priorHoldSeconds({ ...CONFIG_DEFAULTS, expectedPurchaseSeconds: 5000 })).toBeCloseTo(1044);
+    expect(priorHoldSeconds({ ...CONFIG_DEFAULTS, expectedPurchaseSeconds: null })).toBeCloseTo(324);
+  });
+
+  test('a slower crowd, told in advance, is told a longer wait at join', () => {
+    const told = event({}, { capacity: 100, expectedPurchaseSeconds: 900 });
+    const guessed = event({}, { capacity: 100 });
+    const at = (record: typeof told) => waitEstimate({ event: record, ahead: 500, nowSec: NOW, tickSeconds: 5 });
+    expect(at(told)).toBeGreaterThan(at(guessed) * 1.5);
+  });
+
   test('before the first tick: the free slots go at the next tick, the rest as those slots come back', () => {
     const fresh = event();
     const estimate = (ahead: number) => waitEstimate({ event: fresh, ahead, nowSec: NOW, tickSeconds: 5 });
