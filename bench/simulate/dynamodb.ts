@@ -438,7 +438,8 @@ export class SimDynamoDB {
           }
       }
       try {
-        const copies = context.weight > 1 && (op === 'GetItem' || op === 'Query') ? this.#copies(touches) : null;
+        const copies =
+          context.weight > 1 && (op === 'GetItem' || op === 'Query') ? this.#copies(touches) : null;
         if (copies) {
           // The fans a sampled request stands for would each pick a copy at random: their
           // load goes to every copy, and the copy the store picked decides the answer.
@@ -580,15 +581,13 @@ export class SimDynamoDB {
     if (!touch || touches.length !== 1) return null;
     const pk = touch.partition.pk;
     let names: string[];
-    let match = /^(EVENT#[^#]+#(?:LEAVES#\d+|SLICES))(?:#\d+)?$/.exec(pk);
-    if (match?.[1]) {
-      const base = match[1];
-      const count = base.endsWith('#SLICES') ? SLICE_COPIES : LEAVE_COPIES;
-      names = Array.from({ length: count }, (_, c) => (c === 0 ? base : `${base}#${c}`));
-    } else if ((match = /^(EVENT#[^#]+#VIEW)#\d+$/.exec(pk)) && match[1]) {
-      const base = match[1];
-      names = Array.from({ length: VIEW_COPIES }, (_, c) => `${base}#${c}`);
-    } else return null;
+    const indexed = /^(EVENT#[^#]+#(?:LEAVES#\d+|SLICES))(?:#\d+)?$/.exec(pk)?.[1];
+    const view = /^(EVENT#[^#]+#VIEW)#\d+$/.exec(pk)?.[1];
+    if (indexed) {
+      const count = indexed.endsWith('#SLICES') ? SLICE_COPIES : LEAVE_COPIES;
+      names = Array.from({ length: count }, (_, c) => (c === 0 ? indexed : `${indexed}#${c}`));
+    } else if (view) names = Array.from({ length: VIEW_COPIES }, (_, c) => `${view}#${c}`);
+    else return null;
     const copies: (readonly Touch[])[] = [];
     for (const name of names) {
       if (name === pk) copies.push(touches);

@@ -11,7 +11,7 @@
  */
 import { waitEstimate } from '#domain/estimate';
 import { fanoutStep, NO_CURSOR } from '#domain/fanout-cursor';
-import { admissibleFromSec } from '#domain/intake';
+import { shardedTiming } from '#domain/intake';
 import { fanoutPlan, type MessageKind, messageKinds, type ServerMessage } from '#domain/messages';
 import type { AdmissionBatch } from '#domain/place';
 import type { TokenService } from '#lib/token-service';
@@ -179,9 +179,8 @@ export class Fanout {
           ahead,
           nowSec: this.#now() / 1000,
           tickSeconds: this.#deps.tickSeconds ?? 5,
-          ...(event.config.intake === 'sharded' && {
-            notBeforeSec: admissibleFromSec(event.createdAt, connection.position),
-          }),
+          ...(event.config.intake === 'sharded' &&
+            shardedTiming(event.createdAt, connection.position, ahead)),
         }),
         token,
       };

@@ -15,6 +15,7 @@ import {
   LEAVE_BLOCK,
   leaveBlockOf,
   type SliceRecord,
+  sliceAheadEstimate,
   ticketOf,
 } from '#domain/intake';
 import { type AdmissionBatch, realAhead } from '#domain/place';
@@ -117,12 +118,7 @@ export class Line {
     let before = 0;
     for (const [slice, count] of sample)
       if (slice > event.settledSlice && slice < ticket.slice) before += count * INTAKE_STRIPES;
-    // At least its own stripe's earlier rows; at most every stripe's earlier rows plus this
-    // row's lower stripes; in between, as many as its own stripe suggests.
-    const fewest = ticket.row - 1;
-    const most = (ticket.row - 1) * INTAKE_STRIPES + ticket.stripe;
-    const own = Math.round(Math.min(most, Math.max(fewest, (ticket.row - 0.5) * INTAKE_STRIPES)));
-    return event.settledHeld + before + own + 1;
+    return event.settledHeld + before + sliceAheadEstimate(ticket) + 1;
   }
 
   /** Real places ahead of `position` (void numbers and leaves skipped), the place itself included. */

@@ -18,7 +18,7 @@ import {
 } from '#domain/errors';
 import { admitRatePerMinute, pollAfterSeconds, waitEstimate } from '#domain/estimate';
 import { type EventConfigInput, type EventRecord, mergeConfig, nextState } from '#domain/event';
-import { admissibleFromSec, INTAKE_STRIPES, STRIPE_ATTEMPTS, sliceAt, ticketPosition } from '#domain/intake';
+import { INTAKE_STRIPES, STRIPE_ATTEMPTS, shardedTiming, sliceAt, ticketPosition } from '#domain/intake';
 import { type PlaceStatus, placeStatus, type Session } from '#domain/place';
 import { decide, windowStart } from '#domain/rate-limit';
 import type { TokenService } from '#lib/token-service';
@@ -206,9 +206,7 @@ export class WaitingRoom {
       ahead,
       nowSec: this.#now() / 1000,
       tickSeconds: this.#deps.tickSeconds ?? DEFAULT_TICK_SECONDS,
-      ...(event.config.intake === 'sharded' && {
-        notBeforeSec: admissibleFromSec(event.createdAt, position),
-      }),
+      ...(event.config.intake === 'sharded' && shardedTiming(event.createdAt, position, ahead)),
     });
     return {
       position,

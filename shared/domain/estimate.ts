@@ -136,6 +136,12 @@ export interface WaitEstimateInput {
    * sharded event waits for its slice to be sealed (shared/domain/intake.ts `admissibleFrom`).
    */
   readonly notBeforeSec?: number;
+  /**
+   * Of `ahead`, how many may be admitted before `notBeforeSec` (places of slices sealed
+   * earlier); all of them when not given. A tick before then admits only those: its other
+   * admissions, as the timeline plays them, do not happen (their rate credit is not banked).
+   */
+  readonly admissibleBefore?: number;
 }
 
 /**
@@ -341,22 +347,29 @@ export function waitEstimate(input: WaitEstimateInput): number | null {
   const line = timeline(event, nowSec, T);
   if (!line) return null;
   const { admitted, toNextTick } = line;
+  // A place that cannot be admitted before some time goes at a tick after it; the ticks
+  // before it admit only the places that can be (`early` of them), the rest of theirs is lost.
+  const notBefore = input.notBeforeSec ?? Number.NEGATIVE_INFINITY;
+  const first = nowSec + toNextTick;
+  const blocked = Math.max(0, Math.min(admitted.length, Math.ceil((notBefore - first) / T)));
+  const early = Math.min(ahead, Math.max(0, input.admissibleBefore ?? ahead));
+  const before = blocked > 0 ? (admitted[blocked - 1] ?? 0) : 0;
+  const lost = before - Math.min(before, early);
+  const reached = (j: number) =>
+    j < blocked ? Math.min(admitted[j] ?? 0, early) : (admitted[j] ?? 0) - lost;
   // The first tick by which `ahead` places are admitted.
   let lo = 0;
   let hi = admitted.length;
   while (lo < hi) {
     const mid = (lo + hi) >> 1;
-    if ((admitted[mid] ?? 0) >= ahead) hi = mid;
+    if (reached(mid) >= ahead) hi = mid;
     else lo = mid + 1;
   }
   let tick = lo;
   if (lo === admitted.length) {
-    const last = admitted[admitted.length - 1] ?? 0;
+    const last = reached(admitted.length - 1);
     tick = admitted.length - 1 + Math.ceil((ahead - last) / (line.perSecond * T));
   }
-  // A place that cannot be admitted before some time goes at the first tick after it.
-  const notBefore = input.notBeforeSec ?? Number.NEGATIVE_INFINITY;
-  const first = nowSec + toNextTick;
   if (notBefore > first + tick * T) tick = Math.ceil((notBefore - first) / T);
   return Math.max(1, Math.ceil(toNextTick + tick * T));
 }

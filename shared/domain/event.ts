@@ -47,7 +47,9 @@ export function mergeConfig(current: EventConfig | undefined, input: EventConfig
     positionTtlSeconds: input.positionTtlSeconds ?? base.positionTtlSeconds,
     nearThreshold: input.nearThreshold ?? base.nearThreshold,
     expectedPurchaseSeconds:
-      input.expectedPurchaseSeconds === undefined ? base.expectedPurchaseSeconds : input.expectedPurchaseSeconds,
+      input.expectedPurchaseSeconds === undefined
+        ? base.expectedPurchaseSeconds
+        : input.expectedPurchaseSeconds,
     intake: input.intake ?? base.intake,
   };
 }

@@ -57,6 +57,17 @@ export function ticketPosition({ slice, stripe, row }: Ticket): number {
   return slice * SLICE_SPAN + (row - 1) * INTAKE_STRIPES + stripe + 1;
 }
 
+/**
+ * Places of its own slice ahead of a ticket, before the slice is settled: at least its own
+ * stripe's earlier rows, at most every stripe's earlier rows plus this row's lower stripes,
+ * in between as many as its own stripe suggests (a stripe is a random 1/256 of the joins).
+ */
+export function sliceAheadEstimate(ticket: Ticket): number {
+  const fewest = ticket.row - 1;
+  const most = (ticket.row - 1) * INTAKE_STRIPES + ticket.stripe;
+  return Math.round(Math.min(most, Math.max(fewest, (ticket.row - 0.5) * INTAKE_STRIPES)));
+}
+
 export function ticketOf(position: number): Ticket {
   const offset = position - 1;
   const slice = Math.floor(offset / SLICE_SPAN);
@@ -70,6 +81,18 @@ export function ticketOf(position: number): Ticket {
  */
 export function admissibleFromSec(createdAtSec: number, position: number): number {
   return createdAtSec + ticketOf(position).slice + 1 + SLICE_GRACE_SECONDS;
+}
+
+/**
+ * What the wait estimate needs to know of a sharded place (`waitEstimate`'s `notBeforeSec`
+ * and `admissibleBefore`): no tick admits it before its slice is sealed, and until then
+ * only the places of earlier slices among the `ahead` (the place itself included) can go.
+ */
+export function shardedTiming(createdAtSec: number, position: number, ahead: number) {
+  return {
+    notBeforeSec: admissibleFromSec(createdAtSec, position),
+    admissibleBefore: Math.max(0, ahead - 1 - sliceAheadEstimate(ticketOf(position))),
+  };
 }
 
 /** The final ticket counts of one sealed slice that had joins, with the held numbers before it. */

@@ -131,11 +131,34 @@ describe('cold-start wait estimate', () => {
     expect(priorHoldSeconds({ ...CONFIG_DEFAULTS, expectedPurchaseSeconds: null })).toBeCloseTo(324);
   });
 
+  test("a sharded place's slice-mates cannot use the ticks before their slice is sealed", () => {
+    const record = event(
+      { rateCredit: 5000, lastTickAtMs: (NOW - 5) * 1000 },
+      { capacity: 20000, admitPerMinute: 60000 },
+    );
+    // The next tick is due now, but the place's slice is sealed only in 2 s: that tick admits
+    // nobody of it, and 5,000 a tick go after.
+    const at = (ahead: number, admissibleBefore?: number) =>
+      waitEstimate({
+        event: record,
+        ahead,
+        nowSec: NOW + 0.5,
+        tickSeconds: 5,
+        notBeforeSec: NOW + 2,
+        ...(admissibleBefore !== undefined && { admissibleBefore }),
+      });
+    expect(at(8000)).toBe(5); // as if all 8,000 could go at the first two ticks
+    expect(at(8000, 0)).toBe(10); // the first tick is lost to them: ticks 2 and 3
+    expect(at(8000, 3000)).toBe(5); // 3,000 of earlier slices go first, 5,000 next
+    expect(at(4000, 0)).toBe(5);
+  });
+
   test('a slower crowd, told in advance, is told a longer wait at join', () => {
     const told = event({}, { capacity: 100, expectedPurchaseSeconds: 900 });
     const guessed = event({}, { capacity: 100 });
-    const at = (record: typeof told) => waitEstimate({ event: record, ahead: 500, nowSec: NOW, tickSeconds: 5 });
-    expect(at(told)).toBeGreaterThan(at(guessed) * 1.5);
+    const at = (record: typeof told) =>
+      waitEstimate({ event: record, ahead: 500, nowSec: NOW, tickSeconds: 5 });
+    expect(at(told)).toBeGreaterThan((at(guessed) ?? 0) * 1.5);
   });
 
   test('before the first tick: the free slots go at the next tick, the rest as those slots come back', () => {
