@@ -10,6 +10,7 @@ import {
 } from '#domain/connection-limits';
 import { RETIRED_KEY_RETENTION_SECONDS } from '#domain/keyring';
 import { DEFAULT_MAX_DEVICES_PER_PLACE } from '#domain/push';
+import { UPDATE_DEFAULTS } from '#domain/updates';
 
 export interface AppConfig {
   readonly logLevel: LogLevel;
@@ -65,6 +66,10 @@ export interface AppConfig {
     readonly shards: number;
     /** Posts in flight at once per fan-out worker. */
     readonly fanoutConcurrency: number;
+    /** `position` messages per second one event may send, all workers together (shared/domain/updates.ts). */
+    readonly messagesPerSecond: number;
+    /** Fans expected in within this many seconds hear every move of the line. */
+    readonly nearHorizonSeconds: number;
     /** Open connections one place may hold; a new one beyond it closes the oldest. */
     readonly maxConnectionsPerPlace: number;
     /** Client messages one connection may send per minute; one more closes it. */
@@ -190,6 +195,8 @@ function readRealtime(env: Env): AppConfig['realtime'] {
   return {
     shards: int(env, 'FQ_WS_SHARDS', 16, 1, MAX_WS_SHARDS),
     fanoutConcurrency: int(env, 'FQ_FANOUT_CONCURRENCY', 64, 1, 1024),
+    messagesPerSecond: int(env, 'FQ_WS_MESSAGES_PER_SECOND', UPDATE_DEFAULTS.messagesPerSecond, 1, 1_000_000),
+    nearHorizonSeconds: int(env, 'FQ_NEAR_HORIZON_SECONDS', UPDATE_DEFAULTS.nearHorizonSeconds, 0, 3600),
     maxConnectionsPerPlace: int(
       env,
       'FQ_WS_MAX_CONNECTIONS_PER_PLACE',

@@ -14,6 +14,15 @@ import { fanoutStep, NO_CURSOR } from '#domain/fanout-cursor';
 import { shardedTiming } from '#domain/intake';
 import { fanoutPlan, type MessageKind, messageKinds, type ServerMessage } from '#domain/messages';
 import type { AdmissionBatch } from '#domain/place';
+import {
+  phaseOf,
+  planUpdates,
+  UPDATE_DEFAULTS,
+  type UpdatePlan,
+  type UpdatePolicy,
+  updateFor,
+  type WaitingFan,
+} from '#domain/updates';
 import type { TokenService } from '#lib/token-service';
 import type { QueueStore } from '#ports/queue-store';
 import type { ConnectionPoster, ConnectionRecord, ConnectionRegistry, LineChange } from '#ports/realtime';
@@ -36,6 +45,14 @@ export interface FanoutDeps {
   readonly onError?: (error: unknown, connectionId: string) => void;
   /** The admitter's tick interval, for the wait estimate (5 s when not given, as on AWS). */
   readonly tickSeconds?: number;
+  /** Workers (connection shards) of one event: each takes its share of the message budget. */
+  readonly shards?: number;
+  /** `position` messages per second one event may send (shared/domain/updates.ts). */
+  readonly messagesPerSecond?: number;
+  /** Fans expected in within this many seconds hear every move. */
+  readonly nearHorizonSeconds?: number;
+  /** Waits (for spreading a round's far messages); tests pass a fake. */
+  readonly sleep?: (ms: number) => Promise<void>;
 }
 
 export interface FanoutResult {
@@ -47,9 +64,30 @@ export interface FanoutResult {
   readonly skipped: number;
   /** True when a newer job had already gone out to the shard: this one sent nothing. */
   readonly superseded: boolean;
+  /** Waiting fans of the far tier not due a `position` this move (shared/domain/updates.ts). */
+  readonly notDue?: number;
+  /** True when the far tier is told less often than every 10 s to stay within the budget. */
+  readonly overloaded?: boolean;
 }
 
 const NOTHING: FanoutResult = { sent: 0, gone: 0, failed: 0, skipped: 0, superseded: false };
+/** A round's far messages are spread over this share of the tick, so they end before the next. */
+const SPREAD_SHARE_OF_TICK = 0.8;
+/** Rounds this small go out at once: spreading them saves nothing. */
+const SPREAD_FROM_MESSAGES = 256;
+/** Spread rounds go out in this many steps. */
+const SPREAD_STEPS = 10;
+
+const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** When the line moved before `at`, as the kept tick records say; -∞ when they do not reach back. */
+function previousMoveSec(ticks: readonly { at: number; from: number; to: number }[], at: number): number {
+  for (let i = ticks.length - 1; i >= 0; i--) {
+    const tick = ticks[i];
+    if (tick && tick.at < at && tick.to > tick.from) return tick.at;
+  }
+  return Number.NEGATIVE_INFINITY;
+}
 
 /** The admission batch of a position: the job's own batch needs no read, others are cached per job. */
 class BatchLookup {
@@ -148,10 +186,84 @@ export class Fanout {
         : null,
     );
 
-    const message = async (
-      kind: MessageKind,
-      connection: ConnectionRecord,
-    ): Promise<ServerMessage | null> => {
+    const nowSec0 = this.#now() / 1000;
+    const T = this.#deps.tickSeconds ?? 5;
+    const policy: UpdatePolicy = {
+      tickSeconds: T,
+      nearThreshold: event.config.nearThreshold,
+      nearHorizonSeconds: this.#deps.nearHorizonSeconds ?? UPDATE_DEFAULTS.nearHorizonSeconds,
+      messagesPerSecond: this.#deps.messagesPerSecond ?? UPDATE_DEFAULTS.messagesPerSecond,
+    };
+
+    // Who hears what: every connection of the shard, with a waiting fan's place worked out
+    // once (its tier depends on it, and its `position` message carries it).
+    interface Target {
+      readonly connection: ConnectionRecord;
+      readonly kinds: MessageKind[];
+      fan?: WaitingFan;
+    }
+    const targets: Target[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await registry.listShard(change.eventId, shard, cursor);
+      for (const connection of page.items)
+        targets.push({ connection, kinds: messageKinds(plan, connection.position) });
+      cursor = page.next;
+    } while (cursor);
+    let failed = 0;
+    await eachLimited(
+      targets.filter((t) => t.kinds.includes('position')),
+      this.#deps.concurrency,
+      async (target) => {
+        try {
+          const ahead = await this.#line.ahead(event, target.connection.position);
+          target.fan = {
+            ahead,
+            waitSeconds: waitEstimate({
+              event,
+              ahead,
+              nowSec: nowSec0,
+              tickSeconds: T,
+              ...(event.config.intake === 'sharded' &&
+                shardedTiming(event.createdAt, target.connection.position, ahead)),
+            }),
+          };
+        } catch (error) {
+          failed++;
+          target.kinds.length = 0;
+          this.#deps.onError?.(error, target.connection.connectionId);
+        }
+      },
+    );
+
+    // The far tier hears a move in rounds (shared/domain/updates.ts); a resume, everyone.
+    const waiting = targets.flatMap((t) => (t.fan ? [t.fan] : []));
+    const updates: UpdatePlan = planUpdates(policy, waiting, 1 / Math.max(1, this.#deps.shards ?? 1));
+    const move = { previousMoveSec: previousMoveSec(event.recentTicks, nowSec), nowSec: nowSec0 };
+    const spreadSeconds = T * SPREAD_SHARE_OF_TICK;
+    const offsets = new Map<Target, number>();
+    let notDue = 0;
+    for (const target of targets) {
+      if (!target.fan) continue;
+      const update =
+        change.kind === 'moved'
+          ? updateFor(
+              policy,
+              updates,
+              { ...target.fan, phase: phaseOf(target.connection.connectionId) },
+              move,
+              spreadSeconds,
+            )
+          : { tier: 'near' as const, offsetSeconds: 0 };
+      if (update === null) {
+        notDue++;
+        target.kinds.splice(target.kinds.indexOf('position'), 1);
+      } else if (update.offsetSeconds > 0) offsets.set(target, update.offsetSeconds);
+    }
+    const spread = offsets.size >= SPREAD_FROM_MESSAGES;
+
+    const message = async (kind: MessageKind, target: Target): Promise<ServerMessage | null> => {
+      const { connection } = target;
       if (kind === 'paused' || kind === 'resumed' || kind === 'closed')
         return { type: kind, seq: change.seq };
       if (kind === 'admitted') {
@@ -159,66 +271,79 @@ export class Fanout {
         const claimBy = await batches.claimBy(connection.position);
         return claimBy !== null && claimBy > nowSec ? { type: 'admitted', seq: change.seq, claimBy } : null;
       }
-      const ahead = await this.#line.ahead(event, connection.position);
+      const fan = target.fan;
+      if (!fan) return null;
       const { token } = await tokens.signPosition({
         eventId: change.eventId,
         sub: connection.sub,
         pos: connection.position,
-        nowSec,
+        nowSec: Math.floor(this.#now() / 1000),
         ttlSeconds: event.config.positionTtlSeconds,
       });
       // The seq of the event read it was computed from: a newer read never loses to this one.
+      // A message sent later in the round counts its wait down by the time it waited.
+      const waited = this.#now() / 1000 - nowSec0;
       return {
         type: 'position',
         seq: event.version,
         position: connection.position,
         servingPosition: event.servingPosition,
-        ahead,
-        estimatedWaitSeconds: waitEstimate({
-          event,
-          ahead,
-          nowSec: this.#now() / 1000,
-          tickSeconds: this.#deps.tickSeconds ?? 5,
-          ...(event.config.intake === 'sharded' &&
-            shardedTiming(event.createdAt, connection.position, ahead)),
-        }),
+        ahead: fan.ahead,
+        estimatedWaitSeconds:
+          fan.waitSeconds === null ? null : Math.max(1, Math.round(fan.waitSeconds - waited)),
         token,
+        admittedTotal: event.admittedTotal,
       };
     };
 
     let sent = 0;
     let gone = 0;
-    let failed = 0;
     let skipped = 0;
-    let cursor: string | undefined;
-    do {
-      const page = await registry.listShard(change.eventId, shard, cursor);
-      await eachLimited(page.items, this.#deps.concurrency, async (connection) => {
-        try {
-          let told = 0;
-          for (const kind of messageKinds(plan, connection.position)) {
-            const next = await message(kind, connection);
-            if (!next) continue;
-            if ((await poster.post(connection.connectionId, JSON.stringify(next))) === 'gone') {
-              gone++;
-              // API Gateway answers Gone until `$connect` has returned: a brand-new connection is
-              // kept (a later fan-out or its TTL sorts it out), an old one is forgotten.
-              if (nowSec - connection.connectedAt > CONNECT_GRACE_SECONDS)
-                await registry.remove(connection.connectionId);
-              return;
-            }
-            sent++;
-            told++;
+    const tell = async (target: Target) => {
+      const { connection } = target;
+      try {
+        let told = 0;
+        for (const kind of target.kinds) {
+          const next = await message(kind, target);
+          if (!next) continue;
+          if ((await poster.post(connection.connectionId, JSON.stringify(next))) === 'gone') {
+            gone++;
+            // API Gateway answers Gone until `$connect` has returned: a brand-new connection is
+            // kept (a later fan-out or its TTL sorts it out), an old one is forgotten.
+            if (nowSec - connection.connectedAt > CONNECT_GRACE_SECONDS)
+              await registry.remove(connection.connectionId);
+            return;
           }
-          if (told === 0) skipped++;
-        } catch (error) {
-          // One connection's failure must not stop the rest of the shard.
-          failed++;
-          this.#deps.onError?.(error, connection.connectionId);
+          sent++;
+          told++;
         }
-      });
-      cursor = page.next;
-    } while (cursor);
-    return { sent, gone, failed, skipped, superseded: false };
+        if (told === 0) skipped++;
+      } catch (error) {
+        // One connection's failure must not stop the rest of the shard.
+        failed++;
+        this.#deps.onError?.(error, connection.connectionId);
+      }
+    };
+    // Admissions, state changes and the near tier at once; a big far round in steps over
+    // most of the tick (no burst of posts after every tick).
+    const now = targets.filter((t) => !spread || !offsets.has(t));
+    await eachLimited(now, this.#deps.concurrency, tell);
+    if (spread) {
+      const sleep = this.#deps.sleep ?? defaultSleep;
+      const startMs = nowSec0 * 1000;
+      for (let step = 0; step < SPREAD_STEPS; step++) {
+        const lo = (step / SPREAD_STEPS) * spreadSeconds;
+        const hi = ((step + 1) / SPREAD_STEPS) * spreadSeconds;
+        const due = [...offsets].filter(([, o]) => o >= lo && (o < hi || step === SPREAD_STEPS - 1));
+        const waitMs = startMs + lo * 1000 - this.#now();
+        if (waitMs > 0) await sleep(waitMs);
+        await eachLimited(
+          due.map(([t]) => t),
+          this.#deps.concurrency,
+          tell,
+        );
+      }
+    }
+    return { sent, gone, failed, skipped, superseded: false, notDue, overloaded: updates.overloaded };
   }
 }

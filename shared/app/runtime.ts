@@ -167,6 +167,9 @@ export function buildRuntime(config: AppConfig, overrides: RuntimeOverrides = {}
         tokens,
         concurrency: realtime.fanoutConcurrency,
         tickSeconds: config.tickSeconds,
+        shards: realtime.shards,
+        messagesPerSecond: realtime.messagesPerSecond,
+        nearHorizonSeconds: realtime.nearHorizonSeconds,
         now,
         onError: (error, connectionId) =>
           logger.warn('post to connection failed', { error: error as Error, connectionId }),

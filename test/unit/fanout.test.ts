@@ -110,6 +110,7 @@ test('a move reaches a waiting fan with its seq and a refreshed token', async ()
       // From the first tick on: capacity over the configured mean hold (decision 0009).
       estimatedWaitSeconds: expect.any(Number),
       token: expect.any(String),
+      admittedTotal: 1,
     },
   ]);
 });
@@ -265,4 +266,47 @@ test('a resume run while the event is paused again tells no positions', async ()
   if (!resumed) throw new Error('no resume');
   await fanout.run(resumed, 0);
   expect(poster.of('c2=')).toEqual([]);
+});
+
+test('over the budget, near fans hear every move and far fans one move in 10 s, in rounds', async () => {
+  const { admitter, poster, jobs, clock, store, registry } = await setup({
+    capacity: 2,
+    fans: 300,
+    claimWindowSeconds: 1,
+  });
+  const { tokens } = testRoom(store, clock);
+  // 300 fans a tick would be 300 messages/s; the budget is 200. The first 100 (nearThreshold) are near.
+  const fanout = new Fanout({
+    store,
+    registry,
+    tokens,
+    poster,
+    concurrency: 8,
+    now: clock.now,
+    tickSeconds: 1,
+    messagesPerSecond: 200,
+    nearHorizonSeconds: 0,
+  });
+  let moves = 0;
+  for (let second = 0; second < 30; second++) {
+    const before = jobs().length;
+    await admitter.tickEvent('f');
+    for (const job of jobs().slice(before)) {
+      const result = await fanout.run(job, 0);
+      expect(result.overloaded).toBe(false);
+      if (job.kind === 'moved') moves++;
+    }
+    clock.advance(1.5);
+  }
+  expect(moves).toBeGreaterThan(15);
+  const positions = (position: number) =>
+    poster.of(`c${position}=`).filter((m) => m.type === 'position').length;
+  // The near tier: every move while it waited.
+  expect(positions(50)).toBeGreaterThanOrEqual(15);
+  // The far tier: one message per interval (10 s, shorter as it comes closer) of the 45 s,
+  // not one per move.
+  for (const far of [200, 250, 300]) {
+    expect(positions(far)).toBeGreaterThanOrEqual(3);
+    expect(positions(far)).toBeLessThanOrEqual(moves / 2);
+  }
 });

@@ -1,0 +1,179 @@
+/**
+ * How often a waiting fan hears about its place over the WebSocket: tiers by distance
+ * from the front, under a budget of messages per second per event (decision 0012). Pure.
+ *
+ * - **Near**: within `nearThreshold` places, or admission expected within
+ *   `nearHorizonSeconds`: a `position` message on every tick that moves the line.
+ * - **Far**: every `wait / DISTANCE_RATIO` seconds, at least a tick and at most
+ *   `FRESH_SECONDS` apart; moving closer shortens the interval by itself.
+ * - **While the budget allows it** (every connected fan told every tick within the
+ *   worker's share of `messagesPerSecond`: a line of a few thousand connected fans), every
+ *   fan hears every move, as if all were near.
+ * - **Budget**: when the near tier's messages and the far tier's at those intervals
+ *   would exceed the worker's share of `messagesPerSecond`, the far tier's ceiling rises
+ *   to `OVERLOAD_SECONDS` (overload); beyond that every far fan is told at one interval,
+ *   as long as the budget needs (the line is then longer than the budget can keep fresh:
+ *   clients count down from the public event document meanwhile).
+ *
+ * Far fans are told in rounds: each connection has a fixed phase, and is due when a point
+ * of its own schedule (`k · interval + phase · interval`) has passed since the last time
+ * the line moved, so the far tier's messages spread evenly over time instead of all
+ * following the tick, and a fan not due at one move hears the next one.
+ */
+
+/** A far fan's shown `ahead` and wait are never older than this, normally. */
+export const FRESH_SECONDS = 10;
+/** …and never older than this under overload (contract: WebSocket). */
+export const OVERLOAD_SECONDS = 30;
+/** A far fan is told every `wait / DISTANCE_RATIO` seconds: 2 minutes away, every 10 s. */
+export const DISTANCE_RATIO = 12;
+
+/**
+ * How often a client re-reads the public event document (its `pollAfterSeconds`): behind
+ * the CDN's one-second cache, a place a client counts down itself is never more than a
+ * few seconds behind the line, at no cost to the origin that grows with the crowd.
+ */
+export const DOCUMENT_POLL_SECONDS = 5;
+
+export const UPDATE_DEFAULTS = {
+  nearHorizonSeconds: 60,
+  /** A fifth of the account's default API Gateway quota (10,000 requests/s). */
+  messagesPerSecond: 2000,
+} as const;
+
+export interface UpdatePolicy {
+  /** The admitter's tick: the near tier hears every tick that moves the line. */
+  readonly tickSeconds: number;
+  /** `ahead` at or below which a fan is near, whatever its wait (event config). */
+  readonly nearThreshold: number;
+  /** A fan expected to be admitted within this many seconds is near. */
+  readonly nearHorizonSeconds: number;
+  /** `position` messages per second one event may send, all fan-out workers together. */
+  readonly messagesPerSecond: number;
+}
+
+/** What a waiting fan's tier depends on. `waitSeconds` null: unknown (treated as far). */
+export interface WaitingFan {
+  readonly ahead: number;
+  readonly waitSeconds: number | null;
+}
+
+export type Tier = 'near' | 'far';
+
+export function tierOf(policy: UpdatePolicy, fan: WaitingFan): Tier {
+  if (fan.ahead <= policy.nearThreshold) return 'near';
+  return fan.waitSeconds !== null && fan.waitSeconds <= policy.nearHorizonSeconds ? 'near' : 'far';
+}
+
+/** Seconds between a far fan's messages, under a ceiling (`FRESH_SECONDS` unless overloaded). */
+export function farIntervalSeconds(
+  policy: UpdatePolicy,
+  waitSeconds: number | null,
+  ceiling: number,
+): number {
+  const wait = waitSeconds ?? Number.POSITIVE_INFINITY;
+  return Math.min(ceiling, Math.max(policy.tickSeconds, wait / DISTANCE_RATIO));
+}
+
+export interface UpdatePlan {
+  /** The budget lets every fan hear every move: no far tier. */
+  readonly everyMove: boolean;
+  /** Most seconds between a far fan's messages. */
+  readonly ceilingSeconds: number;
+  /** Every far fan is told every `ceilingSeconds`, whatever its distance (beyond overload). */
+  readonly uniform: boolean;
+  /** True when the far tier is told less often than `FRESH_SECONDS`. */
+  readonly overloaded: boolean;
+  readonly near: number;
+  readonly far: number;
+  /** Messages per second this plan sends while the line moves every tick. */
+  readonly messagesPerSecond: number;
+}
+
+/**
+ * The plan for the waiting fans one worker tells (its share of the event's connections),
+ * within `share` of the event's budget (1 / number of workers).
+ */
+export function planUpdates(policy: UpdatePolicy, fans: Iterable<WaitingFan>, share = 1): UpdatePlan {
+  const budget = Math.max(0, policy.messagesPerSecond * share);
+  let near = 0;
+  const farWaits: (number | null)[] = [];
+  for (const fan of fans) {
+    if (tierOf(policy, fan) === 'near') near++;
+    else farWaits.push(fan.waitSeconds);
+  }
+  const nearRate = near / policy.tickSeconds;
+  const farRate = (ceiling: number) =>
+    farWaits.reduce<number>((sum, wait) => sum + 1 / farIntervalSeconds(policy, wait, ceiling), 0);
+  const plan = (ceiling: number, overloaded: boolean): UpdatePlan => ({
+    everyMove: false,
+    ceilingSeconds: ceiling,
+    uniform: false,
+    overloaded,
+    near,
+    far: farWaits.length,
+    messagesPerSecond: nearRate + farRate(ceiling),
+  });
+  const everyone = (near + farWaits.length) / policy.tickSeconds;
+  if (everyone <= budget)
+    return { ...plan(FRESH_SECONDS, false), everyMove: true, messagesPerSecond: everyone };
+  if (nearRate + farRate(FRESH_SECONDS) <= budget) return plan(FRESH_SECONDS, false);
+  if (nearRate + farRate(OVERLOAD_SECONDS) <= budget) return plan(OVERLOAD_SECONDS, true);
+  // Beyond overload the budget still holds: every far fan at one interval.
+  const left = budget - nearRate;
+  const ceiling = left > 0 ? Math.max(OVERLOAD_SECONDS, farWaits.length / left) : Number.POSITIVE_INFINITY;
+  return {
+    ...plan(ceiling, true),
+    uniform: true,
+    messagesPerSecond: nearRate + (Number.isFinite(ceiling) ? farWaits.length / ceiling : 0),
+  };
+}
+
+/** A connection's fixed place in the far tier's rounds, in [0, 1): a hash of its id. */
+export function phaseOf(connectionId: string): number {
+  // FNV-1a, 32 bits: spreads ids evenly, stable across processes.
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < connectionId.length; i++) {
+    hash ^= connectionId.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193);
+  }
+  return (hash >>> 0) / 2 ** 32;
+}
+
+/**
+ * Whether a far fan is due a message for a move of the line at `nowSec`, when the line
+ * last moved before at `previousMoveSec`: a point of its schedule passed in between.
+ * Returns the point (for pacing the round), or null when not due.
+ */
+export function dueAt(
+  phase: number,
+  intervalSeconds: number,
+  previousMoveSec: number,
+  nowSec: number,
+): number | null {
+  if (!Number.isFinite(intervalSeconds)) return null;
+  const offset = phase * intervalSeconds;
+  const k = Math.floor((nowSec - offset) / intervalSeconds);
+  const point = k * intervalSeconds + offset;
+  return point > previousMoveSec ? point : null;
+}
+
+/**
+ * Whether the holder of a waiting place hears this move, and when in the round: near fans
+ * at once (offset 0), far fans when due, at an offset within `spreadSeconds` that follows
+ * their phase, so a round's messages go out evenly rather than in a burst after the tick.
+ */
+export function updateFor(
+  policy: UpdatePolicy,
+  plan: UpdatePlan,
+  fan: WaitingFan & { readonly phase: number },
+  move: { readonly previousMoveSec: number; readonly nowSec: number },
+  spreadSeconds: number,
+): { readonly tier: Tier; readonly offsetSeconds: number } | null {
+  if (plan.everyMove || tierOf(policy, fan) === 'near') return { tier: 'near', offsetSeconds: 0 };
+  const interval = plan.uniform
+    ? plan.ceilingSeconds
+    : farIntervalSeconds(policy, fan.waitSeconds, plan.ceilingSeconds);
+  if (dueAt(fan.phase, interval, move.previousMoveSec, move.nowSec) === null) return null;
+  return { tier: 'far', offsetSeconds: fan.phase * Math.max(0, spreadSeconds) };
+}

@@ -1,0 +1,108 @@
+import fc from 'fast-check';
+import { describe, expect, test } from 'vitest';
+import {
+  dueAt,
+  FRESH_SECONDS,
+  farIntervalSeconds,
+  OVERLOAD_SECONDS,
+  phaseOf,
+  planUpdates,
+  tierOf,
+  type UpdatePolicy,
+  updateFor,
+  type WaitingFan,
+} from '#domain/updates';
+
+const policy: UpdatePolicy = {
+  tickSeconds: 5,
+  nearThreshold: 100,
+  nearHorizonSeconds: 60,
+  messagesPerSecond: 2000,
+};
+
+/** A line of `n` connected fans, `perSecond` admitted a second. */
+const line = (n: number, perSecond = 50): WaitingFan[] =>
+  Array.from({ length: n }, (_, i) => ({ ahead: i + 1, waitSeconds: Math.ceil((i + 1) / perSecond) }));
+
+describe('update tiers', () => {
+  test('near: within nearThreshold, or expected in within the horizon; the rest far', () => {
+    expect(tierOf(policy, { ahead: 100, waitSeconds: 5000 })).toBe('near');
+    expect(tierOf(policy, { ahead: 5000, waitSeconds: 60 })).toBe('near');
+    expect(tierOf(policy, { ahead: 5000, waitSeconds: 61 })).toBe('far');
+    expect(tierOf(policy, { ahead: 5000, waitSeconds: null })).toBe('far');
+  });
+
+  test('a far fan is told more often as it comes closer, at least every tick, at most every 10 s', () => {
+    expect(farIntervalSeconds(policy, 3600, FRESH_SECONDS)).toBe(10);
+    expect(farIntervalSeconds(policy, 96, FRESH_SECONDS)).toBe(8);
+    expect(farIntervalSeconds(policy, 30, FRESH_SECONDS)).toBe(5);
+    expect(farIntervalSeconds(policy, null, OVERLOAD_SECONDS)).toBe(30);
+  });
+
+  test('while the budget allows it every connected fan hears every move', () => {
+    const plan = planUpdates(policy, line(10_000));
+    expect(plan.everyMove).toBe(true);
+    expect(plan.messagesPerSecond).toBe(2000);
+    const fan = { ahead: 9000, waitSeconds: 900, phase: 0.5 };
+    expect(updateFor(policy, plan, fan, { previousMoveSec: 99, nowSec: 100 }, 4)).toEqual({
+      tier: 'near',
+      offsetSeconds: 0,
+    });
+  });
+
+  test('a longer line: far fans every 10 s; a line too long for that: every 30 s (overload); then as the budget says', () => {
+    // 3,000 near (the first minute) at 600 messages/s; the rest every 5 to 10 s.
+    const fresh = planUpdates(policy, line(12_000));
+    expect(fresh).toMatchObject({ everyMove: false, ceilingSeconds: 10, overloaded: false });
+    const overloaded = planUpdates(policy, line(25_000));
+    expect(overloaded).toMatchObject({ everyMove: false, ceilingSeconds: 30, overloaded: true });
+    const beyond = planUpdates(policy, line(200_000));
+    expect(beyond.ceilingSeconds).toBeGreaterThan(30);
+    expect(beyond.messagesPerSecond).toBeLessThanOrEqual(2000 + 1e-6);
+  });
+
+  test('property: whatever the line, the plan stays within the budget share, and far fans within 10 s while it can', () => {
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.record({ ahead: fc.integer({ min: 1, max: 1e7 }), wait: fc.integer({ min: 1, max: 1e5 }) }),
+          {
+            maxLength: 3000,
+          },
+        ),
+        fc.integer({ min: 1, max: 64 }),
+        fc.integer({ min: 50, max: 5000 }),
+        (fans, shards, budget) => {
+          const p = { ...policy, messagesPerSecond: budget };
+          const waiting = fans.map((f) => ({ ahead: f.ahead, waitSeconds: f.wait }));
+          const plan = planUpdates(p, waiting, 1 / shards);
+          const near = waiting.filter((f) => tierOf(p, f) === 'near').length;
+          // The near tier is never cut: only when it alone exceeds the share may the plan.
+          if (near / p.tickSeconds <= budget / shards)
+            expect(plan.messagesPerSecond).toBeLessThanOrEqual(budget / shards + 1e-6);
+          if (!plan.overloaded) expect(plan.ceilingSeconds).toBe(FRESH_SECONDS);
+        },
+      ),
+    );
+  });
+
+  test('rounds: a far fan moving every tick is told once per interval, phases spread the round', () => {
+    const phase = phaseOf('conn-abc');
+    expect(phase).toBeGreaterThanOrEqual(0);
+    expect(phase).toBeLessThan(1);
+    let told = 0;
+    for (let t = 5; t <= 600; t += 5) if (dueAt(phase, 10, t - 5, t) !== null) told++;
+    expect(told).toBe(60);
+    // Ids spread evenly over the phases.
+    const buckets = new Array(10).fill(0);
+    for (let i = 0; i < 10_000; i++) buckets[Math.floor(phaseOf(`c${i}=`) * 10)]++;
+    for (const b of buckets) expect(b).toBeGreaterThan(850);
+  });
+
+  test('a fan not due at one move hears the next, however late it comes', () => {
+    // Interval 10 s, phase 0.3: due at 3, 13, 23, …
+    expect(dueAt(0.3, 10, 0, 2)).toBeNull();
+    expect(dueAt(0.3, 10, 2, 40)).toBe(33);
+    expect(dueAt(0.3, 10, 33.5, 40)).toBeNull();
+  });
+});
