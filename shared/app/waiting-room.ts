@@ -16,11 +16,12 @@ import {
   ServiceUnavailableError,
   SessionEndedError,
 } from '#domain/errors';
-import { admitRatePerMinute, pollAfterSeconds, waitEstimate } from '#domain/estimate';
+import { admitRatePerMinute, pollAfterSeconds, waitCurve, waitEstimate } from '#domain/estimate';
 import { type EventConfigInput, type EventRecord, mergeConfig, nextState } from '#domain/event';
 import { INTAKE_STRIPES, STRIPE_ATTEMPTS, shardedTiming, sliceAt, ticketPosition } from '#domain/intake';
 import { type PlaceStatus, placeStatus, type Session } from '#domain/place';
 import { decide, windowStart } from '#domain/rate-limit';
+import { DOCUMENT_POLL_SECONDS } from '#domain/updates';
 import type { TokenService } from '#lib/token-service';
 import type { IdentityVerifier } from '#ports/identity';
 import { type Metrics, NO_METRICS } from '#ports/metrics';
@@ -67,6 +68,11 @@ export interface PlaceView {
   readonly ahead: number;
   readonly estimatedWaitSeconds: number | null;
   readonly pollAfterSeconds: number;
+  /**
+   * Real places the event had admitted when `ahead` was worked out: a client takes the
+   * public document's later `admittedTotal` off `ahead` to count down by itself.
+   */
+  readonly admittedTotal: number;
 }
 
 export interface JoinResult extends PlaceView {
@@ -214,6 +220,7 @@ export class WaitingRoom {
       ahead,
       estimatedWaitSeconds,
       pollAfterSeconds: pollAfterSeconds(ahead, estimatedWaitSeconds),
+      admittedTotal: event.admittedTotal,
     };
   }
 
@@ -523,13 +530,22 @@ export class WaitingRoom {
       event,
       event.config.intake === 'exact' ? await this.#store.getIssued(eventId) : 0,
     );
+    const nowSec = this.#now() / 1000;
+    const tickSeconds = this.#deps.tickSeconds ?? DEFAULT_TICK_SECONDS;
     return {
       eventId,
       state: event.state,
       servingPosition: event.servingPosition,
       issued,
-      admitRatePerMinute: admitRatePerMinute(event.recentTicks, this.#nowSec()),
+      admitRatePerMinute: admitRatePerMinute(event.recentTicks, Math.floor(nowSec)),
       updatedAt: event.updatedAt,
+      // What a client needs to count its own place down between personal updates (issue 8).
+      admittedTotal: event.admittedTotal,
+      capacity: event.config.capacity,
+      admitPerMinute: event.config.admitPerMinute,
+      generatedAt: Math.round(nowSec * 1000) / 1000,
+      waitCurve: waitCurve(event, Math.max(0, issued - event.admittedTotal), nowSec, tickSeconds),
+      pollAfterSeconds: DOCUMENT_POLL_SECONDS,
     };
   }
 

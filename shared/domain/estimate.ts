@@ -330,6 +330,56 @@ function buildTimeline(event: EstimatedEvent, nowSec: number, T: number): Timeli
   return { toNextTick, admitted, perSecond };
 }
 
+/** The line's drain as a client reads it (the public event document's `waitCurve`). */
+export interface WaitCurve {
+  /** Seconds from the document's `generatedAt` to the next tick. */
+  readonly nextTickInSeconds: number;
+  readonly tickSeconds: number;
+  /** Ticks each entry of `admitted` stands for: entry i is the count by tick (i + 1)·stride − 1. */
+  readonly stride: number;
+  /** Real places admitted from the next tick on, cumulative, by the end of each entry's ticks. */
+  readonly admitted: readonly number[];
+  /** Places a second after the last entry. */
+  readonly perSecond: number;
+}
+
+/** Entries a curve carries at most (about 1 KB of JSON). */
+export const WAIT_CURVE_ENTRIES = 120;
+
+/**
+ * The timeline `waitEstimate` reads, for a client to estimate any place's wait itself
+ * (browser-safe client: shared/client): up to `WAIT_CURVE_ENTRIES` cumulative counts,
+ * covering the line's `waiting` places (whole ticks are merged when it is long).
+ * Null when the event is closed or no pace is known.
+ */
+export function waitCurve(
+  event: EstimatedEvent,
+  waiting: number,
+  nowSec: number,
+  tickSeconds: number,
+): WaitCurve | null {
+  if (event.state === 'closed') return null;
+  const line = timeline(event, nowSec, tickSeconds);
+  if (!line) return null;
+  let needed = line.admitted.length;
+  for (let j = 0; j < line.admitted.length; j++)
+    if ((line.admitted[j] ?? 0) >= waiting) {
+      needed = j + 1;
+      break;
+    }
+  const stride = Math.max(1, Math.ceil(needed / WAIT_CURVE_ENTRIES));
+  const admitted: number[] = [];
+  for (let end = stride - 1; end < needed + stride - 1; end += stride)
+    admitted.push(Math.floor(line.admitted[Math.min(end, line.admitted.length - 1)] ?? 0));
+  return {
+    nextTickInSeconds: Math.round(line.toNextTick * 1000) / 1000,
+    tickSeconds,
+    stride,
+    admitted,
+    perSecond: Math.round(line.perSecond * 1000) / 1000,
+  };
+}
+
 /**
  * Whole seconds until a fan with `ahead` real places to go is admitted: 0 once admitted,
  * at least 1 before, null only for a closed event (nobody else is admitted). While the

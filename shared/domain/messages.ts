@@ -20,6 +20,8 @@ export type ServerMessage =
       readonly ahead: number;
       readonly estimatedWaitSeconds: number | null;
       readonly token: string;
+      /** Real places admitted when `ahead` was worked out (the public document's counter). */
+      readonly admittedTotal: number;
     }
   | { readonly type: 'admitted'; readonly seq: number; readonly claimBy: number }
   | { readonly type: 'paused'; readonly seq: number }
