@@ -70,6 +70,8 @@ export interface AppConfig {
     readonly messagesPerSecond: number;
     /** Fans expected in within this many seconds hear every move of the line. */
     readonly nearHorizonSeconds: number;
+    /** Status polls per second one event's pollers are paced to. */
+    readonly statusRequestsPerSecond: number;
     /** Open connections one place may hold; a new one beyond it closes the oldest. */
     readonly maxConnectionsPerPlace: number;
     /** Client messages one connection may send per minute; one more closes it. */
@@ -197,6 +199,13 @@ function readRealtime(env: Env): AppConfig['realtime'] {
     fanoutConcurrency: int(env, 'FQ_FANOUT_CONCURRENCY', 64, 1, 1024),
     messagesPerSecond: int(env, 'FQ_WS_MESSAGES_PER_SECOND', UPDATE_DEFAULTS.messagesPerSecond, 1, 1_000_000),
     nearHorizonSeconds: int(env, 'FQ_NEAR_HORIZON_SECONDS', UPDATE_DEFAULTS.nearHorizonSeconds, 0, 3600),
+    statusRequestsPerSecond: int(
+      env,
+      'FQ_STATUS_REQUESTS_PER_SECOND',
+      UPDATE_DEFAULTS.statusRequestsPerSecond,
+      1,
+      1_000_000,
+    ),
     maxConnectionsPerPlace: int(
       env,
       'FQ_WS_MAX_CONNECTIONS_PER_PLACE',

@@ -183,6 +183,7 @@ export function buildRuntime(config: AppConfig, overrides: RuntimeOverrides = {}
     joinRateLimitPerMinute: config.joinRateLimitPerMinute,
     eventCacheMs: config.eventCacheMs,
     tickSeconds: config.tickSeconds,
+    statusRequestsPerSecond: realtime.statusRequestsPerSecond,
     now,
     notifier,
     metrics,

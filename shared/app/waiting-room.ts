@@ -21,7 +21,7 @@ import { type EventConfigInput, type EventRecord, mergeConfig, nextState } from 
 import { INTAKE_STRIPES, STRIPE_ATTEMPTS, shardedTiming, sliceAt, ticketPosition } from '#domain/intake';
 import { type PlaceStatus, placeStatus, type Session } from '#domain/place';
 import { decide, windowStart } from '#domain/rate-limit';
-import { DOCUMENT_POLL_SECONDS } from '#domain/updates';
+import { DOCUMENT_POLL_SECONDS, statusPollSeconds, UPDATE_DEFAULTS } from '#domain/updates';
 import type { TokenService } from '#lib/token-service';
 import type { IdentityVerifier } from '#ports/identity';
 import { type Metrics, NO_METRICS } from '#ports/metrics';
@@ -49,6 +49,8 @@ export interface WaitingRoomDeps {
   readonly eventCacheMs?: number;
   /** The admitter's tick interval (the wait estimate counts in ticks); 5 s when not given, as on AWS. */
   readonly tickSeconds?: number;
+  /** Status polls per second one event's pollers are paced to (shared/domain/updates.ts). */
+  readonly statusRequestsPerSecond?: number;
   /** How joins and leaves wait for a racing request of the same place; the simulator passes its virtual clock's. */
   readonly sleep?: (ms: number) => Promise<void>;
 }
@@ -219,7 +221,11 @@ export class WaitingRoom {
       servingPosition: event.servingPosition,
       ahead,
       estimatedWaitSeconds,
-      pollAfterSeconds: pollAfterSeconds(ahead, estimatedWaitSeconds),
+      pollAfterSeconds: statusPollSeconds(pollAfterSeconds(ahead, estimatedWaitSeconds), ahead, {
+        statusRequestsPerSecond:
+          this.#deps.statusRequestsPerSecond ?? UPDATE_DEFAULTS.statusRequestsPerSecond,
+        positionTtlSeconds: event.config.positionTtlSeconds,
+      }),
       admittedTotal: event.admittedTotal,
     };
   }

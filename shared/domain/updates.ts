@@ -39,7 +39,37 @@ export const UPDATE_DEFAULTS = {
   nearHorizonSeconds: 60,
   /** A fifth of the account's default API Gateway quota (10,000 requests/s). */
   messagesPerSecond: 2000,
+  /** Half the HTTP stage's default throttle (2,000 requests/s): joins and claims need the rest. */
+  statusRequestsPerSecond: 1000,
 } as const;
+
+/**
+ * Places per second of pace: a poller `ahead` places back polls status every
+ * `ahead / (budget / STATUS_SPREAD)` seconds. Polls of a line paced so add up to about
+ * `budget / STATUS_SPREAD · ln(line)` a second, which stays under the budget for any line
+ * up to `e^STATUS_SPREAD` (hundreds of millions) but for the token-refresh floor below.
+ */
+const STATUS_SPREAD = 20;
+
+/**
+ * Seconds before a poller asks for its status again (`pollAfterSeconds` of join and
+ * status): what the estimate suggests (shared/domain/estimate.ts `pollAfterSeconds`),
+ * or slower as the distance grows so that a long line's polls stay near the event's
+ * `statusRequestsPerSecond`; never so slow that the position token (`positionTtlSeconds`,
+ * refreshed by each answer) expires: at most half its lifetime. Between polls a client
+ * counts its place down from the public event document, which is cached in front of the
+ * API, and learns of its admission there too (`servingPosition`).
+ */
+export function statusPollSeconds(
+  suggested: number,
+  ahead: number,
+  limits: { readonly statusRequestsPerSecond: number; readonly positionTtlSeconds: number },
+): number {
+  const perSecond = Math.max(1e-9, limits.statusRequestsPerSecond / STATUS_SPREAD);
+  const byBudget = Math.round(Math.max(0, ahead) / perSecond);
+  const ceiling = Math.max(suggested, Math.floor(limits.positionTtlSeconds / 2));
+  return Math.min(ceiling, Math.max(suggested, byBudget));
+}
 
 export interface UpdatePolicy {
   /** The admitter's tick: the near tier hears every tick that moves the line. */

@@ -7,6 +7,7 @@ import {
   OVERLOAD_SECONDS,
   phaseOf,
   planUpdates,
+  statusPollSeconds,
   tierOf,
   type UpdatePolicy,
   updateFor,
@@ -104,5 +105,24 @@ describe('update tiers', () => {
     expect(dueAt(0.3, 10, 0, 2)).toBeNull();
     expect(dueAt(0.3, 10, 2, 40)).toBe(33);
     expect(dueAt(0.3, 10, 33.5, 40)).toBeNull();
+  });
+
+  test("status polls: the estimate's pace near the front, slower with distance, never past half the token's life", () => {
+    const limits = { statusRequestsPerSecond: 1000, positionTtlSeconds: 1800 };
+    expect(statusPollSeconds(2, 10, limits)).toBe(2);
+    expect(statusPollSeconds(60, 1000, limits)).toBe(60);
+    expect(statusPollSeconds(60, 10_000, limits)).toBe(200);
+    expect(statusPollSeconds(60, 1_000_000, limits)).toBe(900);
+    // A line of a million pollers, each paced so: within the budget once tokens live long enough.
+    const rate = (ttl: number, n: number) => {
+      let sum = 0;
+      for (let ahead = 1; ahead <= n; ahead++)
+        sum += 1 / statusPollSeconds(60, ahead, { statusRequestsPerSecond: 1000, positionTtlSeconds: ttl });
+      return sum;
+    };
+    expect(rate(1800, 100_000)).toBeLessThan(1000);
+    expect(rate(4 * 3600, 1_000_000)).toBeLessThan(1000);
+    // With the default half-hour tokens a million pollers need ~1,500/s: the token floor wins.
+    expect(rate(1800, 1_000_000)).toBeGreaterThan(1000);
   });
 });
