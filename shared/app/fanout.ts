@@ -239,7 +239,9 @@ export class Fanout {
     // The far tier hears a move in rounds (shared/domain/updates.ts); a resume, everyone.
     const waiting = targets.flatMap((t) => (t.fan ? [t.fan] : []));
     const updates: UpdatePlan = planUpdates(policy, waiting, 1 / Math.max(1, this.#deps.shards ?? 1));
-    const move = { previousMoveSec: previousMoveSec(event.recentTicks, nowSec), nowSec: nowSec0 };
+    // Due since the move before this job's own (a job run late still covers its move).
+    const movedAt = change.kind === 'moved' ? change.at : nowSec;
+    const move = { previousMoveSec: previousMoveSec(event.recentTicks, movedAt), nowSec: nowSec0 };
     const spreadSeconds = T * SPREAD_SHARE_OF_TICK;
     const offsets = new Map<Target, number>();
     let notDue = 0;
