@@ -1,9 +1,12 @@
 /** POST /v1/events/{eventId}/join */
 import { initRuntime, runtime } from '#app/runtime';
-import { httpHandler, json, jsonBody, optionalBearerToken, pathEventId, sourceIp } from '#http/http';
+import { edgeSecretFrom } from '#http/edge';
+import { clientIp, httpHandler, json, jsonBody, optionalBearerToken, pathEventId } from '#http/http';
 import { joinBodySchema } from '#http/schemas';
 
 initRuntime();
+// Behind the stack's CloudFront distribution: proves a request came through it (decision 0011).
+const edgeSecret = edgeSecretFrom(process.env);
 
 export const handler = httpHandler(
   async (event) => {
@@ -14,7 +17,7 @@ export const handler = httpHandler(
       eventId,
       userId: body.userId,
       identityToken: config.identity ? optionalBearerToken(event) : undefined,
-      clientIp: sourceIp(event),
+      clientIp: clientIp(event, edgeSecret),
     });
     return json(created ? 201 : 200, result);
   },

@@ -16,6 +16,7 @@ import {
   ServiceUnavailableError,
   UnsupportedMediaTypeError,
 } from '#domain/errors';
+import { clientAddress, EDGE_SECRET_HEADER, VIEWER_ADDRESS_HEADER } from './edge.ts';
 import { eventIdSchema, MAX_BODY_BYTES } from './schemas.ts';
 
 export type HttpEvent = APIGatewayProxyEventV2;
@@ -135,8 +136,29 @@ export function optionalBearerToken(event: HttpEvent): string | undefined {
   return header(event, 'authorization') === undefined ? undefined : bearerToken(event);
 }
 
-export function sourceIp(event: HttpEvent): string | undefined {
+function sourceIp(event: HttpEvent): string | undefined {
   return event.requestContext?.http?.sourceIp;
+}
+
+/**
+ * The address per-address limits count: behind the stack's CloudFront distribution the
+ * viewer's (`CloudFront-Viewer-Address`, believed only with the distribution's secret,
+ * `edgeSecret`), else the connection's. See `clientAddress` in edge.ts.
+ */
+export function clientIp(event: HttpEvent, edgeSecret: string | undefined): string | undefined {
+  const client = clientAddress(
+    {
+      sourceIp: sourceIp(event),
+      edgeSecret: header(event, EDGE_SECRET_HEADER),
+      viewerAddress: header(event, VIEWER_ADDRESS_HEADER.toLowerCase()),
+    },
+    edgeSecret,
+  );
+  if (client.via === 'edge' && client.address === undefined) {
+    // Only a distribution whose origin request policy lost the header gets here.
+    logger.warn('request through the edge without a viewer address; not counted per address');
+  }
+  return client.address;
 }
 
 function bodyText(event: HttpEvent): string {
