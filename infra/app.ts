@@ -1,4 +1,5 @@
 import { App, Validations } from 'aws-cdk-lib';
+import { PriceClass } from 'aws-cdk-lib/aws-cloudfront';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { FairqueueStack } from './fairqueue-stack.ts';
 import type { FairqueueWaitingRoomProps } from './waiting-room.ts';
@@ -12,6 +13,9 @@ import type { FairqueueWaitingRoomProps } from './waiting-room.ts';
  * - `fairqueue:joinRateLimitPerMinute` joins per client address per minute, 0 = off
  * - `fairqueue:throttleRateLimit`, `fairqueue:throttleBurstLimit`  stage throttle
  * - `fairqueue:corsAllowOrigins`       comma-separated list or JSON array, default `*`
+ * - `fairqueue:cloudFront`             `false` for no CloudFront distribution in front of the HTTP API, default `true`
+ * - `fairqueue:cloudFrontPriceClass`   `PriceClass_100`, `PriceClass_200` or `PriceClass_All` (default)
+ * - `fairqueue:cloudFrontWebAclId`     ARN of a WAF web ACL (scope CLOUDFRONT, us-east-1) for the distribution
  * - `fairqueue:webSocketRateLimit`, `fairqueue:webSocketBurstLimit`  WebSocket stage throttle
  * - `fairqueue:webSocketAccessLogs`    `true` to log WebSocket access (needs the account's API Gateway
  *                                      CloudWatch Logs role), default `false`
@@ -82,11 +86,33 @@ function identity(): FairqueueWaitingRoomProps['identity'] {
   return { issuer, jwksUrl, audience };
 }
 
+function cloudFront(): FairqueueWaitingRoomProps['cloudFront'] {
+  const on = flag('cloudFront');
+  const priceClassText = text('cloudFrontPriceClass');
+  const webAclId = text('cloudFrontWebAclId');
+  if (on === false) {
+    if (priceClassText !== undefined || webAclId !== undefined) {
+      throw new Error(
+        'context fairqueue:cloudFrontPriceClass and fairqueue:cloudFrontWebAclId need fairqueue:cloudFront on',
+      );
+    }
+    return false;
+  }
+  const priceClass = Object.values(PriceClass).find((value) => value === priceClassText);
+  if (priceClassText !== undefined && priceClass === undefined) {
+    throw new Error(
+      `context fairqueue:cloudFrontPriceClass must be one of ${Object.values(PriceClass).join(', ')}, got "${priceClassText}"`,
+    );
+  }
+  return { ...(priceClass !== undefined && { priceClass }), ...(webAclId !== undefined && { webAclId }) };
+}
+
 const rateLimit = count('throttleRateLimit');
 const burstLimit = count('throttleBurstLimit');
 const issuer = text('issuer');
 const joinRateLimitPerMinute = count('joinRateLimitPerMinute');
 const corsAllowOrigins = list('corsAllowOrigins');
+const cloudFrontProps = cloudFront();
 const identityProps = identity();
 const webSocketRateLimit = count('webSocketRateLimit');
 const webSocketBurstLimit = count('webSocketBurstLimit');
@@ -125,6 +151,7 @@ new FairqueueStack(app, text('stackName') ?? 'Fairqueue', {
       },
     }),
     ...(corsAllowOrigins !== undefined && { corsAllowOrigins }),
+    cloudFront: cloudFrontProps,
     ...((webSocketRateLimit !== undefined || webSocketBurstLimit !== undefined) && {
       webSocketThrottle: {
         ...(webSocketRateLimit !== undefined && { rateLimit: webSocketRateLimit }),

@@ -54,10 +54,24 @@ export class FairqueueStack extends Stack {
       value: this.waitingRoom.observability.dashboard.dashboardName,
     });
 
+    const { edge } = this.waitingRoom;
     new CfnOutput(this, 'ApiUrl', {
-      description: 'Base URL of the fairqueue HTTP API',
+      description: edge
+        ? 'Base URL of the fairqueue API for fans and backends: the CloudFront distribution'
+        : 'Base URL of the fairqueue HTTP API',
       value: this.waitingRoom.apiUrl,
     });
+    if (edge) {
+      new CfnOutput(this, 'DirectApiUrl', {
+        description:
+          'The HTTP API without CloudFront: operators sign the /v1/admin routes (SigV4) for this host',
+        value: this.waitingRoom.directApiUrl,
+      });
+      new CfnOutput(this, 'DistributionId', {
+        description: 'CloudFront distribution in front of the HTTP API (its metrics, invalidations)',
+        value: edge.distribution.distributionId,
+      });
+    }
     new CfnOutput(this, 'TableName', {
       description: 'DynamoDB table holding every queue item',
       value: this.waitingRoom.table.tableName,

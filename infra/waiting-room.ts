@@ -32,7 +32,9 @@ import { Construct } from 'constructs';
 import { partitionPatterns } from '#adapters/dynamo-table';
 import { MAX_WS_SHARDS } from '#app/config';
 import { RETIRED_KEY_RETENTION_SECONDS } from '#domain/keyring';
+import { EDGE_SECRET_ENV } from '#http/edge';
 import { type FunctionName, ROUTES } from '#http/routes';
+import { type EdgeOptions, FairqueueEdge } from './edge.ts';
 import {
   bindKeys,
   bindTable,
@@ -67,6 +69,14 @@ export interface FairqueueWaitingRoomProps {
   readonly throttle?: ThrottleSettings;
   /** Browser origins allowed by CORS. @default ['*'] */
   readonly corsAllowOrigins?: string[];
+  /**
+   * CloudFront in front of the HTTP API (docs/decisions/0011): the public event document
+   * cached for a second and the JWKS for its max-age, one copy for everyone; every other
+   * request passes through uncached. `apiUrl` and `jwksUrl` then point at the distribution,
+   * and operators keep `directApiUrl` (SigV4 signs the API Gateway host). `false`: the API
+   * alone, as before. @default true
+   */
+  readonly cloudFront?: boolean | EdgeOptions;
   /** Seconds between admission ticks inside one admitter run. @default 5 */
   readonly tickSeconds?: number;
   /** How long one scheduled admitter invocation keeps ticking. @default 55 */
@@ -318,9 +328,13 @@ export class FairqueueWaitingRoom extends Construct {
   /** One function per distinct `fn` of the route table. */
   readonly handlers: ReadonlyMap<FunctionName, FairqueueFunction>;
   readonly admitter: FairqueueFunction;
-  /** Base URL of the API, with a trailing slash. */
+  /** Base URL clients use, with a trailing slash: the distribution's when CloudFront is on. */
   readonly apiUrl: string;
+  /** The HTTP API's own `$default` stage URL, with a trailing slash: operators sign requests for it. */
+  readonly directApiUrl: string;
   readonly jwksUrl: string;
+  /** CloudFront in front of the HTTP API; undefined when `cloudFront` is false. */
+  readonly edge: FairqueueEdge | undefined;
   readonly webSocketApi: WebSocketApi;
   readonly webSocketStage: WebSocketStage;
   /** One function per WebSocket route. */
@@ -644,6 +658,7 @@ export class FairqueueWaitingRoom extends Construct {
     }
     this.webSocketHandlers = webSocketHandlers;
 
+    const corsAllowOrigins = props.corsAllowOrigins ?? ['*'];
     const accessLogs = new LogGroup(this, 'ApiAccessLogs', {
       retention: logRetention,
       removalPolicy: RemovalPolicy.DESTROY,
@@ -654,7 +669,7 @@ export class FairqueueWaitingRoom extends Construct {
       // The stage is added below so throttling and access logs can be set on it.
       createDefaultStage: false,
       corsPreflight: {
-        allowOrigins: props.corsAllowOrigins ?? ['*'],
+        allowOrigins: corsAllowOrigins,
         allowMethods: [CorsHttpMethod.GET, CorsHttpMethod.POST, CorsHttpMethod.PUT, CorsHttpMethod.DELETE],
         allowHeaders: ['authorization', 'content-type'],
         // Browsers hide headers not listed here; clients need it to back off on 429/503.
@@ -758,10 +773,27 @@ export class FairqueueWaitingRoom extends Construct {
       ...(props.alarmTopic && { alarmTopic: props.alarmTopic }),
     });
 
-    this.apiUrl = this.stage.url;
+    this.edge =
+      props.cloudFront === false
+        ? undefined
+        : new FairqueueEdge(this, 'Edge', {
+            api: this.api,
+            corsAllowOrigins,
+            ...(typeof props.cloudFront === 'object' && props.cloudFront),
+          });
+    if (this.edge) {
+      // Only join counts clients by address, so only join is told what the distribution adds.
+      handlers.get('join')?.addEnvironment(EDGE_SECRET_ENV, this.edge.secret.secretValue.unsafeUnwrap());
+    }
+
+    this.directApiUrl = this.stage.url;
+    this.apiUrl = this.edge?.url ?? this.directApiUrl;
     const jwksRoute = ROUTES.find((route) => route.fn === 'jwks');
     if (jwksRoute === undefined) throw new Error('the route table has no jwks route');
-    this.jwksUrl = `${this.api.apiEndpoint}${parseRouteKey(jwksRoute.routeKey).path}`;
+    const jwksPath = parseRouteKey(jwksRoute.routeKey).path;
+    this.jwksUrl = this.edge
+      ? `https://${this.edge.distribution.distributionDomainName}${jwksPath}`
+      : `${this.api.apiEndpoint}${jwksPath}`;
 
     // cdk-nag findings that do not fit, each with its reason. Acknowledgements on
     // this construct cover every resource inside it.

@@ -1,10 +1,14 @@
 import { readFileSync } from 'node:fs';
 import { App, CfnResource, Duration, type Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
+import { PriceClass } from 'aws-cdk-lib/aws-cloudfront';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import type { IConstruct } from 'constructs';
+import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { EDGE_SECRET_HEADER } from '#http/edge';
 import { type FunctionName, ROUTES } from '#http/routes';
+import { edgeKindOf } from '../../infra/edge.ts';
 import type { FairqueueFunction } from '../../infra/fairqueue-function.ts';
 import { FairqueueStack, type FairqueueStackProps } from '../../infra/fairqueue-stack.ts';
 
@@ -732,7 +736,9 @@ describe('Fairqueue stack', () => {
     it('rotates the key ring at deploy and every 30 days', () => {
       const secret = logicalId(stack, stack.waitingRoom.signingKeys);
       const rotator = logicalId(stack, stack.waitingRoom.keyRotator);
-      template.resourceCountIs('AWS::SecretsManager::Secret', 1);
+      // The key ring, and the edge's secret (decision 0011), which does not rotate.
+      template.resourceCountIs('AWS::SecretsManager::Secret', 2);
+      template.resourceCountIs('AWS::SecretsManager::RotationSchedule', 1);
       template.hasResourceProperties('AWS::SecretsManager::RotationSchedule', {
         SecretId: { Ref: secret },
         RotationLambdaARN: { 'Fn::GetAtt': [rotator, 'Arn'] },
@@ -1111,6 +1117,322 @@ describe('Fairqueue stack', () => {
     });
   });
 
+  describe('CloudFront in front of the HTTP API', () => {
+    interface Behaviour {
+      readonly PathPattern?: string;
+      readonly AllowedMethods: string[];
+      readonly CachedMethods: string[];
+      readonly CachePolicyId: { Ref: string };
+      readonly OriginRequestPolicyId?: { Ref: string };
+      readonly ResponseHeadersPolicyId?: { Ref: string };
+      readonly Compress: boolean;
+      readonly ViewerProtocolPolicy: string;
+    }
+    const ALL_METHODS = ['GET', 'HEAD', 'OPTIONS', 'PUT', 'PATCH', 'POST', 'DELETE'];
+    const distributionId = () => {
+      const { edge } = stack.waitingRoom;
+      if (edge === undefined) throw new Error('no distribution');
+      return logicalId(stack, edge.distribution);
+    };
+    const config = () =>
+      template.findResources('AWS::CloudFront::Distribution')[distributionId()]?.Properties
+        .DistributionConfig;
+    const behaviours = (): Behaviour[] => config().CacheBehaviors;
+    const behaviour = (pattern: string): Behaviour => {
+      const found = behaviours().find((b) => b.PathPattern === pattern);
+      if (found === undefined) throw new Error(`no behaviour ${pattern}`);
+      return found;
+    };
+    const policy = (type: string, ref: { Ref: string } | undefined) =>
+      ref === undefined ? undefined : template.findResources(type)[ref.Ref]?.Properties;
+    const cachePolicy = (b: Behaviour) =>
+      policy('AWS::CloudFront::CachePolicy', b.CachePolicyId)?.CachePolicyConfig;
+    const requestPolicy = (b: Behaviour) =>
+      policy('AWS::CloudFront::OriginRequestPolicy', b.OriginRequestPolicyId)?.OriginRequestPolicyConfig;
+    /** The `{{resolve:secretsmanager:…}}` reference to the edge secret, as CloudFormation fills it in. */
+    const edgeSecretRef = () => {
+      const { edge } = stack.waitingRoom;
+      if (edge === undefined) throw new Error('no distribution');
+      return {
+        'Fn::Join': [
+          '',
+          ['{{resolve:secretsmanager:', { Ref: logicalId(stack, edge.secret) }, ':SecretString:::}}'],
+        ],
+      };
+    };
+    /** What nothing of a viewer's request may add to a cache key or an origin request. */
+    const NOTHING = { HeaderBehavior: 'none' };
+
+    it('is on by default: one distribution, HTTPS only, in front of the HTTP API over TLS 1.2', () => {
+      template.resourceCountIs('AWS::CloudFront::Distribution', 1);
+      const { Origins: origins, PriceClass: priceClass, HttpVersion: httpVersion } = config();
+      expect(priceClass).toBe('PriceClass_All');
+      expect(httpVersion).toBe('http2and3');
+      expect(origins).toHaveLength(1);
+      expect(origins[0]).toMatchObject({
+        DomainName: {
+          'Fn::Join': [
+            '',
+            [{ Ref: httpApiId() }, '.execute-api.', { Ref: 'AWS::Region' }, '.', { Ref: 'AWS::URLSuffix' }],
+          ],
+        },
+        CustomOriginConfig: { OriginProtocolPolicy: 'https-only', OriginSSLProtocols: ['TLSv1.2'] },
+        OriginCustomHeaders: [{ HeaderName: EDGE_SECRET_HEADER, HeaderValue: edgeSecretRef() }],
+      });
+      for (const b of [config().DefaultCacheBehavior, ...behaviours()])
+        expect(b.ViewerProtocolPolicy).toBe('https-only');
+    });
+
+    it('tries the fan routes before the event document, so the cached behaviour never serves a sub-route', () => {
+      expect(behaviours().map((b) => b.PathPattern)).toEqual([
+        '/v1/events/*/*',
+        '/v1/events/*',
+        '/.well-known/jwks.json',
+      ]);
+      // Every route of the table lands where it must: only the document and the JWKS are cached.
+      for (const route of ROUTES) {
+        const path = (route.routeKey.split(' ')[1] ?? '').replace('{eventId}', 'e1');
+        const expected =
+          route.fn === 'event' ? 'eventDocument' : route.fn === 'jwks' ? 'jwks' : 'passThrough';
+        expect(edgeKindOf(path), route.routeKey).toBe(expected);
+      }
+      // Routes to come under an event (v1.1 access) and odd paths stay uncached too.
+      for (const path of [
+        '/v1/events/e1/access',
+        '/v1/events/e1/',
+        '/v1/events/e1/status/x',
+        '/V1/events/e1',
+      ])
+        expect(edgeKindOf(path), path).toBe('passThrough');
+      fc.assert(
+        fc.property(
+          fc.stringMatching(/^[a-zA-Z0-9_-]{1,64}$/),
+          fc.string({ unit: fc.constantFrom('a', 'z', '/', '.', '%', '-', '?', '*') }),
+          (eventId, rest) => {
+            expect(edgeKindOf(`/v1/events/${eventId}`)).toBe('eventDocument');
+            expect(edgeKindOf(`/v1/events/${eventId}/${rest}`)).toBe('passThrough');
+          },
+        ),
+      );
+    });
+
+    it('caches the event document for 1 s, one copy per event for everyone', () => {
+      const document = behaviour('/v1/events/*');
+      expect(document).toMatchObject({
+        AllowedMethods: ['GET', 'HEAD'],
+        CachedMethods: ['GET', 'HEAD'],
+        Compress: true,
+      });
+      expect(cachePolicy(document)).toMatchObject({
+        MinTTL: 0,
+        DefaultTTL: 1,
+        MaxTTL: 1,
+        ParametersInCacheKeyAndForwardedToOrigin: {
+          HeadersConfig: NOTHING,
+          CookiesConfig: { CookieBehavior: 'none' },
+          QueryStringsConfig: { QueryStringBehavior: 'none' },
+        },
+      });
+      // Nothing else of the viewer's request reaches the API either: no Authorization, no cookie.
+      expect(document.OriginRequestPolicyId).toBeUndefined();
+    });
+
+    it('keeps the JWKS as long as its Cache-Control max-age says (up to a day), one copy', () => {
+      const jwks = behaviour('/.well-known/jwks.json');
+      expect(jwks).toMatchObject({ AllowedMethods: ['GET', 'HEAD'], Compress: true });
+      expect(cachePolicy(jwks)).toMatchObject({
+        MinTTL: 0,
+        DefaultTTL: 0,
+        MaxTTL: 86_400,
+        ParametersInCacheKeyAndForwardedToOrigin: {
+          HeadersConfig: NOTHING,
+          CookiesConfig: { CookieBehavior: 'none' },
+          QueryStringsConfig: { QueryStringBehavior: 'none' },
+        },
+      });
+      expect(jwks.OriginRequestPolicyId).toBeUndefined();
+    });
+
+    it('passes every other request through uncached, all methods, with exactly the headers the routes read', () => {
+      for (const b of [behaviour('/v1/events/*/*'), config().DefaultCacheBehavior as Behaviour]) {
+        expect(b.AllowedMethods).toEqual(ALL_METHODS);
+        expect(b.CachedMethods).toEqual(['GET', 'HEAD']);
+        expect(b.ResponseHeadersPolicyId).toBeUndefined();
+        // Authorization travels only as part of a cache key; the shortest TTLs that allow one,
+        // and fan answers say no-store, so nothing is kept.
+        expect(cachePolicy(b)).toMatchObject({
+          MinTTL: 0,
+          DefaultTTL: 0,
+          MaxTTL: 1,
+          ParametersInCacheKeyAndForwardedToOrigin: {
+            HeadersConfig: { HeaderBehavior: 'whitelist', Headers: ['authorization'] },
+            CookiesConfig: { CookieBehavior: 'none' },
+            QueryStringsConfig: { QueryStringBehavior: 'none' },
+          },
+        });
+        // The body's type, CORS (origin and a preflight's two) and the viewer's address; never
+        // Host (API Gateway answers only to its own), no cookie, no query string.
+        expect(requestPolicy(b)).toMatchObject({
+          HeadersConfig: {
+            HeaderBehavior: 'whitelist',
+            Headers: [
+              'content-type',
+              'origin',
+              'access-control-request-method',
+              'access-control-request-headers',
+              'CloudFront-Viewer-Address',
+            ],
+          },
+          CookiesConfig: { CookieBehavior: 'none' },
+          QueryStringsConfig: { QueryStringBehavior: 'none' },
+        });
+      }
+    });
+
+    it('gives the cached answers the CORS headers the API would, since they reach it without Origin', () => {
+      for (const pattern of ['/v1/events/*', '/.well-known/jwks.json']) {
+        const cors = policy(
+          'AWS::CloudFront::ResponseHeadersPolicy',
+          behaviour(pattern).ResponseHeadersPolicyId,
+        )?.ResponseHeadersPolicyConfig.CorsConfig;
+        expect(cors, pattern).toMatchObject({
+          AccessControlAllowOrigins: { Items: ['*'] },
+          AccessControlAllowMethods: { Items: ['GET', 'HEAD'] },
+          AccessControlExposeHeaders: { Items: ['retry-after'] },
+          AccessControlAllowCredentials: false,
+          OriginOverride: true,
+        });
+      }
+      const custom = Template.fromStack(
+        unbundledStack({ waitingRoom: { corsAllowOrigins: ['https://tickets.example'] } }),
+      );
+      custom.hasResourceProperties('AWS::CloudFront::ResponseHeadersPolicy', {
+        ResponseHeadersPolicyConfig: {
+          CorsConfig: Match.objectLike({ AccessControlAllowOrigins: { Items: ['https://tickets.example'] } }),
+        },
+      });
+      custom.hasResourceProperties('AWS::ApiGatewayV2::Api', {
+        CorsConfiguration: Match.objectLike({ AllowOrigins: ['https://tickets.example'] }),
+      });
+    });
+
+    it('holds a 5xx for one second, not the ten CloudFront would', () => {
+      expect(config().CustomErrorResponses).toEqual(
+        [500, 502, 503, 504].map((code) => ({ ErrorCode: code, ErrorCachingMinTTL: 1 })),
+      );
+    });
+
+    it('names its policies per stack and region (policy names are unique across an account)', () => {
+      for (const type of [
+        'AWS::CloudFront::CachePolicy',
+        'AWS::CloudFront::OriginRequestPolicy',
+        'AWS::CloudFront::ResponseHeadersPolicy',
+      ]) {
+        for (const resource of Object.values(template.findResources(type))) {
+          const name = JSON.stringify(Object.values(resource.Properties)[0]);
+          expect(name, type).toContain('"Fairqueue-');
+          expect(name, type).toContain('{"Ref":"AWS::Region"}');
+        }
+      }
+    });
+
+    it('tells join, and only join, the secret the distribution adds', () => {
+      for (const name of RUNTIME_FUNCTIONS) {
+        const value = functionEnv(fnId(name)).FQ_EDGE_SECRET;
+        if (name === 'join') expect(value).toEqual(edgeSecretRef());
+        else expect(value, name).toBeUndefined();
+      }
+      // Generated at deploy, long, and read by no function at run time.
+      template.hasResourceProperties('AWS::SecretsManager::Secret', {
+        GenerateSecretString: { PasswordLength: 48, ExcludePunctuation: true, IncludeSpace: false },
+      });
+      const edgeSecret = stack.waitingRoom.edge?.secret;
+      if (edgeSecret === undefined) throw new Error('no edge secret');
+      for (const name of [...RUNTIME_FUNCTIONS, 'rotate-keys'] as const)
+        expect(JSON.stringify(roleStatements(name)), name).not.toContain(logicalId(stack, edgeSecret));
+    });
+
+    it('gives clients the distribution and operators the API itself; wsUrl stays the WebSocket API', () => {
+      const domain = { 'Fn::GetAtt': [distributionId(), 'DomainName'] };
+      template.hasOutput('ApiUrl', { Value: { 'Fn::Join': ['', ['https://', domain, '/']] } });
+      template.hasOutput('JwksUrl', {
+        Value: { 'Fn::Join': ['', ['https://', domain, '/.well-known/jwks.json']] },
+      });
+      template.hasOutput('DirectApiUrl', {
+        Value: {
+          'Fn::Join': [
+            '',
+            [
+              'https://',
+              { Ref: httpApiId() },
+              '.execute-api.',
+              { Ref: 'AWS::Region' },
+              '.',
+              { Ref: 'AWS::URLSuffix' },
+              '/',
+            ],
+          ],
+        },
+      });
+      template.hasOutput('DistributionId', { Value: { Ref: distributionId() } });
+      expect(JSON.stringify(functionEnv(fnId('join')).FQ_WS_URL)).toContain('wss://');
+    });
+
+    it('takes a price class and a WAF web ACL', () => {
+      const webAclId = 'arn:aws:wafv2:us-east-1:123456789012:global/webacl/onsale/0f1e2d3c';
+      const custom = unbundledStack({
+        waitingRoom: { cloudFront: { priceClass: PriceClass.PRICE_CLASS_100, webAclId } },
+      });
+      Template.fromStack(custom).hasResourceProperties('AWS::CloudFront::Distribution', {
+        DistributionConfig: Match.objectLike({ PriceClass: 'PriceClass_100', WebACLId: webAclId }),
+      });
+      expect(nagErrors(custom)).toEqual([]);
+    });
+
+    it('cloudFront: false is the stack as it was without it: no edge, the API URL for everyone', () => {
+      const on = Template.fromStack(unbundledStack()).toJSON();
+      const offStack = unbundledStack({ waitingRoom: { cloudFront: false } });
+      const off = Template.fromStack(offStack).toJSON();
+      expect(offStack.waitingRoom.edge).toBeUndefined();
+      // Every resource but the edge's is the same, and join loses only the edge secret.
+      const expected = Object.fromEntries(
+        Object.entries<{ Type: string; Properties?: { Environment?: { Variables?: object } } }>(on.Resources)
+          .filter(([id]) => !id.startsWith('WaitingRoomEdge'))
+          .map(([id, resource]) => {
+            const variables = resource.Properties?.Environment?.Variables;
+            if (variables === undefined || !('FQ_EDGE_SECRET' in variables)) return [id, resource];
+            const { FQ_EDGE_SECRET: _secret, ...rest } = variables;
+            return [
+              id,
+              { ...resource, Properties: { ...resource.Properties, Environment: { Variables: rest } } },
+            ];
+          }),
+      );
+      expect(off.Resources).toEqual(expected);
+      expect(JSON.stringify(off.Resources)).not.toMatch(/CloudFront|FQ_EDGE_SECRET/);
+      const apiId = logicalId(offStack, offStack.waitingRoom.api);
+      const endpoint = [
+        'https://',
+        { Ref: apiId },
+        '.execute-api.',
+        { Ref: 'AWS::Region' },
+        '.',
+        { Ref: 'AWS::URLSuffix' },
+      ];
+      expect(Object.keys(off.Outputs).sort()).toEqual(
+        ['ApiUrl', 'DashboardName', 'JwksUrl', 'KeySecretArn', 'TableName', 'WebSocketUrl'].sort(),
+      );
+      expect(off.Outputs.ApiUrl).toEqual({
+        Description: 'Base URL of the fairqueue HTTP API',
+        Value: { 'Fn::Join': ['', [...endpoint, '/']] },
+      });
+      expect(off.Outputs.JwksUrl.Value).toEqual({
+        'Fn::Join': ['', [{ 'Fn::GetAtt': [apiId, 'ApiEndpoint'] }, '/.well-known/jwks.json']],
+      });
+      expect(nagErrors(offStack)).toEqual([]);
+    });
+  });
+
   it('exports the URLs and names operators need', () => {
     for (const name of ['ApiUrl', 'TableName', 'KeySecretArn', 'JwksUrl', 'WebSocketUrl'])
       template.hasOutput(name, {});
@@ -1118,7 +1440,7 @@ describe('Fairqueue stack', () => {
       Value: { 'Fn::Join': ['', Match.arrayWith(['wss://', { Ref: webSocketApiId() }, '/live'])] },
     });
     template.hasOutput('JwksUrl', {
-      Value: { 'Fn::Join': ['', [Match.anyValue(), '/.well-known/jwks.json']] },
+      Value: { 'Fn::Join': ['', [Match.anyValue(), Match.anyValue(), '/.well-known/jwks.json']] },
     });
   });
 
