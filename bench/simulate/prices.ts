@@ -38,6 +38,20 @@ export const pricesSchema = z.object({
     note: z.string(),
   }),
   eventBridge: z.object({ eventsPerMillion: money, note: z.string() }),
+  /**
+   * CloudFront in front of the HTTP API (docs/decisions/0011), dated on its own: written down
+   * after the rest. Not used by the simulator yet.
+   */
+  cloudFront: z
+    .object({
+      httpsRequestsPerMillion: money,
+      dataTransferOutPerGb: money,
+      dataTransferToOriginPerGb: money,
+      asOf: z.string().regex(/^\d{4}-\d{2}-\d{2}$/),
+      source: z.string(),
+      note: z.string(),
+    })
+    .optional(),
 });
 export type Prices = z.infer<typeof pricesSchema>;
 
