@@ -21,6 +21,9 @@ import type { FairqueueWaitingRoomProps } from './waiting-room.ts';
  *                                      CloudWatch Logs role), default `false`
  * - `fairqueue:webSocketShards`        connection partitions per event = fan-out workers per change, default 16
  * - `fairqueue:fanoutConcurrency`      posts in flight per fan-out worker, default 64
+ * - `fairqueue:webSocketMessagesPerSecond`  `position` messages per second per event (update tiers), default 2000
+ * - `fairqueue:statusRequestsPerSecond`     status polls per second per event the pollers are paced to, default 1000
+ * - `fairqueue:nearHorizonSeconds`     fans expected in within this hear every move, default 60
  * - `fairqueue:webSocketMaxConnectionsPerPlace`  open connections per place (the oldest beyond it is closed), default 3
  * - `fairqueue:webSocketMaxMessagesPerMinute`    client messages per connection and minute (one more closes it), default 60
  * - `fairqueue:pushFcmApplicationArn`, `fairqueue:pushApnsApplicationArn`
@@ -119,6 +122,9 @@ const webSocketBurstLimit = count('webSocketBurstLimit');
 const webSocketAccessLogs = flag('webSocketAccessLogs');
 const webSocketShards = count('webSocketShards');
 const fanoutConcurrency = count('fanoutConcurrency');
+const webSocketMessagesPerSecond = count('webSocketMessagesPerSecond');
+const statusRequestsPerSecond = count('statusRequestsPerSecond');
+const nearHorizonSeconds = count('nearHorizonSeconds');
 const webSocketMaxConnectionsPerPlace = count('webSocketMaxConnectionsPerPlace');
 const webSocketMaxMessagesPerMinute = count('webSocketMaxMessagesPerMinute');
 const fcmApplicationArn = text('pushFcmApplicationArn');
@@ -161,6 +167,9 @@ new FairqueueStack(app, text('stackName') ?? 'Fairqueue', {
     ...(webSocketAccessLogs !== undefined && { webSocketAccessLogs }),
     ...(webSocketShards !== undefined && { webSocketShards }),
     ...(fanoutConcurrency !== undefined && { fanoutConcurrency }),
+    ...(webSocketMessagesPerSecond !== undefined && { webSocketMessagesPerSecond }),
+    ...(statusRequestsPerSecond !== undefined && { statusRequestsPerSecond }),
+    ...(nearHorizonSeconds !== undefined && { nearHorizonSeconds }),
     ...(metricsNamespace !== undefined && { metricsNamespace }),
     ...(reservedConcurrencyOn === false
       ? { reservedConcurrency: false as const }

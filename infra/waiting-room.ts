@@ -32,6 +32,7 @@ import { Construct } from 'constructs';
 import { partitionPatterns } from '#adapters/dynamo-table';
 import { MAX_WS_SHARDS } from '#app/config';
 import { RETIRED_KEY_RETENTION_SECONDS } from '#domain/keyring';
+import { UPDATE_DEFAULTS } from '#domain/updates';
 import { EDGE_SECRET_ENV } from '#http/edge';
 import { type FunctionName, ROUTES } from '#http/routes';
 import { type EdgeOptions, FairqueueEdge } from './edge.ts';
@@ -113,6 +114,21 @@ export interface FairqueueWaitingRoomProps {
   readonly webSocketShards?: number;
   /** Posts in flight at once inside one fan-out worker. @default 64 */
   readonly fanoutConcurrency?: number;
+  /**
+   * `position` messages per second one event may send (docs/decisions/0012): while telling
+   * every connected fan every move fits, all hear every move; past it fans far back are told
+   * every 10 s (30 s under overload). Each message is an API Gateway request against the
+   * account's quota (10,000 a second by default). A whole number >= 1. @default 2000
+   */
+  readonly webSocketMessagesPerSecond?: number;
+  /**
+   * Status polls per second one event's pollers are paced to (`pollAfterSeconds` grows with
+   * the distance; never past half the position token's lifetime). A whole number >= 1.
+   * @default 1000
+   */
+  readonly statusRequestsPerSecond?: number;
+  /** Fans expected to be admitted within this many seconds hear every move. @default 60 */
+  readonly nearHorizonSeconds?: number;
   /**
    * Open WebSocket connections one place (one position token's holder) may keep; a new one
    * beyond it closes the place's oldest. A whole number >= 1. @default 3
@@ -358,6 +374,21 @@ export class FairqueueWaitingRoom extends Construct {
     const logRetention = props.logRetention ?? RetentionDays.ONE_MONTH;
     const shards = wholeNumber('webSocketShards', props.webSocketShards ?? 16, 1, MAX_WS_SHARDS);
     const fanoutConcurrency = wholeNumber('fanoutConcurrency', props.fanoutConcurrency ?? 64, 1);
+    const messagesPerSecond = wholeNumber(
+      'webSocketMessagesPerSecond',
+      props.webSocketMessagesPerSecond ?? UPDATE_DEFAULTS.messagesPerSecond,
+      1,
+    );
+    const statusRequestsPerSecond = wholeNumber(
+      'statusRequestsPerSecond',
+      props.statusRequestsPerSecond ?? UPDATE_DEFAULTS.statusRequestsPerSecond,
+      1,
+    );
+    const nearHorizonSeconds = wholeNumber(
+      'nearHorizonSeconds',
+      props.nearHorizonSeconds ?? UPDATE_DEFAULTS.nearHorizonSeconds,
+      0,
+    );
     const maxConnectionsPerPlace = wholeNumber(
       'webSocketMaxConnectionsPerPlace',
       props.webSocketMaxConnectionsPerPlace ?? 3,
@@ -440,7 +471,12 @@ export class FairqueueWaitingRoom extends Construct {
     const serviceName = Stack.of(this).stackName;
     const commonEnvironment = {
       FQ_ISSUER: issuer,
+      // Every function that estimates waits or paces clients counts in the admitter's ticks.
+      FQ_TICK_SECONDS: String(tickSeconds),
       FQ_WS_SHARDS: String(shards),
+      FQ_WS_MESSAGES_PER_SECOND: String(messagesPerSecond),
+      FQ_STATUS_REQUESTS_PER_SECOND: String(statusRequestsPerSecond),
+      FQ_NEAR_HORIZON_SECONDS: String(nearHorizonSeconds),
       FQ_METRICS_NAMESPACE: metricsNamespace,
       POWERTOOLS_SERVICE_NAME: serviceName,
     };
@@ -741,7 +777,6 @@ export class FairqueueWaitingRoom extends Construct {
       ...(reserved && { reservedConcurrentExecutions: reserved.admitter }),
       environment: {
         ...commonEnvironment,
-        FQ_TICK_SECONDS: String(tickSeconds),
         FQ_ADMITTER_RUN_SECONDS: String(admitterRunSeconds),
       },
     });

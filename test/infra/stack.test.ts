@@ -460,6 +460,35 @@ describe('Fairqueue stack', () => {
       expect(functionEnv(fanout)).toMatchObject({ FQ_FANOUT_CONCURRENCY: '64' });
     });
 
+    it('gives every function the tick and the update budgets (decision 0012), from props', () => {
+      for (const name of ['join', 'status', 'event', 'fanout', 'admitter'] as const)
+        expect(functionEnv(fnId(name)), name).toMatchObject({
+          FQ_TICK_SECONDS: '5',
+          FQ_WS_MESSAGES_PER_SECOND: '2000',
+          FQ_STATUS_REQUESTS_PER_SECOND: '1000',
+          FQ_NEAR_HORIZON_SECONDS: '60',
+        });
+      const custom = unbundledStack({
+        waitingRoom: {
+          tickSeconds: 2,
+          webSocketMessagesPerSecond: 5000,
+          statusRequestsPerSecond: 300,
+          nearHorizonSeconds: 30,
+        },
+      });
+      const functions = Template.fromStack(custom).findResources('AWS::Lambda::Function');
+      const id = logicalId(custom, functionOf(custom, 'fanout'));
+      expect(functions[id]?.Properties.Environment.Variables).toMatchObject({
+        FQ_TICK_SECONDS: '2',
+        FQ_WS_MESSAGES_PER_SECOND: '5000',
+        FQ_STATUS_REQUESTS_PER_SECOND: '300',
+        FQ_NEAR_HORIZON_SECONDS: '30',
+      });
+      expect(() => unbundledStack({ waitingRoom: { webSocketMessagesPerSecond: 0 } })).toThrow(
+        /webSocketMessagesPerSecond/,
+      );
+    });
+
     it('gives the WebSocket handlers the per-place connection cap and the message limit', () => {
       for (const name of ['ws-connect', 'ws-default', 'ws-disconnect'] as const) {
         expect(functionEnv(fnId(name)), name).toMatchObject({
