@@ -310,3 +310,39 @@ test('over the budget, near fans hear every move and far fans one move in 10 s, 
     expect(positions(far)).toBeLessThanOrEqual(moves / 2);
   }
 });
+
+test('regression: a job run late still tells every far fan due since the move before its own', async () => {
+  const { admitter, poster, jobs, clock, store, registry } = await setup({
+    capacity: 2,
+    fans: 300,
+    claimWindowSeconds: 1,
+  });
+  const { tokens } = testRoom(store, clock);
+  const fanout = new Fanout({
+    store,
+    registry,
+    tokens,
+    poster,
+    concurrency: 8,
+    now: clock.now,
+    tickSeconds: 1,
+    messagesPerSecond: 200,
+    nearHorizonSeconds: 0,
+  });
+  await admitter.tickEvent('f'); // a move; its job is not run
+  clock.advance(10);
+  const before = jobs().length;
+  await admitter.tickEvent('f'); // the next move, 10 s later
+  const moved = jobs()
+    .slice(before)
+    .find((job) => job.kind === 'moved');
+  if (!moved) throw new Error('no move');
+  clock.advance(3); // the job runs 3 s late
+  await fanout.run(moved, 0);
+  // Every far fan's 10 s schedule has a point in the 13 s since the move before: all are told.
+  for (let position = 150; position <= 300; position += 10)
+    expect(
+      poster.of(`c${position}=`).filter((m) => m.type === 'position'),
+      `#${position}`,
+    ).toHaveLength(1);
+});
