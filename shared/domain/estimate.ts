@@ -376,7 +376,8 @@ export function waitCurve(
     tickSeconds,
     stride,
     admitted,
-    perSecond: Math.round(line.perSecond * 1000) / 1000,
+    // Significant digits, not decimals: a slow line (one slot, long holds) is a few ten-thousandths a second.
+    perSecond: Number(line.perSecond.toPrecision(4)),
   };
 }
 
