@@ -1,0 +1,110 @@
+/**
+ * When a client reads what, and how it backs off. While its WebSocket is live, the socket
+ * tells it (a far fan every 10 s at most, decision 0012) and the status route is only a
+ * backstop. Otherwise it reads the public event document at the document's pace while the
+ * place waits (cached in front of the API: it costs the origin nothing that grows with the
+ * crowd, but each read is a CDN request, so a live client does not read it) and the status
+ * route at the pace the server gives. Everything that fails backs off exponentially with
+ * jitter, so a crowd that lost the server does not come back all at once.
+ */
+import type { PlaceView } from './place-clock.ts';
+
+/** While the WebSocket is live, status is only a backstop (and keeps the token fresh). */
+export const LIVE_STATUS_SECONDS = 30;
+/** Until the server has said (`pollAfterSeconds` of the document or of a status answer). */
+export const DEFAULT_DOCUMENT_SECONDS = 8;
+export const DEFAULT_STATUS_SECONDS = 5;
+
+const OVER: readonly (string | null)[] = ['missed', 'completed', 'expired', 'left'];
+
+export interface ReadPlanInput {
+  readonly view: Pick<PlaceView, 'status' | 'eventState'>;
+  /** A WebSocket is open and has not been lost since. */
+  readonly live: boolean;
+  /** The last status or join answer's `pollAfterSeconds`. */
+  readonly statusPollAfterSeconds: number | null;
+  /** The last document's `pollAfterSeconds`. */
+  readonly documentPollAfterSeconds: number | null;
+}
+
+export interface ReadPlan {
+  /** Nothing more will change for this place: stop reading (and close the socket). */
+  readonly done: boolean;
+  /** Seconds until the next status call; null: none. */
+  readonly statusSeconds: number | null;
+  /** Seconds until the next read of the public event document; null: none. */
+  readonly documentSeconds: number | null;
+}
+
+/**
+ * When to read next, after a successful read. Failed reads back off instead (`Backoff`).
+ *
+ * @example
+ * const plan = readPlan({ view: clock.view(Date.now()), live, statusPollAfterSeconds: 7, documentPollAfterSeconds: 5 });
+ * if (plan.statusSeconds !== null) setTimeout(pollStatus, plan.statusSeconds * 1000);
+ */
+export function readPlan(input: ReadPlanInput): ReadPlan {
+  const { status, eventState } = input.view;
+  if (OVER.includes(status) || eventState === 'closed')
+    return { done: true, statusSeconds: null, documentSeconds: null };
+  const pace = input.statusPollAfterSeconds ?? DEFAULT_STATUS_SECONDS;
+  // Once admitted the line's countdown is over: only the place's own status matters.
+  const waiting = status === 'waiting' || status === null;
+  return {
+    done: false,
+    statusSeconds: input.live ? Math.max(pace, LIVE_STATUS_SECONDS) : pace,
+    documentSeconds:
+      waiting && !input.live ? (input.documentPollAfterSeconds ?? DEFAULT_DOCUMENT_SECONDS) : null,
+  };
+}
+
+export interface BackoffOptions {
+  /** The first delay, before jitter. */
+  readonly initialMs?: number;
+  /** The longest delay, before jitter. */
+  readonly maxMs?: number;
+  /** A number in [0, 1): `Math.random` unless a test passes its own. */
+  readonly random?: () => number;
+}
+
+export const BACKOFF_DEFAULTS = { initialMs: 1_000, maxMs: 30_000 } as const;
+
+/**
+ * Exponential backoff with jitter: initial, twice that, four times … up to the maximum, each
+ * multiplied by a random factor in [0.5, 1.5), so clients that failed together spread out.
+ *
+ * @example
+ * const retry = new Backoff();
+ * socket.onclose = () => setTimeout(connect, retry.next()); // ~1 s, ~2 s, ~4 s … ~30 s
+ * socket.onopen = () => retry.reset();
+ */
+export class Backoff {
+  readonly #initialMs: number;
+  readonly #maxMs: number;
+  readonly #random: () => number;
+  #attempts = 0;
+
+  constructor(options: BackoffOptions = {}) {
+    this.#initialMs = options.initialMs ?? BACKOFF_DEFAULTS.initialMs;
+    this.#maxMs = Math.max(this.#initialMs, options.maxMs ?? BACKOFF_DEFAULTS.maxMs);
+    this.#random = options.random ?? Math.random;
+  }
+
+  /** Failed attempts since the last reset. */
+  get attempts(): number {
+    return this.#attempts;
+  }
+
+  /** The delay (ms) before the next attempt; counts one more failed attempt. */
+  next(): number {
+    // The exponent stops growing once past the maximum, so it never overflows.
+    const base = Math.min(this.#maxMs, this.#initialMs * 2 ** Math.min(this.#attempts, 30));
+    this.#attempts++;
+    return Math.round(base * (0.5 + this.#random()));
+  }
+
+  /** After a success: the next failure starts from the initial delay again. */
+  reset(): void {
+    this.#attempts = 0;
+  }
+}

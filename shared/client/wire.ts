@@ -1,0 +1,215 @@
+/**
+ * What the waiting room's public surface sends a client (docs/openapi.yaml), read from
+ * untrusted JSON. Every reader checks the shape by hand and answers null for anything it
+ * cannot use, so a client never acts on a body it does not understand (no schema library:
+ * this is the core of the browser client, and it stays small). Unknown fields are ignored,
+ * as the contract asks of clients.
+ */
+
+export type EventState = 'open' | 'paused' | 'closed';
+export type PlaceStatus = 'waiting' | 'admitted' | 'active' | 'missed' | 'completed' | 'expired';
+
+const EVENT_STATES: readonly string[] = ['open', 'paused', 'closed'];
+const PLACE_STATUSES: readonly string[] = ['waiting', 'admitted', 'active', 'missed', 'completed', 'expired'];
+
+/** The line's expected drain, as the public event document's `waitCurve` carries it. */
+export interface WaitCurve {
+  /** Seconds from the document's `generatedAt` to the next admission tick. */
+  readonly nextTickInSeconds: number;
+  readonly tickSeconds: number;
+  /** Ticks each entry of `admitted` stands for: entry i is the count by tick (i + 1)·stride − 1. */
+  readonly stride: number;
+  /** Real places admitted from the next tick on, cumulative, non-decreasing. */
+  readonly admitted: readonly number[];
+  /** Places a second after the last entry. */
+  readonly perSecond: number;
+}
+
+/**
+ * What a join answer, a status answer or a `position` message says about a place. Fields a
+ * source does not carry are null (a join answer has no `status` or `seq`; an older server
+ * sends no `admittedTotal`).
+ */
+export interface PlaceUpdate {
+  readonly seq: number | null;
+  readonly status: PlaceStatus | null;
+  readonly eventState: EventState | null;
+  readonly position: number;
+  readonly servingPosition: number;
+  readonly ahead: number;
+  readonly estimatedWaitSeconds: number | null;
+  /** Real places the event had admitted when `ahead` was worked out. */
+  readonly admittedTotal: number | null;
+  readonly claimBy: number | null;
+  readonly pollAfterSeconds: number | null;
+  /** A refreshed position token, to use from now on. */
+  readonly token: string | null;
+}
+
+/** The public event document (`GET /v1/events/{eventId}`), as far as a client counts with it. */
+export interface EventDocument {
+  readonly state: EventState;
+  readonly servingPosition: number;
+  readonly admittedTotal: number | null;
+  /** The event's capacity and rate cap (null: no cap); null when the server does not say. */
+  readonly limits: { readonly capacity: number; readonly admitPerMinute: number | null } | null;
+  /** Epoch seconds (fractions allowed) at which `waitCurve` was worked out. */
+  readonly generatedAt: number | null;
+  readonly waitCurve: WaitCurve | null;
+  readonly pollAfterSeconds: number | null;
+}
+
+/** A server message over the WebSocket. */
+export type ServerMessage =
+  | { readonly type: 'position'; readonly seq: number | null; readonly update: PlaceUpdate }
+  | { readonly type: 'admitted'; readonly seq: number | null; readonly claimBy: number | null }
+  | { readonly type: 'paused' | 'resumed' | 'closed' | 'left'; readonly seq: number | null }
+  | { readonly type: 'pong' };
+
+type Json = Record<string, unknown>;
+
+function object(value: unknown): Json | null {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Json) : null;
+}
+
+function finite(value: unknown): number | null {
+  return typeof value === 'number' && Number.isFinite(value) ? value : null;
+}
+
+function count(value: unknown): number | null {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0 ? value : null;
+}
+
+function oneOf<T extends string>(value: unknown, allowed: readonly string[]): T | null {
+  return typeof value === 'string' && allowed.includes(value) ? (value as T) : null;
+}
+
+function nonNegative(value: unknown): number | null {
+  const n = finite(value);
+  return n !== null && n >= 0 ? n : null;
+}
+
+/**
+ * Reads a join answer, a status answer or the body of a `position` message; null when it
+ * lacks what every one of them carries (`position`, `servingPosition`, `ahead`).
+ *
+ * @example
+ * const update = readPlaceUpdate(await res.json());
+ * if (update) clock.applyUpdate(update, Date.now());
+ */
+export function readPlaceUpdate(body: unknown): PlaceUpdate | null {
+  const o = object(body);
+  if (!o) return null;
+  const position = count(o.position);
+  const servingPosition = count(o.servingPosition);
+  const ahead = count(o.ahead);
+  if (position === null || position < 1 || servingPosition === null || ahead === null) return null;
+  return {
+    seq: finite(o.seq),
+    status: oneOf<PlaceStatus>(o.status, PLACE_STATUSES),
+    eventState: oneOf<EventState>(o.eventState, EVENT_STATES),
+    position,
+    servingPosition,
+    ahead,
+    estimatedWaitSeconds: nonNegative(o.estimatedWaitSeconds),
+    admittedTotal: count(o.admittedTotal),
+    claimBy: finite(o.claimBy),
+    pollAfterSeconds: positive(o.pollAfterSeconds),
+    token: typeof o.token === 'string' && o.token.length > 0 ? o.token : null,
+  };
+}
+
+function positive(value: unknown): number | null {
+  const n = finite(value);
+  return n !== null && n > 0 ? n : null;
+}
+
+/** Reads a `waitCurve`; null when it is absent or not a curve a client can read. */
+export function readWaitCurve(value: unknown): WaitCurve | null {
+  const o = object(value);
+  if (!o || !Array.isArray(o.admitted)) return null;
+  const nextTickInSeconds = nonNegative(o.nextTickInSeconds);
+  const tickSeconds = positive(o.tickSeconds);
+  const stride = count(o.stride);
+  const perSecond = nonNegative(o.perSecond);
+  if (nextTickInSeconds === null || tickSeconds === null || !stride || perSecond === null) return null;
+  const admitted: number[] = [];
+  for (const entry of o.admitted) {
+    const n = nonNegative(entry);
+    // Cumulative: an entry below the one before is not a curve.
+    if (n === null || n < (admitted[admitted.length - 1] ?? 0)) return null;
+    admitted.push(n);
+  }
+  return { nextTickInSeconds, tickSeconds, stride, admitted, perSecond };
+}
+
+/**
+ * Reads the public event document; null when it has no `state` or `servingPosition`.
+ *
+ * @example
+ * const doc = readEventDocument(await (await fetch(`${baseUrl}/v1/events/${eventId}`)).json());
+ * if (doc) clock.applyDocument(doc, Date.now());
+ */
+export function readEventDocument(body: unknown): EventDocument | null {
+  const o = object(body);
+  if (!o) return null;
+  const state = oneOf<EventState>(o.state, EVENT_STATES);
+  const servingPosition = count(o.servingPosition);
+  if (state === null || servingPosition === null) return null;
+  const capacity = count(o.capacity);
+  const admitPerMinute = o.admitPerMinute === null ? null : positive(o.admitPerMinute);
+  const limitsKnown =
+    capacity !== null && capacity > 0 && (o.admitPerMinute === null || admitPerMinute !== null);
+  return {
+    state,
+    servingPosition,
+    admittedTotal: count(o.admittedTotal),
+    limits: limitsKnown ? { capacity, admitPerMinute } : null,
+    generatedAt: positive(o.generatedAt),
+    waitCurve: readWaitCurve(o.waitCurve),
+    pollAfterSeconds: positive(o.pollAfterSeconds),
+  };
+}
+
+/**
+ * Reads a WebSocket text frame (the string, or JSON already parsed); null for anything that
+ * is not a message this client knows (the contract asks clients to ignore those).
+ *
+ * @example
+ * socket.onmessage = (event) => {
+ *   const message = readServerMessage(event.data);
+ *   if (message) clock.applyMessage(message, Date.now());
+ * };
+ */
+export function readServerMessage(data: unknown): ServerMessage | null {
+  let parsed: unknown = data;
+  if (typeof data === 'string') {
+    try {
+      parsed = JSON.parse(data);
+    } catch {
+      return null;
+    }
+  }
+  const o = object(parsed);
+  if (!o) return null;
+  const seq = finite(o.seq);
+  switch (o.type) {
+    case 'position': {
+      const update = readPlaceUpdate(o);
+      return update
+        ? { type: 'position', seq, update: { ...update, status: 'waiting', eventState: 'open' } }
+        : null;
+    }
+    case 'admitted':
+      return { type: 'admitted', seq, claimBy: finite(o.claimBy) };
+    case 'paused':
+    case 'resumed':
+    case 'closed':
+    case 'left':
+      return { type: o.type, seq };
+    case 'pong':
+      return { type: 'pong' };
+    default:
+      return null;
+  }
+}
