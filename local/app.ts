@@ -23,6 +23,7 @@ import type { FanoutJob, PushJob } from '#app/jobs';
 import { logger } from '#app/logger';
 import { buildRuntime, type Runtime, type RuntimeOverrides, setRuntime } from '#app/runtime';
 import { errorBody } from '#http/http';
+import { clientBundle } from './client-bundle.ts';
 import { type Gateway, lambdaContext, servePage, startGateway } from './gateway.ts';
 import { type LocalCredentials, newLocalCredentials } from './sigv4.ts';
 import { LocalWebSocketApi, type WebSocketHandlers } from './websocket.ts';
@@ -71,7 +72,7 @@ export interface LocalApp {
 }
 
 /** Local-only routes beside the pages: GET only. */
-const LOCAL_ROUTES = new Set(['/_local/pushes', '/_local/metrics']);
+const LOCAL_ROUTES = new Set(['/_local/pushes', '/_local/metrics', '/client.js']);
 
 const PAGES: Record<string, URL> = {
   '/': new URL('./pages/index.html', import.meta.url),
@@ -167,6 +168,12 @@ export async function startLocal(options: LocalOptions): Promise<LocalApp> {
       res.end(JSON.stringify(errorBody('method_not_allowed', `${req.method} is not allowed here.`)));
       return true;
     }
+    if (url.pathname === '/client.js') {
+      // The browser client the pages import (built at start; see client-bundle.ts).
+      res.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8', 'cache-control': 'no-cache' });
+      res.end(await clientBundle());
+      return true;
+    }
     if (url.pathname === '/_local/metrics') {
       const { contentType, body } = await metrics.exposition();
       res.writeHead(200, { 'content-type': contentType, 'cache-control': 'no-store' });
@@ -182,6 +189,9 @@ export async function startLocal(options: LocalOptions): Promise<LocalApp> {
     return websocket.serveManagement(req, res, url);
   };
 
+  // The browser client is built while the rest starts; one that does not build fails the start.
+  const bundled = clientBundle();
+  bundled.catch(() => {});
   // Listen first, since the handlers' config needs the real port (tests ask for port 0), but
   // answer 503 `starting` until the store exists and the runtime is installed.
   const gateway = await startGateway({
@@ -227,6 +237,7 @@ export async function startLocal(options: LocalOptions): Promise<LocalApp> {
     if (fresh && config.keys.kind === 'file') await new FileKeyStore(config.keys.dir).reset();
     // Load the key ring now, so the first request does not pay for key generation.
     await runtime.tokens.jwks();
+    await bundled;
     if (options.demo && !(await runtime.store.getEvent(options.demo.eventId, { consistent: true }))) {
       await runtime.room.putEvent(options.demo.eventId, {
         capacity: options.demo.capacity,

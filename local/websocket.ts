@@ -51,6 +51,7 @@ const REASONS: Record<number, string> = {
   400: 'Bad Request',
   404: 'Not Found',
   426: 'Upgrade Required',
+  429: 'Too Many Requests',
 };
 
 /** Answers a refused upgrade with the contract's JSON error body and closes the socket. */
@@ -149,6 +150,8 @@ export class LocalWebSocketApi {
    */
   readonly #connecting = new Map<string, { closeOnOpen: boolean }>();
   #sweeper: NodeJS.Timeout | undefined;
+  #refusing = false;
+  #refused = 0;
 
   /**
    * @param credentials what the runtime's management client signs with: `@connections`
@@ -163,6 +166,20 @@ export class LocalWebSocketApi {
 
   get connectionCount(): number {
     return this.#live.size;
+  }
+
+  /**
+   * While on, every handshake on the path is refused with 429, as API Gateway refuses new
+   * connections beyond the account's quota (about 500 a second): for tests of clients that
+   * must fall back to polling. Connections already open stay open.
+   */
+  refuseHandshakes(on: boolean): void {
+    this.#refusing = on;
+  }
+
+  /** Handshakes refused by `refuseHandshakes` so far. */
+  get refusedHandshakes(): number {
+    return this.#refused;
   }
 
   #event(routeKey: string, connectionId: string, req: IncomingMessage | null, body?: string): WebSocketEvent {
@@ -227,6 +244,16 @@ export class LocalWebSocketApi {
     }
     if (url.pathname !== this.path) {
       refuse(socket, 404, 'not_found', `No WebSocket endpoint at ${url.pathname.slice(0, 100)}.`);
+      return;
+    }
+    if (this.#refusing) {
+      this.#refused++;
+      refuse(
+        socket,
+        429,
+        'too_many_connections',
+        'No new connections for now: poll the status route instead.',
+      );
       return;
     }
     // As API Gateway: a request that is not a valid WebSocket handshake never reaches `$connect`

@@ -1,0 +1,38 @@
+/**
+ * The browser client (shared/client) as one ES module, built in memory by esbuild when the
+ * local runtime starts and served at `/client.js`: the pages import it, and nobody has to
+ * run a build by hand. `platform: 'neutral'` resolves no Node built-in, so a Node API
+ * creeping into the client fails the start (and its test) rather than a browser.
+ */
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+
+const ENTRY = fileURLToPath(new URL('../shared/client/index.ts', import.meta.url));
+
+let bundle: Promise<string> | undefined;
+
+/** The bundle's text, built once per process (the sources do not change while it runs). */
+export function clientBundle(): Promise<string> {
+  bundle ??= buildClientBundle().catch((error: unknown) => {
+    bundle = undefined;
+    throw error;
+  });
+  return bundle;
+}
+
+async function buildClientBundle(): Promise<string> {
+  const result = await build({
+    entryPoints: [ENTRY],
+    bundle: true,
+    format: 'esm',
+    platform: 'neutral',
+    // Browsers of the last few years, and React Native's engine.
+    target: 'es2020',
+    write: false,
+    sourcemap: 'inline',
+    logLevel: 'silent',
+  });
+  const [file] = result.outputFiles;
+  if (!file) throw new Error('esbuild produced no client bundle');
+  return file.text;
+}
