@@ -349,7 +349,8 @@ export const WAIT_CURVE_ENTRIES = 120;
 /**
  * The timeline `waitEstimate` reads, for a client to estimate any place's wait itself
  * (browser-safe client: shared/client): up to `WAIT_CURVE_ENTRIES` cumulative counts,
- * covering the line's `waiting` places (whole ticks are merged when it is long).
+ * covering the line's `waiting` places (past the timeline at its steady pace; whole ticks are
+ * merged when it is long).
  * Null when the event is closed or no pace is known.
  */
 export function waitCurve(
@@ -361,16 +362,24 @@ export function waitCurve(
   if (event.state === 'closed') return null;
   const line = timeline(event, nowSec, tickSeconds);
   if (!line) return null;
-  let needed = line.admitted.length;
-  for (let j = 0; j < line.admitted.length; j++)
+  // Past the timeline the line moves at its steady pace, as `waitEstimate` plays it. The curve
+  // goes on at that pace until it covers the whole line: counts are rounded down, so a place
+  // read past the last count would wait up to a place's worth of time (minutes, in a line of
+  // few slots and long holds) longer than the server says.
+  const played = line.admitted.length;
+  const last = line.admitted[played - 1] ?? 0;
+  const perTick = line.perSecond * tickSeconds;
+  const at = (tick: number) =>
+    tick < played ? (line.admitted[tick] ?? 0) : last + (tick - (played - 1)) * perTick;
+  let needed = played + Math.max(0, Math.ceil((waiting - last) / perTick));
+  for (let j = 0; j < played; j++)
     if ((line.admitted[j] ?? 0) >= waiting) {
       needed = j + 1;
       break;
     }
   const stride = Math.max(1, Math.ceil(needed / WAIT_CURVE_ENTRIES));
   const admitted: number[] = [];
-  for (let end = stride - 1; end < needed + stride - 1; end += stride)
-    admitted.push(Math.floor(line.admitted[Math.min(end, line.admitted.length - 1)] ?? 0));
+  for (let end = stride - 1; end < needed + stride - 1; end += stride) admitted.push(Math.floor(at(end)));
   return {
     nextTickInSeconds: Math.round(line.toNextTick * 1000) / 1000,
     tickSeconds,
