@@ -45,16 +45,27 @@ afterAll(async () => {
   if (shotDir && !keepShots) rmSync(shotDir, { recursive: true, force: true });
 });
 
-/** A fresh browser profile (own localStorage), as a separate fan or operator would have. */
-async function open(path: string): Promise<Page> {
+/**
+ * A fresh browser profile (own localStorage), as a separate fan or operator would have.
+ * `clock`: the page's time is playwright's (installed before the page loads, running until
+ * the test pauses it). `expectedErrors`: console errors the test provokes itself (Chromium
+ * logs every refused WebSocket handshake).
+ */
+async function open(path: string, options: { clock?: boolean; expectedErrors?: RegExp } = {}): Promise<Page> {
   const context = await browser.newContext({ viewport: { width: 900, height: 900 } });
+  if (options.clock) await context.clock.install();
   const page = await context.newPage();
   page.on('pageerror', (error) => pageErrors.push(`${path}: ${error.message}`));
   page.on('console', (message) => {
     // A 4xx the page asked for (wrong admin token, join of a missing event) is logged by
     // Chromium as a failed resource load; that is the test's doing, not a page error.
-    if (message.type() === 'error' && !message.text().includes('Failed to load resource')) {
-      pageErrors.push(`${path}: ${message.text()}`);
+    const text = message.text();
+    if (
+      message.type() === 'error' &&
+      !text.includes('Failed to load resource') &&
+      !options.expectedErrors?.test(text)
+    ) {
+      pageErrors.push(`${path}: ${text}`);
     }
   });
   await page.goto(`${app.url}${path}`);
@@ -73,6 +84,15 @@ async function tick() {
 }
 
 const text = (locator: Locator) => expect.poll(() => textOf(locator), WAIT);
+
+/** The wait the page shows, in seconds ("about 2 min 05 s" → 125); NaN when it shows none. */
+async function shownWait(page: Page): Promise<number> {
+  const shown = (await textOf(page.locator('#eta'))) ?? '';
+  const match = shown.match(/^about (?:(\d+) h )?(?:(\d+) min)? ?(?:(\d+) s)?$/);
+  if (!match) return Number.NaN;
+  const [, h, m, sec] = match;
+  return Number(h ?? 0) * 3600 + Number(m ?? 0) * 60 + Number(sec ?? 0);
+}
 const visible = (locator: Locator) => expect.poll(() => locator.isVisible(), WAIT);
 
 function jwtPart(token: string, index: 0 | 1): Record<string, unknown> {
@@ -334,6 +354,178 @@ describe('waiting room page', () => {
     expect(await textOf(fan.locator('#serving'))).toBe('1');
     await fan.unroute('**/status');
     await closeAll(fan);
+  });
+
+  test('the page counts down between updates (browser clock controlled); a pause stops the countdown and says why', async () => {
+    const eventId = 'page-countdown';
+    await putEvent(eventId);
+    await call(app, 'POST', `/v1/events/${eventId}/join`, { body: {} });
+    const fan = await open(`/?event=${eventId}`, { clock: true });
+    await fan.locator('#join').click();
+    await text(fan.locator('#position')).toBe('#2');
+    await text(fan.locator('#live')).toBe('live');
+    await text(fan.locator('#eta')).toMatch(/^about /);
+    // From here on the page's time moves only when the test moves it (and the server's with it).
+    await fan.clock.pauseAt((await fan.evaluate(() => Date.now())) + 100);
+    const run = async (seconds: number) => {
+      clock.advance(seconds);
+      await fan.clock.runFor(seconds * 1000);
+    };
+    // Each reading after the same run of time: the page renders on its own timer, every 250 ms.
+    await fan.clock.runFor(1000);
+    const waits: number[] = [await shownWait(fan)];
+    for (let i = 0; i < 3; i++) {
+      await run(1);
+      waits.push(await shownWait(fan));
+    }
+    // Second by second, with no news from the server in between.
+    expect(waits.slice(1)).toEqual(waits.slice(0, -1).map((w) => w - 1));
+    expect(await textOf(fan.locator('#ahead'))).toBe('2');
+    expect(await textOf(fan.locator('#eta-note'))).toBe('');
+    expect(await fan.locator('#eta-note').isHidden()).toBe(true);
+    for (const [width, name] of [
+      [360, 'room-countdown-360.png'],
+      [900, 'room-countdown.png'],
+    ] as const) {
+      await fan.setViewportSize({ width, height: 800 });
+      await fan.screenshot({ path: join(shotDir, name), fullPage: true });
+    }
+
+    // The line moves: the socket brings the new place, and the countdown goes on from there.
+    await tick();
+    await app.settle();
+    await text(fan.locator('#ahead')).toBe('1');
+    await run(1);
+    const afterMove = await shownWait(fan);
+    await run(2);
+    expect(await shownWait(fan)).toBe(afterMove - 2);
+
+    // Paused: the page says so, and the countdown stands still however long the pause lasts.
+    let statusAnswers = 0;
+    fan.on('response', (response) => {
+      if (response.url().endsWith('/status')) statusAnswers++;
+    });
+    expect((await call(app, 'POST', `/v1/admin/events/${eventId}/pause`, { admin: true })).status).toBe(200);
+    await app.settle();
+    await text(fan.locator('#event-state')).toBe('paused');
+    // The pause makes the page ask its status once (no timer involved): wait for that answer.
+    await expect.poll(() => statusAnswers, WAIT).toBeGreaterThanOrEqual(1);
+    await fan.clock.runFor(300);
+    await text(fan.locator('#eta-note')).toContain('paused');
+    const paused = await shownWait(fan);
+    await run(20);
+    expect(await shownWait(fan)).toBe(paused);
+    await fan.setViewportSize({ width: 360, height: 800 });
+    await fan.screenshot({ path: join(shotDir, 'room-paused-360.png'), fullPage: true });
+
+    // Resumed: it counts down again.
+    expect((await call(app, 'POST', `/v1/admin/events/${eventId}/resume`, { admin: true })).status).toBe(200);
+    await app.settle();
+    await text(fan.locator('#event-state')).toBe('open');
+    await expect.poll(() => statusAnswers, WAIT).toBeGreaterThanOrEqual(2);
+    await fan.clock.runFor(300);
+    const resumed = await shownWait(fan);
+    await run(3);
+    expect(await shownWait(fan)).toBe(resumed - 3);
+    await text(fan.locator('#eta-note')).toBe('');
+    await closeAll(fan);
+  });
+
+  test('a refused WebSocket: the page polls the status and reads the event document, and still moves; it connects once it may', async () => {
+    const eventId = 'page-refused';
+    await putEvent(eventId);
+    await call(app, 'POST', `/v1/events/${eventId}/join`, { body: {} });
+    app.websocket.refuseHandshakes(true);
+    try {
+      const refusedBefore = app.websocket.refusedHandshakes;
+      const fan = await open(`/?event=${eventId}`, { expectedErrors: /WebSocket connection to .* failed/ });
+      const reads = { status: 0, document: 0 };
+      fan.on('request', (request) => {
+        const { pathname } = new URL(request.url());
+        if (pathname === `/v1/events/${eventId}/status`) reads.status++;
+        if (pathname === `/v1/events/${eventId}`) reads.document++;
+      });
+      await fan.locator('#join').click();
+      await text(fan.locator('#position')).toBe('#2');
+      await text(fan.locator('#ahead')).toBe('2');
+      // Refused, and refused again after a backoff: the page says it is polling, and polls.
+      await expect
+        .poll(() => app.websocket.refusedHandshakes - refusedBefore, WAIT)
+        .toBeGreaterThanOrEqual(2);
+      expect(await textOf(fan.locator('#live'))).toBe('polling');
+      await expect.poll(() => reads.status, WAIT).toBeGreaterThanOrEqual(1);
+      await expect.poll(() => reads.document, WAIT).toBeGreaterThanOrEqual(1);
+      await text(fan.locator('#eta')).toMatch(/^about /);
+      expect(await textOf(fan.locator('#error'))).toBe('');
+
+      // The line moves without any socket: the page learns it by reading.
+      await tick();
+      await text(fan.locator('#ahead')).toBe('1');
+      await text(fan.locator('#serving')).toBe('1');
+      expect(await app.runtime.registry.listPlace(eventId, 2)).toEqual([]);
+
+      // Connections are taken again: the page goes live by itself.
+      app.websocket.refuseHandshakes(false);
+      await expect.poll(() => textOf(fan.locator('#live')), { ...WAIT, timeout: 45_000 }).toBe('live');
+      await closeAll(fan);
+    } finally {
+      app.websocket.refuseHandshakes(false);
+    }
+  });
+
+  test('the waiting room unreachable: the page shows the place from its token as last known, says it is reconnecting, and recovers', async () => {
+    const eventId = 'page-offline';
+    await putEvent(eventId);
+    await call(app, 'POST', `/v1/events/${eventId}/join`, { body: {} });
+    const fan = await open(`/?event=${eventId}`, { expectedErrors: /WebSocket connection to .* failed/ });
+    await fan.locator('#join').click();
+    await text(fan.locator('#position')).toBe('#2');
+    await text(fan.locator('#live')).toBe('live');
+    await text(fan.locator('#ahead')).toBe('2');
+    await text(fan.locator('#eta')).toMatch(/^about /);
+
+    // Nothing answers: every API request fails, the socket is dropped and refused. (The page
+    // itself still loads, as it would from a CDN or the browser's cache.)
+    await fan.route('**/v1/events/**', (route) => route.abort('connectionrefused'));
+    app.websocket.refuseHandshakes(true);
+    try {
+      app.websocket.dropAll();
+      await fan.reload();
+      await visible(fan.locator('#place-card')).toBe(true);
+      expect(await fan.locator('#join-card').isHidden()).toBe(true);
+      await text(fan.locator('#position')).toBe('#2');
+      await text(fan.locator('#live')).toBe('reconnecting');
+      await text(fan.locator('#offline-note')).toMatch(/cannot be reached.*#2 is kept; trying again/);
+      // As last known, and still counting down.
+      await text(fan.locator('#status')).toBe('waiting');
+      await text(fan.locator('#ahead')).toBe('2');
+      const before = await shownWait(fan);
+      await expect.poll(() => shownWait(fan), WAIT).toBeLessThan(before);
+      await fan.setViewportSize({ width: 360, height: 800 });
+      await fan.screenshot({ path: join(shotDir, 'room-offline-360.png'), fullPage: true });
+
+      // Only the token left (a place stored by an older page): its `pos` is still shown.
+      const key = JSON.stringify(`fairqueue:${eventId}`);
+      await fan.evaluate(`(() => {
+        const { token, wsUrl } = JSON.parse(localStorage.getItem(${key}));
+        localStorage.setItem(${key}, JSON.stringify({ token, wsUrl }));
+      })()`);
+      await fan.reload();
+      await text(fan.locator('#position')).toBe('#2');
+      await text(fan.locator('#live')).toBe('reconnecting');
+      expect(await textOf(fan.locator('#ahead'))).toBe('–');
+
+      // Back: the page finds its place again by itself.
+      await fan.unroute('**/v1/events/**');
+      app.websocket.refuseHandshakes(false);
+      await expect.poll(() => textOf(fan.locator('#status')), { ...WAIT, timeout: 45_000 }).toBe('waiting');
+      await text(fan.locator('#ahead')).toBe('2');
+      await expect.poll(() => textOf(fan.locator('#live')), { ...WAIT, timeout: 45_000 }).toBe('live');
+      expect(await fan.locator('#offline-note').isHidden()).toBe(true);
+      await closeAll(fan);
+    } finally {
+      app.websocket.refuseHandshakes(false);
+    }
   });
 
   test('a join the server refuses shows its error and keeps the form', async () => {
