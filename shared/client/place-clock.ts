@@ -4,7 +4,7 @@
  * since, counted down against the clock in between. Pure: the caller says what time it is
  * (epoch milliseconds of its own clock), so it runs anywhere and tests need no timers.
  *
- * The rules (issue 8; why: docs/decisions/0011-client-countdown.md):
+ * The rules (issue 8; why: docs/decisions/0013-client-countdown.md):
  * - `ahead` is the last personal `ahead` less the real places the document says were
  *   admitted since (`admittedTotal`): never below 1 while waiting (unless the server itself
  *   said 0), never more than the truth, and never going up while the place waits.
