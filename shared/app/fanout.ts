@@ -239,9 +239,12 @@ export class Fanout {
     // The far tier hears a move in rounds (shared/domain/updates.ts); a resume, everyone.
     const waiting = targets.flatMap((t) => (t.fan ? [t.fan] : []));
     const updates: UpdatePlan = planUpdates(policy, waiting, 1 / Math.max(1, this.#deps.shards ?? 1));
-    // Due since the move before this job's own (a job run late still covers its move).
+    // Between this move's time and the one before, as the admitter stamped both: a job run
+    // late still covers its own move, and consecutive moves cover time without overlap or
+    // gap, so a far fan hears each point of its schedule once. (The worker's own clock, a
+    // dispatch and a listing late, often into the next second, told some fans twice.)
     const movedAt = change.kind === 'moved' ? change.at : nowSec;
-    const move = { previousMoveSec: previousMoveSec(event.recentTicks, movedAt), nowSec: nowSec0 };
+    const move = { previousMoveSec: previousMoveSec(event.recentTicks, movedAt), nowSec: movedAt };
     const spreadSeconds = T * SPREAD_SHARE_OF_TICK;
     const offsets = new Map<Target, number>();
     let notDue = 0;

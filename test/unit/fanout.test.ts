@@ -61,7 +61,12 @@ class RecordingPoster implements ConnectionPoster {
 }
 
 /** An event with `fans` places joined, each with one connection `c{position}=` on one shard. */
-async function setup(options: { capacity: number; fans: number; claimWindowSeconds?: number }) {
+async function setup(options: {
+  capacity: number;
+  fans: number;
+  claimWindowSeconds?: number;
+  admitPerMinute?: number;
+}) {
   const clock = new TestClock();
   const store = new MemoryQueueStore();
   const changes: LineChange[] = [];
@@ -70,6 +75,7 @@ async function setup(options: { capacity: number; fans: number; claimWindowSecon
   await room.putEvent('f', {
     capacity: options.capacity,
     ...(options.claimWindowSeconds ? { claimWindowSeconds: options.claimWindowSeconds } : {}),
+    ...(options.admitPerMinute ? { admitPerMinute: options.admitPerMinute } : {}),
   });
   const registry = new MemoryConnectionRegistry(1);
   for (let i = 0; i < options.fans; i++) {
@@ -345,4 +351,55 @@ test('regression: a job run late still tells every far fan due since the move be
       poster.of(`c${position}=`).filter((m) => m.type === 'position'),
       `#${position}`,
     ).toHaveLength(1);
+});
+
+test('regression: a far fan hears each point of its schedule once, however late after the tick the worker runs', async () => {
+  // One admission a second and 600 fans: fans 401–600 stay over 300 s away, so every 10 s.
+  const { admitter, jobs, clock, store, registry } = await setup({
+    capacity: 1_000_000,
+    fans: 600,
+    admitPerMinute: 60,
+  });
+  const { tokens } = testRoom(store, clock);
+  /** When each connection was sent a `position`, in ms since the first tick. */
+  const told = new Map<string, number[]>();
+  const start = clock.ms;
+  const poster: ConnectionPoster = {
+    post: async (connectionId, data) => {
+      if ((JSON.parse(data) as Message).type === 'position')
+        told.set(connectionId, [...(told.get(connectionId) ?? []), clock.ms - start]);
+      return 'sent';
+    },
+    close: async () => 'closed',
+  };
+  const fanout = new Fanout({
+    store,
+    registry,
+    tokens,
+    poster,
+    concurrency: 8,
+    now: clock.now,
+    tickSeconds: 1,
+    messagesPerSecond: 200,
+    nearHorizonSeconds: 0,
+  });
+  for (let move = 0; move < 60; move++) {
+    const before = jobs().length;
+    const tickAt = clock.ms;
+    await admitter.tickEvent('f');
+    // The worker starts 0.6 s after the tick (dispatch, listing): often in the next second,
+    // which the rounds once took for the time of the move (some fans told twice, some skipped).
+    clock.advance(0.6);
+    for (const job of jobs().slice(before)) await fanout.run(job, 0);
+    clock.ms = tickAt + 1500;
+  }
+  for (let position = 401; position <= 600; position++) {
+    // The first move tells everyone (no move before it); then one message per 10 s of the
+    // 88.5 s from the first move to the last: 8 or 9, never two within a few seconds.
+    const times = told.get(`c${position}=`) ?? [];
+    expect(times.length - 1).toBeGreaterThanOrEqual(8);
+    expect(times.length - 1).toBeLessThanOrEqual(9);
+    for (let i = 2; i < times.length; i++)
+      expect((times[i] ?? 0) - (times[i - 1] ?? 0)).toBeGreaterThanOrEqual(8_000);
+  }
 });
