@@ -5,7 +5,8 @@
  * - **Near**: within `nearThreshold` places, or admission expected within
  *   `nearHorizonSeconds`: a `position` message on every tick that moves the line.
  * - **Far**: every `wait / DISTANCE_RATIO` seconds, at least a tick and at most
- *   `FRESH_SECONDS` apart; moving closer shortens the interval by itself.
+ *   `FRESH_SECONDS` apart, rounded down to a step of the ladder (10 s, 5 s, 2.5 s, …);
+ *   moving closer shortens the interval by itself.
  * - **While the budget allows it** (every connected fan told every tick within the
  *   worker's share of `messagesPerSecond`: a line of a few thousand connected fans), every
  *   fan hears every move, as if all were near.
@@ -16,9 +17,16 @@
  *   clients count down from the public event document meanwhile).
  *
  * Far fans are told in rounds: each connection has a fixed phase, and is due when a point
- * of its own schedule (`k · interval + phase · interval`) has passed since the last time
- * the line moved, so the far tier's messages spread evenly over time instead of all
- * following the tick, and a fan not due at one move hears the next one.
+ * of its own schedule (`k · interval + offset`, the offset a function of its phase) has
+ * passed since the last time the line moved, so the far tier's messages spread evenly over
+ * time instead of all following the tick, and a fan not due at one move hears the next one.
+ *
+ * Intervals are steps of one ladder (`ladderDown`, `ladderUp`), each step dividing the
+ * next, and a fan's offset is the same instant for every step: the points of a longer step
+ * are points of every shorter one, so a fan whose interval changes keeps its rhythm. An
+ * interval that moved a little at every move (wait ÷ 12 does, and so does the budget's one
+ * interval beyond overload) moved a schedule counted from 1970 by many intervals: the fan
+ * was told at random moves, at times not for two or three intervals.
  */
 
 /** A far fan's shown `ahead` and wait are never older than this, normally. */
@@ -98,14 +106,42 @@ export function tierOf(policy: UpdatePolicy, fan: WaitingFan): Tier {
   return fan.waitSeconds !== null && fan.waitSeconds <= policy.nearHorizonSeconds ? 'near' : 'far';
 }
 
-/** Seconds between a far fan's messages, under a ceiling (`FRESH_SECONDS` unless overloaded). */
+/**
+ * The step of the far tier's ladder at or below `seconds`: `FRESH_SECONDS` halved (5, 2.5, …)
+ * below it, `OVERLOAD_SECONDS` doubled (60, 120, …) from that up. A fan told at the step
+ * below its interval is never told less often than its interval says.
+ */
+export function ladderDown(seconds: number): number {
+  if (!(seconds > 0)) return 0;
+  if (!Number.isFinite(seconds)) return seconds;
+  if (seconds >= OVERLOAD_SECONDS)
+    return OVERLOAD_SECONDS * 2 ** Math.floor(Math.log2(seconds / OVERLOAD_SECONDS));
+  if (seconds >= FRESH_SECONDS) return FRESH_SECONDS;
+  return FRESH_SECONDS / 2 ** Math.ceil(Math.log2(FRESH_SECONDS / seconds));
+}
+
+/** The step of the ladder at or above `seconds`: an interval the budget needs, never shorter. */
+export function ladderUp(seconds: number): number {
+  if (!(seconds > 0)) return 0;
+  if (!Number.isFinite(seconds)) return seconds;
+  if (seconds > OVERLOAD_SECONDS)
+    return OVERLOAD_SECONDS * 2 ** Math.ceil(Math.log2(seconds / OVERLOAD_SECONDS));
+  if (seconds > FRESH_SECONDS) return OVERLOAD_SECONDS;
+  return FRESH_SECONDS / 2 ** Math.floor(Math.log2(FRESH_SECONDS / seconds));
+}
+
+/**
+ * Seconds between a far fan's messages, under a ceiling (`FRESH_SECONDS` unless overloaded):
+ * `wait / DISTANCE_RATIO`, at least a tick, on the ladder's step at or below it. A step
+ * shorter than the tick means every move.
+ */
 export function farIntervalSeconds(
   policy: UpdatePolicy,
   waitSeconds: number | null,
   ceiling: number,
 ): number {
   const wait = waitSeconds ?? Number.POSITIVE_INFINITY;
-  return Math.min(ceiling, Math.max(policy.tickSeconds, wait / DISTANCE_RATIO));
+  return ladderDown(Math.min(ceiling, Math.max(policy.tickSeconds, wait / DISTANCE_RATIO)));
 }
 
 export interface UpdatePlan {
@@ -136,8 +172,12 @@ export function planUpdates(policy: UpdatePolicy, fans: Iterable<WaitingFan>, sh
     else farWaits.push(fan.waitSeconds);
   }
   const nearRate = near / policy.tickSeconds;
+  // A fan is told at most once a move, and moves come a tick apart.
   const farRate = (ceiling: number) =>
-    farWaits.reduce<number>((sum, wait) => sum + 1 / farIntervalSeconds(policy, wait, ceiling), 0);
+    farWaits.reduce<number>(
+      (sum, wait) => sum + 1 / Math.max(policy.tickSeconds, farIntervalSeconds(policy, wait, ceiling)),
+      0,
+    );
   const plan = (ceiling: number, overloaded: boolean): UpdatePlan => ({
     everyMove: false,
     ceilingSeconds: ceiling,
@@ -152,9 +192,11 @@ export function planUpdates(policy: UpdatePolicy, fans: Iterable<WaitingFan>, sh
     return { ...plan(FRESH_SECONDS, false), everyMove: true, messagesPerSecond: everyone };
   if (nearRate + farRate(FRESH_SECONDS) <= budget) return plan(FRESH_SECONDS, false);
   if (nearRate + farRate(OVERLOAD_SECONDS) <= budget) return plan(OVERLOAD_SECONDS, true);
-  // Beyond overload the budget still holds: every far fan at one interval.
+  // Beyond overload the budget still holds: every far fan at one interval, the ladder's step
+  // at or above what the budget needs (it stays put while the line changes a little).
   const left = budget - nearRate;
-  const ceiling = left > 0 ? Math.max(OVERLOAD_SECONDS, farWaits.length / left) : Number.POSITIVE_INFINITY;
+  const ceiling =
+    left > 0 ? ladderUp(Math.max(OVERLOAD_SECONDS, farWaits.length / left)) : Number.POSITIVE_INFINITY;
   return {
     ...plan(ceiling, true),
     uniform: true,
@@ -173,6 +215,19 @@ export function phaseOf(connectionId: string): number {
   return (hash >>> 0) / 2 ** 32;
 }
 
+/** `OVERLOAD_SECONDS · 2^20` (about a year): every step of the ladder up to it divides it. */
+const ANCHOR_SECONDS = OVERLOAD_SECONDS * 2 ** 20;
+
+/**
+ * Where a fan's schedule points fall within an interval: `phase · ANCHOR_SECONDS` modulo the
+ * interval. ANCHOR_SECONDS is a multiple of every step of the ladder (up to itself), so a
+ * fan's points at one step are points at every shorter step, and phases spread fans evenly
+ * over any step.
+ */
+export function scheduleOffset(phase: number, intervalSeconds: number): number {
+  return (phase * ANCHOR_SECONDS) % intervalSeconds;
+}
+
 /**
  * Whether a far fan is due a message for a move of the line at `nowSec`, when the line
  * last moved before at `previousMoveSec`: a point of its schedule passed in between.
@@ -184,8 +239,8 @@ export function dueAt(
   previousMoveSec: number,
   nowSec: number,
 ): number | null {
-  if (!Number.isFinite(intervalSeconds)) return null;
-  const offset = phase * intervalSeconds;
+  if (!Number.isFinite(intervalSeconds) || !(intervalSeconds > 0)) return null;
+  const offset = scheduleOffset(phase, intervalSeconds);
   const k = Math.floor((nowSec - offset) / intervalSeconds);
   const point = k * intervalSeconds + offset;
   return point > previousMoveSec ? point : null;
