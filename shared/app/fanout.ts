@@ -330,8 +330,11 @@ export class Fanout {
       }
     };
     // Admissions, state changes and the near tier at once; a big far round in steps over
-    // most of the tick (no burst of posts after every tick).
-    const now = targets.filter((t) => !spread || !offsets.has(t));
+    // most of the tick (no burst of posts after every tick). A round too small to spread
+    // goes after them, in phase order: the near tier never waits behind far fans.
+    const now = targets
+      .filter((t) => !spread || !offsets.has(t))
+      .sort((a, b) => (offsets.get(a) ?? 0) - (offsets.get(b) ?? 0));
     await eachLimited(now, this.#deps.concurrency, tell);
     if (spread) {
       const sleep = this.#deps.sleep ?? defaultSleep;

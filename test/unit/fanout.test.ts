@@ -403,3 +403,59 @@ test('regression: a far fan hears each point of its schedule once, however late 
       expect((times[i] ?? 0) - (times[i - 1] ?? 0)).toBeGreaterThanOrEqual(8_000);
   }
 });
+
+test('a far round too small to spread goes after the admissions and the near tier, whatever the listing order', async () => {
+  const { admitter, jobs, clock, store } = await setup({
+    capacity: 1_000_000,
+    fans: 400,
+    admitPerMinute: 60,
+  });
+  const { tokens } = testRoom(store, clock);
+  // Listed far fans first (a shard lists in no particular order of place).
+  const registry = new MemoryConnectionRegistry(1);
+  for (let position = 400; position >= 1; position--)
+    await registry.add({
+      connectionId: `c${position}=`,
+      eventId: 'f',
+      position,
+      sub: `u${position}`,
+      connectedAt: clock.sec,
+    });
+  const posted: { position: number; type: string }[] = [];
+  const poster: ConnectionPoster = {
+    post: async (connectionId, data) => {
+      posted.push({ position: Number(connectionId.slice(1, -1)), type: (JSON.parse(data) as Message).type });
+      return 'sent';
+    },
+    close: async () => 'closed',
+  };
+  // 400 a tick would be 400 a second; near (the first 100) and far rounds fit in 200.
+  const fanout = new Fanout({
+    store,
+    registry,
+    tokens,
+    poster,
+    concurrency: 1,
+    now: clock.now,
+    tickSeconds: 1,
+    messagesPerSecond: 200,
+    nearHorizonSeconds: 0,
+  });
+  for (let move = 0; move < 2; move++) {
+    const before = jobs().length;
+    posted.length = 0;
+    await admitter.tickEvent('f');
+    for (const job of jobs().slice(before)) await fanout.run(job, 0);
+    clock.advance(3);
+  }
+  // The second move admits place 2; places 3–102 are within nearThreshold (100): those 101
+  // go first, then the far fans due within the 3 s since the move before (fewer than 256).
+  const firstFar = posted.findIndex((p) => p.position > 102);
+  expect(posted.slice(0, firstFar).map((p) => p.position)).toEqual(
+    Array.from({ length: 101 }, (_, i) => 102 - i),
+  );
+  expect(posted.find((p) => p.position === 2)?.type).toBe('admitted');
+  expect(posted.slice(firstFar).every((p) => p.position > 102)).toBe(true);
+  expect(posted.length - firstFar).toBeGreaterThan(10);
+  expect(posted.length - firstFar).toBeLessThan(256);
+});
