@@ -11,7 +11,11 @@
  * app's local `@connections` endpoint, so the worker's CPU is this process's and
  * the endpoint's is the app's. Part 5 runs one admission tick in the app that
  * moves the line for all 10,000 waiting fans, and times every client's receipt
- * of its `position` message against the instant the tick committed.
+ * of its `position` message against the instant the tick committed. Part 5b runs
+ * another app under the default message budget, where update tiers apply, for
+ * many ticks, keeps every message every fan hears, and replays the update rule
+ * (shared/domain/updates.ts) against them. The same rig serves the tier test
+ * (test/e2e/websocket-tiers.test.ts).
  */
 import { Agent, request } from 'node:http';
 import { cpus } from 'node:os';
@@ -20,6 +24,7 @@ import { SignatureV4 } from '@smithy/signature-v4';
 import { readConfig } from '#app/config';
 import { Fanout } from '#app/fanout';
 import { buildRuntime, type Runtime } from '#app/runtime';
+import { phaseOf, planUpdates, tierOf, type UpdatePolicy, updateFor, type WaitingFan } from '#domain/updates';
 import { NodeSha256 } from '#local/sigv4';
 import type { ConnectionPoster, ConnectionRecord, LineChange } from '#ports/realtime';
 import { type BenchServer, startServer } from './http-join.ts';
@@ -38,7 +43,14 @@ import {
   settle,
   tempDir,
 } from './measure.ts';
-import { FANOUT_EVENT_ID, type FanoutTickParams, type FanoutWorkerParams } from './params.ts';
+import {
+  FANOUT_EVENT_ID,
+  type FanoutRigParams,
+  type FanoutTickParams,
+  type FanoutTiersParams,
+  type FanoutWorkerParams,
+} from './params.ts';
+import type { KeptMessage } from './ws-clients.ts';
 
 const CLIENTS_ENTRY = fileURLToPath(new URL('./ws-clients.ts', import.meta.url));
 
@@ -84,7 +96,7 @@ function log(line: string): void {
 }
 
 /** Starts the app and connects `params.connections` real ws clients, every one a waiting fan. */
-export async function startFanoutRig(params: FanoutTickParams): Promise<FanoutRig> {
+export async function startFanoutRig(params: FanoutRigParams): Promise<FanoutRig> {
   const started = nowMs();
   const keyDir = tempDir('fq-bench-keys-');
   const server = await startServer({
@@ -96,6 +108,9 @@ export async function startFanoutRig(params: FanoutTickParams): Promise<FanoutRi
     FQ_PUSH: 'off',
     FQ_WS_SHARDS: String(params.shards),
     FQ_FANOUT_CONCURRENCY: String(params.concurrency),
+    FQ_TICK_SECONDS: String(params.tickSeconds),
+    FQ_WS_MESSAGES_PER_SECOND: String(params.messagesPerSecond),
+    FQ_NEAR_HORIZON_SECONDS: String(params.nearHorizonSeconds),
     NODE_ENV: 'production',
   });
   let clients: BenchChild | undefined;
@@ -104,7 +119,12 @@ export async function startFanoutRig(params: FanoutTickParams): Promise<FanoutRi
     const total = params.unconnectedPlacesAhead + params.connections;
     const { fans: all } = await server.call<{ fans: FanSpec[] }>(
       'fans',
-      { eventId: FANOUT_EVENT_ID, count: total, admitPerMinute: params.admitPerMinute },
+      {
+        eventId: FANOUT_EVENT_ID,
+        count: total,
+        admitPerMinute: params.admitPerMinute,
+        nearThreshold: params.nearThreshold,
+      },
       120_000,
     );
     // The first places are never connected: they are the ones the ticks let in.
@@ -341,6 +361,7 @@ export interface FanoutWorkerResult {
     readonly fullCpuPerMessage: Figure;
     readonly postingShareOfFull: Figure;
     readonly signingShareOfFull: Figure;
+    readonly notToldCpuPerConnection: Figure;
   };
   readonly runs: readonly FanoutRunFigures[];
   readonly postOnlyRun: FanoutRunFigures;
@@ -531,6 +552,37 @@ export async function measureFanoutWorker(
     await settle();
   }
 
+  // What a connection costs the worker when it is not told (update tiers): listed, its place
+  // and wait worked out, its tier and round decided. A budget of 1 a second is below the
+  // near tier's own rate (places up to ~200, a wait within the 200 s horizon at one admission
+  // a second), so every far fan is told at an endless interval: never. The near fans'
+  // messages are signed and dropped.
+  const planner = new Fanout({
+    store: runtime.store,
+    registry: runtime.registry,
+    poster: DROP_POSTER,
+    tokens: runtime.tokens,
+    concurrency: configured,
+    tickSeconds: 1,
+    messagesPerSecond: 1,
+    nearHorizonSeconds: 200,
+  });
+  await planner.run(movedChange(), 0);
+  let planned = 0;
+  let plannedSent = 0;
+  const planCpuStart = cpuMicros();
+  for (let i = 0; i < params.signOnlyRuns; i++) {
+    const result = await planner.run(movedChange(), 0);
+    planned += result.sent + (result.notDue ?? 0);
+    plannedSent += result.sent;
+  }
+  const planCpu = cpuMicros() - planCpuStart;
+  if (plannedSent === 0 || plannedSent > planned / 2)
+    throw new Error(`planning run told ${plannedSent} of ${planned} connections: not the far tier alone`);
+  // CPU = planned × per-connection + sent × signing, and sign-only = per-connection + signing.
+  const perConnectionCpu = (planCpu - plannedSent * signCpu) / Math.max(1, planned - plannedSent);
+  await settle();
+
   const full = runs.find((r) => r.concurrency === configured) ?? runs[runs.length - 1];
   const fullCpu = full?.workerCpuPerMessage.value ?? Number.NaN;
   let messageBytes = 0;
@@ -583,6 +635,10 @@ export async function measureFanoutWorker(
       signingShareOfFull: figure((100 * signCpu) / fullCpu, '%', {
         digits: 0,
         note: 'sign only ÷ full',
+      }),
+      notToldCpuPerConnection: figure(perConnectionCpu, 'µs CPU/connection', {
+        digits: 1,
+        note: `a connection the worker lists and plans but does not tell (update tiers): ${planned - plannedSent} of ${planned} over ${params.signOnlyRuns} runs, the near fans' signing taken off at the sign-only figure; the in-memory registry (DynamoDB's Query pages not included)`,
       }),
     },
     runs,
@@ -779,6 +835,435 @@ export async function measureFanoutTick(rig: FanoutRig, params: FanoutTickParams
     },
     ticks,
     warmupTicks,
+    serverOutputTail: rig.server.output().slice(-1_000),
+  };
+}
+
+// ---------------------------------------------------------------- part 5b
+
+interface TierTickInfo extends TickInfo {
+  readonly seq: number | null;
+  readonly at: number | null;
+}
+
+/** One measured tick of part 5b: what the rule planned, what the fans heard, how fast. */
+export interface TierTickFigures {
+  readonly seq: number;
+  readonly movedFrom: number;
+  readonly movedTo: number;
+  /** Since the previous tick's commit. */
+  readonly spacingSeconds: Figure;
+  readonly commitToWorkersDoneSeconds: Figure;
+  /** Messages heard, by the tier the rule gives each fan at this move (`admitted` is near). */
+  readonly heard: { readonly admitted: number; readonly near: number; readonly far: number };
+  /** What the rule says this move tells (shared/domain/updates.ts, replayed per shard). */
+  readonly planned: {
+    readonly admitted: number;
+    readonly near: number;
+    readonly far: number;
+    readonly notDue: number;
+    /** Shards whose plan is everyone-every-move, overloaded (far ceiling 30 s) or beyond (one interval). */
+    readonly everyMoveShards: number;
+    readonly overloadedShards: number;
+    readonly uniformShards: number;
+    /** The shards' plans together, at one move per tick. */
+    readonly messagesPerSecond: Figure;
+  };
+  readonly nearLatencyP99: Figure;
+  readonly serverCpuPerMessage: Figure;
+  readonly serverEventLoopBusy: Figure;
+  readonly machineBusy: Figure;
+  readonly otherProcessesBusy: Figure;
+  readonly stolen: Figure;
+}
+
+export interface FanoutTiersResult {
+  readonly params: FanoutTiersParams;
+  readonly setup: FanoutRig['setup'];
+  readonly figures: {
+    readonly nearLatencyP50: Figure;
+    readonly nearLatencyP99: Figure;
+    readonly nearLatencyMax: Figure;
+    readonly admittedLatencyP99: Figure;
+    readonly admittedLatencyMax: Figure;
+    readonly farLatencyP50: Figure;
+    readonly farLatencyP99: Figure;
+    readonly nearMessagesPerTick: Figure;
+    readonly farMessagesPerTick: Figure;
+    readonly admittedMessagesPerTick: Figure;
+    readonly notToldPerTick: Figure;
+    readonly messagesPerSecond: Figure;
+    readonly plannedMessagesPerSecond: Figure;
+    readonly everyoneEveryMovePerSecond: Figure;
+    readonly tickSpacingMedian: Figure;
+    readonly tickSpacingMax: Figure;
+    readonly commitToWorkersDoneMedian: Figure;
+    readonly farFans: Figure;
+    readonly farFansAsTheRuleSays: Figure;
+    readonly farMessagesPerFan: Figure;
+    readonly farMessagesPerFanByRule: Figure;
+    readonly farLongestSilenceP99: Figure;
+    readonly farLongestSilenceMax: Figure;
+    readonly serverCpuPerMessage: Figure;
+    readonly serverEventLoopBusy: Figure;
+  };
+  /** Every (fan, measured move) against the rule: heard as it says, missed, or heard unasked. */
+  readonly rule: {
+    readonly nearExpected: number;
+    readonly nearHeard: number;
+    readonly farExpected: number;
+    readonly farHeard: number;
+    readonly heardNotDue: number;
+    readonly wrongType: number;
+    readonly duplicates: number;
+    readonly badMessages: number;
+  };
+  readonly ticks: readonly TierTickFigures[];
+  /** Warm-up ticks run before the measured ones, and how long after the one before each committed (s). */
+  readonly warmupTicks: number;
+  readonly warmupSpacingSeconds: readonly number[];
+  readonly serverOutputTail: string;
+}
+
+/** Waits until the clients have received nothing new for `quietMs` (bounded by `timeoutMs`). */
+async function clientsQuiet(rig: FanoutRig, quietMs: number, timeoutMs: number): Promise<void> {
+  const deadline = nowMs() + timeoutMs;
+  let last = -1;
+  while (nowMs() < deadline) {
+    const count = await rig.clients.rpc.call<number>('count');
+    if (count === last) return;
+    last = count;
+    await settle(quietMs);
+  }
+}
+
+const sortedOf = (values: number[]) => Float64Array.from(values).sort();
+
+/**
+ * Part 5b: the tiered fan-out. Ticks that move the line, each after the last one's fan-out
+ * has ended (and at least `minTickSpacingSeconds` after its commit); every message every fan
+ * hears is kept, and the update rule is replayed per shard from what the workers worked out
+ * (each fan's `ahead` and wait at the move, its connection's phase, the moves' times), so each
+ * heard message has a tier and each fan a count the rule gives it.
+ */
+export async function measureFanoutTiers(
+  rig: FanoutRig,
+  params: FanoutTiersParams,
+): Promise<FanoutTiersResult> {
+  const n = rig.fans.length;
+  const positions = rig.fans.map((f) => f.position);
+  const recordOf = new Map(rig.records.map((r) => [r.position, r]));
+  const policy: UpdatePolicy = {
+    tickSeconds: params.tickSeconds,
+    nearThreshold: params.nearThreshold,
+    nearHorizonSeconds: params.nearHorizonSeconds,
+    messagesPerSecond: params.messagesPerSecond,
+  };
+  await rig.clients.rpc.call('arm', { keepAll: true });
+
+  interface Done {
+    readonly info: TierTickInfo & { seq: number; at: number; commitAt: number; from: number; to: number };
+    readonly cpu: ReturnType<typeof cpuBetween>;
+    readonly fans: { ahead: number[]; waitSeconds: (number | null)[] };
+  }
+  const done: Done[] = [];
+  let lastCommit = Number.NEGATIVE_INFINITY;
+  // Warm-up until two ticks in a row came soon after the one before (at most maxWarmupTicks).
+  let warmupTicks = params.maxWarmupTicks;
+  const steady = (k: number) => {
+    const a = done[k]?.info.commitAt;
+    const b = done[k - 1]?.info.commitAt;
+    return a !== undefined && b !== undefined && a - b <= params.steadySpacingSeconds * 1000;
+  };
+  for (let i = 0; i < warmupTicks + params.ticks; i++) {
+    if (i < warmupTicks && i >= 3 && steady(i - 1) && steady(i - 2)) warmupTicks = i;
+    const wait = lastCommit + params.minTickSpacingSeconds * 1000 - monoMs();
+    if (wait > 0) await settle(wait);
+    const before = await sampleCpu(rig);
+    const info = await rig.server.call<TierTickInfo>(
+      'tick',
+      { eventId: FANOUT_EVENT_ID },
+      (params.deliveryTimeoutSeconds + 30) * 1000,
+    );
+    const after = await sampleCpu(rig);
+    const { commitAt, from, to, seq, at } = info;
+    if (commitAt === null || from === null || to === null || seq === null || at === null || to <= from)
+      throw new Error(`tick ${i + 1} did not move the line (${from} → ${to})`);
+    // What the workers worked out for each fan at this move (after the CPU sample: not measured).
+    const fans = await rig.server.call<Done['fans']>(
+      'fansAt',
+      { eventId: FANOUT_EVENT_ID, positions },
+      60_000,
+    );
+    done.push({ info: { ...info, commitAt, from, to, seq, at }, cpu: cpuBetween(before, after), fans });
+    lastCommit = commitAt;
+    log(
+      `tick ${i + 1}${i < warmupTicks ? ' (warm-up)' : ''}: ${from} → ${to}, workers done ${((info.settledAt - commitAt) / 1000).toFixed(2)} s after the commit`,
+    );
+  }
+  // The last posts are answered before their messages land.
+  await clientsQuiet(rig, 500, params.deliveryTimeoutSeconds * 1000);
+  const received = await rig.clients.rpc.call<KeptMessage[][]>('received', null, 120_000);
+  if (received.length !== n) throw new Error(`${received.length} clients reported, expected ${n}`);
+
+  // Each fan's messages by seq; anything not a measured move's, twice, or wrong is counted.
+  const rule = {
+    nearExpected: 0,
+    nearHeard: 0,
+    farExpected: 0,
+    farHeard: 0,
+    heardNotDue: 0,
+    wrongType: 0,
+    duplicates: 0,
+    badMessages: 0,
+  };
+  const heardBySeq = received.map((messages) => {
+    const bySeq = new Map<number, KeptMessage>();
+    for (const m of messages) {
+      if (!m.ok || m.seq === null) rule.badMessages++;
+      else if (bySeq.has(m.seq)) rule.duplicates++;
+      else bySeq.set(m.seq, m);
+    }
+    return bySeq;
+  });
+
+  const nearLatencies: number[] = [];
+  const admittedLatencies: number[] = [];
+  const farLatencies: number[] = [];
+  const farHeardPerFan = new Uint32Array(n);
+  const farDuePerFan = new Uint32Array(n);
+  const farAlways = new Uint8Array(n).fill(1);
+  /** Per fan, the `at` of the moves it heard (measured moves, and the last warm-up one). */
+  const heardAt: number[][] = Array.from({ length: n }, () => []);
+  const ticks: TierTickFigures[] = [];
+  const phases = rig.fans.map((f) => phaseOf(recordOf.get(f.position)?.connectionId ?? ''));
+  const shardOf = rig.fans.map((f) => recordOf.get(f.position)?.shard ?? 0);
+
+  for (let j = warmupTicks; j < done.length; j++) {
+    const tick = done[j];
+    const previous = done[j - 1];
+    if (!tick || !previous) continue;
+    const { info, fans } = tick;
+    if (j === warmupTicks)
+      for (let i = 0; i < n; i++)
+        if (heardBySeq[i]?.has(previous.info.seq)) heardAt[i]?.push(previous.info.at);
+    // The rule per shard, from the fans it tells this move (waiting ones), as each worker plans it.
+    const waitingByShard = new Map<number, WaitingFan[]>();
+    for (let i = 0; i < n; i++) {
+      if ((positions[i] ?? 0) <= info.to) continue;
+      const list = waitingByShard.get(shardOf[i] ?? 0) ?? [];
+      list.push({ ahead: fans.ahead[i] ?? 0, waitSeconds: fans.waitSeconds[i] ?? null });
+      waitingByShard.set(shardOf[i] ?? 0, list);
+    }
+    const plans = new Map(
+      [...waitingByShard].map(([shard, list]) => [shard, planUpdates(policy, list, 1 / params.shards)]),
+    );
+    const planned = { admitted: 0, near: 0, far: 0, notDue: 0 };
+    const heard = { admitted: 0, near: 0, far: 0 };
+    const tickNear: number[] = [];
+    const move = { previousMoveSec: previous.info.at, nowSec: info.at };
+    for (let i = 0; i < n; i++) {
+      const position = positions[i] ?? 0;
+      if (position <= info.from) continue;
+      const message = heardBySeq[i]?.get(info.seq);
+      if (message) heardAt[i]?.push(info.at);
+      const latency = message ? message.at - info.commitAt : Number.NaN;
+      if (position <= info.to) {
+        planned.admitted++;
+        rule.nearExpected++;
+        if (message?.type === 'admitted') {
+          heard.admitted++;
+          rule.nearHeard++;
+          admittedLatencies.push(latency);
+          nearLatencies.push(latency);
+          tickNear.push(latency);
+        } else if (message) rule.wrongType++;
+        continue;
+      }
+      const plan = plans.get(shardOf[i] ?? 0);
+      const fan = {
+        ahead: fans.ahead[i] ?? 0,
+        waitSeconds: fans.waitSeconds[i] ?? null,
+        phase: phases[i] ?? 0,
+      };
+      const update = plan ? updateFor(policy, plan, fan, move, params.tickSeconds * 0.8) : null;
+      if (!plan || plan.everyMove || tierOf(policy, fan) === 'near') farAlways[i] = 0;
+      if (update === null) {
+        planned.notDue++;
+        if (message) rule.heardNotDue++;
+        continue;
+      }
+      if (message && message.type !== 'position') rule.wrongType++;
+      if (update.tier === 'near') {
+        planned.near++;
+        rule.nearExpected++;
+        if (message?.type === 'position') {
+          heard.near++;
+          rule.nearHeard++;
+          nearLatencies.push(latency);
+          tickNear.push(latency);
+        }
+      } else {
+        planned.far++;
+        rule.farExpected++;
+        farDuePerFan[i] = (farDuePerFan[i] ?? 0) + 1;
+        if (message?.type === 'position') {
+          heard.far++;
+          rule.farHeard++;
+          farLatencies.push(latency);
+          farHeardPerFan[i] = (farHeardPerFan[i] ?? 0) + 1;
+        }
+      }
+    }
+    const plannedRate = [...plans.values()].reduce((sum, p) => sum + p.messagesPerSecond, 0);
+    const messages = heard.admitted + heard.near + heard.far;
+    const { cpu } = tick;
+    ticks.push({
+      seq: info.seq,
+      movedFrom: info.from,
+      movedTo: info.to,
+      spacingSeconds: figure((info.commitAt - previous.info.commitAt) / 1000, 's', { digits: 3 }),
+      commitToWorkersDoneSeconds: figure((info.settledAt - info.commitAt) / 1000, 's', { digits: 3 }),
+      heard,
+      planned: {
+        ...planned,
+        everyMoveShards: [...plans.values()].filter((p) => p.everyMove).length,
+        overloadedShards: [...plans.values()].filter((p) => p.overloaded && !p.uniform).length,
+        uniformShards: [...plans.values()].filter((p) => p.uniform).length,
+        messagesPerSecond: figure(plannedRate, 'messages/s', { digits: 0 }),
+      },
+      nearLatencyP99: figure(percentile(sortedOf(tickNear), 99), 'ms'),
+      serverCpuPerMessage: figure(cpu.serverMicros / Math.max(1, messages), 'µs CPU/message', { digits: 0 }),
+      serverEventLoopBusy: figure(cpu.serverLoopBusy, '%', { digits: 0 }),
+      machineBusy: figure(cpu.machineBusy, '%', { digits: 0 }),
+      otherProcessesBusy: figure(cpu.otherProcessesBusy, '%', { digits: 0 }),
+      stolen: figure(cpu.stolen, '%', { digits: 0 }),
+    });
+  }
+
+  // Far all along: how many messages each heard against what the rule gives it, and its longest
+  // silence between the moves it heard (the first and last measured moves bound it).
+  const first = done[warmupTicks - 1]?.info;
+  const last = done[done.length - 1]?.info;
+  if (!first || !last) throw new Error('no measured ticks');
+  let farFans = 0;
+  let asTheRuleSays = 0;
+  let farHeard = 0;
+  let farDue = 0;
+  const silences: number[] = [];
+  for (let i = 0; i < n; i++) {
+    if (!farAlways[i] || (positions[i] ?? 0) <= last.to) continue;
+    farFans++;
+    if (farHeardPerFan[i] === farDuePerFan[i]) asTheRuleSays++;
+    farHeard += farHeardPerFan[i] ?? 0;
+    farDue += farDuePerFan[i] ?? 0;
+    const told = [first.at, ...(heardAt[i] ?? []).filter((t) => t > first.at), last.at];
+    let longest = 0;
+    for (let k = 1; k < told.length; k++) longest = Math.max(longest, (told[k] ?? 0) - (told[k - 1] ?? 0));
+    silences.push(longest);
+  }
+  const measured = ticks.length;
+  const sum = (pick: (t: TierTickFigures) => number) => ticks.reduce((s, t) => s + pick(t), 0);
+  const spans = ticks.map((t) => t.spacingSeconds.value);
+  const totalMessages = sum((t) => t.heard.admitted + t.heard.near + t.heard.far);
+  const near = sortedOf(nearLatencies);
+  const admitted = sortedOf(admittedLatencies);
+  const far = sortedOf(farLatencies);
+  const silence = sortedOf(silences);
+  const med = (pick: (t: TierTickFigures) => number) => median(ticks.map(pick));
+  return {
+    params,
+    setup: rig.setup,
+    figures: {
+      nearLatencyP50: figure(percentile(near, 50), 'ms', {
+        note: `tick commit → receipt of the near tier's messages (admitted and position), ${near.length} over ${measured} ticks`,
+      }),
+      nearLatencyP99: figure(percentile(near, 99), 'ms'),
+      nearLatencyMax: figure(near[near.length - 1] ?? Number.NaN, 'ms'),
+      admittedLatencyP99: figure(percentile(admitted, 99), 'ms', {
+        note: `tick commit → receipt of admitted, ${admitted.length} messages`,
+      }),
+      admittedLatencyMax: figure(admitted[admitted.length - 1] ?? Number.NaN, 'ms'),
+      farLatencyP50: figure(percentile(far, 50), 'ms', {
+        note: 'tick commit → receipt of far-tier messages (a round of 256 or more per worker is spread over 80 % of the tick)',
+      }),
+      farLatencyP99: figure(percentile(far, 99), 'ms'),
+      nearMessagesPerTick: figure(sum((t) => t.heard.near) / measured, 'messages/tick', {
+        digits: 0,
+        note: 'position messages to fans the rule puts in the near tier, mean over the measured ticks',
+      }),
+      farMessagesPerTick: figure(sum((t) => t.heard.far) / measured, 'messages/tick', { digits: 0 }),
+      admittedMessagesPerTick: figure(sum((t) => t.heard.admitted) / measured, 'messages/tick', {
+        digits: 1,
+      }),
+      notToldPerTick: figure(sum((t) => t.planned.notDue) / measured, 'fans/tick', {
+        digits: 0,
+        note: 'waiting fans of the far tier not due at the move',
+      }),
+      messagesPerSecond: figure(totalMessages / ((last.commitAt - first.commitAt) / 1000), 'messages/s', {
+        digits: 0,
+        note: 'messages heard over the measured ticks ÷ the time from the warm-up commit to the last commit',
+      }),
+      plannedMessagesPerSecond: figure(
+        med((t) => t.planned.messagesPerSecond.value),
+        'messages/s',
+        {
+          digits: 0,
+          note: `median over ticks of the shards' plans (one move per ${params.tickSeconds} s tick), against the budget ${params.messagesPerSecond}/s`,
+        },
+      ),
+      everyoneEveryMovePerSecond: figure(n / params.tickSeconds, 'messages/s', {
+        digits: 0,
+        note: 'every connected fan every tick: what part 5 sends',
+      }),
+      tickSpacingMedian: figure(median(spans), 's', {
+        digits: 2,
+        note: "commit to commit: a tick starts once the last one's fan-out has ended",
+      }),
+      tickSpacingMax: figure(Math.max(...spans), 's'),
+      commitToWorkersDoneMedian: figure(
+        med((t) => t.commitToWorkersDoneSeconds.value),
+        's',
+        {
+          note: 'tick commit → every worker returned (its spread round included)',
+        },
+      ),
+      farFans: figure(farFans, 'fans', {
+        digits: 0,
+        note: 'waiting and in the far tier at every measured move',
+      }),
+      farFansAsTheRuleSays: figure((100 * asTheRuleSays) / Math.max(1, farFans), '%', {
+        note: 'of those, share that heard exactly the moves the rule makes them due at',
+      }),
+      farMessagesPerFan: figure(farHeard / Math.max(1, farFans), 'messages', {
+        note: `over ${measured} moves in ${figure((last.commitAt - first.commitAt) / 1000, 's').value} s`,
+      }),
+      farMessagesPerFanByRule: figure(farDue / Math.max(1, farFans), 'messages'),
+      farLongestSilenceP99: figure(percentile(silence, 99), 's', {
+        digits: 0,
+        note: "far fans' longest time between moves they heard (tick times, whole seconds); the rule: ≤ interval + the gap between moves",
+      }),
+      farLongestSilenceMax: figure(silence[silence.length - 1] ?? Number.NaN, 's', { digits: 0 }),
+      serverCpuPerMessage: figure(
+        med((t) => t.serverCpuPerMessage.value),
+        'µs CPU/message',
+        {
+          digits: 0,
+          note: 'median over ticks: app CPU ÷ messages heard; the workers also list and plan every fan',
+        },
+      ),
+      serverEventLoopBusy: figure(
+        med((t) => t.serverEventLoopBusy.value),
+        '%',
+        { digits: 0 },
+      ),
+    },
+    rule,
+    ticks,
+    warmupTicks,
+    warmupSpacingSeconds: done
+      .slice(1, warmupTicks)
+      .map((d, k) => Math.round((d.info.commitAt - (done[k]?.info.commitAt ?? 0)) / 10) / 100),
     serverOutputTail: rig.server.output().slice(-1_000),
   };
 }

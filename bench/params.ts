@@ -5,6 +5,9 @@
  * BENCH_QUICK=1 divides every count by 10 (a smoke run while editing the bench;
  * its figures are noisy and not for comparison, so it prints them and writes no file).
  */
+import { CONFIG_DEFAULTS } from '#domain/event';
+import { UPDATE_DEFAULTS } from '#domain/updates';
+
 export const BENCH_EVENT_ID = 'bench';
 /** The same load on an event with sharded intake (decision 0008). */
 export const BENCH_SHARDED_EVENT_ID = 'bench-sharded';
@@ -107,23 +110,35 @@ export interface FanoutWorkerParams {
   readonly deliveryTimeoutSeconds: number;
 }
 
-export interface FanoutTickParams {
+/** The app and its connected fans, shared by parts 4–5 (one rig) and part 5b (another). */
+export interface FanoutRigParams {
   /** Real `ws` clients connected to the app (one child process): every one a waiting fan. */
   readonly connections: number;
   /** FQ_WS_SHARDS of the app: fan-out workers per change. */
   readonly shards: number;
   /** FQ_FANOUT_CONCURRENCY of the app: posts in flight per worker. */
   readonly concurrency: number;
-  /** Ticks that move the line and are measured, after one that is not. */
-  readonly ticks: number;
-  readonly warmupTicks: number;
-  /** The event's admitPerMinute: each tick lets in at most a handful, so nearly everyone stays waiting. */
+  /** FQ_TICK_SECONDS of the app: the tick the update rule plans for (ticks are run by the bench). */
+  readonly tickSeconds: number;
+  /** FQ_WS_MESSAGES_PER_SECOND of the app: the event's `position` budget (shared/domain/updates.ts). */
+  readonly messagesPerSecond: number;
+  /** FQ_NEAR_HORIZON_SECONDS of the app: fans expected in within it hear every move. */
+  readonly nearHorizonSeconds: number;
+  /** The event's nearThreshold: fans this close hear every move. */
+  readonly nearThreshold: number;
+  /** The event's admitPerMinute: how fast the ticks move the line. */
   readonly admitPerMinute: number;
   /** Places taken before the connected fans and never connected: the ones the ticks let in. */
   readonly unconnectedPlacesAhead: number;
   /** Handshakes in flight while the clients connect. */
   readonly connectInFlight: number;
   readonly connectTimeoutSeconds: number;
+}
+
+export interface FanoutTickParams extends FanoutRigParams {
+  /** Ticks that move the line and are measured, after one that is not. */
+  readonly ticks: number;
+  readonly warmupTicks: number;
   /** How long to wait for every client to hear one tick. */
   readonly deliveryTimeoutSeconds: number;
 }
@@ -134,6 +149,13 @@ export const FANOUT_TICK: FanoutTickParams = {
   connections: count(10_000),
   shards: 16,
   concurrency: 64,
+  // The AWS default tick. 10,000 fans every 5 s is 2,000 messages/s, the default budget
+  // exactly, and shards are not exactly even: the budget is raised so that every fan hears
+  // every move (what this part measures, as before update tiers; part 5b runs the default).
+  tickSeconds: 5,
+  messagesPerSecond: 1_000_000,
+  nearHorizonSeconds: UPDATE_DEFAULTS.nearHorizonSeconds,
+  nearThreshold: CONFIG_DEFAULTS.nearThreshold,
   ticks: 2,
   warmupTicks: 1,
   // 1 a second, banked for at most one tick interval (FQ_TICK_SECONDS 5): at most 5 a tick.
@@ -141,6 +163,48 @@ export const FANOUT_TICK: FanoutTickParams = {
   unconnectedPlacesAhead: 50,
   connectInFlight: 100,
   connectTimeoutSeconds: 90,
+  deliveryTimeoutSeconds: 60,
+};
+
+/** Part 5b: the same crowd under the default budget, where update tiers apply. */
+export interface FanoutTiersParams extends FanoutRigParams {
+  /** Ticks that move the line and are measured, after the warm-up. */
+  readonly ticks: number;
+  /**
+   * The first tick tells everyone (no earlier move to count rounds from), which takes this
+   * machine seconds; the next ticks then find every far fan whose point passed meanwhile due,
+   * and take long too. Warm-up ticks go on until two in a row came within
+   * `steadySpacingSeconds` of the one before, or `maxWarmupTicks` of them.
+   */
+  readonly maxWarmupTicks: number;
+  readonly steadySpacingSeconds: number;
+  /** A tick starts at least this long after the one before committed (and after its fan-out ended). */
+  readonly minTickSpacingSeconds: number;
+  /** How long one tick's fan-out may take, and how long the clients get to hear the last one. */
+  readonly deliveryTimeoutSeconds: number;
+}
+
+export const FANOUT_TIERS: FanoutTiersParams = {
+  connections: count(10_000),
+  shards: 16,
+  concurrency: 64,
+  // The local runtime's tick (TICK_MS 1000): 10,000 fans a tick would be 10,000 messages/s.
+  tickSeconds: 1,
+  // The default (2,000 a second an event); a quick run's tenth of the crowd gets a share
+  // that still leaves it tiered and not overloaded.
+  messagesPerSecond: QUICK ? 300 : UPDATE_DEFAULTS.messagesPerSecond,
+  nearHorizonSeconds: UPDATE_DEFAULTS.nearHorizonSeconds,
+  nearThreshold: CONFIG_DEFAULTS.nearThreshold,
+  // 10 a second: the first ~600 fans are within the 60 s horizon, 600–1,200 are told every
+  // 5–10 s (wait ÷ 12), the rest every 10 s. The front fans are admitted as the line moves.
+  admitPerMinute: count(600),
+  unconnectedPlacesAhead: 0,
+  connectInFlight: 100,
+  connectTimeoutSeconds: 90,
+  ticks: 16,
+  maxWarmupTicks: 20,
+  steadySpacingSeconds: 1.5,
+  minTickSpacingSeconds: 1,
   deliveryTimeoutSeconds: 60,
 };
 
@@ -207,4 +271,65 @@ export const FANOUT_MODEL: FanoutModelParams = {
   accountBurst: 5_000,
   tickSeconds: 5,
   maxShardsConsidered: 1024,
+};
+
+/**
+ * Part 6b, a million fans waiting: today's rule (every connected fan every tick that moves
+ * the line) against update tiers under the default budget. Every value here is an assumption
+ * or a documented quota; the measured inputs are part 4's CPU per message and per connection
+ * not told (bench/README.md, "Part 6b").
+ */
+export interface FanoutMillionParams {
+  readonly waitingFans: number;
+  /**
+   * Connected fans, each spread evenly along the line: the first minute of a sale (API Gateway
+   * opens 500 new WebSocket connections a second per account: 30,000), and every fan (after
+   * 2,000 s of connects; 1,000,000 ÷ 7,200 s = 139 reconnects a second keep them under the
+   * two-hour connection cap).
+   */
+  readonly connectedFans: readonly number[];
+  readonly newConnectionsPerSecond: number;
+  readonly connectionMaxSeconds: number;
+  /** Places admitted a second, steady: sets each fan's wait (ahead ÷ this) and so its tier. */
+  readonly admittedPerSecond: number;
+  /** FQ_TICK_SECONDS on AWS: the line moves (at most) once a tick. */
+  readonly tickSeconds: number;
+  /** FQ_WS_SHARDS default: fan-out workers per move. */
+  readonly shards: number;
+  /** FQ_WS_MESSAGES_PER_SECOND default. */
+  readonly messagesPerSecond: number;
+  readonly nearThreshold: number;
+  readonly nearHorizonSeconds: number;
+  /** The fan-out Lambda (infra), Lambda's MB per vCPU, and a Lambda vCPU against this machine's core. */
+  readonly lambdaMemoryMb: number;
+  readonly lambdaMbPerVcpu: number;
+  readonly lambdaCpuSlowdown: number;
+  /** shared/app/fanout.ts: a far round of this many messages or more is spread over this share of the tick. */
+  readonly spreadFromMessages: number;
+  readonly spreadShareOfTick: number;
+  /** A connection item as the registry stores it (for the Query that lists a shard every move). */
+  readonly connectionItemBytes: number;
+  /** Account-level API Gateway throttle, per Region, every API and `@connections` together. */
+  readonly accountRps: number;
+}
+
+export const FANOUT_MILLION: FanoutMillionParams = {
+  waitingFans: 1_000_000,
+  connectedFans: [30_000, 1_000_000],
+  newConnectionsPerSecond: 500,
+  connectionMaxSeconds: 7_200,
+  // About what bench/results/simulate/onsale-1m.json admits (66,538 in 15 minutes).
+  admittedPerSecond: 75,
+  tickSeconds: 5,
+  shards: 16,
+  messagesPerSecond: UPDATE_DEFAULTS.messagesPerSecond,
+  nearThreshold: CONFIG_DEFAULTS.nearThreshold,
+  nearHorizonSeconds: UPDATE_DEFAULTS.nearHorizonSeconds,
+  lambdaMemoryMb: 1024,
+  lambdaMbPerVcpu: 1769,
+  lambdaCpuSlowdown: 1,
+  spreadFromMessages: 256,
+  spreadShareOfTick: 0.8,
+  connectionItemBytes: 200,
+  accountRps: 10_000,
 };

@@ -12,12 +12,20 @@ import { createTable, startDynamoDbLocal, uniqueTableName } from '../test/suppor
 import { type CpuPerJoinResult, inProcessRuntime, measureCpuPerJoin } from './cpu-per-join.ts';
 import {
   type FanoutTickResult,
+  type FanoutTiersResult,
   type FanoutWorkerResult,
   measureFanoutTick,
+  measureFanoutTiers,
   measureFanoutWorker,
   startFanoutRig,
 } from './fanout.ts';
-import { type FanoutModelResult, fanoutModel } from './fanout-model.ts';
+import {
+  type FanoutMillionResult,
+  type FanoutModelResult,
+  fanoutMillionModel,
+  fanoutModel,
+  readPrices,
+} from './fanout-model.ts';
 import { type HttpJoinResult, measureHttpJoins, startServer } from './http-join.ts';
 import {
   backgroundLoad,
@@ -34,8 +42,10 @@ import {
 } from './measure.ts';
 import {
   CPU_PER_JOIN,
+  FANOUT_MILLION,
   FANOUT_MODEL,
   FANOUT_TICK,
+  FANOUT_TIERS,
   FANOUT_WORKER,
   HTTP_DYNAMODB,
   HTTP_DYNAMODB_SHARDED,
@@ -237,6 +247,7 @@ function fanoutWorkerRows(outcome: Outcome<FanoutWorkerResult>): Row[] {
     [label, 'post only, bare node:http', ...show(f.bareHttpCpuPerMessage)],
     [label, 'what the SDK adds per post', ...show(f.sdkCpuPerPost)],
     [label, 'signing share of full', ...show(f.signingShareOfFull)],
+    [label, 'connection listed and planned, not told', ...show(f.notToldCpuPerConnection)],
     [
       label,
       'machine busy · other processes',
@@ -253,7 +264,7 @@ function fanoutWorkerRows(outcome: Outcome<FanoutWorkerResult>): Row[] {
 }
 
 function fanoutTickRows(outcome: Outcome<FanoutTickResult>): Row[] {
-  const label = '5 fan-out, one tick';
+  const label = '5 fan-out, one tick, everyone';
   if (isSkipped(outcome)) return [[label, 'skipped', outcome.skipped, '']];
   const f = outcome.figures;
   const p = outcome.params;
@@ -309,6 +320,112 @@ function fanoutModelRows(outcome: Outcome<FanoutModelResult>): Row[] {
         [label, `${name}: shards at the account quota`, ...show(s.shardsAtAccountQuota)],
       ];
     }),
+  ];
+}
+
+function fanoutTiersRows(outcome: Outcome<FanoutTiersResult>): Row[] {
+  const label = '5b fan-out, tiers';
+  if (isSkipped(outcome)) return [[label, 'skipped', outcome.skipped, '']];
+  const f = outcome.figures;
+  const p = outcome.params;
+  const r = outcome.rule;
+  return [
+    [
+      label,
+      `${p.connections} clients, ${p.tickSeconds} s tick, budget`,
+      `${p.messagesPerSecond}`,
+      `messages/s (everyone every tick: ${f.everyoneEveryMovePerSecond.value})`,
+    ],
+    [
+      label,
+      'near tier latency p50 · p99 · max',
+      `${f.nearLatencyP50.value} · ${f.nearLatencyP99.value} · ${f.nearLatencyMax.value}`,
+      'ms from the tick commit',
+    ],
+    [
+      label,
+      'admitted latency p99 · max',
+      `${f.admittedLatencyP99.value} · ${f.admittedLatencyMax.value}`,
+      'ms',
+    ],
+    [label, 'far tier latency p50 · p99', `${f.farLatencyP50.value} · ${f.farLatencyP99.value}`, 'ms'],
+    [
+      label,
+      'messages per tick: admitted · near · far',
+      `${f.admittedMessagesPerTick.value} · ${f.nearMessagesPerTick.value} · ${f.farMessagesPerTick.value}`,
+      `(${f.notToldPerTick.value} far fans not due)`,
+    ],
+    [
+      label,
+      'messages/s sent · planned',
+      `${f.messagesPerSecond.value} · ${f.plannedMessagesPerSecond.value}`,
+      'messages/s',
+    ],
+    [
+      label,
+      'far fans: messages each · by the rule',
+      `${f.farMessagesPerFan.value} · ${f.farMessagesPerFanByRule.value}`,
+      `(${f.farFansAsTheRuleSays.value} % of ${f.farFans.value} exactly)`,
+    ],
+    [
+      label,
+      'far fans: longest silence p99 · max',
+      `${f.farLongestSilenceP99.value} · ${f.farLongestSilenceMax.value}`,
+      's',
+    ],
+    [
+      label,
+      'heard as the rule says: near · far',
+      `${r.nearHeard}/${r.nearExpected} · ${r.farHeard}/${r.farExpected}`,
+      `(unasked ${r.heardNotDue}, wrong type ${r.wrongType}, twice ${r.duplicates}, bad ${r.badMessages})`,
+    ],
+    [
+      label,
+      'tick spacing median · max',
+      `${f.tickSpacingMedian.value} · ${f.tickSpacingMax.value}`,
+      `s (after ${outcome.warmupTicks} warm-up ticks)`,
+    ],
+    [
+      label,
+      'app CPU per message · event loop busy',
+      `${f.serverCpuPerMessage.value} · ${f.serverEventLoopBusy.value}`,
+      'µs · %',
+    ],
+    [
+      label,
+      'machine busy · other processes',
+      outcome.ticks.map((t) => `${t.machineBusy.value}·${t.otherProcessesBusy.value}`).join(' '),
+      '% per tick',
+    ],
+  ];
+}
+
+function fanoutMillionRows(outcome: Outcome<FanoutMillionResult>): Row[] {
+  const label = '6b model: 1,000,000 waiting';
+  if (isSkipped(outcome)) return [[label, 'skipped', outcome.skipped, '']];
+  return [
+    [
+      label,
+      'measured CPU/message · /connection not told',
+      `${outcome.measured.workerCpuPerMessage.value} · ${outcome.measured.workerCpuPerConnectionNotTold.value}`,
+      'µs CPU (part 4)',
+    ],
+    ...outcome.scenarios.flatMap((s): Row[] => [
+      ...s.rules.map(
+        (r): Row => [
+          label,
+          `${s.connectedFans.toLocaleString('en-US')} connected, ${r.rule}`,
+          `${r.messagesPerSecond.value.toLocaleString('en-US')}/s · $${r.usdPerHour.value}/h`,
+          `far every ${r.farIntervalSeconds.value} s; ${r.accountQuotaShare.value} % of the quota; ${r.lambdaEnvironments.value} Lambdas (${r.workerBusyShareOfTick.value} % of each worker's tick)`,
+        ],
+      ),
+      [
+        label,
+        `${s.connectedFans.toLocaleString('en-US')} connected, any rule`,
+        `$${s.connectionMinutesUsdPerHour.value}/h · $${s.listingUsdPerHour.value}/h`,
+        'connection minutes · listing the shards every move',
+      ],
+    ]),
   ];
 }
 
@@ -426,7 +543,9 @@ async function main(): Promise<void> {
 
   let fanoutWorker: Outcome<FanoutWorkerResult> = notRun;
   let fanoutTick: Outcome<FanoutTickResult> = notRun;
+  let fanoutTiers: Outcome<FanoutTiersResult> = notRun;
   let model: Outcome<FanoutModelResult> = notRun;
+  let million: Outcome<FanoutMillionResult> = notRun;
   if (runs('fanout')) {
     const rig = await attempt(`4/5 fan-out setup: app and ${FANOUT_TICK.connections} ws clients`, () =>
       startFanoutRig(FANOUT_TICK),
@@ -445,6 +564,16 @@ async function main(): Promise<void> {
         await rig.stop();
       }
     }
+    await settle(1_000);
+    // Another app for part 5b: the default budget and the local runtime's 1 s tick.
+    fanoutTiers = await attempt('5b fan-out, update tiers', async () => {
+      const tiers = await startFanoutRig(FANOUT_TIERS);
+      try {
+        return await measureFanoutTiers(tiers, FANOUT_TIERS);
+      } finally {
+        await tiers.stop();
+      }
+    });
     const worker = fanoutWorker;
     model = isSkipped(worker)
       ? { skipped: `no part 4 figures (${worker.skipped})` }
@@ -455,6 +584,16 @@ async function main(): Promise<void> {
               worker.runs[worker.runs.length - 1]?.messagesPerSecond.value ?? Number.NaN,
           },
           FANOUT_MODEL,
+        );
+    million = isSkipped(worker)
+      ? { skipped: `no part 4 figures (${worker.skipped})` }
+      : fanoutMillionModel(
+          {
+            workerCpuPerMessageMicros: worker.figures.fullCpuPerMessage.value,
+            workerCpuPerConnectionNotToldMicros: worker.figures.notToldCpuPerConnection.value,
+          },
+          FANOUT_MILLION,
+          readPrices(),
         );
   }
   const totalSeconds = figure((nowMs() - runStart) / 1000, 's', {
@@ -472,7 +611,9 @@ async function main(): Promise<void> {
     ...verifyRows(verification),
     ...fanoutWorkerRows(fanoutWorker),
     ...fanoutTickRows(fanoutTick),
+    ...fanoutTiersRows(fanoutTiers),
     ...fanoutModelRows(model),
+    ...fanoutMillionRows(million),
   ];
   const results = {
     schema: 'fairqueue-bench/1',
@@ -486,6 +627,7 @@ async function main(): Promise<void> {
       'Loopback only: the load generator, the app (a child process) and DynamoDB Local share the same cores.',
       'Fan-out (parts 4, 5): the app, the ws clients (another child process) and the worker or bench share the same cores.',
       'Part 6 is arithmetic: measured = part 4 worker CPU per message; everything else in fanout.model100k.params is assumed or a documented quota.',
+      'Part 6b is arithmetic too: measured = part 4 worker CPU per message and per connection not told; everything else in fanout.model1m.params is assumed or a documented quota, prices from bench/prices.json.',
       'See bench/README.md for what each figure means.',
     ],
     httpJoin: {
@@ -506,7 +648,9 @@ async function main(): Promise<void> {
     fanout: {
       perWorker: fanoutWorker,
       tenThousandConnections: fanoutTick,
+      tenThousandTiered: fanoutTiers,
       model100k: model,
+      model1m: million,
     },
   };
 
@@ -536,7 +680,9 @@ async function main(): Promise<void> {
     verification,
     fanoutWorker,
     fanoutTick,
+    fanoutTiers,
     model,
+    million,
   ].some((o) => isSkipped(o) && o !== notRun);
   process.exitCode = failed ? 1 : 0;
 }

@@ -12,6 +12,8 @@
  * FQ_KEY_DIR, AWS_*), read once through readConfig like every other entry point.
  */
 import { MemoryQueueStore } from '#adapters/memory-store';
+import { Line } from '#app/line';
+import { waitEstimate } from '#domain/estimate';
 import { type LocalApp, startLocal } from '#local/app';
 import { serveRpc } from './ipc.ts';
 import { monoMs } from './measure.ts';
@@ -60,12 +62,20 @@ function fanoutHandlers(app: LocalApp) {
   const { runtime } = app;
   return {
     /** Creates the event and takes `count` anonymous places in it (in process: setup, not measured). */
-    fans: async (args: { eventId: unknown; count: unknown; admitPerMinute: unknown }) => {
+    fans: async (args: {
+      eventId: unknown;
+      count: unknown;
+      admitPerMinute: unknown;
+      nearThreshold?: unknown;
+    }) => {
       const eventId = text(args.eventId, 'eventId');
       const count = whole(args.count, 'count');
       await runtime.room.putEvent(eventId, {
         capacity: 1_000_000,
         admitPerMinute: whole(args.admitPerMinute, 'admitPerMinute'),
+        ...(args.nearThreshold === undefined
+          ? {}
+          : { nearThreshold: whole(args.nearThreshold, 'nearThreshold') }),
       });
       const fans: { position: number; token: string }[] = [];
       for (let i = 0; i < count; i++) {
@@ -107,7 +117,32 @@ function fanoutHandlers(app: LocalApp) {
         settledAt,
         from: before?.servingPosition ?? null,
         to: after?.servingPosition ?? null,
+        /** The committed version: the seq of the tick's messages. */
+        seq: after?.version ?? null,
+        /** The tick's own time (whole seconds), as its tick record and its fan-out job carry it. */
+        at: after?.recentTicks[after.recentTicks.length - 1]?.at ?? null,
       };
+    },
+    /**
+     * What the fan-out worker works out for each of these positions after the last tick:
+     * `ahead` and the estimated wait, as of that tick. Part 5b replays the update rule
+     * (shared/domain/updates.ts) with them against what each fan heard.
+     */
+    fansAt: async (args: { eventId: unknown; positions: unknown }) => {
+      const eventId = text(args.eventId, 'eventId');
+      const event = await runtime.store.getEvent(eventId, { consistent: true });
+      if (!event) throw new Error(`no event ${eventId}`);
+      if (!Array.isArray(args.positions)) throw new TypeError('positions must be an array');
+      const line = new Line(runtime.store);
+      const nowSec = event.lastTickAtMs / 1000;
+      const ahead: number[] = [];
+      const waitSeconds: (number | null)[] = [];
+      for (const value of args.positions) {
+        const a = await line.ahead(event, whole(value, 'positions[]'));
+        ahead.push(a);
+        waitSeconds.push(waitEstimate({ event, ahead: a, nowSec, tickSeconds: runtime.config.tickSeconds }));
+      }
+      return { ahead, waitSeconds };
     },
   };
 }

@@ -5,10 +5,13 @@
  * clients never live with the server. Talks to the parent over bench/ipc.ts:
  *
  *   connect {url, fans, inFlight, timeoutMs}  opens one socket per fan (`?token=`)
- *   arm                                       forgets what was received so far
+ *   arm {keepAll?}                            forgets what was received so far; with keepAll,
+ *                                             keeps every message from now on, not only the first
  *   collect {expected, timeoutMs}             waits until `expected` sockets have a message
  *                                             since `arm`, then reports every socket's first
  *                                             receipt (monoMs) and checks its content
+ *   received                                  every message kept since `arm {keepAll}`, per socket
+ *   count                                     messages received since `arm`, all sockets
  *   cpu                                       process CPU µs
  *   stop                                      closes every socket and exits
  *
@@ -32,6 +35,10 @@ let count = new Uint32Array(0);
 /** The first message of each socket since `arm`, parsed when `collect` asks. */
 let firstText: (string | undefined)[] = [];
 let receivedSinceArm = 0;
+/** Messages of every socket since `arm`, duplicates included. */
+let messagesSinceArm = 0;
+/** With `arm {keepAll}`: every message of each socket since, as received (time, text). */
+let kept: { at: number[]; text: string[] }[] | null = null;
 let closedUnexpectedly = 0;
 let stopping = false;
 let waiter: (() => void) | undefined;
@@ -48,6 +55,12 @@ function openOne(url: string, index: number, timeoutMs: number): Promise<void> {
       const at = monoMs();
       const n = (count[index] ?? 0) + 1;
       count[index] = n;
+      messagesSinceArm++;
+      const all = kept?.[index];
+      if (all) {
+        all.at.push(at);
+        all.text.push(String(data));
+      }
       if (n === 1) {
         firstAt[index] = at;
         firstText[index] = String(data);
@@ -69,11 +82,30 @@ function openOne(url: string, index: number, timeoutMs: number): Promise<void> {
   });
 }
 
-function arm(): void {
+function arm(keepAll = false): void {
   firstAt = new Float64Array(fans.length).fill(Number.NaN);
   count = new Uint32Array(fans.length);
   firstText = new Array(fans.length);
   receivedSinceArm = 0;
+  messagesSinceArm = 0;
+  kept = keepAll ? Array.from({ length: fans.length }, () => ({ at: [], text: [] })) : null;
+}
+
+/** What part 5b and the tier test read of a message: type, seq and the `position` fields. */
+export interface KeptMessage {
+  /** monoMs at receipt. */
+  readonly at: number;
+  readonly type: string;
+  readonly seq: number | null;
+  readonly servingPosition: number | null;
+  readonly ahead: number | null;
+  readonly estimatedWaitSeconds: number | null;
+  /** For `position`: the message's position is the fan's own and its token has three parts. */
+  readonly ok: boolean;
+}
+
+function numberOrNull(value: unknown): number | null {
+  return typeof value === 'number' ? value : null;
 }
 
 const handlers = {
@@ -100,10 +132,37 @@ const handlers = {
     await Promise.all(Array.from({ length: Math.min(args.inFlight, fans.length) }, worker));
     return { open: fans.length - failed, failed, firstError, seconds: (nowMs() - started) / 1000 };
   },
-  arm: async () => {
-    arm();
+  arm: async (args: { keepAll?: boolean } | null) => {
+    arm(args?.keepAll === true);
     return null;
   },
+  count: async () => messagesSinceArm,
+  /** Per socket (in the order of `connect`'s fans), every message kept since `arm {keepAll}`. */
+  received: async () =>
+    (kept ?? []).map((all, i): KeptMessage[] =>
+      all.text.map((raw, k) => {
+        let message: Record<string, unknown> = {};
+        try {
+          message = JSON.parse(raw) as Record<string, unknown>;
+        } catch {
+          // Reported as type "unparsable".
+        }
+        const type = typeof message.type === 'string' ? message.type : 'unparsable';
+        return {
+          at: all.at[k] ?? Number.NaN,
+          type,
+          seq: numberOrNull(message.seq),
+          servingPosition: numberOrNull(message.servingPosition),
+          ahead: numberOrNull(message.ahead),
+          estimatedWaitSeconds: numberOrNull(message.estimatedWaitSeconds),
+          ok:
+            type !== 'position' ||
+            (message.position === fans[i]?.position &&
+              typeof message.token === 'string' &&
+              message.token.split('.').length === 3),
+        };
+      }),
+    ),
   collect: async (args: { expected: number; timeoutMs: number }) => {
     const deadline = nowMs() + args.timeoutMs;
     while (receivedSinceArm < args.expected && nowMs() < deadline) {
