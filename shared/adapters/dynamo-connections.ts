@@ -42,6 +42,10 @@ export class DynamoConnectionRegistry implements ConnectionRegistry {
     return Math.floor(this.now() / 1000);
   }
 
+  shardOf(connectionId: string): number {
+    return shardOf(connectionId, this.shards);
+  }
+
   async add(connection: ConnectionRecord, connectedAtMs = connection.connectedAt * 1000) {
     const shard = shardOf(connection.connectionId, this.shards);
     const ttl = connection.connectedAt + CONNECTION_TTL_SECONDS;
@@ -203,7 +207,11 @@ export class DynamoConnectionRegistry implements ConnectionRegistry {
 
   async readFanoutCursor(eventId: string, shard: number): Promise<FanoutCursor | undefined> {
     const item = await this.#t.get(keys.fanoutCursor(eventId, shard));
-    return item ? { seq: num(item, 'seq'), from: num(item, 'from'), to: num(item, 'to') } : undefined;
+    if (!item) return undefined;
+    const cursor = { seq: num(item, 'seq'), from: num(item, 'from'), to: num(item, 'to') };
+    return typeof item.acceptsThrough === 'number'
+      ? { ...cursor, acceptsThrough: item.acceptsThrough }
+      : cursor;
   }
 
   async advanceFanoutCursor(eventId: string, shard: number, expectedSeq: number, next: FanoutCursor) {
@@ -217,6 +225,7 @@ export class DynamoConnectionRegistry implements ConnectionRegistry {
               seq: next.seq,
               from: next.from,
               to: next.to,
+              ...(next.acceptsThrough !== undefined && { acceptsThrough: next.acceptsThrough }),
               ttl: this.#nowSec() + RETENTION_SECONDS,
             },
             // Racing workers of one shard: exactly one moves the cursor from what it read;

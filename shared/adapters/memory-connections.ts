@@ -29,6 +29,10 @@ export class MemoryConnectionRegistry implements ConnectionRegistry {
 
   constructor(readonly shards = 16) {}
 
+  shardOf(connectionId: string): number {
+    return shardOf(connectionId, this.shards);
+  }
+
   #shard(eventId: string, shard: number): Map<string, ConnectionRecord> {
     let shards = this.#byEvent.get(eventId);
     if (!shards) {

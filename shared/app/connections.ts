@@ -20,6 +20,7 @@ import {
   InvalidTokenError,
   LeftError,
   TooManyConnectionsError,
+  WebSocketBusyError,
 } from '#domain/errors';
 import { EVENT_ID_PATTERN } from '#domain/event';
 import { PONG } from '#domain/messages';
@@ -78,6 +79,10 @@ export class Connections {
     if (!event) throw new EventNotFoundError(eventId);
     if (event.state === 'closed') throw new EventClosedError();
     const { registry } = this.deps;
+    // Past overload a shard takes only places near the front (its fan-out sets the limit).
+    const gate = await registry.readFanoutCursor(eventId, registry.shardOf(connectionId));
+    if (gate?.acceptsThrough !== undefined && claims.pos > gate.acceptsThrough)
+      throw new WebSocketBusyError();
     const nowMs = this.#now();
     await registry.add(
       {

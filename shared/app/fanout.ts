@@ -10,13 +10,14 @@
  * the cursor, so skipping never loses an `admitted`.
  */
 import { waitEstimate } from '#domain/estimate';
-import { fanoutStep, NO_CURSOR } from '#domain/fanout-cursor';
+import { type FanoutCursor, fanoutStep, NO_CURSOR } from '#domain/fanout-cursor';
 import { shardedTiming } from '#domain/intake';
 import { fanoutPlan, type MessageKind, messageKinds, type ServerMessage } from '#domain/messages';
 import type { AdmissionBatch } from '#domain/place';
 import {
   phaseOf,
   planUpdates,
+  tierOf,
   UPDATE_DEFAULTS,
   type UpdatePlan,
   type UpdatePolicy,
@@ -135,13 +136,44 @@ export class Fanout {
       const step = fanoutStep(cursor, { seq: change.seq, serving });
       if (step.kind === 'skip') return null;
       // The same job again: what it covered is sent once more (messages are safe to repeat).
-      if (step.kind === 'resend') return { from: step.from, to: step.to };
+      if (step.kind === 'resend') return { from: step.from, to: step.to, cursor };
       if (await registry.advanceFanoutCursor(change.eventId, shard, cursor.seq, step.next)) {
-        return { from: step.next.from, to: step.next.to };
+        return { from: step.next.from, to: step.next.to, cursor: step.next };
       }
       // Another worker moved the cursor between our read and write: read what it did.
     }
     throw new Error(`fan-out cursor of ${change.eventId} shard ${shard} kept moving`);
+  }
+
+  /**
+   * Past overload (every far fan at one interval beyond 30 s) the shard takes no new
+   * connection beyond its near tier: the fans connected keep the contract's pace, the others
+   * count down from the public document. Lifted by the first plan that fits again.
+   */
+  async #gate(
+    change: LineChange,
+    shard: number,
+    cursor: FanoutCursor,
+    line: {
+      readonly plan: UpdatePlan;
+      readonly policy: UpdatePolicy;
+      readonly targets: readonly { readonly connection: ConnectionRecord; readonly fan?: WaitingFan }[];
+      readonly servingPosition: number;
+    },
+  ) {
+    let acceptsThrough: number | undefined;
+    if (line.plan.uniform) {
+      // Places within nearThreshold of the front, and as far back as the near tier reaches.
+      acceptsThrough = line.servingPosition + line.policy.nearThreshold;
+      for (const { connection, fan } of line.targets)
+        if (fan && tierOf(line.policy, fan) === 'near')
+          acceptsThrough = Math.max(acceptsThrough, connection.position);
+    }
+    if (acceptsThrough === cursor.acceptsThrough) return;
+    const { acceptsThrough: _dropped, ...rest } = cursor;
+    const next = acceptsThrough === undefined ? rest : { ...rest, acceptsThrough };
+    // Lost to a newer job: that one's plan decides.
+    await this.#deps.registry.advanceFanoutCursor(change.eventId, shard, cursor.seq, next);
   }
 
   /** A place was given up: its connections hear `left` and are closed (no cursor: it concerns one place). */
@@ -266,6 +298,12 @@ export class Fanout {
       } else if (update.offsetSeconds > 0) offsets.set(target, update.offsetSeconds);
     }
     const spread = offsets.size >= SPREAD_FROM_MESSAGES;
+    await this.#gate(change, shard, range.cursor, {
+      plan: updates,
+      policy,
+      targets,
+      servingPosition: event.servingPosition,
+    });
 
     const message = async (kind: MessageKind, target: Target): Promise<ServerMessage | null> => {
       const { connection } = target;

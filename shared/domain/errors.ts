@@ -137,6 +137,21 @@ export class TooManyConnectionsError extends FairqueueError {
   }
 }
 
+/**
+ * The event's live updates are past their budget for places this far back: the fan counts
+ * down from the public event document and polls status instead (decision 0012).
+ */
+export class WebSocketBusyError extends FairqueueError {
+  override readonly name = 'WebSocketBusyError';
+  readonly code = 'websocket_busy';
+  readonly status = 429;
+  constructor() {
+    super('Live updates are full for places this far back; read the event document and poll status.', {
+      headers: { 'Retry-After': '60' },
+    });
+  }
+}
+
 /** A place may register only a few devices for push: each is an SNS endpoint, each milestone a publish per device. */
 export class TooManyDevicesError extends FairqueueError {
   override readonly name = 'TooManyDevicesError';

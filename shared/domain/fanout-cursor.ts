@@ -13,6 +13,14 @@ export interface FanoutCursor {
   /** That job told `admitted` to the places in (from, to]; `to` is the serving position at `seq`. */
   readonly from: number;
   readonly to: number;
+  /**
+   * Set while the shard's far tier is past overload (shared/domain/updates.ts): a new
+   * connection of a place beyond this position is refused at the handshake, so the fans
+   * connected keep their updates within the contract's 30 s and the rest count down from
+   * the public event document. Absent: every place may connect. A new job drops it until
+   * its own plan says again.
+   */
+  readonly acceptsThrough?: number;
 }
 
 /** A shard nothing has been sent to yet: a first job covers every admission so far. */

@@ -31,6 +31,8 @@ export interface ConnectionPage {
  */
 export interface ConnectionRegistry {
   readonly shards: number;
+  /** The shard a connection is stored under (a stable hash of its id). */
+  shardOf(connectionId: string): number;
   /**
    * Stores the connection under its event's shard and under its place, both or neither.
    * `connectedAtMs` orders the place's connections (default: `connectedAt` in ms).

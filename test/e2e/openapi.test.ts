@@ -699,6 +699,17 @@ describe('local stack (dev-mode identity, no join limit)', () => {
       clock.ms += 1000;
       for (const live of sockets) live.socket.close();
     }
+
+    // Past overload a shard's fan-out takes no new connection beyond its near tier
+    // (test/unit/fanout.test.ts drives that plan); here its gate, as the fan-out writes it.
+    await hit('PUT', '/v1/admin/events/gated', { admin: true, body: { capacity: 1 } });
+    const front = await hit('POST', '/v1/events/gated/join', { body: {} });
+    const back = await hit('POST', '/v1/events/gated/join', { body: {} });
+    const { registry } = app.runtime;
+    for (let shard = 0; shard < registry.shards; shard++)
+      await registry.advanceFanoutCursor('gated', shard, 0, { seq: 1, from: 0, to: 0, acceptsThrough: 1 });
+    expectError(await refuseSocket(back.body.token), 429, 'websocket_busy');
+    (await openSocket(front.body.token)).socket.close();
   });
 
   test('a malformed event id or path is a 400 on every route', async () => {

@@ -101,6 +101,25 @@ export function describeConnectionRegistry(name: string, makeRegistry: () => Con
       expect(counts.sort((x, y) => (x ?? 0) - (y ?? 0))).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
     });
 
+    test("a cursor carries the shard's connection gate, and a write at the same seq sets or lifts it", async () => {
+      const registry = makeRegistry();
+      const eventId = newId('ev');
+      expect(await registry.advanceFanoutCursor(eventId, 1, 0, { seq: 4, from: 0, to: 7 })).toBe(true);
+      expect(
+        await registry.advanceFanoutCursor(eventId, 1, 4, { seq: 4, from: 0, to: 7, acceptsThrough: 107 }),
+      ).toBe(true);
+      expect(await registry.readFanoutCursor(eventId, 1)).toEqual({
+        seq: 4,
+        from: 0,
+        to: 7,
+        acceptsThrough: 107,
+      });
+      expect(await registry.advanceFanoutCursor(eventId, 1, 4, { seq: 4, from: 0, to: 7 })).toBe(true);
+      expect(await registry.readFanoutCursor(eventId, 1)).toEqual({ seq: 4, from: 0, to: 7 });
+      expect(registry.shardOf('abc=')).toBe(registry.shardOf('abc='));
+      expect(registry.shardOf('abc=')).toBeLessThan(registry.shards);
+    });
+
     test('the fan-out cursor moves only from the seq it was read at; of racing workers exactly one wins', async () => {
       const registry = makeRegistry();
       const eventId = newId('ev');

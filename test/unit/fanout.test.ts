@@ -7,7 +7,9 @@ import { expect, test } from 'vitest';
 import { MemoryConnectionRegistry } from '#adapters/memory-connections';
 import { MemoryQueueStore } from '#adapters/memory-store';
 import { Admitter } from '#app/admitter';
+import { Connections } from '#app/connections';
 import { Fanout } from '#app/fanout';
+import { WebSocketBusyError } from '#domain/errors';
 import type { ConnectionPoster, LineChange } from '#ports/realtime';
 import { TestClock } from '../support/clock.ts';
 import { testRoom } from '../support/services.ts';
@@ -458,4 +460,53 @@ test('a far round too small to spread goes after the admissions and the near tie
   expect(posted.slice(firstFar).every((p) => p.position > 102)).toBe(true);
   expect(posted.length - firstFar).toBeGreaterThan(10);
   expect(posted.length - firstFar).toBeLessThan(256);
+});
+
+test('past overload a shard refuses new connections beyond its near tier, and takes them again once its plan fits', async () => {
+  const { admitter, poster, jobs, clock, store, registry } = await setup({
+    capacity: 2,
+    fans: 300,
+    claimWindowSeconds: 1,
+  });
+  const { tokens } = testRoom(store, clock);
+  const fanout = (messagesPerSecond: number) =>
+    new Fanout({
+      store,
+      registry,
+      tokens,
+      poster,
+      concurrency: 8,
+      now: clock.now,
+      tickSeconds: 1,
+      messagesPerSecond,
+      nearHorizonSeconds: 0,
+    });
+  const connections = new Connections({
+    store,
+    registry,
+    tokens,
+    poster,
+    limits: { maxConnectionsPerPlace: 3, maxMessagesPerMinute: 60 },
+    now: clock.now,
+  });
+  const tokenOf = async (pos: number) =>
+    (await tokens.signPosition({ eventId: 'f', sub: `u${pos}`, pos, nowSec: clock.sec, ttlSeconds: 1800 }))
+      .token;
+  const move = async (messagesPerSecond: number) => {
+    clock.advance(2);
+    const before = jobs().length;
+    await admitter.tickEvent('f');
+    for (const job of jobs().slice(before)) await fanout(messagesPerSecond).run(job, 0);
+  };
+
+  // 100 near fans (nearThreshold) alone are 100 messages/s: a budget of 20 is past overload.
+  await move(20);
+  const serving = (await store.getEvent('f'))?.servingPosition ?? 0;
+  expect((await registry.readFanoutCursor('f', 0))?.acceptsThrough).toBe(serving + 100);
+  await expect(connections.connect('far=', await tokenOf(250))).rejects.toBeInstanceOf(WebSocketBusyError);
+  await connections.connect('near=', await tokenOf(serving + 50));
+  // A budget that fits again lifts the gate.
+  await move(2000);
+  expect((await registry.readFanoutCursor('f', 0))?.acceptsThrough).toBeUndefined();
+  await connections.connect('far-later=', await tokenOf(250));
 });
