@@ -5,25 +5,16 @@
  * this is the core of the browser client, and it stays small). Unknown fields are ignored,
  * as the contract asks of clients.
  */
+// The curve's type is the server's own (shared/domain/estimate.ts: pure, no I/O, type only).
+import type { WaitCurve } from '../domain/estimate.ts';
+
+export type { WaitCurve };
 
 export type EventState = 'open' | 'paused' | 'closed';
 export type PlaceStatus = 'waiting' | 'admitted' | 'active' | 'missed' | 'completed' | 'expired';
 
 const EVENT_STATES: readonly string[] = ['open', 'paused', 'closed'];
 const PLACE_STATUSES: readonly string[] = ['waiting', 'admitted', 'active', 'missed', 'completed', 'expired'];
-
-/** The line's expected drain, as the public event document's `waitCurve` carries it. */
-export interface WaitCurve {
-  /** Seconds from the document's `generatedAt` to the next admission tick. */
-  readonly nextTickInSeconds: number;
-  readonly tickSeconds: number;
-  /** Ticks each entry of `admitted` stands for: entry i is the count by tick (i + 1)·stride − 1. */
-  readonly stride: number;
-  /** Real places admitted from the next tick on, cumulative, non-decreasing. */
-  readonly admitted: readonly number[];
-  /** Places a second after the last entry. */
-  readonly perSecond: number;
-}
 
 /**
  * What a join answer, a status answer or a `position` message says about a place. Fields a

@@ -95,7 +95,27 @@ async function setup(options: {
   const admitter = new Admitter(store, { tickSeconds: 1, now: clock.now, notifier });
   /** The fan-out jobs (moved and state changes) handed off so far, oldest first. */
   const jobs = () => changes.filter((c) => c.kind !== 'tick');
-  return { clock, store, room, registry, poster, fanout, admitter, jobs };
+  /** A worker under an update budget (1 s ticks; near = within nearThreshold, no horizon). */
+  const tiered = (
+    options: {
+      messagesPerSecond?: number;
+      poster?: ConnectionPoster;
+      concurrency?: number;
+      registry?: MemoryConnectionRegistry;
+    } = {},
+  ) =>
+    new Fanout({
+      store,
+      registry: options.registry ?? registry,
+      tokens,
+      poster: options.poster ?? poster,
+      concurrency: options.concurrency ?? 8,
+      now: clock.now,
+      tickSeconds: 1,
+      messagesPerSecond: options.messagesPerSecond ?? 200,
+      nearHorizonSeconds: 0,
+    });
+  return { clock, store, room, registry, poster, fanout, admitter, jobs, tiered, tokens };
 }
 
 test('a move reaches a waiting fan with its seq and a refreshed token', async () => {
@@ -277,24 +297,13 @@ test('a resume run while the event is paused again tells no positions', async ()
 });
 
 test('over the budget, near fans hear every move and far fans one move in 10 s, in rounds', async () => {
-  const { admitter, poster, jobs, clock, store, registry } = await setup({
+  const { admitter, poster, jobs, clock, tiered } = await setup({
     capacity: 2,
     fans: 300,
     claimWindowSeconds: 1,
   });
-  const { tokens } = testRoom(store, clock);
   // 300 fans a tick would be 300 messages/s; the budget is 200. The first 100 (nearThreshold) are near.
-  const fanout = new Fanout({
-    store,
-    registry,
-    tokens,
-    poster,
-    concurrency: 8,
-    now: clock.now,
-    tickSeconds: 1,
-    messagesPerSecond: 200,
-    nearHorizonSeconds: 0,
-  });
+  const fanout = tiered();
   let moves = 0;
   for (let second = 0; second < 30; second++) {
     const before = jobs().length;
@@ -320,23 +329,12 @@ test('over the budget, near fans hear every move and far fans one move in 10 s, 
 });
 
 test('regression: a job run late still tells every far fan due since the move before its own', async () => {
-  const { admitter, poster, jobs, clock, store, registry } = await setup({
+  const { admitter, poster, jobs, clock, tiered } = await setup({
     capacity: 2,
     fans: 300,
     claimWindowSeconds: 1,
   });
-  const { tokens } = testRoom(store, clock);
-  const fanout = new Fanout({
-    store,
-    registry,
-    tokens,
-    poster,
-    concurrency: 8,
-    now: clock.now,
-    tickSeconds: 1,
-    messagesPerSecond: 200,
-    nearHorizonSeconds: 0,
-  });
+  const fanout = tiered();
   await admitter.tickEvent('f'); // a move; its job is not run
   clock.advance(10);
   const before = jobs().length;
@@ -357,12 +355,11 @@ test('regression: a job run late still tells every far fan due since the move be
 
 test('regression: a far fan hears each point of its schedule once, however late after the tick the worker runs', async () => {
   // One admission a second and 600 fans: fans 401–600 stay over 300 s away, so every 10 s.
-  const { admitter, jobs, clock, store, registry } = await setup({
+  const { admitter, jobs, clock, tiered } = await setup({
     capacity: 1_000_000,
     fans: 600,
     admitPerMinute: 60,
   });
-  const { tokens } = testRoom(store, clock);
   /** When each connection was sent a `position`, in ms since the first tick. */
   const told = new Map<string, number[]>();
   const start = clock.ms;
@@ -374,17 +371,7 @@ test('regression: a far fan hears each point of its schedule once, however late 
     },
     close: async () => 'closed',
   };
-  const fanout = new Fanout({
-    store,
-    registry,
-    tokens,
-    poster,
-    concurrency: 8,
-    now: clock.now,
-    tickSeconds: 1,
-    messagesPerSecond: 200,
-    nearHorizonSeconds: 0,
-  });
+  const fanout = tiered({ poster });
   for (let move = 0; move < 60; move++) {
     const before = jobs().length;
     const tickAt = clock.ms;
@@ -407,12 +394,11 @@ test('regression: a far fan hears each point of its schedule once, however late 
 });
 
 test('a far round too small to spread goes after the admissions and the near tier, whatever the listing order', async () => {
-  const { admitter, jobs, clock, store } = await setup({
+  const { admitter, jobs, clock, tiered } = await setup({
     capacity: 1_000_000,
     fans: 400,
     admitPerMinute: 60,
   });
-  const { tokens } = testRoom(store, clock);
   // Listed far fans first (a shard lists in no particular order of place).
   const registry = new MemoryConnectionRegistry(1);
   for (let position = 400; position >= 1; position--)
@@ -432,17 +418,7 @@ test('a far round too small to spread goes after the admissions and the near tie
     close: async () => 'closed',
   };
   // 400 a tick would be 400 a second; near (the first 100) and far rounds fit in 200.
-  const fanout = new Fanout({
-    store,
-    registry,
-    tokens,
-    poster,
-    concurrency: 1,
-    now: clock.now,
-    tickSeconds: 1,
-    messagesPerSecond: 200,
-    nearHorizonSeconds: 0,
-  });
+  const fanout = tiered({ poster, concurrency: 1, registry });
   for (let move = 0; move < 2; move++) {
     const before = jobs().length;
     posted.length = 0;
@@ -463,24 +439,12 @@ test('a far round too small to spread goes after the admissions and the near tie
 });
 
 test('past overload a shard refuses new connections beyond its near tier, and takes them again once its plan fits', async () => {
-  const { admitter, poster, jobs, clock, store, registry } = await setup({
+  const { admitter, poster, jobs, clock, store, registry, tiered, tokens } = await setup({
     capacity: 2,
     fans: 300,
     claimWindowSeconds: 1,
   });
-  const { tokens } = testRoom(store, clock);
-  const fanout = (messagesPerSecond: number) =>
-    new Fanout({
-      store,
-      registry,
-      tokens,
-      poster,
-      concurrency: 8,
-      now: clock.now,
-      tickSeconds: 1,
-      messagesPerSecond,
-      nearHorizonSeconds: 0,
-    });
+  const fanout = (messagesPerSecond: number) => tiered({ messagesPerSecond });
   const connections = new Connections({
     store,
     registry,
