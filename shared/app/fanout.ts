@@ -227,8 +227,8 @@ export class Fanout {
       messagesPerSecond: this.#deps.messagesPerSecond ?? UPDATE_DEFAULTS.messagesPerSecond,
     };
 
-    // Who hears what: every connection of the shard, with a waiting fan's place worked out
-    // once (its tier depends on it, and its `position` message carries it).
+    // Who hears what: every connection of the shard; a waiting fan's place is worked out for
+    // its tier, and again exactly if it is told this move (its `position` message carries it).
     interface Target {
       readonly connection: ConnectionRecord;
       readonly kinds: MessageKind[];
@@ -243,67 +243,6 @@ export class Fanout {
       cursor = page.next;
     } while (cursor);
     let failed = 0;
-    await eachLimited(
-      targets.filter((t) => t.kinds.includes('position')),
-      this.#deps.concurrency,
-      async (target) => {
-        try {
-          const ahead = await this.#line.ahead(event, target.connection.position);
-          target.fan = {
-            ahead,
-            waitSeconds: waitEstimate({
-              event,
-              ahead,
-              nowSec: nowSec0,
-              tickSeconds: T,
-              ...(event.config.intake === 'sharded' &&
-                shardedTiming(event.createdAt, target.connection.position, ahead)),
-            }),
-          };
-        } catch (error) {
-          failed++;
-          target.kinds.length = 0;
-          this.#deps.onError?.(error, target.connection.connectionId);
-        }
-      },
-    );
-
-    // The far tier hears a move in rounds (shared/domain/updates.ts); a resume, everyone.
-    const waiting = targets.flatMap((t) => (t.fan ? [t.fan] : []));
-    const updates: UpdatePlan = planUpdates(policy, waiting, 1 / Math.max(1, this.#deps.shards ?? 1));
-    // Between this move's time and the one before, as the admitter stamped both: a job run
-    // late still covers its own move, and consecutive moves cover time without overlap or
-    // gap, so a far fan hears each point of its schedule once. (The worker's own clock, a
-    // dispatch and a listing late, often into the next second, told some fans twice.)
-    const movedAt = change.kind === 'moved' ? change.at : nowSec;
-    const move = { previousMoveSec: previousMoveSec(event.recentTicks, movedAt), nowSec: movedAt };
-    const spreadSeconds = T * SPREAD_SHARE_OF_TICK;
-    const offsets = new Map<Target, number>();
-    let notDue = 0;
-    for (const target of targets) {
-      if (!target.fan) continue;
-      const update =
-        change.kind === 'moved'
-          ? updateFor(
-              policy,
-              updates,
-              { ...target.fan, phase: phaseOf(target.connection.connectionId) },
-              move,
-              spreadSeconds,
-            )
-          : { tier: 'near' as const, offsetSeconds: 0 };
-      if (update === null) {
-        notDue++;
-        target.kinds.splice(target.kinds.indexOf('position'), 1);
-      } else if (update.offsetSeconds > 0) offsets.set(target, update.offsetSeconds);
-    }
-    const spread = offsets.size >= SPREAD_FROM_MESSAGES;
-    await this.#gate(change, shard, range.cursor, {
-      plan: updates,
-      policy,
-      targets,
-      servingPosition: event.servingPosition,
-    });
 
     const message = async (kind: MessageKind, target: Target): Promise<ServerMessage | null> => {
       const { connection } = target;
@@ -367,11 +306,91 @@ export class Fanout {
         this.#deps.onError?.(error, connection.connectionId);
       }
     };
-    // Admissions, state changes and the near tier at once; a big far round in steps over
-    // most of the tick (no burst of posts after every tick). A round too small to spread
-    // goes after them, in phase order: the near tier never waits behind far fans.
+    // Admissions and changes of state need no place: they go out before any is worked out,
+    // so the near tier's `admitted` does not wait for the places of a shard's whole line.
+    const placeless = new Set(targets.filter((t) => !t.kinds.includes('position')));
+    await eachLimited([...placeless], this.#deps.concurrency, tell);
+
+    const place = (exact: boolean) => async (target: Target) => {
+      try {
+        const position = target.connection.position;
+        const ahead = exact
+          ? await this.#line.ahead(event, position)
+          : await this.#line.aheadAtMost(event, position);
+        target.fan = {
+          ahead,
+          waitSeconds: waitEstimate({
+            event,
+            ahead,
+            nowSec: nowSec0,
+            tickSeconds: T,
+            ...(event.config.intake === 'sharded' && shardedTiming(event.createdAt, position, ahead)),
+          }),
+        };
+      } catch (error) {
+        failed++;
+        target.kinds.length = 0;
+        target.fan = undefined;
+        this.#deps.onError?.(error, target.connection.connectionId);
+      }
+    };
+    // Tiers from places worked out without reading each place's own leave block (at most a
+    // few places more than exact): one read per block a shard's connections fall in, on
+    // every move, would be most of the table's reads for a long sharded line.
+    await eachLimited(
+      targets.filter((t) => t.kinds.includes('position')),
+      this.#deps.concurrency,
+      place(false),
+    );
+
+    // The far tier hears a move in rounds (shared/domain/updates.ts); a resume, everyone.
+    const waiting = targets.flatMap((t) => (t.fan ? [t.fan] : []));
+    const updates: UpdatePlan = planUpdates(policy, waiting, 1 / Math.max(1, this.#deps.shards ?? 1));
+    // Between this move's time and the one before, as the admitter stamped both: a job run
+    // late still covers its own move, and consecutive moves cover time without overlap or
+    // gap, so a far fan hears each point of its schedule once. (The worker's own clock, a
+    // dispatch and a listing late, often into the next second, told some fans twice.)
+    const movedAt = change.kind === 'moved' ? change.at : nowSec;
+    const move = { previousMoveSec: previousMoveSec(event.recentTicks, movedAt), nowSec: movedAt };
+    const spreadSeconds = T * SPREAD_SHARE_OF_TICK;
+    const offsets = new Map<Target, number>();
+    let notDue = 0;
+    for (const target of targets) {
+      if (!target.fan) continue;
+      const update =
+        change.kind === 'moved'
+          ? updateFor(
+              policy,
+              updates,
+              { ...target.fan, phase: phaseOf(target.connection.connectionId) },
+              move,
+              spreadSeconds,
+            )
+          : { tier: 'near' as const, offsetSeconds: 0 };
+      if (update === null) {
+        notDue++;
+        target.kinds.splice(target.kinds.indexOf('position'), 1);
+      } else if (update.offsetSeconds > 0) offsets.set(target, update.offsetSeconds);
+    }
+    const spread = offsets.size >= SPREAD_FROM_MESSAGES;
+    await this.#gate(change, shard, range.cursor, {
+      plan: updates,
+      policy,
+      targets,
+      servingPosition: event.servingPosition,
+    });
+    // The places told are exact.
+    await eachLimited(
+      targets.filter((t) => t.fan && t.kinds.includes('position')),
+      this.#deps.concurrency,
+      place(true),
+    );
+
+    // The near tier at once; a big far round in steps over most of the tick (no burst of
+    // posts after every tick). A round too small to spread goes after it, in phase order:
+    // the near tier never waits behind far fans.
     const now = targets
-      .filter((t) => !spread || !offsets.has(t))
+      .filter((t) => !placeless.has(t) && (!spread || !offsets.has(t)))
       .sort((a, b) => (offsets.get(a) ?? 0) - (offsets.get(b) ?? 0));
     await eachLimited(now, this.#deps.concurrency, tell);
     if (spread) {

@@ -51,6 +51,7 @@ export class Line {
   readonly #slices = new Map<string, SliceRecord | null>();
   readonly #blocks = new Map<string, Cached<Map<number, number>>>();
   readonly #partials = new Map<string, Cached<number[]>>();
+  readonly #inFlight = new Map<string, Promise<unknown>>();
   /** Per event, batches seen, ordered by `to`: a written batch never changes. */
   readonly #batches = new Map<string, AdmissionBatch[]>();
 
@@ -127,13 +128,33 @@ export class Line {
     position: number,
     stripeCounts?: ReadonlyMap<number, number>,
   ): Promise<number> {
+    return this.#ahead(event, position, stripeCounts, true);
+  }
+
+  /**
+   * `ahead`, or a little more: the leaves of the place's own leave block before it are not
+   * counted (unless that block is the serving position's), so no read is made for that
+   * block. For sorting many places into update tiers (the fan-out worker), where one read
+   * per block a shard's connections fall in, on every move, would be most of the table's
+   * reads; the places that are then told their `ahead` get the exact one.
+   */
+  aheadAtMost(event: EventRecord, position: number): Promise<number> {
+    return this.#ahead(event, position, undefined, false);
+  }
+
+  async #ahead(
+    event: EventRecord,
+    position: number,
+    stripeCounts: ReadonlyMap<number, number> | undefined,
+    ownBlock: boolean,
+  ): Promise<number> {
     if (position <= event.servingPosition) return 0;
     const snapshot = event.line?.servingPosition === event.servingPosition ? event.line : undefined;
     const [heldThroughPosition, leavesBetween] = await Promise.all([
       this.heldThrough(event, position, stripeCounts),
       snapshot
-        ? this.#leavesSince(event.eventId, snapshot, position)
-        : this.leavesBetween(event.eventId, event.servingPosition, position),
+        ? this.#leavesSince(event.eventId, snapshot, position, ownBlock)
+        : this.leavesBetween(event.eventId, event.servingPosition, position, ownBlock),
     ]);
     return realAhead({
       position,
@@ -149,7 +170,12 @@ export class Line {
    * leaves of `through`'s own block (read, or cached) when it lies beyond the serving one's.
    * So a fan's status reads no item every other fan's reads too (decision 0010).
    */
-  async #leavesSince(eventId: string, snapshot: LineSnapshot, through: number): Promise<number> {
+  async #leavesSince(
+    eventId: string,
+    snapshot: LineSnapshot,
+    through: number,
+    ownBlock = true,
+  ): Promise<number> {
     const after = snapshot.servingPosition;
     if (through <= after) return 0;
     const first = leaveBlockOf(after + 1);
@@ -166,6 +192,7 @@ export class Line {
     }
     if (last === first || lastCount === 0) return sum;
     if (through % LEAVE_BLOCK === 0) return sum + lastCount;
+    if (!ownBlock) return sum;
     // Only the stretch up to the place, from any copy: the fans of a block share its reads.
     const own = await this.#store.leavesIn(eventId, last * LEAVE_BLOCK, through, { forDisplay: true });
     return sum + own.length;
@@ -177,8 +204,11 @@ export class Line {
     return ((await this.#leaveBlocks(eventId, block)).get(block) ?? 0) > 0;
   }
 
-  /** Leaves in (after, through]. */
-  async leavesBetween(eventId: string, after: number, through: number): Promise<number> {
+  /**
+   * Leaves in (after, through]; without `ownBlock`, those in `through`'s block (when it is
+   * not `after`'s) are left out, and its leaves are not read.
+   */
+  async leavesBetween(eventId: string, after: number, through: number, ownBlock = true): Promise<number> {
     if (through <= after) return 0;
     const first = leaveBlockOf(after + 1);
     const last = leaveBlockOf(through);
@@ -189,6 +219,7 @@ export class Line {
       const whole =
         (block > first || after % LEAVE_BLOCK === 0) && (block < last || through % LEAVE_BLOCK === 0);
       if (whole) sum += count;
+      else if (!ownBlock && block === last && block !== first) continue;
       else {
         const left = await this.#blockLeaves(eventId, block);
         sum += left.filter((p) => p > after && p <= through).length;
@@ -239,25 +270,42 @@ export class Line {
     const key = `${eventId}#${fromBlock}`;
     const hit = this.#blocks.get(key);
     if (hit && this.#now() - hit.at < this.#cacheMs) return hit.value;
-    const value = await this.#store.leaveBlocks(eventId, fromBlock);
-    if (this.#cacheMs > 0) {
-      if (this.#blocks.size >= SLICE_CACHE_ENTRIES) this.#blocks.clear();
-      this.#blocks.set(key, { value, at: this.#now() });
-    }
-    return value;
+    return this.#once(`b${key}`, async () => {
+      const value = await this.#store.leaveBlocks(eventId, fromBlock);
+      if (this.#cacheMs > 0) {
+        if (this.#blocks.size >= SLICE_CACHE_ENTRIES) this.#blocks.clear();
+        this.#blocks.set(key, { value, at: this.#now() });
+      }
+      return value;
+    });
   }
 
   async #blockLeaves(eventId: string, block: number) {
     const key = `${eventId}#${block}`;
     const hit = this.#partials.get(key);
     if (hit && this.#now() - hit.at < this.#cacheMs) return hit.value;
-    const start = block * LEAVE_BLOCK;
-    const value = await this.#store.leavesIn(eventId, start, start + LEAVE_BLOCK);
-    if (this.#cacheMs > 0) {
-      if (this.#partials.size >= SLICE_CACHE_ENTRIES) this.#partials.clear();
-      this.#partials.set(key, { value, at: this.#now() });
-    }
-    return value;
+    return this.#once(`p${key}`, async () => {
+      const start = block * LEAVE_BLOCK;
+      const value = await this.#store.leavesIn(eventId, start, start + LEAVE_BLOCK);
+      if (this.#cacheMs > 0) {
+        if (this.#partials.size >= SLICE_CACHE_ENTRIES) this.#partials.clear();
+        this.#partials.set(key, { value, at: this.#now() });
+      }
+      return value;
+    });
+  }
+
+  /**
+   * One read at a time per key when reads are cached: lookups made while it is on its way
+   * (a fan-out worker places 64 connections at once) share it instead of each reading.
+   */
+  #once<T>(key: string, read: () => Promise<T>): Promise<T> {
+    if (this.#cacheMs <= 0) return read();
+    const pending = this.#inFlight.get(key);
+    if (pending) return pending as Promise<T>;
+    const promise = read().finally(() => this.#inFlight.delete(key));
+    this.#inFlight.set(key, promise);
+    return promise;
   }
 
   /**

@@ -426,13 +426,14 @@ test('a far round too small to spread goes after the admissions and the near tie
     for (const job of jobs().slice(before)) await fanout.run(job, 0);
     clock.advance(3);
   }
-  // The second move admits place 2; places 3–102 are within nearThreshold (100): those 101
-  // go first, then the far fans due within the 3 s since the move before (fewer than 256).
+  // The second move admits place 2, told before any place is worked out; places 3–102 are
+  // within nearThreshold (100): they go next, then the far fans due within the 3 s since the
+  // move before (fewer than 256).
   const firstFar = posted.findIndex((p) => p.position > 102);
-  expect(posted.slice(0, firstFar).map((p) => p.position)).toEqual(
-    Array.from({ length: 101 }, (_, i) => 102 - i),
+  expect(posted[0]).toEqual({ position: 2, type: 'admitted' });
+  expect(posted.slice(1, firstFar).map((p) => p.position)).toEqual(
+    Array.from({ length: 100 }, (_, i) => 102 - i),
   );
-  expect(posted.find((p) => p.position === 2)?.type).toBe('admitted');
   expect(posted.slice(firstFar).every((p) => p.position > 102)).toBe(true);
   expect(posted.length - firstFar).toBeGreaterThan(10);
   expect(posted.length - firstFar).toBeLessThan(256);
@@ -473,4 +474,133 @@ test('past overload a shard refuses new connections beyond its near tier, and ta
   await move(2000);
   expect((await registry.readFanoutCursor('f', 0))?.acceptsThrough).toBeUndefined();
   await connections.connect('far-later=', await tokenOf(250));
+});
+
+/** A store that logs, in one list with the posts, every read a place's `ahead` makes. */
+function loggingStore(store: MemoryQueueStore, log: string[]): MemoryQueueStore {
+  return new Proxy(store, {
+    get(target, property) {
+      const value = Reflect.get(target, property, target);
+      if (typeof value !== 'function') return value;
+      if (property === 'leavesIn' || property === 'leaveBlocks' || property === 'getSlice')
+        return (...args: unknown[]) => {
+          log.push(`read ${String(property)} ${String(args[1])}`);
+          return value.apply(target, args);
+        };
+      return value.bind(target);
+    },
+  });
+}
+
+test('regression: a move reads the leave blocks of the places it tells, not one per connection of a long sharded line', async () => {
+  // Sharded positions are sparse: each second's joins open a new slice, 8 leave blocks wide,
+  // so every connection below sits in its own block, with a leave ahead of it in the block.
+  const clock = new TestClock();
+  const memory = new MemoryQueueStore();
+  const { room, tokens } = testRoom(memory, clock);
+  // Only the first place is near: the rest are told as a long line's far tier is.
+  await room.putEvent('s', { capacity: 10, admitPerMinute: 60, intake: 'sharded', nearThreshold: 1 });
+  const admitter = new Admitter(memory, { tickSeconds: 1, now: clock.now });
+  const registry = new MemoryConnectionRegistry(1);
+  const connections = 60;
+  for (let i = 0; i < connections; i++) {
+    const pair = [await room.join({ eventId: 's' }), await room.join({ eventId: 's' })].sort(
+      (a, b) => a.position - b.position,
+    );
+    const [first, second] = pair;
+    if (!first || !second) throw new Error('two joins expected');
+    await room.leave('s', first.token);
+    await registry.add({
+      connectionId: `c${i}=`,
+      eventId: 's',
+      position: second.position,
+      sub: `u${i}`,
+      connectedAt: clock.sec,
+    });
+    clock.advance(1);
+  }
+  clock.advance(3);
+  const changes: LineChange[] = [];
+  const ticking = new Admitter(memory, {
+    tickSeconds: 1,
+    now: clock.now,
+    notifier: { notify: async (list) => void changes.push(...list) },
+  });
+  await admitter.tickAll(); // settles every slice
+  await ticking.tickAll(); // the first move: every far fan is due at the first move it sees
+  const log: string[] = [];
+  const poster = new RecordingPoster();
+  // A budget that tells a handful of far fans a move, as a long line's does.
+  const fanout = new Fanout({
+    store: loggingStore(memory, log),
+    registry,
+    tokens,
+    poster,
+    concurrency: 8,
+    now: clock.now,
+    tickSeconds: 1,
+    messagesPerSecond: 5,
+    nearHorizonSeconds: 0,
+  });
+  for (let move = 0; move < 4; move++) {
+    clock.advance(1.5);
+    changes.length = 0;
+    await ticking.tickAll();
+    const moved = changes.find((c) => c.kind === 'moved');
+    if (!moved) throw new Error('the line did not move');
+    await fanout.run(moved, 0);
+  }
+  const told = [...poster.inbox.values()].flat().filter((m) => m.type === 'position');
+  const blockReads = log.filter((l) => l.startsWith('read leavesIn')).length;
+  expect(told.length).toBeGreaterThan(0);
+  expect(told.length).toBeLessThan(connections);
+  // The serving position's block, and the blocks of the places told: not 60 a move.
+  expect(blockReads).toBeLessThanOrEqual(told.length + 4);
+  // What they are told is exact (the leave in their own block counted).
+  for (const message of told) {
+    const status = await room.status(
+      's',
+      (
+        await tokens.signPosition({
+          eventId: 's',
+          sub: 'x',
+          pos: Number(message.position),
+          nowSec: clock.sec,
+          ttlSeconds: 600,
+        })
+      ).token,
+    );
+    // Told at an earlier move: what a client shows from it now (decision 0012) is the truth.
+    const since = status.admittedTotal - Number(message.admittedTotal);
+    expect(Number(message.ahead) - since).toBe(status.ahead);
+  }
+});
+
+test('regression: admitted goes out before the waiting places of the shard are worked out', async () => {
+  const { admitter, jobs, clock, store, registry } = await setup({ capacity: 5, fans: 40 });
+  const { tokens } = testRoom(store, clock);
+  const log: string[] = [];
+  const poster = new RecordingPoster();
+  const post = poster.post.bind(poster);
+  poster.post = async (connectionId: string, data: string) => {
+    log.push(`post ${(JSON.parse(data) as Message).type}`);
+    return post(connectionId, data);
+  };
+  const fanout = new Fanout({
+    store: loggingStore(store, log),
+    registry,
+    tokens,
+    poster,
+    concurrency: 4,
+    now: clock.now,
+  });
+  await admitter.tickEvent('f');
+  const move = jobs().find((c) => c.kind === 'moved');
+  if (!move) throw new Error('no move');
+  await fanout.run(move, 0);
+  const firstRead = log.findIndex((l) => l.startsWith('read'));
+  const admitted = log.flatMap((l, i) => (l === 'post admitted' ? [i] : []));
+  expect(admitted).toHaveLength(5);
+  expect(firstRead).toBeGreaterThan(-1);
+  for (const i of admitted) expect(i).toBeLessThan(firstRead);
 });
