@@ -54,6 +54,11 @@ export interface FanoutDeps {
   readonly nearHorizonSeconds?: number;
   /** Waits (for spreading a round's far messages); tests pass a fake. */
   readonly sleep?: (ms: number) => Promise<void>;
+  /**
+   * Far rounds of at least this many messages are spread over the tick (256 when not given);
+   * a worker that stands for a sample of the connections (the simulator) scales it like the budget.
+   */
+  readonly spreadFromMessages?: number;
 }
 
 export interface FanoutResult {
@@ -372,7 +377,7 @@ export class Fanout {
         target.kinds.splice(target.kinds.indexOf('position'), 1);
       } else if (update.offsetSeconds > 0) offsets.set(target, update.offsetSeconds);
     }
-    const spread = offsets.size >= SPREAD_FROM_MESSAGES;
+    const spread = offsets.size >= (this.#deps.spreadFromMessages ?? SPREAD_FROM_MESSAGES);
     await this.#gate(change, shard, range.cursor, {
       plan: updates,
       policy,

@@ -604,3 +604,36 @@ test('regression: admitted goes out before the waiting places of the shard are w
   expect(firstRead).toBeGreaterThan(-1);
   for (const i of admitted) expect(i).toBeLessThan(firstRead);
 });
+
+test('a worker that stands for a sample spreads its far rounds from the size it is given', async () => {
+  const { admitter, jobs, clock, store, registry } = await setup({
+    capacity: 2,
+    fans: 300,
+    claimWindowSeconds: 1,
+  });
+  const { tokens } = testRoom(store, clock);
+  const waits: number[] = [];
+  const fanout = (spreadFromMessages: number | undefined) =>
+    new Fanout({
+      store,
+      registry,
+      tokens,
+      poster: new RecordingPoster(),
+      concurrency: 8,
+      now: clock.now,
+      tickSeconds: 1,
+      messagesPerSecond: 200,
+      nearHorizonSeconds: 0,
+      sleep: async (ms) => void waits.push(ms),
+      ...(spreadFromMessages === undefined ? {} : { spreadFromMessages }),
+    });
+  await admitter.tickEvent('f');
+  const [first] = jobs();
+  if (!first) throw new Error('no move');
+  // A round of far fans (every one is due at the first move) below 256 goes out at once…
+  await fanout(undefined).run(first, 0);
+  expect(waits).toHaveLength(0);
+  // …and is spread over the tick when the worker is told rounds this small count.
+  await fanout(16).run(first, 0);
+  expect(waits.length).toBeGreaterThan(0);
+});
