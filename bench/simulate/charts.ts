@@ -38,13 +38,21 @@ function panel(
   y0: number,
   title: string,
   lines: readonly Line[],
-  options: { xLabel: string; yLabel: string; xMax?: number; diagonal?: boolean },
+  options: {
+    xLabel: string;
+    yLabel: string;
+    xMax?: number;
+    diagonal?: boolean;
+    legendStep?: number;
+    /** Values above it are drawn at it. */
+    yCap?: number;
+  },
 ): string {
   const plotW = WIDTH - MARGIN.left - MARGIN.right;
   const plotH = PANEL - MARGIN.top - MARGIN.bottom;
   const all = lines.flatMap((l) => l.points);
   const xMax = options.xMax ?? Math.max(1, ...all.map(([x]) => x));
-  const yMaxRaw = Math.max(1, ...all.map(([, y]) => y));
+  const yMaxRaw = Math.min(options.yCap ?? Number.POSITIVE_INFINITY, Math.max(1, ...all.map(([, y]) => y)));
   const yStep = step(yMaxRaw);
   const yMax = Math.ceil(yMaxRaw / yStep) * yStep;
   const xStep = step(xMax);
@@ -84,9 +92,10 @@ function panel(
         .join('');
       parts.push(`<path d="${d}" fill="none" stroke="${color}" stroke-width="1.4"/>`);
     }
+    const step = options.legendStep ?? 190;
     parts.push(
-      `<rect x="${MARGIN.left + 10 + i * 190}" y="${y0 + MARGIN.top + 6}" width="10" height="10" fill="${color}"/>`,
-      `<text x="${MARGIN.left + 24 + i * 190}" y="${y0 + MARGIN.top + 15}" font-size="11">${esc(line.name)}</text>`,
+      `<rect x="${MARGIN.left + 10 + i * step}" y="${y0 + MARGIN.top + 6}" width="10" height="10" fill="${color}"/>`,
+      `<text x="${MARGIN.left + 24 + i * step}" y="${y0 + MARGIN.top + 15}" font-size="11">${esc(line.name)}</text>`,
     );
   });
   return parts.join('\n');
@@ -179,7 +188,59 @@ export function chartsSvg(record: SimulationRecord, title: string): string {
       { xLabel: 'seconds', yLabel: 'requests / s' },
     ),
   ];
-  const height = 5 * PANEL + 30;
+  // The waiting model (issue 8): what pages show, and what reaches the quotas.
+  const model = record.waiting;
+  if (model) {
+    const from = Math.floor(model.measureFromMs / 1000);
+    const meter = record.apiGateway.meter;
+    const over = (values: readonly number[], start = 0) =>
+      Array.from(
+        { length: horizon - start },
+        (_, i) => [start + i, values[start + i] ?? 0] as [number, number],
+      );
+    /** Means over 10 s: sampled requests make single seconds lumpy. */
+    const smooth = (values: readonly number[]) => {
+      const out: number[] = [];
+      for (let s = 0; s < horizon; s++) {
+        let sum = 0;
+        for (let k = Math.max(0, s - 9); k <= s; k++) sum += values[k] ?? 0;
+        out[s] = sum / Math.min(10, s + 1);
+      }
+      return out;
+    };
+    panels.push(
+      panel(
+        5 * PANEL,
+        "Staleness of the shown 'ahead': p99 of each second's samples, by distance band",
+        model.bands.map((band, i) => ({
+          name: `ahead ${band.label}`,
+          points: over(model.stalenessSeries[i] ?? [], from),
+        })),
+        { xLabel: 'seconds', yLabel: 'seconds stale (cut at 60)', legendStep: 160, yCap: 60 },
+      ),
+      panel(
+        6 * PANEL,
+        'Requests per second against the default quotas (10 s means)',
+        [
+          { name: 'API Gateway account (10k)', points: over(smooth(meter.series('limit:account'))) },
+          { name: 'HTTP stage (2k)', points: over(smooth(meter.series('limit:httpStage'))) },
+          { name: 'WebSocket stage (1k)', points: over(smooth(meter.series('limit:webSocketStage'))) },
+          { name: 'new connections (500)', points: over(smooth(meter.series('limit:webSocketConnects'))) },
+        ],
+        { xLabel: 'seconds', yLabel: 'requests / s', legendStep: 200 },
+      ),
+      panel(
+        7 * PANEL,
+        'WebSocket connections open, and CloudFront requests per second (10 s means)',
+        [
+          { name: 'connections open', points: over(model.openConnections) },
+          { name: 'CloudFront requests / s', points: over(smooth(meter.series('cloudfront:requests'))) },
+        ],
+        { xLabel: 'seconds', yLabel: 'connections · requests / s' },
+      ),
+    );
+  }
+  const height = panels.length * PANEL + 30;
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${height}" viewBox="0 0 ${WIDTH} ${height}" font-family="sans-serif">`,
     `<rect width="${WIDTH}" height="${height}" fill="white"/>`,

@@ -84,6 +84,7 @@ interface FunctionState<R> {
   readonly figures: FunctionFigures;
   readonly cpu: () => number;
   readonly reserved: number | undefined;
+  readonly memoryGb: number;
   inFlight: number;
 }
 
@@ -91,7 +92,6 @@ export class LambdaModel<R> {
   readonly tracker = new InvocationTracker();
   readonly #functions = new Map<FunctionName, FunctionState<R>>();
   readonly #coldStart: () => number;
-  readonly #memoryGb: number;
   readonly #unreservedLimit: number;
   #unreservedInFlight = 0;
   #nextId = 1;
@@ -108,7 +108,6 @@ export class LambdaModel<R> {
     private readonly startMs: number,
   ) {
     this.#coldStart = sampler(config.coldStartMs, random);
-    this.#memoryGb = config.memoryMb / 1024;
     const reserved = Object.values(config.reserved).reduce((sum: number, n) => sum + (n ?? 0), 0);
     this.#unreservedLimit = config.accountConcurrency - reserved;
     if (this.#unreservedLimit < 1)
@@ -141,6 +140,7 @@ export class LambdaModel<R> {
         },
         cpu: sampler(cpu, this.#random.fork(`cpu-${fn}`)),
         reserved: this.config.reserved[fn],
+        memoryGb: (this.config.memoryMbByFunction[fn] ?? this.config.memoryMb) / 1024,
         inFlight: 0,
       };
       this.#functions.set(fn, state);
@@ -168,7 +168,7 @@ export class LambdaModel<R> {
       state.idle.push(this.#newContainer(fn));
       state.figures.environments += weight;
       state.figures.invocations += weight;
-      state.figures.gbSeconds += (weight * this.#memoryGb * (Math.ceil(this.#coldStart()) + 1)) / 1000;
+      state.figures.gbSeconds += (weight * state.memoryGb * (Math.ceil(this.#coldStart()) + 1)) / 1000;
     }
   }
 
@@ -239,7 +239,7 @@ export class LambdaModel<R> {
       }
       state.figures.durationMsSum += result.durationMs * weight;
       state.figures.gbSeconds +=
-        (weight * this.#memoryGb * (Math.ceil(result.durationMs) + Math.ceil(initMs))) / 1000;
+        (weight * state.memoryGb * (Math.ceil(result.durationMs) + Math.ceil(initMs))) / 1000;
       return result;
     } finally {
       container.current = null;

@@ -6,6 +6,7 @@ import { keyKind } from './dynamodb.ts';
 import type { IdleCost } from './idle.ts';
 import { type Prices, round, runCost } from './prices.ts';
 import { SALE_START_MS, type SimulationRecord } from './simulation.ts';
+import { waitingFigures } from './waiting-report.ts';
 
 /** Nearest-rank percentile of sorted values. */
 function percentile(sorted: Float64Array, p: number): number {
@@ -461,6 +462,9 @@ export function buildReport(
     wallSeconds: r1(run.wallSeconds),
     cpuSeconds: run.cpuSeconds === undefined ? null : r1(run.cpuSeconds),
   };
+  // The waiting model's figures (issue 8), when the scenario has one; its summary fields
+  // come before the run's own.
+  const waiting = waitingFigures(record, prices);
   const details = {
     description: scenario.description,
     notes: [
@@ -569,5 +573,12 @@ export function buildReport(
       events: record.wall.events,
     },
   };
-  return { summary, details };
+  if (!waiting) return { summary, details };
+  return {
+    summary: (() => {
+      const { scenario: name, ...rest } = summary;
+      return { scenario: name, ...waiting.summary, ...rest };
+    })(),
+    details: { ...details, waiting: waiting.details },
+  };
 }

@@ -39,7 +39,21 @@ export type Arrival = z.infer<typeof arrivalSchema>;
 
 const rateLimitSchema = z.object({ rps: z.number().positive(), burst: z.number().positive() }).strict();
 
-const FUNCTIONS = ['join', 'status', 'admission', 'complete', 'leave', 'admitter'] as const;
+const FUNCTIONS = [
+  'join',
+  'status',
+  'admission',
+  'complete',
+  'leave',
+  'admitter',
+  // The waiting model's (scenario `waiting`): the public document, the fan-out worker and
+  // the WebSocket routes ($connect, $default, $disconnect).
+  'event',
+  'fanout',
+  'wsConnect',
+  'wsMessage',
+  'wsDisconnect',
+] as const;
 export type FunctionName = (typeof FUNCTIONS)[number];
 
 const perFunction = <T extends z.ZodType>(value: T) =>
@@ -52,7 +66,153 @@ const perFunction = <T extends z.ZodType>(value: T) =>
     )
     .strict();
 
-const DEFAULT_CPU_MS = { join: 0.5, status: 0.7, admission: 0.7, complete: 0.5, leave: 0.5, admitter: 1 };
+/**
+ * The waiting model (issue 8): how the sampled fans (`crowd.pollerShare` of the crowd, each
+ * standing for 1/share fans) wait once they have a place, and what the measured window is.
+ * Absent: the sale runs as before (sampled fans poll status, the rest cost nothing).
+ */
+const waitingSchema = z
+  .object({
+    /** Staleness, peaks and cost are measured from here to the end of the run (the line is full). */
+    measureFromSeconds: seconds,
+    /** How fans wait: on a WebSocket (falling back to polling when refused), polling, or a page in the background. */
+    shares: z
+      .object({
+        webSocket: z.number().min(0).max(1),
+        polling: z.number().min(0).max(1),
+        backgrounded: z.number().min(0).max(1),
+      })
+      .strict()
+      .refine(
+        (s) => Math.abs(s.webSocket + s.polling + s.backgrounded - 1) < 1e-9,
+        'shares must add up to 1',
+      ),
+    /** Backgrounded fans: hidden (no requests) and visible again, in turn. */
+    backgrounded: z
+      .object({
+        hiddenSeconds: distributionSchema.default({ type: 'lognormal', median: 180, p99: 1800 }),
+        visibleSeconds: distributionSchema.default({ type: 'lognormal', median: 30, p99: 300 }),
+      })
+      .strict()
+      .default({
+        hiddenSeconds: { type: 'lognormal', median: 180, p99: 1800 },
+        visibleSeconds: { type: 'lognormal', median: 30, p99: 300 },
+      }),
+    /** Staleness of each tracked fan's shown `ahead` is sampled this often, by distance band (upper bounds). */
+    staleness: z
+      .object({
+        everySeconds: z.number().positive().default(1),
+        bands: z.array(z.number().int().positive()).min(1).default([100, 1_000, 10_000, 100_000]),
+      })
+      .strict()
+      .default({ everySeconds: 1, bands: [100, 1_000, 10_000, 100_000] }),
+    /** CloudFront in front of the HTTP API (decision 0011): the public document cached `ttlSeconds`. */
+    cdn: z
+      .object({
+        /** Edge locations serving the event's fans (each fan always reaches the same one). */
+        edgeLocations: z.number().int().positive().default(100),
+        /** Regional edge caches between the edges and the origin; 0: edges go to the origin. */
+        regionalCaches: z.number().int().nonnegative().default(13),
+        ttlSeconds: z.number().positive().default(1),
+        viewerMs: distributionSchema.default({ type: 'lognormal', median: 20, p99: 80 }),
+        edgeToRegionalMs: distributionSchema.default({ type: 'lognormal', median: 15, p99: 60 }),
+        toOriginMs: distributionSchema.default({ type: 'lognormal', median: 25, p99: 90 }),
+        /** Distribution quota (AWS default 250,000 requests/s). */
+        requestsPerSecondQuota: z.number().positive().default(250_000),
+        /** Response headers per answer, for data transfer out. */
+        headerBytes: z.number().int().nonnegative().default(450),
+        /**
+         * An edge keeps a copy it got from a regional cache only for what is left of its TTL
+         * (RFC 9111 `Age`); false: a full TTL of its own (ages add up).
+         */
+        honourAge: z.boolean().default(true),
+      })
+      .strict()
+      .default({
+        edgeLocations: 100,
+        regionalCaches: 13,
+        ttlSeconds: 1,
+        viewerMs: { type: 'lognormal', median: 20, p99: 80 },
+        edgeToRegionalMs: { type: 'lognormal', median: 15, p99: 60 },
+        toOriginMs: { type: 'lognormal', median: 25, p99: 90 },
+        requestsPerSecondQuota: 250_000,
+        headerBytes: 450,
+        honourAge: true,
+      }),
+    /** The fan-out and the WebSocket side (FQ_WS_* settings, API Gateway's limits, the client). */
+    webSocket: z
+      .object({
+        shards: z.number().int().min(1).default(16),
+        concurrency: z.number().int().min(1).default(64),
+        /** FQ_WS_MESSAGES_PER_SECOND (the sampled fan-out gets this × the sampled share). */
+        messagesPerSecond: z.number().positive().default(2000),
+        nearHorizonSeconds: z.number().nonnegative().default(60),
+        maxConnectionSeconds: z.number().positive().default(7200),
+        idleTimeoutSeconds: z.number().positive().default(600),
+        /** The client's ping: every `everySeconds`, or only after that long without any message (`whenIdle`). */
+        heartbeat: z
+          .object({ everySeconds: z.number().positive(), whenIdle: z.boolean() })
+          .strict()
+          .default({ everySeconds: 240, whenIdle: false }),
+        /** A refused or closed socket is tried again after base · 2^k seconds (at most max), ±50 %. */
+        reconnectBaseSeconds: z.number().positive().default(2),
+        reconnectMaxSeconds: z.number().positive().default(60),
+        /** Asynchronous invocation of a shard's worker after the tick commits. */
+        dispatchMs: distributionSchema.default({ type: 'lognormal', median: 40, p99: 200 }),
+        /** PostToConnection round trip from the worker. */
+        postMs: distributionSchema.default({ type: 'lognormal', median: 10, p99: 40 }),
+        /** From API Gateway's answer to the frame reaching the fan. */
+        deliveryMs: distributionSchema.default({ type: 'lognormal', median: 30, p99: 120 }),
+        /**
+         * Worker CPU on a full core, scaled by the fan-out's vCPU share (memory ÷ 1,769 MB): per
+         * `position` message (sign, JSON, SDK post: bench part 4 measured 641 µs); per listed
+         * connection (reading its registry item: the simulated engine takes 1 µs without the
+         * SDK's unmarshalling, assumed 3 µs with it); per placed connection (its place,
+         * estimate and tier: probe-fanout-cpu.ts measured 11.5 µs on a sharded line).
+         */
+        cpuMsPerMessage: z.number().nonnegative().default(0.641),
+        cpuMsPerListedConnection: z.number().nonnegative().default(0.003),
+        cpuMsPerPlacedConnection: z.number().nonnegative().default(0.0115),
+      })
+      .strict()
+      .default({
+        shards: 16,
+        concurrency: 64,
+        messagesPerSecond: 2000,
+        nearHorizonSeconds: 60,
+        maxConnectionSeconds: 7200,
+        idleTimeoutSeconds: 600,
+        heartbeat: { everySeconds: 240, whenIdle: false },
+        reconnectBaseSeconds: 2,
+        reconnectMaxSeconds: 60,
+        dispatchMs: { type: 'lognormal', median: 40, p99: 200 },
+        postMs: { type: 'lognormal', median: 10, p99: 40 },
+        deliveryMs: { type: 'lognormal', median: 30, p99: 120 },
+        cpuMsPerMessage: 0.641,
+        cpuMsPerListedConnection: 0.003,
+        cpuMsPerPlacedConnection: 0.0115,
+      }),
+    /** FQ_STATUS_REQUESTS_PER_SECOND: the pace status polls are given. */
+    statusRequestsPerSecond: z.number().positive().default(1000),
+    /** The aggregate model projects the run to this many waiting fans (seed 001: 50,000,000). */
+    projectTo: z.number().int().positive().default(50_000_000),
+  })
+  .strict();
+export type WaitingScenario = z.infer<typeof waitingSchema>;
+
+const DEFAULT_CPU_MS = {
+  join: 0.5,
+  status: 0.7,
+  admission: 0.7,
+  complete: 0.5,
+  leave: 0.5,
+  admitter: 1,
+  event: 0.5,
+  fanout: 1,
+  wsConnect: 0.7,
+  wsMessage: 0.3,
+  wsDisconnect: 0.3,
+};
 
 export const scenarioSchema = z
   .object({
@@ -139,6 +299,8 @@ export const scenarioSchema = z
         /** Reserved concurrency per function (the stack reserves 2 for the admitter). */
         reserved: perFunction(z.number().int().positive()).default({ admitter: 2 }),
         memoryMb: z.number().int().min(128).default(512),
+        /** Functions whose memory differs from `memoryMb` (the stack gives the fan-out 1,024 MB). */
+        memoryMbByFunction: perFunction(z.number().int().min(128)).default({}),
         /** New execution environments per function: 1,000 per 10 s, refilled continuously (AWS). */
         scaleUpPer10Seconds: z.number().positive().default(1000),
         /** INIT duration of a cold start (billed since August 2025). */
@@ -162,6 +324,7 @@ export const scenarioSchema = z
         accountConcurrency: 1000,
         reserved: { admitter: 2 },
         memoryMb: 512,
+        memoryMbByFunction: {},
         scaleUpPer10Seconds: 1000,
         coldStartMs: { type: 'lognormal', median: 350, p99: 900 },
         eventCacheMs: 1000,
@@ -174,11 +337,20 @@ export const scenarioSchema = z
         account: rateLimitSchema.default({ rps: 10_000, burst: 5_000 }),
         /** The HTTP API stage throttle; the stack's default is 2,000 rps, burst 5,000. null: none. */
         stage: rateLimitSchema.nullable().default({ rps: 2_000, burst: 5_000 }),
+        /**
+         * The WebSocket API stage throttle (connects and client messages); the stack's default
+         * is 1,000 rps, burst 2,000. Used by the waiting model only.
+         */
+        webSocketStage: rateLimitSchema.nullable().default({ rps: 1_000, burst: 2_000 }),
+        /** New WebSocket connections per second, account and Region (AWS default 500). Waiting model only. */
+        webSocketConnects: rateLimitSchema.default({ rps: 500, burst: 500 }),
       })
       .strict()
       .default({
         account: { rps: 10_000, burst: 5_000 },
         stage: { rps: 2_000, burst: 5_000 },
+        webSocketStage: { rps: 1_000, burst: 2_000 },
+        webSocketConnects: { rps: 500, burst: 500 },
       }),
     dynamodb: dynamoModelSchema.default(dynamoModelSchema.parse({})),
     /**
@@ -186,6 +358,7 @@ export const scenarioSchema = z
      * in `lambda.cpuMs`); `real`: ES256 with a real key, as the functions sign.
      */
     tokens: z.enum(['fast', 'real']).default('fast'),
+    waiting: waitingSchema.optional(),
   })
   .strict()
   .superRefine((scenario, ctx) => {

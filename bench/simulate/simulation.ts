@@ -21,6 +21,7 @@ import { Random, sampler } from './random.ts';
 import type { FunctionName, Scenario } from './scenario.ts';
 import { Scheduler } from './scheduler.ts';
 import { FastTokenService, realTokenService } from './tokens.ts';
+import { type RealtimeRuntime, WaitingModel, type WaitingRecord } from './waiting.ts';
 
 const TABLE = 'fairqueue';
 /** The virtual clock starts here, so runs are reproducible (and tokens carry sane dates). */
@@ -35,12 +36,22 @@ export interface Runtime {
   readonly room: WaitingRoom;
   readonly store: QueueStore;
   readonly admitter: Admitter | null;
+  /** The fan-out worker or the WebSocket routes (waiting model only). */
+  readonly realtime: RealtimeRuntime | null;
 }
+
+/** Functions whose environments build the realtime runtime. */
+const REALTIME_FUNCTIONS: ReadonlySet<FunctionName> = new Set([
+  'fanout',
+  'wsConnect',
+  'wsMessage',
+  'wsDisconnect',
+]);
 
 /** Why a request did not get through: the edge (API Gateway, Lambda) or a 503 (DynamoDB throttled). */
 export type ThrottleKind = 'apiGateway' | 'lambdaConcurrency' | 'lambdaScaling' | 'dynamodb';
 
-type Answer<T> =
+export type Answer<T> =
   | { readonly ok: true; readonly value: T }
   | {
       readonly ok: false;
@@ -211,6 +222,9 @@ export interface SimulationRecord {
   readonly engine: SimDynamoDB;
   readonly lambda: LambdaModel<Runtime>;
   readonly apiGateway: ApiGatewayModel;
+  /** The waiting model's record, and what was used from its measured window's start to the horizon. */
+  readonly waiting: WaitingRecord | null;
+  readonly window: { readonly from: Usage; readonly to: Usage } | null;
   readonly wall: {
     readonly ms: number;
     readonly events: number;
@@ -218,6 +232,20 @@ export interface SimulationRecord {
     readonly spins: number;
     readonly waitedMs: number;
   };
+}
+
+/** Cumulative usage at one instant, for what a window of the run cost. */
+export interface Usage {
+  readonly lambda: Record<
+    string,
+    { readonly invocations: number; readonly gbSeconds: number; readonly durationMsSum: number }
+  >;
+  readonly dynamodb: { readonly requests: number; readonly readUnits: number; readonly writeUnits: number };
+  /** DynamoDB by caller (the function sending). */
+  readonly byCaller: Record<
+    string,
+    { readonly requests: number; readonly readUnits: number; readonly writeUnits: number }
+  >;
 }
 
 export interface SimulateOptions {
@@ -270,7 +298,7 @@ export async function simulate(scenario: Scenario, options: SimulateOptions = {}
   const pollPace = new Map<number, number>();
   const pollRefusals = new Map<number, number>();
   const waitingEstimates = { fan: new Column(), atMs: new Column(), estimate: new Column() };
-  const waiting = new PositionHeap(n);
+  const line = new PositionHeap(n);
   const batches: (Batch & { unclaimed: number })[] = [];
   const series = {
     joinsAccepted: new Series(),
@@ -345,6 +373,8 @@ export async function simulate(scenario: Scenario, options: SimulateOptions = {}
         }
       : direct;
   const notifier: ChangeNotifier = { notify: async (changes) => admitted(changes) };
+  // Built once Lambda and API Gateway exist (below); the runtimes only use it when invoked.
+  let waiting: WaitingModel<Runtime> | null = null;
   const buildRuntime = (container: Container<Runtime> | null): Runtime => {
     const sleep = (ms: number) => {
       const invocation = container?.current ?? null;
@@ -364,13 +394,26 @@ export async function simulate(scenario: Scenario, options: SimulateOptions = {}
       sleep,
       eventCacheMs: scenario.lambda.eventCacheMs,
       tickSeconds: scenario.admitter.tickSeconds,
+      ...(scenario.waiting && { statusRequestsPerSecond: scenario.waiting.statusRequestsPerSecond }),
     };
     const room = new WaitingRoom(deps);
     const admitter =
       container?.fn === 'admitter'
         ? new Admitter(store, { tickSeconds: scenario.admitter.tickSeconds, now: scheduler.now, notifier })
         : null;
-    return { room, store, admitter };
+    const realtime =
+      waiting && container && REALTIME_FUNCTIONS.has(container.fn)
+        ? waiting.runtimeFor(container, {
+            table: TABLE,
+            sleep,
+            client: (weight) =>
+              engine.client(() => {
+                const context = contextOf(container.current ?? null);
+                return weight === undefined ? context : { ...context, weight };
+              }),
+          })
+        : null;
+    return { room, store, admitter, realtime };
   };
   const lambda = new LambdaModel<Runtime>(
     scheduler,
@@ -381,6 +424,23 @@ export async function simulate(scenario: Scenario, options: SimulateOptions = {}
   );
   scheduler.busy = lambda.tracker.busy;
   const apiGateway = new ApiGatewayModel(scenario.apiGateway, SALE_START_MS);
+  if (scenario.waiting)
+    waiting = new WaitingModel<Runtime>({
+      scenario,
+      waiting: scenario.waiting,
+      scheduler,
+      lambda,
+      apiGateway,
+      tokens,
+      eventId,
+      weight: pollerWeight,
+      saleStartMs: SALE_START_MS,
+      // Its own stream: the other draws of a run are the same with or without it.
+      random: new Random((scenario.seed ^ 0x57a1e) >>> 0),
+      request: (route, weight, call) => request(route, weight, call),
+      fans,
+      lastArrivalMs: crowd.arrivalMs[n - 1] ?? 0,
+    });
 
   /** One HTTP request of a fan: the edge, then a Lambda invocation, then the answer's way back. */
   async function request<T>(
@@ -433,6 +493,7 @@ export async function simulate(scenario: Scenario, options: SimulateOptions = {}
 
   // --- admission: the admitter's notifier is the WebSocket path --------------------------
   function admitted(changes: readonly LineChange[]) {
+    waiting?.changed(changes);
     for (const change of changes) {
       if (change.kind !== 'moved' || change.eventId !== eventId) continue;
       const batch = {
@@ -447,9 +508,16 @@ export async function simulate(scenario: Scenario, options: SimulateOptions = {}
       servingTo = Math.max(servingTo, change.to);
       // (from, to] may span void numbers (sharded intake, leaves): count the places fans hold.
       let places = 0;
-      while (waiting.size > 0 && waiting.peek() <= change.to)
-        if (admit(waiting.pop(), batches.length - 1)) places++;
+      const sampled: number[] = [];
+      while (line.size > 0 && line.peek() <= change.to) {
+        const fan = line.pop();
+        if (admit(fan, batches.length - 1)) {
+          places++;
+          if (has(fan, TRAIT.poller)) sampled.push(fan);
+        }
+      }
       series.admitted.add(second(), places);
+      waiting?.admitted(places, sampled);
     }
     checkCapacity();
   }
@@ -515,14 +583,16 @@ export async function simulate(scenario: Scenario, options: SimulateOptions = {}
     acked++;
     series.joinsAccepted.add(second());
     if (result.position <= servingTo) ackAfterAdmission(fan, result.position);
-    else waiting.push(result.position, fan);
-    if (has(fan, TRAIT.poller)) {
+    else line.push(result.position, fan);
+    if (has(fan, TRAIT.poller) && !waiting) {
       pollerTokens.set(fan, result.token);
       pollPace.set(fan, result.pollAfterSeconds);
       scheduler.after(result.pollAfterSeconds * 1000, () => void poll(fan));
     }
     if (has(fan, TRAIT.leaver)) scheduler.after(draw.leave() * 1000, () => void leave(fan, 0));
     if (has(fan, TRAIT.abandoner)) abandonedAt[fan] = at() + draw.abandon() * 1000;
+    // The waiting model's sampled fans wait as its clients do (WebSocket, polling, backgrounded).
+    if (has(fan, TRAIT.poller) && waiting) waiting.joined(fan, result, abandonedAt[fan] ?? Number.NaN);
   }
 
   async function repeatJoin(fan: number, attempt: number): Promise<void> {
@@ -662,6 +732,11 @@ export async function simulate(scenario: Scenario, options: SimulateOptions = {}
     counts.leaves++;
     fans.leftAt[fan] = at();
     leftCount++;
+    if (waiting) {
+      // A waiting place given up: the places behind it lose one (not one admitted meanwhile).
+      if (Number.isNaN(fans.admittedAt[fan] ?? Number.NaN)) waiting.placeLeft(fans.position[fan] ?? 0);
+      if (has(fan, TRAIT.poller)) waiting.left(fan);
+    }
     // Admitted while the leave was on its way: the store gives the slot back (decision 0008).
     const batch = batches[batchOf[fan] ?? -1];
     if (batch && Number.isNaN(fans.claimedAt[fan] ?? Number.NaN)) {
@@ -767,6 +842,37 @@ export async function simulate(scenario: Scenario, options: SimulateOptions = {}
       series.activeSessions.values[s] = activeSessions;
     });
 
+  // What the measured window of the waiting model used: cumulative usage at its ends.
+  const usage = (): Usage => {
+    const lambdaUsage: Record<string, { invocations: number; gbSeconds: number; durationMsSum: number }> = {};
+    for (const [fn, f] of lambda.figures())
+      lambdaUsage[fn] = {
+        invocations: f.invocations,
+        gbSeconds: f.gbSeconds,
+        durationMsSum: f.durationMsSum,
+      };
+    let requests = 0;
+    let readUnits = 0;
+    let writeUnits = 0;
+    for (const c of engine.byOperation.values()) {
+      requests += c.requests;
+      readUnits += c.readUnits;
+      writeUnits += c.writeUnits;
+    }
+    const byCaller: Record<string, { requests: number; readUnits: number; writeUnits: number }> = {};
+    for (const [caller, c] of engine.byCaller)
+      byCaller[caller] = { requests: c.requests, readUnits: c.readUnits, writeUnits: c.writeUnits };
+    return { lambda: lambdaUsage, dynamodb: { requests, readUnits, writeUnits }, byCaller };
+  };
+  let windowFrom: Usage | null = null;
+  let windowTo: Usage | null = null;
+  if (waiting) {
+    waiting.schedule();
+    scheduler.at(SALE_START_MS + waiting.record.measureFromMs, () => {
+      windowFrom = usage();
+    });
+  }
+
   let lastLog = performance.now();
   const progress = () => {
     const wall = performance.now();
@@ -778,6 +884,10 @@ export async function simulate(scenario: Scenario, options: SimulateOptions = {}
     }
   };
   await scheduler.run(SALE_START_MS + horizonMs, progress);
+  if (waiting) {
+    windowTo = usage();
+    waiting.finish();
+  }
   // Let what is in flight land, so the store and the fans agree on every request sent.
   stopping = true;
   await scheduler.run(SALE_START_MS + horizonMs + DRAIN_MS, progress);
@@ -816,6 +926,8 @@ export async function simulate(scenario: Scenario, options: SimulateOptions = {}
     engine,
     lambda,
     apiGateway,
+    waiting: waiting?.record ?? null,
+    window: windowFrom && windowTo ? { from: windowFrom, to: windowTo } : null,
     wall: {
       ms: performance.now() - wallStart,
       events: scheduler.eventsRun,
