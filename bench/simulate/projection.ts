@@ -4,8 +4,10 @@
  * window. Each figure is the run's own rate times a scaling law, so the run calibrates it
  * and only the law is a model:
  *
- * - linear in the line: document reads at the edge, WebSocket connections, connection
- *   minutes, reconnects (each connection at least every 2 hours), fixed-interval pings;
+ * - linear in the line: document reads at the edge; WebSocket connections, connection
+ *   minutes, reconnects (each connection at least every 2 hours) and fixed-interval pings,
+ *   unless the run's connections were gated (past overload only places near the front may
+ *   connect: then they are what the budget serves, as many whatever the line);
  * - the product's own pacing, worked out for both lines with the product's functions:
  *   status polls (`statusPollSeconds` over every distance), `position` messages
  *   (`planUpdates` over the WebSocket fans), pings sent only when idle (a far fan's
@@ -126,7 +128,10 @@ export function projectWaiting(input: ProjectionInput) {
   };
   const wsShare = config.shares.webSocket;
   const runConnections = Math.max(1, input.openConnections);
-  const targetConnections = runConnections * k;
+  // Past overload the fan-out lets only places near the front connect (websocket_busy): the
+  // connections are then what the budget serves, not a share of the line, and stay as many.
+  const gated = (record.waiting?.counts.connectsRefused.websocket_busy ?? 0) > 0;
+  const targetConnections = gated ? runConnections : runConnections * k;
 
   // --- the laws, for both lines -------------------------------------------------------------
   const statusRun = statusLaw(runFans, drain, limits);
@@ -196,11 +201,12 @@ export function projectWaiting(input: ProjectionInput) {
     status: measured.status * ratio.status,
     claims: measured.claims,
     connects: targetConnections / ws.maxConnectionSeconds,
-    // A run whose measured pings are 0 (none idle long enough) projects the law alone.
-    pings: measured.pings > 0 ? measured.pings * ratio.pings : pingTarget,
+    // The law is the pings of connections idle by design (the far tier's interval beyond the
+    // heartbeat); the run's own (a far fan now and then missing a round) scale with the line.
+    pings: Math.max(pingTarget, measured.pings * (pingRun > 0 ? ratio.pings : k)),
     positionMessages: measured.positionMessages * ratio.messages,
     admittedMessages: measured.admittedMessages,
-    pongs: measured.pongs > 0 ? measured.pongs * ratio.pings : pingTarget,
+    pongs: Math.max(pingTarget, measured.pongs * (pingRun > 0 ? ratio.pings : k)),
     connectionSeconds: targetConnections,
   };
   const cloudFrontTarget = projected.documentReads + projected.status + projected.claims;
@@ -219,7 +225,7 @@ export function projectWaiting(input: ProjectionInput) {
     join: 1,
     wsConnect: scaleBy(measured.connects, projected.connects),
     wsDisconnect: scaleBy(measured.connects, projected.connects),
-    wsMessage: measured.pings > 0 ? ratio.pings : 0,
+    wsMessage: 1, // set below from the projected pings
     fanout: ratio.fanout,
   };
   let concurrencyTarget = 0;
@@ -229,29 +235,57 @@ export function projectWaiting(input: ProjectionInput) {
   let writeUnitsTarget = 0;
   const byFunction: Record<string, unknown> = {};
   const seen = new Set([...Object.keys(used.lambda), ...Object.keys(used.byCaller)]);
-  for (const fn of seen) {
+  // What one invocation of a function costs: in the window, or over the whole run for a
+  // function the window did not run (reconnects every 2 hours do not fall in a shorter one).
+  const wholeRun = record.lambda.figures();
+  const unit = (fn: string) => {
     const f = used.lambda[fn];
     const dynamo = used.byCaller[fn];
-    // Reconnects every 2 hours are not in a window shorter than that: $connect and
-    // $disconnect at the projected rate, with the costs one of them had in the run.
-    let scale = scaleOf[fn] ?? 1;
+    if (f && f.invocations > 0)
+      return {
+        gbSeconds: f.gbSeconds / f.invocations,
+        durationS: (f.meanDurationMs ?? 0) / 1000,
+        readUnits: (dynamo?.readUnits ?? 0) / f.invocations,
+        writeUnits: (dynamo?.writeUnits ?? 0) / f.invocations,
+      };
+    const all = wholeRun.get(fn as never);
+    const calls = record.engine.byCaller.get(fn);
+    const n = all?.invocations ?? 0;
+    return n > 0 && all
+      ? {
+          gbSeconds: all.gbSeconds / n,
+          durationS: all.durationMsSum / n / 1000,
+          readUnits: (calls?.readUnits ?? 0) / n,
+          writeUnits: (calls?.writeUnits ?? 0) / n,
+        }
+      : { gbSeconds: 0, durationS: 0, readUnits: 0, writeUnits: 0 };
+  };
+  for (const fn of seen) {
+    const dynamo = used.byCaller[fn];
     const rate = perSecondOf(fn);
     runRate[fn] = rate;
-    if ((fn === 'wsConnect' || fn === 'wsDisconnect') && rate > 0) scale = projected.connects / rate;
-    targetRate[fn] = rate * scale;
-    const durationS = (f?.meanDurationMs ?? 0) / 1000;
-    // Fan-out: concurrency is the busy workers; others by Little's law.
-    const concurrency = fn === 'fanout' ? busyTarget : rate * scale * durationS;
+    // Projected invocations a second: the run's rate times its law, or the law's own rate.
+    let target = rate * (scaleOf[fn] ?? 1);
+    if (fn === 'wsConnect' || fn === 'wsDisconnect') target = projected.connects;
+    if (fn === 'wsMessage') target = projected.pings;
+    targetRate[fn] = target;
+    const u = unit(fn);
+    const fanout = fn === 'fanout';
+    // Fan-out: concurrency is the busy workers, its reads grow with the connections listed;
+    // the others by Little's law and per invocation.
+    const concurrency = fanout ? busyTarget : target * u.durationS;
     concurrencyTarget += concurrency;
-    const gbs = ((f?.gbSeconds ?? 0) / seconds) * scale;
+    const gbs = fanout ? ((used.lambda[fn]?.gbSeconds ?? 0) / seconds) * ratio.fanout : target * u.gbSeconds;
     gbSecondsTarget += gbs;
-    invocationsTarget += rate * scale;
-    const rru = ((dynamo?.readUnits ?? 0) / seconds) * (fn === 'fanout' ? k : scale);
-    const wru = ((dynamo?.writeUnits ?? 0) / seconds) * (fn === 'fanout' ? 1 : scale);
+    invocationsTarget += target;
+    const rru = fanout
+      ? ((dynamo?.readUnits ?? 0) / seconds) * (targetConnections / runConnections)
+      : target * u.readUnits;
+    const wru = fanout ? (dynamo?.writeUnits ?? 0) / seconds : target * u.writeUnits;
     readUnitsTarget += rru;
     writeUnitsTarget += wru;
     byFunction[fn] = {
-      invocationsPerSecond: round(rate * scale),
+      invocationsPerSecond: round(target),
       concurrency: round(concurrency),
       gbSecondsPerSecond: round(gbs, 2),
       readUnitsPerSecond: round(rru),
@@ -348,6 +382,7 @@ export function projectWaiting(input: ProjectionInput) {
         waitingFans: Math.round(runFans),
         openConnections: Math.round(runConnections),
         admittedPerSecond: round(drain, 2),
+        connectionsGated: gated,
       },
       scale: Object.fromEntries(Object.entries(ratio).map(([name, r]) => [name, round(r, 3)])),
       laws: {

@@ -154,9 +154,16 @@ const waitingSchema = z
           .object({ everySeconds: z.number().positive(), whenIdle: z.boolean() })
           .strict()
           .default({ everySeconds: 240, whenIdle: false }),
-        /** A refused or closed socket is tried again after base · 2^k seconds (at most max), ±50 %. */
+        /**
+         * A refused socket (a page cannot tell `websocket_busy` from a quota) is tried again
+         * after base · 2^k seconds (at most max), ±50 %, but not before the page's counted-down
+         * wait is under `retryWithinWaitSeconds` (at the document's `admitRatePerMinute`), and
+         * at most `retryFarSeconds` apart; a closed one at once.
+         */
         reconnectBaseSeconds: z.number().positive().default(2),
         reconnectMaxSeconds: z.number().positive().default(60),
+        retryWithinWaitSeconds: z.number().nonnegative().default(120),
+        retryFarSeconds: z.number().positive().default(3600),
         /** Asynchronous invocation of a shard's worker after the tick commits. */
         dispatchMs: distributionSchema.default({ type: 'lognormal', median: 40, p99: 200 }),
         /** PostToConnection round trip from the worker. */
@@ -185,6 +192,8 @@ const waitingSchema = z
         heartbeat: { everySeconds: 240, whenIdle: false },
         reconnectBaseSeconds: 2,
         reconnectMaxSeconds: 60,
+        retryWithinWaitSeconds: 120,
+        retryFarSeconds: 3600,
         dispatchMs: { type: 'lognormal', median: 40, p99: 200 },
         postMs: { type: 'lognormal', median: 10, p99: 40 },
         deliveryMs: { type: 'lognormal', median: 30, p99: 120 },

@@ -123,6 +123,7 @@ interface PublicDocument {
   readonly servingPosition: number;
   readonly admittedTotal: number;
   readonly pollAfterSeconds: number;
+  readonly admitRatePerMinute: number;
 }
 
 export interface WaitingHost<R extends RuntimeLike> {
@@ -173,6 +174,8 @@ interface Client {
   admU: number;
   seq: number;
   docAdm: number;
+  /** Places admitted a second, as the document last said. */
+  pace: number;
   pollAfter: number;
   lastStatusAt: number;
   statusRefusals: number;
@@ -594,6 +597,7 @@ export class WaitingModel<R extends RuntimeLike> {
       admU: answer.admittedTotal,
       seq: 0,
       docAdm: 0,
+      pace: 0,
       pollAfter: answer.pollAfterSeconds,
       lastStatusAt: this.#now,
       statusRefusals: 0,
@@ -689,6 +693,7 @@ export class WaitingModel<R extends RuntimeLike> {
       if (got.ok) {
         const doc = got.value;
         client.docAdm = Math.max(client.docAdm, doc.admittedTotal);
+        client.pace = doc.admitRatePerMinute / 60;
         next = doc.pollAfterSeconds;
         if (doc.servingPosition >= client.position) this.#knew(client, 'document');
       } else this.record.counts.documentErrors += this.#host.weight;
@@ -849,7 +854,12 @@ export class WaitingModel<R extends RuntimeLike> {
       const backoff =
         Math.min(ws.reconnectMaxSeconds, ws.reconnectBaseSeconds * 2 ** (client.socketFailures - 1)) *
         (0.5 + this.jitter);
-      this.#after(backoff * 1000, () => void this.#connect(client));
+      // Far back, no sooner than the page's wait comes within reach (past overload only the
+      // places near the front may connect), and at most this far apart.
+      const untilNear =
+        client.pace > 0 ? (this.shown(client) - client.pace * ws.retryWithinWaitSeconds) / client.pace : 0;
+      const delay = Math.min(ws.retryFarSeconds * (0.75 + 0.5 * this.jitter), Math.max(backoff, untilNear));
+      this.#after(delay * 1000, () => void this.#connect(client));
       return;
     }
     counts.connectsOpened += this.#host.weight;
