@@ -237,6 +237,12 @@ export const scenarioSchema = z
     durationSeconds: z.number().positive(),
     /** Sample the state (queue length, throughput) this often, for the charts. */
     sampleEverySeconds: z.number().positive().default(1),
+    /**
+     * FQ_STATUS_REQUESTS_PER_SECOND as the operator deploys it (decision 0012; the default, 1,000,
+     * is half the stack's default stage throttle). A scenario with raised quotas raises it too;
+     * a `waiting` section's own value wins.
+     */
+    statusRequestsPerSecond: z.number().positive().optional(),
     event: z
       .object({
         id: z

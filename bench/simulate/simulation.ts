@@ -394,6 +394,9 @@ export async function simulate(scenario: Scenario, options: SimulateOptions = {}
       sleep,
       eventCacheMs: scenario.lambda.eventCacheMs,
       tickSeconds: scenario.admitter.tickSeconds,
+      ...(scenario.statusRequestsPerSecond !== undefined && {
+        statusRequestsPerSecond: scenario.statusRequestsPerSecond,
+      }),
       ...(scenario.waiting && { statusRequestsPerSecond: scenario.waiting.statusRequestsPerSecond }),
     };
     const room = new WaitingRoom(deps);
