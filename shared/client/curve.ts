@@ -60,7 +60,9 @@ export function curveWaitSeconds(curve: WaitCurve, ahead: number): number | null
 export function curveAdmittedWithin(curve: WaitCurve, seconds: number): number {
   const { admitted, stride, tickSeconds } = curve;
   if (seconds < curve.nextTickInSeconds) return 0;
-  const ticks = Math.floor((seconds - curve.nextTickInSeconds) / tickSeconds) + 1;
+  // A hair of slack: a time computed as `nextTickInSeconds + k · tickSeconds` is tick k's,
+  // even where floating point lands it a fraction below.
+  const ticks = Math.floor((seconds - curve.nextTickInSeconds) / tickSeconds + 1e-9) + 1;
   const entries = Math.floor(ticks / stride);
   if (entries <= admitted.length) return entries > 0 ? (admitted[entries - 1] ?? 0) : 0;
   const last = admitted[admitted.length - 1] ?? 0;

@@ -91,6 +91,19 @@ describe('reading the wait curve', () => {
     );
   });
 
+  test('regression: a time computed from the curve counts as its tick despite floating point', () => {
+    // Found by the property above: 2.000000000012382 + 6 - 2.000000000012382 is a hair under 6.
+    const c = {
+      nextTickInSeconds: 2.000000000012382,
+      tickSeconds: 2,
+      stride: 4,
+      perSecond: 0.01,
+      admitted: [4],
+    };
+    const wait = curveWaitSeconds(c, 1) ?? 0;
+    expect(curveAdmittedWithin(c, wait + 3 * c.tickSeconds)).toBe(4);
+  });
+
   test('reading refuses what is not a curve', () => {
     expect(readWaitCurve(curve())).toEqual(curve());
     expect(readWaitCurve(null)).toBeNull();
