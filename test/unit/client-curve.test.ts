@@ -2,9 +2,9 @@ import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
 import { curveAdmittedWithin, curveWaitSeconds } from '#client/curve';
 import { readWaitCurve, type WaitCurve } from '#client/wire';
-import { planTick } from '#domain/admission';
 import { waitCurve, waitEstimate } from '#domain/estimate';
 import { CONFIG_DEFAULTS, type EventRecord, newEventRecord } from '#domain/event';
+import { playSteadySale } from '../support/steady-sale.ts';
 
 const NOW = 1_800_000_000;
 
@@ -122,35 +122,16 @@ function event(
   return { ...fresh, ...overrides };
 }
 
-/** A sale ticked through planTick for a while, holds spread between ½ and 1½ × `hold`. */
+/** A sale ticked through planTick for a while (test/support/steady-sale.ts). */
 function played(capacity: number, hold: number, tickSeconds: number, seconds: number, rate: number | null) {
-  let record = event({}, { capacity, admitPerMinute: rate });
-  const releases = new Map<number, number>();
-  let n = 0;
-  let now = NOW;
-  for (; now < NOW + seconds; now += tickSeconds) {
-    let expired = 0;
-    for (const [at, count] of releases)
-      if (at <= now) {
-        expired += count;
-        releases.delete(at);
-      }
-    const line = { issued: Number.MAX_SAFE_INTEGER, waiting: Number.MAX_SAFE_INTEGER };
-    const plan = planTick({
-      event: record,
-      releases: { missed: 0, expired },
-      ...line,
-      completed: 0,
-      nowMs: now * 1000,
-      tickSeconds,
-    });
-    record = { ...record, ...plan.next };
-    for (let i = plan.from; i < plan.to; i++) {
-      const at = now + Math.round(hold * (0.5 + ((n++ * 0.618034) % 1)));
-      releases.set(at, (releases.get(at) ?? 0) + 1);
-    }
-  }
-  return { record, now: now - tickSeconds };
+  const { record, lastTick } = playSteadySale(
+    event({}, { capacity, admitPerMinute: rate }),
+    NOW,
+    hold,
+    tickSeconds,
+    seconds,
+  );
+  return { record, now: lastTick };
 }
 
 describe('the client reads the curve as the server estimates', () => {

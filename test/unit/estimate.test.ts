@@ -1,6 +1,5 @@
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
-import { planTick } from '#domain/admission';
 import {
   estimatedHoldSeconds,
   estimateWaitSeconds,
@@ -19,6 +18,7 @@ import {
   type TickRecord,
 } from '#domain/event';
 import { ahead, placeStatus } from '#domain/place';
+import { playSteadySale } from '../support/steady-sale.ts';
 
 describe('wait estimate', () => {
   test('unknown until two ticks with admissions', () => {
@@ -78,42 +78,9 @@ function event(
   return { ...fresh, ...overrides };
 }
 
-/**
- * A sale in steady state, played through planTick: a line longer than anyone will
- * reach, ticks every `tickSeconds`, for `turnovers` times the mean hold. Each slot is
- * held between ½ and 1½ × `holdSeconds` (spread evenly, so releases do not come in
- * waves), then freed at the next tick.
- */
+/** A steady sale of `turnovers` mean holds (test/support/steady-sale.ts). */
 function steadySale(capacity: number, holdSeconds: number, tickSeconds: number, turnovers: number) {
-  let record = event({}, { capacity });
-  const releases = new Map<number, number>();
-  let admittedSoFar = 0;
-  let now = NOW;
-  const end = NOW + turnovers * holdSeconds;
-  for (; now < end; now += tickSeconds) {
-    let expired = 0;
-    for (const [at, count] of releases)
-      if (at <= now) {
-        expired += count;
-        releases.delete(at);
-      }
-    // An endless line, as both versions of TickInput take it (`issued`; `waiting` since leaves).
-    const line = { issued: Number.MAX_SAFE_INTEGER, waiting: Number.MAX_SAFE_INTEGER };
-    const plan = planTick({
-      event: record,
-      releases: { missed: 0, expired },
-      ...line,
-      completed: 0,
-      nowMs: now * 1000,
-      tickSeconds,
-    });
-    record = { ...record, ...plan.next };
-    for (let i = plan.from; i < plan.to; i++) {
-      const hold = Math.round(holdSeconds * (0.5 + ((admittedSoFar++ * 0.618034) % 1)));
-      releases.set(now + hold, (releases.get(now + hold) ?? 0) + 1);
-    }
-  }
-  return { record, lastTick: now - tickSeconds };
+  return playSteadySale(event({}, { capacity }), NOW, holdSeconds, tickSeconds, turnovers * holdSeconds);
 }
 
 describe('cold-start wait estimate', () => {
