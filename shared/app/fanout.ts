@@ -237,7 +237,7 @@ export class Fanout {
     interface Target {
       readonly connection: ConnectionRecord;
       readonly kinds: MessageKind[];
-      fan?: WaitingFan;
+      fan?: WaitingFan & { readonly goneBefore: number | null; readonly blockLeaves: number | null };
     }
     const targets: Target[] = [];
     let cursor: string | undefined;
@@ -280,6 +280,8 @@ export class Fanout {
           fan.waitSeconds === null ? null : Math.max(1, Math.round(fan.waitSeconds - waited)),
         token,
         admittedTotal: event.admittedTotal,
+        goneBefore: fan.goneBefore,
+        blockLeaves: fan.blockLeaves,
       };
     };
 
@@ -319,11 +321,14 @@ export class Fanout {
     const place = (exact: boolean) => async (target: Target) => {
       try {
         const position = target.connection.position;
-        const ahead = exact
-          ? await this.#line.ahead(event, position)
-          : await this.#line.aheadAtMost(event, position);
+        const counted = exact
+          ? await this.#line.count(event, position)
+          : { ahead: await this.#line.aheadAtMost(event, position), goneBefore: null, blockLeaves: null };
+        const { ahead } = counted;
         target.fan = {
           ahead,
+          goneBefore: counted.goneBefore,
+          blockLeaves: counted.blockLeaves,
           waitSeconds: waitEstimate({
             event,
             ahead,

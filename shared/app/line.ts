@@ -44,6 +44,68 @@ export interface RealPlaces {
   readonly heldThrough: readonly number[];
 }
 
+/** Leave blocks the public document lists at most (about 16 bytes each): 4 million places from the front. */
+export const PUBLIC_LINE_BLOCKS = 256;
+
+/**
+ * The public document's `line` (issue 8, decision 0013): the leaves around and beyond the
+ * front by leave block, as the last tick's snapshot counted them. With a place's own
+ * `goneBefore`, a client counts the places gone before its block since its last personal
+ * update: `goneThroughServing` plus the leaves listed for the blocks before its own.
+ */
+export interface PublicLine {
+  readonly blockSize: number;
+  /** Numbers through the serving position that held a place (admitted, or given up). */
+  readonly goneThroughServing: number;
+  /**
+   * [block, leaves], ascending, blocks without leaves left out: first the serving position's
+   * block (its leaves after the serving position), then every later block (all its leaves).
+   */
+  readonly leaves: readonly (readonly [number, number])[];
+  /** The list is complete through this block; null: through the end of the line. */
+  readonly throughBlock: number | null;
+}
+
+/** The event's `PublicLine`; null without a snapshot taken at its serving position, or with a cut one. */
+export function publicLine(event: EventRecord): PublicLine | null {
+  const snapshot = event.line;
+  if (!snapshot || snapshot.servingPosition !== event.servingPosition) return null;
+  const first = leaveBlockOf(event.servingPosition + 1);
+  const end = (first + 1) * LEAVE_BLOCK;
+  if ((snapshot.servingBlockLeavesThrough ?? end) < end) return null;
+  const all: (readonly [number, number])[] = [];
+  if (snapshot.servingBlockLeaves.length > 0) all.push([first, snapshot.servingBlockLeaves.length]);
+  for (const entry of snapshot.leaveBlocks) if (entry[0] > first && entry[1] > 0) all.push(entry);
+  const leaves = all.slice(0, PUBLIC_LINE_BLOCKS);
+  const cut = leaves.length < all.length;
+  return {
+    blockSize: LEAVE_BLOCK,
+    goneThroughServing: event.heldThroughServing,
+    leaves,
+    throughBlock: cut ? (all[leaves.length]?.[0] ?? first) - 1 : null,
+  };
+}
+
+/** A place's `ahead` and what a client counts it down with (`Line.count`). */
+export interface PlaceCount {
+  readonly ahead: number;
+  /**
+   * Places gone (admitted, or left) before the place's leave block, as `ahead` counted them;
+   * null while the place is in the serving position's block (or already admitted).
+   */
+  readonly goneBefore: number | null;
+  /** Leaves so far in the place's leave block; null with `goneBefore`. */
+  readonly blockLeaves: number | null;
+}
+
+interface LeavesAhead {
+  readonly total: number;
+  /** Of them, those before `through`'s leave block; null when it is the first one's. */
+  readonly beforeBlock: number | null;
+  /** Leaves in `through`'s block (all of them); null with `beforeBlock`. */
+  readonly blockLeaves: number | null;
+}
+
 export class Line {
   readonly #store: QueueStore;
   readonly #cacheMs: number;
@@ -128,7 +190,20 @@ export class Line {
     position: number,
     stripeCounts?: ReadonlyMap<number, number>,
   ): Promise<number> {
-    return this.#ahead(event, position, stripeCounts, true);
+    return (await this.#count(event, position, stripeCounts, true)).ahead;
+  }
+
+  /**
+   * `ahead`, and what a client needs to count it down by itself from the public document's
+   * `line` (decision 0013): the places gone (admitted or left) before the place's leave
+   * block, and the leaves of that block, as this count saw them.
+   */
+  count(
+    event: EventRecord,
+    position: number,
+    stripeCounts?: ReadonlyMap<number, number>,
+  ): Promise<PlaceCount> {
+    return this.#count(event, position, stripeCounts, true);
   }
 
   /**
@@ -138,31 +213,36 @@ export class Line {
    * per block a shard's connections fall in, on every move, would be most of the table's
    * reads; the places that are then told their `ahead` get the exact one.
    */
-  aheadAtMost(event: EventRecord, position: number): Promise<number> {
-    return this.#ahead(event, position, undefined, false);
+  async aheadAtMost(event: EventRecord, position: number): Promise<number> {
+    return (await this.#count(event, position, undefined, false)).ahead;
   }
 
-  async #ahead(
+  async #count(
     event: EventRecord,
     position: number,
     stripeCounts: ReadonlyMap<number, number> | undefined,
     ownBlock: boolean,
-  ): Promise<number> {
-    if (position <= event.servingPosition) return 0;
+  ): Promise<PlaceCount> {
+    if (position <= event.servingPosition) return { ahead: 0, goneBefore: null, blockLeaves: null };
     const snapshot = event.line?.servingPosition === event.servingPosition ? event.line : undefined;
-    const [heldThroughPosition, leavesBetween] = await Promise.all([
+    const [heldThroughPosition, leaves] = await Promise.all([
       this.heldThrough(event, position, stripeCounts),
       snapshot
         ? this.#leavesSince(event.eventId, snapshot, position, ownBlock)
-        : this.leavesBetween(event.eventId, event.servingPosition, position, ownBlock),
+        : this.#leavesBetween(event.eventId, event.servingPosition, position, ownBlock),
     ]);
-    return realAhead({
+    const ahead = realAhead({
       position,
       servingPosition: event.servingPosition,
       heldThroughPosition,
       heldThroughServing: event.heldThroughServing,
-      leavesBetween,
+      leavesBetween: leaves.total,
     });
+    return {
+      ahead,
+      goneBefore: leaves.beforeBlock === null ? null : event.heldThroughServing + leaves.beforeBlock,
+      blockLeaves: leaves.blockLeaves,
+    };
   }
 
   /**
@@ -174,28 +254,30 @@ export class Line {
     eventId: string,
     snapshot: LineSnapshot,
     through: number,
-    ownBlock = true,
-  ): Promise<number> {
+    ownBlock: boolean,
+  ): Promise<LeavesAhead> {
     const after = snapshot.servingPosition;
-    if (through <= after) return 0;
+    if (through <= after) return { total: 0, beforeBlock: null, blockLeaves: null };
     const first = leaveBlockOf(after + 1);
     const last = leaveBlockOf(through);
     // A list cut short (a block most of whose places left) says nothing beyond its cut.
     const listed = snapshot.servingBlockLeavesThrough ?? (first + 1) * LEAVE_BLOCK;
     if (Math.min(through, (first + 1) * LEAVE_BLOCK) > listed)
-      return this.leavesBetween(eventId, after, through);
+      return this.#leavesBetween(eventId, after, through, true);
     let sum = snapshot.servingBlockLeaves.filter((p) => p > after && p <= through).length;
     let lastCount = 0;
     for (const [block, count] of snapshot.leaveBlocks) {
       if (block > first && block < last) sum += count;
       if (block === last) lastCount = count;
     }
-    if (last === first || lastCount === 0) return sum;
-    if (through % LEAVE_BLOCK === 0) return sum + lastCount;
-    if (!ownBlock) return sum;
+    if (last === first) return { total: sum, beforeBlock: null, blockLeaves: null };
+    const counted = { beforeBlock: sum, blockLeaves: lastCount };
+    if (lastCount === 0) return { total: sum, ...counted };
+    if (through % LEAVE_BLOCK === 0) return { total: sum + lastCount, ...counted };
+    if (!ownBlock) return { total: sum, ...counted };
     // Only the stretch up to the place, from any copy: the fans of a block share its reads.
     const own = await this.#store.leavesIn(eventId, last * LEAVE_BLOCK, through, { forDisplay: true });
-    return sum + own.length;
+    return { total: sum + own.length, ...counted };
   }
 
   /** False when no waiting place of `position`'s block was given up: no need to read its marker. */
@@ -209,23 +291,36 @@ export class Line {
    * not `after`'s) are left out, and its leaves are not read.
    */
   async leavesBetween(eventId: string, after: number, through: number, ownBlock = true): Promise<number> {
-    if (through <= after) return 0;
+    return (await this.#leavesBetween(eventId, after, through, ownBlock)).total;
+  }
+
+  async #leavesBetween(
+    eventId: string,
+    after: number,
+    through: number,
+    ownBlock: boolean,
+  ): Promise<LeavesAhead> {
+    if (through <= after) return { total: 0, beforeBlock: null, blockLeaves: null };
     const first = leaveBlockOf(after + 1);
     const last = leaveBlockOf(through);
     const blocks = await this.#leaveBlocks(eventId, first);
     let sum = 0;
+    let own = 0;
     for (const [block, count] of blocks) {
       if (block < first || block > last || count === 0) continue;
       const whole =
         (block > first || after % LEAVE_BLOCK === 0) && (block < last || through % LEAVE_BLOCK === 0);
-      if (whole) sum += count;
-      else if (!ownBlock && block === last && block !== first) continue;
-      else {
+      let counted = count;
+      if (!whole) {
+        if (!ownBlock && block === last && block !== first) continue;
         const left = await this.#blockLeaves(eventId, block);
-        sum += left.filter((p) => p > after && p <= through).length;
+        counted = left.filter((p) => p > after && p <= through).length;
       }
+      if (block === last) own += counted;
+      else sum += counted;
     }
-    return sum;
+    if (last === first) return { total: sum + own, beforeBlock: null, blockLeaves: null };
+    return { total: sum + own, beforeBlock: sum, blockLeaves: blocks.get(last) ?? 0 };
   }
 
   /** The leaves around the front as they stand, for `publishView` (read fresh, never cached). */

@@ -18,16 +18,29 @@ import {
 } from '#domain/errors';
 import { admitRatePerMinute, pollAfterSeconds, waitCurve, waitEstimate } from '#domain/estimate';
 import { type EventConfigInput, type EventRecord, mergeConfig, nextState } from '#domain/event';
-import { INTAKE_STRIPES, STRIPE_ATTEMPTS, shardedTiming, sliceAt, ticketPosition } from '#domain/intake';
+import {
+  admissibleFromSec,
+  INTAKE_STRIPES,
+  STRIPE_ATTEMPTS,
+  shardedTiming,
+  sliceAt,
+  ticketOf,
+  ticketPosition,
+} from '#domain/intake';
 import { type PlaceStatus, placeStatus, type Session } from '#domain/place';
 import { decide, windowStart } from '#domain/rate-limit';
-import { DOCUMENT_POLL_SECONDS, statusPollSeconds, UPDATE_DEFAULTS } from '#domain/updates';
+import {
+  DOCUMENT_POLL_SECONDS,
+  settlingPollSeconds,
+  statusPollSeconds,
+  UPDATE_DEFAULTS,
+} from '#domain/updates';
 import type { TokenService } from '#lib/token-service';
 import type { IdentityVerifier } from '#ports/identity';
 import { type Metrics, NO_METRICS } from '#ports/metrics';
 import type { QueueStore } from '#ports/queue-store';
 import { type ChangeNotifier, NO_NOTIFIER } from '#ports/realtime';
-import { Line } from './line.ts';
+import { Line, publicLine } from './line.ts';
 import { logger } from './logger.ts';
 
 export interface WaitingRoomDeps {
@@ -75,6 +88,13 @@ export interface PlaceView {
    * public document's later `admittedTotal` off `ahead` to count down by itself.
    */
   readonly admittedTotal: number;
+  /**
+   * Places gone (admitted, or left) before the place's leave block when `ahead` was worked
+   * out, and the leaves of that block then: with the public document's `line`, a client
+   * takes the leaves ahead off `ahead` too (decision 0013). Null in the serving block.
+   */
+  readonly goneBefore: number | null;
+  readonly blockLeaves: number | null;
 }
 
 export interface JoinResult extends PlaceView {
@@ -208,25 +228,32 @@ export class WaitingRoom {
     position: number,
     stripeCounts?: ReadonlyMap<number, number>,
   ): Promise<PlaceView> {
-    const ahead = await this.#line.ahead(event, position, stripeCounts);
+    const { ahead, goneBefore, blockLeaves } = await this.#line.count(event, position, stripeCounts);
+    const nowSec = this.#now() / 1000;
+    const tickSeconds = this.#deps.tickSeconds ?? DEFAULT_TICK_SECONDS;
     const estimatedWaitSeconds = waitEstimate({
       event,
       ahead,
-      nowSec: this.#now() / 1000,
-      tickSeconds: this.#deps.tickSeconds ?? DEFAULT_TICK_SECONDS,
+      nowSec,
+      tickSeconds,
       ...(event.config.intake === 'sharded' && shardedTiming(event.createdAt, position, ahead)),
     });
+    let pace = statusPollSeconds(pollAfterSeconds(ahead, estimatedWaitSeconds), ahead, {
+      statusRequestsPerSecond: this.#deps.statusRequestsPerSecond ?? UPDATE_DEFAULTS.statusRequestsPerSecond,
+      positionTtlSeconds: event.config.positionTtlSeconds,
+    });
+    // An estimate until the place's slice is settled: asked again once it is.
+    if (event.config.intake === 'sharded' && ticketOf(position).slice > event.settledSlice)
+      pace = settlingPollSeconds(pace, admissibleFromSec(event.createdAt, position), nowSec, tickSeconds);
     return {
       position,
       servingPosition: event.servingPosition,
       ahead,
       estimatedWaitSeconds,
-      pollAfterSeconds: statusPollSeconds(pollAfterSeconds(ahead, estimatedWaitSeconds), ahead, {
-        statusRequestsPerSecond:
-          this.#deps.statusRequestsPerSecond ?? UPDATE_DEFAULTS.statusRequestsPerSecond,
-        positionTtlSeconds: event.config.positionTtlSeconds,
-      }),
+      pollAfterSeconds: pace,
       admittedTotal: event.admittedTotal,
+      goneBefore,
+      blockLeaves,
     };
   }
 
@@ -552,6 +579,7 @@ export class WaitingRoom {
       generatedAt: Math.round(nowSec * 1000) / 1000,
       waitCurve: waitCurve(event, Math.max(0, issued - event.admittedTotal), nowSec, tickSeconds),
       pollAfterSeconds: DOCUMENT_POLL_SECONDS,
+      line: publicLine(event),
     };
   }
 

@@ -5,6 +5,7 @@
  * the requests, the socket and storage (CONTRACT.md, "Packages").
  */
 export { curveAdmittedWithin, curveWaitSeconds } from './curve.ts';
+export { EXACT_AHEAD_UP_TO, lowestShownAs, type ShownAhead, shownAhead } from './display.ts';
 export {
   BACKOFF_DEFAULTS,
   Backoff,
@@ -29,9 +30,11 @@ export { base64UrlDecode, type PositionClaims, readPositionToken, utf8Decode } f
 export {
   type EventDocument,
   type EventState,
+  type LineLeaves,
   type PlaceStatus,
   type PlaceUpdate,
   readEventDocument,
+  readLineLeaves,
   readPlaceUpdate,
   readServerMessage,
   readWaitCurve,

@@ -1,10 +1,10 @@
 /**
- * When a client reads what, and how it backs off. While its WebSocket is live, the socket
- * tells it (a far fan every 10 s at most, decision 0012) and the status route is only a
- * backstop. Otherwise it reads the public event document at the document's pace while the
- * place waits (cached in front of the API: it costs the origin nothing that grows with the
- * crowd, but each read is a CDN request, so a live client does not read it) and the status
- * route at the pace the server gives. Everything that fails backs off exponentially with
+ * When a client reads what, and how it backs off. While the place waits it reads the public
+ * event document at the document's pace (cached in front of the API: it costs the origin
+ * nothing that grows with the crowd), live socket or not: past the message budget a far fan
+ * hears the socket only every few minutes (decision 0012) and counts down from the document
+ * in between. While its WebSocket is live the status route is only a backstop (and keeps
+ * the token fresh); otherwise it is called at the pace the server gives. Everything that fails backs off exponentially with
  * jitter, so a crowd that lost the server does not come back all at once.
  */
 import type { PlaceView } from './place-clock.ts';
@@ -53,8 +53,9 @@ export function readPlan(input: ReadPlanInput): ReadPlan {
   return {
     done: false,
     statusSeconds: input.live ? Math.max(pace, LIVE_STATUS_SECONDS) : pace,
-    documentSeconds:
-      waiting && !input.live ? (input.documentPollAfterSeconds ?? DEFAULT_DOCUMENT_SECONDS) : null,
+    // Live too: past the message budget a far fan hears the socket only every few minutes
+    // (decision 0012), and counts its place down from the document in between.
+    documentSeconds: waiting ? (input.documentPollAfterSeconds ?? DEFAULT_DOCUMENT_SECONDS) : null,
   };
 }
 

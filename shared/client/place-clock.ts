@@ -358,6 +358,10 @@ export class PlaceClock {
         ahead: view.ahead ?? base.ahead,
         estimatedWaitSeconds: this.#status === 'waiting' ? this.#waitAt(now) : view.estimatedWaitSeconds,
         admittedTotal: counted ? (doc?.admittedTotal ?? null) : base.admittedTotal,
+        // `ahead` above may already count the line's leaves: counting them again from these
+        // would count them twice. The next personal update brings fresh ones.
+        goneBefore: null,
+        blockLeaves: null,
         claimBy: view.claimBy,
         token: null,
       },
@@ -432,16 +436,47 @@ export class PlaceClock {
   }
 
   /**
-   * The last personal update's `ahead` as of the document: the document's `admittedTotal`
-   * minus the update's is how many real places went in since. Null when they cannot be
-   * compared (an older server, or a document older than the update).
+   * The last personal update's `ahead` as of the document; null when they cannot be
+   * compared (an older server, or a document older than the update). Two counts, the lower
+   * one wins (each only ever counts places truly gone):
+   * - by admissions: the document's `admittedTotal` minus the update's is how many real
+   *   places went in since;
+   * - by the line (when both carry it): the places gone before the place's leave block
+   *   since (admitted, or given up), and a share of its own block's new leaves as large as
+   *   the share of the block before the place, rounded down.
    */
   #aheadAsOfDocument(): number | null {
     const base = this.#base?.update;
     const doc = this.#doc;
-    if (!base || !doc || base.admittedTotal === null || doc.admittedTotal === null) return null;
-    if (doc.admittedTotal < base.admittedTotal) return null;
-    return base.ahead - (doc.admittedTotal - base.admittedTotal);
+    if (!base || !doc) return null;
+    let byCount: number | null = null;
+    if (base.admittedTotal !== null && doc.admittedTotal !== null && doc.admittedTotal >= base.admittedTotal)
+      byCount = base.ahead - (doc.admittedTotal - base.admittedTotal);
+    const byLine = this.#aheadByLine(base, doc);
+    if (byLine === null) return byCount;
+    return byCount === null ? byLine : Math.min(byCount, byLine);
+  }
+
+  #aheadByLine(base: PlaceUpdate, doc: EventDocument): number | null {
+    const line = doc.line;
+    if (!line || base.goneBefore === null || base.blockLeaves === null) return null;
+    const size = line.blockSize;
+    const block = Math.floor((this.position - 1) / size);
+    // The serving position's block counts differently (only its leaves after the serving
+    // position); every block before the place's must be listed.
+    if (block <= Math.floor(doc.servingPosition / size)) return null;
+    if (line.throughBlock !== null && line.throughBlock < block) return null;
+    let gone = line.goneThroughServing;
+    let own = 0;
+    for (const [b, left] of line.leaves) {
+      if (b < block) gone += left;
+      else if (b === block) own = left;
+    }
+    // A document read before the update (a copy a tick behind) says nothing new.
+    if (gone < base.goneBefore) return null;
+    const share = (this.position - 1 - block * size) / size;
+    const ownAhead = Math.floor(Math.max(0, own - base.blockLeaves) * share);
+    return base.ahead - (gone - base.goneBefore) - ownAhead;
   }
 
   /** Counts the places the document says went in off the shown `ahead`; true when none are left. */

@@ -31,6 +31,13 @@ export interface PlaceUpdate {
   readonly estimatedWaitSeconds: number | null;
   /** Real places the event had admitted when `ahead` was worked out. */
   readonly admittedTotal: number | null;
+  /**
+   * Places gone (admitted, or given up) before the place's leave block when `ahead` was
+   * worked out, and that block's leaves then (the document's `line` counts the same way);
+   * null in the serving position's block, or from an older server.
+   */
+  readonly goneBefore: number | null;
+  readonly blockLeaves: number | null;
   readonly claimBy: number | null;
   readonly pollAfterSeconds: number | null;
   /** A refreshed position token, to use from now on. */
@@ -48,6 +55,19 @@ export interface EventDocument {
   readonly generatedAt: number | null;
   readonly waitCurve: WaitCurve | null;
   readonly pollAfterSeconds: number | null;
+  /** The leaves around and beyond the front, by leave block; null when the server does not say. */
+  readonly line: LineLeaves | null;
+}
+
+/** The public document's `line`: leaves by block, to count the places gone before a block. */
+export interface LineLeaves {
+  readonly blockSize: number;
+  /** Numbers through the serving position that held a place. */
+  readonly goneThroughServing: number;
+  /** [block, leaves], ascending: the serving position's block (its leaves after it), then later blocks. */
+  readonly leaves: readonly (readonly [number, number])[];
+  /** Complete through this block; null: through the end of the line. */
+  readonly throughBlock: number | null;
 }
 
 /** A server message over the WebSocket. */
@@ -104,6 +124,8 @@ export function readPlaceUpdate(body: unknown): PlaceUpdate | null {
     ahead,
     estimatedWaitSeconds: nonNegative(o.estimatedWaitSeconds),
     admittedTotal: count(o.admittedTotal),
+    goneBefore: count(o.goneBefore),
+    blockLeaves: count(o.blockLeaves),
     claimBy: finite(o.claimBy),
     pollAfterSeconds: positive(o.pollAfterSeconds),
     token: typeof o.token === 'string' && o.token.length > 0 ? o.token : null,
@@ -159,7 +181,29 @@ export function readEventDocument(body: unknown): EventDocument | null {
     generatedAt: positive(o.generatedAt),
     waitCurve: readWaitCurve(o.waitCurve),
     pollAfterSeconds: positive(o.pollAfterSeconds),
+    line: readLineLeaves(o.line),
   };
+}
+
+/** Reads a document's `line`; null when it is absent or not one a client can count with. */
+export function readLineLeaves(value: unknown): LineLeaves | null {
+  const o = object(value);
+  if (!o || !Array.isArray(o.leaves)) return null;
+  const blockSize = count(o.blockSize);
+  const goneThroughServing = count(o.goneThroughServing);
+  const throughBlock = o.throughBlock === null ? null : count(o.throughBlock);
+  if (!blockSize || goneThroughServing === null || (o.throughBlock !== null && throughBlock === null))
+    return null;
+  const leaves: [number, number][] = [];
+  for (const entry of o.leaves) {
+    if (!Array.isArray(entry) || entry.length !== 2) return null;
+    const block = count(entry[0]);
+    const left = count(entry[1]);
+    // Ascending blocks: anything else is not a list to sum over.
+    if (block === null || left === null || block <= (leaves[leaves.length - 1]?.[0] ?? -1)) return null;
+    leaves.push([block, left]);
+  }
+  return { blockSize, goneThroughServing, leaves, throughBlock };
 }
 
 /**

@@ -22,6 +22,9 @@ export type ServerMessage =
       readonly token: string;
       /** Real places admitted when `ahead` was worked out (the public document's counter). */
       readonly admittedTotal: number;
+      /** Places gone before the place's leave block, and that block's leaves (null in the serving block): see the public document's `line`. */
+      readonly goneBefore: number | null;
+      readonly blockLeaves: number | null;
     }
   | { readonly type: 'admitted'; readonly seq: number; readonly claimBy: number }
   | { readonly type: 'paused'; readonly seq: number }

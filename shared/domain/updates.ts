@@ -82,6 +82,21 @@ export function statusPollSeconds(
   return Math.min(ceiling, Math.max(suggested, byBudget));
 }
 
+/**
+ * `pollAfterSeconds` for a sharded place whose slice is not settled yet: its `ahead` is an
+ * estimate (decision 0008) until the admitter's first tick after the slice is sealed
+ * (`sealedAtSec`). The client asks again then, rather than at the pace of its distance,
+ * which far back is many minutes of showing an estimate. One early call per join.
+ */
+export function settlingPollSeconds(
+  pace: number,
+  sealedAtSec: number,
+  nowSec: number,
+  tickSeconds: number,
+): number {
+  return Math.min(pace, Math.max(1, Math.ceil(sealedAtSec + tickSeconds - nowSec)));
+}
+
 export interface UpdatePolicy {
   /** The admitter's tick: the near tier hears every tick that moves the line. */
   readonly tickSeconds: number;

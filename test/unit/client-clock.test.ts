@@ -36,6 +36,8 @@ function update(fields: Partial<PlaceUpdate> = {}): PlaceUpdate {
     ahead: 100,
     estimatedWaitSeconds: 100,
     admittedTotal: 0,
+    goneBefore: null,
+    blockLeaves: null,
     claimBy: null,
     pollAfterSeconds: 5,
     token: null,
@@ -52,6 +54,7 @@ function documentAt(at: number, fields: Partial<EventDocument> = {}, skew = 0): 
     generatedAt: (at + skew) / 1000,
     waitCurve: steady(),
     pollAfterSeconds: 5,
+    line: null,
     ...fields,
   };
 }

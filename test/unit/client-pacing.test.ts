@@ -33,13 +33,13 @@ describe('what to read when', () => {
     });
   });
 
-  test('live: the socket tells; the status is only a backstop and the document is not read', () => {
+  test('live: the status is only a backstop; the document is still read (far fans hear the socket rarely)', () => {
     expect(
       readPlan({ view: view('waiting'), live: true, statusPollAfterSeconds: 7, documentPollAfterSeconds: 5 }),
     ).toEqual({
       done: false,
       statusSeconds: LIVE_STATUS_SECONDS,
-      documentSeconds: null,
+      documentSeconds: 5,
     });
     expect(
       readPlan({ view: view('waiting'), live: true, statusPollAfterSeconds: 60, documentPollAfterSeconds: 5 })

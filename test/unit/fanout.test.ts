@@ -139,6 +139,9 @@ test('a move reaches a waiting fan with its seq and a refreshed token', async ()
       estimatedWaitSeconds: expect.any(Number),
       token: expect.any(String),
       admittedTotal: 1,
+      // In the serving position's leave block: counted by admissions only.
+      goneBefore: null,
+      blockLeaves: null,
     },
   ]);
 });

@@ -5,7 +5,9 @@
 import { expect, test } from 'vitest';
 import { MemoryQueueStore } from '#adapters/memory-store';
 import { Admitter } from '#app/admitter';
-import { Line } from '#app/line';
+import { Line, publicLine } from '#app/line';
+import { PlaceClock } from '#client/place-clock';
+import { type PlaceUpdate, readEventDocument, readPlaceUpdate } from '#client/wire';
 import { CONFIG_DEFAULTS } from '#domain/event';
 import { INTAKE_STRIPES, LEAVE_BLOCK, ticketOf } from '#domain/intake';
 import { TestClock } from '../support/clock.ts';
@@ -111,4 +113,69 @@ test('a snapshot of a block most of whose places left lists the first 1,000 and 
     40_000,
   ])
     expect(await line.ahead({ ...event, line: snapshot }, position)).toBe(await line.ahead(event, position));
+});
+
+test("a client counts its place from the document's line as the server does, but for its own block's new leaves", async () => {
+  const store = new MemoryQueueStore();
+  await store.putEvent('count', { ...CONFIG_DEFAULTS, capacity: 10 }, 1_000);
+  const stored = await store.getEvent('count');
+  if (!stored) throw new Error('no event');
+  let seed = 11;
+  const random = () => {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    return seed / 2 ** 31;
+  };
+  const line = new Line(store);
+  const s0 = 10_000;
+  const s1 = s0 + 3_000;
+  const span = 6 * LEAVE_BLOCK;
+  const left = new Set<number>();
+  const leave = async (n: number) => {
+    while (n > 0) {
+      const p = s1 + 1 + Math.floor(random() * span);
+      if (left.has(p)) continue;
+      left.add(p);
+      await store.leaveWaiting('count', p);
+      n--;
+    }
+  };
+  await leave(600);
+  const before = { ...stored, servingPosition: s0, heldThroughServing: s0 };
+  const at0 = { ...before, line: await line.snapshot('count', s0) };
+  const positions: number[] = [];
+  for (let i = 0; i < 200; i++) positions.push(s1 + 1 + Math.floor(random() * span));
+  const told = new Map<number, PlaceUpdate>();
+  for (const p of positions) {
+    if (left.has(p)) continue;
+    const counted = await line.count(at0, p);
+    if (counted.goneBefore === null) continue;
+    const update = readPlaceUpdate({ position: p, servingPosition: s0, ...counted });
+    if (update) told.set(p, update);
+  }
+  expect(told.size).toBeGreaterThan(150);
+  // The line moves 3,000 numbers and 400 more places are given up.
+  const before1 = new Set(left);
+  await leave(400);
+  const after = { ...stored, servingPosition: s1, heldThroughServing: s1 };
+  const at1 = { ...after, line: await line.snapshot('count', s1) };
+  const doc = readEventDocument({ state: 'open', servingPosition: s1, line: publicLine(at1) });
+  if (!doc?.line) throw new Error('no line in the document');
+  for (const [p, update] of told) {
+    if (left.has(p)) continue;
+    const clock = new PlaceClock({ position: p });
+    clock.applyUpdate(update, 0);
+    clock.applyDocument(doc, 1);
+    const shown = clock.view(1).ahead;
+    const truth = await line.ahead(after, p);
+    // What the client cannot know: its own block's new leaves ahead of it, for which it
+    // takes a share of the block's new leaves (rounded down) instead.
+    const block = Math.floor((p - 1) / LEAVE_BLOCK);
+    const start = block * LEAVE_BLOCK;
+    const newInBlock = [...left].filter(
+      (q) => !before1.has(q) && Math.floor((q - 1) / LEAVE_BLOCK) === block,
+    );
+    const newAhead = newInBlock.filter((q) => q < p).length;
+    const guessed = Math.floor(newInBlock.length * ((p - 1 - start) / LEAVE_BLOCK));
+    expect(shown).toBe(truth + newAhead - guessed);
+  }
 });
