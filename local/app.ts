@@ -22,6 +22,7 @@ import { type AppConfig, readConfig } from '#app/config';
 import type { FanoutJob, PushJob } from '#app/jobs';
 import { logger } from '#app/logger';
 import { buildRuntime, type Runtime, type RuntimeOverrides, setRuntime } from '#app/runtime';
+import { edgeSecretFrom } from '#http/edge';
 import { errorBody } from '#http/http';
 import { clientBundle } from './client-bundle.ts';
 import { type Gateway, lambdaContext, servePage, startGateway } from './gateway.ts';
@@ -148,9 +149,18 @@ async function importWebSocketHandlers(): Promise<WebSocketHandlers> {
   return { connect: connect.handler, disconnect: disconnect.handler, message: message.handler };
 }
 
+/** `If-None-Match` (a list of entity tags, or `*`) against the current tag, weakly (RFC 9110 §13.1.2). */
+function matchesEtag(header: string | undefined, etag: string): boolean {
+  if (!header) return false;
+  const bare = (tag: string) => tag.trim().replace(/^W\//, '');
+  return header.split(',').some((tag) => tag.trim() === '*' || bare(tag) === bare(etag));
+}
+
 export async function startLocal(options: LocalOptions): Promise<LocalApp> {
   // Every setting is checked before anything listens: a bad one fails the start, naming the variable.
   localConfig(options.env, 'http://127.0.0.1:0');
+  // The join handler reads this one itself when it loads; a bad value would fail every join.
+  edgeSecretFrom(options.env);
   // The management client's credentials, made up for this process: nobody else can post.
   const managementCredentials = newLocalCredentials();
   const websocket = new LocalWebSocketApi(loadWebSocketHandlers, managementCredentials);
@@ -158,20 +168,30 @@ export async function startLocal(options: LocalOptions): Promise<LocalApp> {
   let runtime: Runtime | undefined;
 
   const extraRoutes = async (req: IncomingMessage, res: ServerResponse, url: URL) => {
+    // What answers GET answers HEAD (RFC 9110 §9.1): Node sends the headers without the body.
+    const read = req.method === 'GET' || req.method === 'HEAD';
     const page = PAGES[url.pathname];
-    if (page && req.method === 'GET') {
+    if (page && read) {
       await servePage(res, page);
       return true;
     }
-    if (LOCAL_ROUTES.has(url.pathname) && req.method !== 'GET') {
-      res.writeHead(405, { allow: 'GET', 'content-type': 'application/json; charset=utf-8' });
+    if (LOCAL_ROUTES.has(url.pathname) && !read) {
+      res.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'application/json; charset=utf-8' });
       res.end(JSON.stringify(errorBody('method_not_allowed', `${req.method} is not allowed here.`)));
       return true;
     }
     if (url.pathname === '/client.js') {
-      // The browser client the pages import (built at start; see client-bundle.ts).
-      res.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8', 'cache-control': 'no-cache' });
-      res.end(await clientBundle());
+      // The browser client the pages import (built at start; see client-bundle.ts). `no-cache`
+      // with its ETag: a page load revalidates, and gets 304 instead of the whole bundle.
+      const { text, etag } = await clientBundle();
+      const headers = { 'content-type': 'text/javascript; charset=utf-8', 'cache-control': 'no-cache', etag };
+      if (matchesEtag(req.headers['if-none-match'], etag)) {
+        res.writeHead(304, headers);
+        res.end();
+        return true;
+      }
+      res.writeHead(200, headers);
+      res.end(text);
       return true;
     }
     if (url.pathname === '/_local/metrics') {

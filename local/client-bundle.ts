@@ -4,15 +4,22 @@
  * run a build by hand. `platform: 'neutral'` resolves no Node built-in, so a Node API
  * creeping into the client fails the start (and its test) rather than a browser.
  */
+import { createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 
 const ENTRY = fileURLToPath(new URL('../shared/client/index.ts', import.meta.url));
 
-let bundle: Promise<string> | undefined;
+export interface ClientBundle {
+  readonly text: string;
+  /** A strong entity tag of the text, for revalidation (`If-None-Match`). */
+  readonly etag: string;
+}
 
-/** The bundle's text, built once per process (the sources do not change while it runs). */
-export function clientBundle(): Promise<string> {
+let bundle: Promise<ClientBundle> | undefined;
+
+/** The bundle, built once per process (the sources do not change while it runs). */
+export function clientBundle(): Promise<ClientBundle> {
   bundle ??= buildClientBundle().catch((error: unknown) => {
     bundle = undefined;
     throw error;
@@ -20,7 +27,7 @@ export function clientBundle(): Promise<string> {
   return bundle;
 }
 
-async function buildClientBundle(): Promise<string> {
+async function buildClientBundle(): Promise<ClientBundle> {
   const result = await build({
     entryPoints: [ENTRY],
     bundle: true,
@@ -34,5 +41,6 @@ async function buildClientBundle(): Promise<string> {
   });
   const [file] = result.outputFiles;
   if (!file) throw new Error('esbuild produced no client bundle');
-  return file.text;
+  const text = file.text;
+  return { text, etag: `"${createHash('sha256').update(text).digest('base64url').slice(0, 27)}"` };
 }

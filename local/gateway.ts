@@ -141,6 +141,18 @@ function answerClientError(error: Error & { code?: string }, socket: Duplex) {
   answerStatus(socket, status, code, message);
 }
 
+/**
+ * The request target as a URL. An origin-form target is a path, whatever it starts with:
+ * resolved against a base, `//x/v1/events/demo` would take `x` for a host and reach
+ * `/v1/events/demo` (and `//client.js` the page at `/`). An absolute-form target
+ * (`http://host/path`, RFC 9112 §3.2.2) is a URL already.
+ */
+export function requestUrl(target: string): URL {
+  // Throws on a target that is not even a URL reference (`//[`, `http://[::1`): no client's.
+  const reference = new URL(target, 'http://local');
+  return target.startsWith('/') ? new URL(`http://local${target}`) : reference;
+}
+
 async function readBody(req: IncomingMessage): Promise<string | 'too_large' | 'far_too_large'> {
   if (Number(req.headers['content-length'] ?? 0) > MAX_DRAIN_BYTES) return 'far_too_large';
   const chunks: Buffer[] = [];
@@ -216,7 +228,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       }
       let url: URL;
       try {
-        url = new URL(req.url ?? '/', 'http://local');
+        url = requestUrl(req.url ?? '/');
       } catch {
         // `//[`, `http://[::1` and the like: not a target any route could match.
         req.resume();
@@ -316,7 +328,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       res.end(result.body ?? '');
     } catch (error) {
       // A client that went away mid-body is not news; anything else here is a gateway bug.
-      if ((error as { code?: string }).code === 'ECONNRESET' || req.destroyed) {
+      // (Not `req.destroyed`: a request read to its end is destroyed too, so a handler that
+      // failed to load was answered with a dropped connection, and nothing was logged.)
+      if ((error as { code?: string }).code === 'ECONNRESET' || req.socket.destroyed) {
         res.destroy();
         return;
       }

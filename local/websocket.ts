@@ -11,6 +11,7 @@ import type { Duplex } from 'node:stream';
 import { type WebSocket, WebSocketServer } from 'ws';
 import { errorBody } from '#http/http';
 import type { WebSocketEvent, WebSocketResult } from '#http/websocket';
+import { requestUrl } from './gateway.ts';
 import { type LocalCredentials, verifySigV4 } from './sigv4.ts';
 
 type WsHandler = (event: WebSocketEvent) => Promise<WebSocketResult>;
@@ -184,7 +185,7 @@ export class LocalWebSocketApi {
 
   #event(routeKey: string, connectionId: string, req: IncomingMessage | null, body?: string): WebSocketEvent {
     const now = Date.now();
-    const url = req ? new URL(req.url ?? '/', 'http://local') : null;
+    const url = req ? requestUrl(req.url ?? '/') : null;
     return {
       requestContext: {
         routeKey,
@@ -237,7 +238,7 @@ export class LocalWebSocketApi {
   async #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer) {
     let url: URL;
     try {
-      url = new URL(req.url ?? '/', 'http://local');
+      url = requestUrl(req.url ?? '/');
     } catch {
       refuse(socket, 400, 'invalid_request', 'The request target is not a valid URL.');
       return;

@@ -7,7 +7,7 @@ import type * as Client from '#client/index';
 import { clientBundle } from '#local/client-bundle';
 
 test('the browser client builds into one ES module that imports nothing, and works as served', async () => {
-  const code = await clientBundle();
+  const { text: code } = await clientBundle();
   // Bundled for a neutral platform: a Node built-in would have failed the build; nothing is left to load.
   expect(code).not.toMatch(/^\s*import\s/m);
   expect(code).not.toMatch(/\brequire\(/);
@@ -27,5 +27,5 @@ test('the browser client builds into one ES module that imports nothing, and wor
   clock.applyUpdate(update, 0);
   expect(clock.view(10_000)).toMatchObject({ ahead: 5, estimatedWaitSeconds: 20, status: 'waiting' });
   expect(new client.Backoff({ random: () => 0.5 }).next()).toBe(1000);
-  expect(await clientBundle()).toBe(code);
+  expect((await clientBundle()).text).toBe(code);
 });
