@@ -221,7 +221,8 @@ type EstimatedEvent = WaitEstimateInput['event'];
 /**
  * One timeline per state of the line and second: a route answers many fans from one read,
  * and a process that reads the event for every request (the local runtime) rebuilds it
- * only when the line changed. Keyed by everything the timeline reads.
+ * only when the line changed. Keyed by everything the timeline reads; its time to the next
+ * tick is worked out anew for each caller, to the millisecond.
  */
 const timelines = new Map<string, Timeline | null>();
 const TIMELINES_KEPT = 256;
@@ -257,12 +258,23 @@ function timelineKey(event: EstimatedEvent, nowSec: number, T: number): string {
  */
 function timeline(event: EstimatedEvent, nowSec: number, T: number): Timeline | null {
   const key = timelineKey(event, nowSec, T);
-  const cached = timelines.get(key);
-  if (cached !== undefined) return cached;
-  const built = buildTimeline(event, nowSec, T);
-  if (timelines.size >= TIMELINES_KEPT) timelines.clear();
-  timelines.set(key, built);
-  return built;
+  let line = timelines.get(key);
+  if (line === undefined) {
+    line = buildTimeline(event, nowSec, T);
+    if (timelines.size >= TIMELINES_KEPT) timelines.clear();
+    timelines.set(key, line);
+  }
+  // The counts may be a moment old (the key is the whole second), but the time to the next
+  // tick is now's: cached with them, a document generated late in a second put the next tick
+  // up to a second later than one generated early in it.
+  return line && { ...line, toNextTick: secondsToNextTick(event, nowSec, T) };
+}
+
+/** The next tick is one interval after the last; before the first, or once resumed, somewhere within one. */
+function secondsToNextTick(event: EstimatedEvent, nowSec: number, T: number): number {
+  return event.state === 'paused' || event.lastTickAtMs === 0
+    ? T / 2
+    : Math.min(T, Math.max(0, event.lastTickAtMs / 1000 + T - nowSec));
 }
 
 function buildTimeline(event: EstimatedEvent, nowSec: number, T: number): Timeline | null {
@@ -272,12 +284,7 @@ function buildTimeline(event: EstimatedEvent, nowSec: number, T: number): Timeli
   const holds = holdModel(hold, event.config.claimWindowSeconds);
   const perSecond = Math.min(rate, capacity / hold);
   if (!(perSecond > 0)) return null;
-  // The next tick is one interval after the last; before the first, or once resumed,
-  // somewhere within one.
-  const toNextTick =
-    event.state === 'paused' || event.lastTickAtMs === 0
-      ? T / 2
-      : Math.min(T, Math.max(0, event.lastTickAtMs / 1000 + T - nowSec));
+  const toNextTick = secondsToNextTick(event, nowSec, T);
   // The next tick's rate credit, as planTick accrues it (banked for at most one tick).
   const credit = Number.isFinite(rate)
     ? Math.floor(Math.min(Math.max(1, rate * T), event.rateCredit + rate * T))

@@ -180,3 +180,29 @@ describe('the client reads the curve as the server estimates', () => {
     });
   }
 });
+
+describe('the curve is timed from the moment it is asked for', () => {
+  // Regression: the timeline is cached per whole second, and its time to the next tick was
+  // cached with it: a document generated at x.9 said the same `nextTickInSeconds` as one
+  // generated at x.1 of that second, so it put the next tick up to a second late (a whole
+  // tick with one-second ticks), and the estimate with it.
+  test('two documents within one second agree on when the next tick is', () => {
+    const record = event({ lastTickAtMs: NOW * 1000, inUse: 0, rateCredit: 0 }, { capacity: 1000 });
+    const early = waitCurve(record, 10, NOW + 0.1, 5);
+    const late = waitCurve(record, 10, NOW + 0.9, 5);
+    expect(early?.nextTickInSeconds).toBeCloseTo(4.9, 3);
+    expect(late?.nextTickInSeconds).toBeCloseTo(4.1, 3);
+  });
+
+  test("the server's own estimate counts down within the second too", () => {
+    // The last tick was at NOW − 0.5, so the next is at NOW + 4.5: 4.4 s away at NOW + 0.1
+    // (5 whole seconds), 3.9 s at NOW + 0.6 (4).
+    const record = event({ lastTickAtMs: (NOW - 0.5) * 1000, inUse: 0, rateCredit: 0 }, { capacity: 1000 });
+    expect(waitEstimate({ event: record, ahead: 1, nowSec: NOW + 0.1, tickSeconds: 5 })).toBe(5);
+    expect(waitEstimate({ event: record, ahead: 1, nowSec: NOW + 0.6, tickSeconds: 5 })).toBe(4);
+    // Before the first tick, or paused, the next tick is somewhere within one: half of it.
+    const paused = { ...record, state: 'paused' as const };
+    expect(waitCurve(paused, 10, NOW + 0.1, 5)?.nextTickInSeconds).toBe(2.5);
+    expect(waitCurve(paused, 10, NOW + 0.9, 5)?.nextTickInSeconds).toBe(2.5);
+  });
+});
