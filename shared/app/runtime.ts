@@ -34,6 +34,7 @@ import type { PublicKeyStore } from '#ports/public-key-store';
 import type { DeviceStore, PushGateway } from '#ports/push';
 import type { QueueStore } from '#ports/queue-store';
 import type { ChangeNotifier, ConnectionPoster, ConnectionRegistry } from '#ports/realtime';
+import { AccessCheck } from './access.ts';
 import { Admitter } from './admitter.ts';
 import { type AppConfig, ConfigError, readConfig } from './config.ts';
 import { Connections } from './connections.ts';
@@ -53,6 +54,8 @@ export interface Runtime {
   readonly publicKeyStore: PublicKeyStore;
   readonly tokens: TokenService;
   readonly room: WaitingRoom;
+  /** The online access check (`GET …/access`): verifies, then reads one session item. */
+  readonly access: AccessCheck;
   readonly admitter: Admitter;
   readonly registry: ConnectionRegistry;
   readonly notifier: ChangeNotifier;
@@ -188,6 +191,7 @@ export function buildRuntime(config: AppConfig, overrides: RuntimeOverrides = {}
     notifier,
     metrics,
   });
+  const access = new AccessCheck({ store, tokens, now });
   const admitter = new Admitter(store, { tickSeconds: config.tickSeconds, now, notifier, metrics });
   const connections = new Connections({
     store,
@@ -239,6 +243,7 @@ export function buildRuntime(config: AppConfig, overrides: RuntimeOverrides = {}
     publicKeyStore,
     tokens,
     room,
+    access,
     admitter,
     registry,
     notifier,

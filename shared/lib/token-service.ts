@@ -172,7 +172,18 @@ export class TokenService {
     );
   }
 
-  async #verify(token: string, typ: string, eventId: string): Promise<JWTPayload> {
+  /**
+   * `acceptExpired`: a token whose only fault is its `exp` is returned (its `exp` in the
+   * past) instead of refused. It is then verified again as of its own last valid second, so
+   * everything else (signature, `alg`, `typ`, issuer, audience, required claims) is checked
+   * by jose exactly as for a live token, whatever order jose checks claims in.
+   */
+  async #verify(
+    token: string,
+    typ: string,
+    eventId: string,
+    { acceptExpired = false }: { acceptExpired?: boolean } = {},
+  ): Promise<JWTPayload> {
     let verifyKeys = await this.#verifyKeys.get();
     const getKey = async (header: { kid?: string; alg?: string }) => {
       const kid = header.kid;
@@ -189,19 +200,34 @@ export class TokenService {
       if (!key) throw new InvalidTokenError(`unknown kid ${kid.slice(0, 64)}`);
       return key;
     };
-    try {
+    const verifyAt = async (date: Date) => {
       const { payload } = await jwtVerify(token, getKey, {
         algorithms: ['ES256'],
         issuer: this.#options.issuer,
         audience: eventId,
         typ,
         requiredClaims: ['sub', 'iat', 'exp', 'jti'],
-        currentDate: new Date(this.#options.now()),
+        currentDate: date,
         clockTolerance: 0,
       });
       return payload;
+    };
+    try {
+      return await verifyAt(new Date(this.#options.now()));
     } catch (error) {
       if (error instanceof InvalidTokenError) throw error;
+      if (acceptExpired && error instanceof joseErrors.JWTExpired && error.claim === 'exp') {
+        const exp = error.payload.exp;
+        if (typeof exp === 'number' && Number.isSafeInteger(exp)) {
+          try {
+            return await verifyAt(new Date((exp - 1) * 1000));
+          } catch (again) {
+            if (again instanceof InvalidTokenError) throw again;
+            const reason = again instanceof joseErrors.JOSEError ? again.code : 'malformed';
+            throw new InvalidTokenError(reason, { cause: again });
+          }
+        }
+      }
       const reason = error instanceof joseErrors.JOSEError ? error.code : 'malformed';
       throw new InvalidTokenError(reason, { cause: error });
     }
@@ -213,8 +239,16 @@ export class TokenService {
     return payload as unknown as PositionClaims;
   }
 
-  async verifyAccess(token: string, eventId: string): Promise<AccessClaims> {
-    const payload = await this.#verify(token, ACCESS_TYP, eventId);
+  /**
+   * `acceptExpired` (the online access check only): a genuine access token past its `exp` is
+   * returned, so the check can say the session ended rather than that the token is bad.
+   */
+  async verifyAccess(
+    token: string,
+    eventId: string,
+    options: { acceptExpired?: boolean } = {},
+  ): Promise<AccessClaims> {
+    const payload = await this.#verify(token, ACCESS_TYP, eventId, options);
     if (!isPositiveInt(payload.pos)) throw new InvalidTokenError('pos claim missing or invalid');
     if (typeof payload.sid !== 'string' || payload.sid === '')
       throw new InvalidTokenError('sid claim missing');
