@@ -182,7 +182,8 @@ export class FairqueueEdge extends Construct {
     });
     // CloudFront forwards `Authorization` only as part of a cache key, and a policy whose TTLs
     // are all 0 may have no key: so a maximum of 1 s. Nothing is kept: every fan answer says
-    // `no-store`, and answers that say nothing (API Gateway's own) get the default TTL, 0.
+    // `no-store` or, the online access check's 200, `private` (both honoured while the minimum
+    // TTL is 0), and answers that say nothing (API Gateway's own) get the default TTL, 0.
     const passThroughCache = new CachePolicy(this, 'PassThroughCache', {
       cachePolicyName: policyName('PassThrough'),
       comment: 'fairqueue fan routes: never cached; the bearer token reaches the API',

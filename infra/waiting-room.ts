@@ -198,6 +198,8 @@ const HANDLER_ACCESS: Readonly<Record<FunctionName, HandlerAccess>> = {
   admission: { table: grant(['GetItem', 'Query', ...TRANSACT], P.events), keys: 'sign' },
   // Verifies the access token only, and ends the session (a transaction).
   complete: { table: grant(['GetItem', 'UpdateItem', 'ConditionCheckItem'], P.events), keys: 'verify' },
+  // Verifies the access token, then reads the place's session item and nothing else (decision 0014).
+  access: { table: grant(['GetItem'], P.places), keys: 'verify' },
   // Verifies the position token; voids a waiting place or gives an admitted slot back (transactions).
   // Its connections hear `left` through the fan-out worker.
   leave: { table: grant(['GetItem', 'Query', ...TRANSACT], P.events), keys: 'verify', notifies: true },

@@ -137,6 +137,8 @@ export const keys = {
 export const partitionPatterns = {
   /** Every partition of an event: META and its neighbours, users, places, connections, devices. */
   events: 'EVENT#*',
+  /** A place's own items (its session, its leave marker): `EVENT#{id}#PLACE#{pos}`. */
+  places: 'EVENT#*#PLACE#*',
   connections: 'EVENT#*#CONN#*',
   placeConnections: 'EVENT#*#PLACECONN#*',
   connectionRefs: 'WSCONN#*',

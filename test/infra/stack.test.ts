@@ -71,7 +71,7 @@ const DYNAMODB_WRITE_ACTIONS = [
 /** Route handlers that sign tokens (and so read the private key ring). */
 const SIGNING_FUNCTIONS: readonly FunctionName[] = ['join', 'status', 'admission'];
 /** Route handlers that only verify tokens or publish the JWKS: public keys, nothing private. */
-const VERIFYING_FUNCTIONS: readonly FunctionName[] = ['complete', 'leave', 'devices', 'jwks'];
+const VERIFYING_FUNCTIONS: readonly FunctionName[] = ['complete', 'access', 'leave', 'devices', 'jwks'];
 const DISTINCT_FUNCTIONS = [...new Set(ROUTES.map((route) => route.fn))];
 
 type WorkerName =
@@ -151,6 +151,8 @@ const TABLE_GRANTS: Readonly<
     partitions: ['EVENT#*'],
   },
   complete: { actions: ['ConditionCheckItem', 'GetItem', 'UpdateItem'], partitions: ['EVENT#*'] },
+  // The online access check reads one session item: a place's partition, nothing of the event.
+  access: { actions: ['GetItem'], partitions: ['EVENT#*#PLACE#*'] },
   leave: {
     actions: ['ConditionCheckItem', 'GetItem', 'PutItem', 'Query', 'UpdateItem'],
     partitions: ['EVENT#*'],
@@ -869,7 +871,7 @@ describe('Fairqueue stack', () => {
       ]);
     });
 
-    it.each(['event', 'status'] as const)('lets %s read the table but never write it', (name) => {
+    it.each(['event', 'status', 'access'] as const)('lets %s read the table but never write it', (name) => {
       const actions = actionsOf(roleStatements(name));
       expect(actions).toContain('dynamodb:GetItem');
       expect(actions.filter((a) => DYNAMODB_WRITE_ACTIONS.includes(a))).toEqual([]);
@@ -1288,7 +1290,7 @@ describe('Fairqueue stack', () => {
         expect(b.CachedMethods).toEqual(['GET', 'HEAD']);
         expect(b.ResponseHeadersPolicyId).toBeUndefined();
         // Authorization travels only as part of a cache key; the shortest TTLs that allow one,
-        // and fan answers say no-store, so nothing is kept.
+        // and fan answers say no-store (the access check's, private), so nothing is kept.
         expect(cachePolicy(b)).toMatchObject({
           MinTTL: 0,
           DefaultTTL: 0,
@@ -1316,6 +1318,19 @@ describe('Fairqueue stack', () => {
           QueryStringsConfig: { QueryStringBehavior: 'none' },
         });
       }
+    });
+
+    it('passes the online access check through uncached: its `private` answer stays with the backend', () => {
+      expect(edgeKindOf('/v1/events/e1/access')).toBe('passThrough');
+      expect(ROUTES.some((r) => r.routeKey === 'GET /v1/events/{eventId}/access')).toBe(true);
+      // CloudFront honours `private` (and `no-store`) only while the minimum TTL is 0; the
+      // bearer token is in the cache key, so even a kept answer could reach no one else.
+      expect(cachePolicy(behaviour('/v1/events/*/*'))).toMatchObject({
+        MinTTL: 0,
+        ParametersInCacheKeyAndForwardedToOrigin: {
+          HeadersConfig: { HeaderBehavior: 'whitelist', Headers: ['authorization'] },
+        },
+      });
     });
 
     it('gives the cached answers the CORS headers the API would, since they reach it without Origin', () => {

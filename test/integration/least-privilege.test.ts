@@ -2,9 +2,9 @@
  * The IAM grants on the table are narrow (item actions and partitions per function,
  * infra/waiting-room.ts `TABLE_GRANTS`); this proves they are wide enough. Every
  * handler runs a whole sale on DynamoDB Local — events, joins, connections over the
- * cap, heartbeats, push registration, ticks, fan-out, push, claims, completes, pause,
- * resume, close — while the client records each request with the function that made
- * it, and each one is checked against that function's grant as IAM would.
+ * cap, heartbeats, push registration, ticks, fan-out, push, claims, access checks,
+ * completes, pause, resume, close — while the client records each request with the
+ * function that made it, and each one is checked against that function's grant as IAM would.
  */
 import '../support/handler-env.ts';
 import { AsyncLocalStorage } from 'node:async_hooks';
@@ -20,6 +20,7 @@ import { DynamoTable } from '#adapters/dynamo-table';
 import { readConfig } from '#app/config';
 import { fanoutJobs } from '#app/jobs';
 import { buildRuntime, setRuntime } from '#app/runtime';
+import { handler as accessCheck } from '#functions/access';
 import { handler as admin } from '#functions/admin';
 import { handler as admission } from '#functions/admission';
 import { handler as admitter } from '#functions/admitter';
@@ -206,6 +207,11 @@ test('every request of a whole sale is allowed by the grant of the function that
   const access = await http('admission', admission, 'POST /v1/events/{eventId}/admission', {
     eventId,
     token: fans[0].token,
+  });
+  // The online access check reads the session item, nothing else.
+  await http('access', accessCheck, 'GET /v1/events/{eventId}/access', {
+    eventId,
+    token: access.accessToken,
   });
   await http('complete', complete, 'POST /v1/events/{eventId}/complete', {
     eventId,
