@@ -396,6 +396,7 @@ const EVENT_ROUTES = [
   { route: 'status', method: 'GET', path: (id: string) => `/v1/events/${id}/status`, admin: false },
   { route: 'admission', method: 'POST', path: (id: string) => `/v1/events/${id}/admission`, admin: false },
   { route: 'complete', method: 'POST', path: (id: string) => `/v1/events/${id}/complete`, admin: false },
+  { route: 'access', method: 'GET', path: (id: string) => `/v1/events/${id}/access`, admin: false },
   { route: 'leave', method: 'DELETE', path: (id: string) => `/v1/events/${id}/place`, admin: false },
   {
     route: 'devices',
@@ -483,9 +484,10 @@ describe('unknown event', () => {
     ['status', 'GET', `/v1/events/${UNKNOWN}/status`],
     ['admission', 'POST', `/v1/events/${UNKNOWN}/admission`],
     ['complete', 'POST', `/v1/events/${UNKNOWN}/complete`],
+    ['access', 'GET', `/v1/events/${UNKNOWN}/access`],
     ['leave', 'DELETE', `/v1/events/${UNKNOWN}/place`],
   ])('%s with the token of another event -> 401 invalid_token', async (name, method, path) => {
-    const token = name === 'complete' ? accessToken : positionToken;
+    const token = name === 'complete' || name === 'access' ? accessToken : positionToken;
     await expectRejected({ name, method, path, options: { token }, status: 401, code: 'invalid_token' });
   });
 });
@@ -559,6 +561,8 @@ describe('unknown routes -> 404 not_found', () => {
     ['POST', '/v1/events/ref/join/extra'],
     ['POST', '/v1/events/ref/JOIN'],
     ['POST', '/v1/events/ref/leave'],
+    ['GET', '/v1/events/ref/access/extra'],
+    ['GET', '/v1/events/ref/ACCESS'],
     ['POST', '/v1/events/ref/devices/extra'],
     ['POST', '/v1/events/ref/device'],
     ['POST', '/v1/events//join'],
@@ -595,6 +599,8 @@ describe('wrong methods -> 405 method_not_allowed', () => {
     ['GET', `/v1/events/${REF}/admission`],
     ['DELETE', `/v1/events/${REF}/admission`],
     ['GET', `/v1/events/${REF}/complete`],
+    ['POST', `/v1/events/${REF}/access`],
+    ['DELETE', `/v1/events/${REF}/access`],
     ['GET', `/v1/events/${REF}/devices`],
     ['PUT', `/v1/events/${REF}/devices`],
     ['DELETE', `/v1/events/${REF}/devices`],
@@ -730,5 +736,7 @@ describe('the reference event is untouched', () => {
     const status = await call(app, 'GET', `/v1/events/${REF}/status`, { token: positionToken });
     expect(status.status).toBe(200);
     expect(status.body).toMatchObject({ status: 'waiting', position: 3 });
+    // Its one session still runs: no bad request above ended it.
+    expect((await call(app, 'GET', `/v1/events/${REF}/access`, { token: accessToken })).status).toBe(200);
   });
 });

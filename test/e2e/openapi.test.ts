@@ -546,6 +546,49 @@ describe('local stack (dev-mode identity, no join limit)', () => {
     expect((await hit('GET', '/v1/events/life')).body).toMatchObject({ issued: 4, servingPosition: 4 });
   });
 
+  test('the access check: 200 while the session runs, 410 once completed or over, 401 for anything else', async () => {
+    const check = '/v1/events/checked/access';
+    await hit('PUT', '/v1/admin/events/checked', {
+      admin: true,
+      body: { capacity: 3, purchaseWindowSeconds: 10 },
+    });
+    const a = await hit('POST', '/v1/events/checked/join', { body: { userId: 'checked-a' } });
+    const b = await hit('POST', '/v1/events/checked/join', { body: { userId: 'checked-b' } });
+    await app.tick();
+    const claimA = await hit('POST', '/v1/events/checked/admission', { token: a.body.token });
+    const claimB = await hit('POST', '/v1/events/checked/admission', { token: b.body.token });
+    const running = await hit('GET', check, { token: claimA.body.accessToken });
+    expect(running.status).toBe(200);
+    expect(running.body).toEqual({
+      sub: 'checked-a',
+      sid: claimA.body.sessionId,
+      pos: a.body.position,
+      exp: claimA.body.expiresAt,
+    });
+    expect(running.headers.get('cache-control')).toBe('private, max-age=5');
+    // Completed: over at once, though the token has not expired.
+    expect(
+      (await hit('POST', '/v1/events/checked/complete', { token: claimA.body.accessToken })).status,
+    ).toBe(204);
+    const completed = await hit('GET', check, { token: claimA.body.accessToken });
+    expectError(completed, 410, 'session_ended');
+    expect(completed.headers.get('cache-control')).toBe('no-store');
+    // The window passes: a genuine token past its exp hears that its session ended.
+    clock.advance(10);
+    expectError(await hit('GET', check, { token: claimB.body.accessToken }), 410, 'session_ended');
+    // Not an access token of this event's session: a position token, none, a forged one.
+    const [header = '', payload = ''] = String(claimB.body.accessToken).split('.');
+    const unsigned = `${base64url({ alg: 'none', typ: 'fq-access+jwt' })}.${payload}.`;
+    for (const options of [
+      {},
+      { token: b.body.token },
+      { token: unsigned },
+      { token: `${header}.${payload}.` },
+    ]) {
+      expectError(await hit('GET', check, options), 401, 'invalid_token');
+    }
+  });
+
   test('a closed event refuses joins and claims and cannot be paused or reopened', async () => {
     await hit('PUT', '/v1/admin/events/shut', { admin: true, body: { capacity: 1 } });
     const a = await hit('POST', '/v1/events/shut/join', { body: { userId: 'shut-a' } });
@@ -930,6 +973,8 @@ describe('local stack (dev-mode identity, no join limit)', () => {
     );
     // Nothing to end is not an error: complete stays idempotent.
     expect((await hit('POST', '/v1/events/ghost/complete', { token: access })).status).toBe(204);
+    // The access check reads no event: no session of this place confirms the token, so it is refused.
+    expectError(await hit('GET', '/v1/events/ghost/access', { token: access }), 401, 'invalid_token');
   });
 
   test('requests no operation serves get the gateway answers', async () => {
@@ -952,6 +997,7 @@ describe('local stack (dev-mode identity, no join limit)', () => {
         ['GET', '/v1/events/busy/status', { token: place.body.token }],
         ['POST', '/v1/events/busy/admission', { token: place.body.token }],
         ['POST', '/v1/events/busy/complete', { token: claim.body.accessToken }],
+        ['GET', '/v1/events/busy/access', { token: claim.body.accessToken }],
         ['DELETE', '/v1/events/busy/place', { token: place.body.token }],
         ['POST', '/v1/events/busy/devices', { token: place.body.token, body: DEVICE }],
         ['GET', '/v1/events/busy', {}],

@@ -432,6 +432,38 @@ describe('complete with a forged access token', () => {
   });
 });
 
+// The online access check: a forgery gets 401 there too, never 200 (let in) nor 410 (told the
+// real holder's session ended). It changes nothing, and alice's session still checks as running.
+describe('the access check with a forged access token', () => {
+  const path = `/v1/events/${A}/access`;
+  const stillRunning = async () => {
+    const res = await call(app, 'GET', path, { token: ctx.aliceAccess });
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ sub: 'alice', sid: ctx.aliceSessionId });
+  };
+
+  test.each([...signatureAttacks((c) => c.aliceAccess), ...accessClaimAttacks()])(
+    '%s -> 401 invalid_token',
+    async (_, forge) => {
+      await expectInvalidToken('GET', path, bearer(await forge(ctx)));
+      await stillRunning();
+    },
+  );
+
+  test.each(HEADER_ATTACKS)('%s -> 401 invalid_token', async (_, headers) => {
+    await expectInvalidToken('GET', path, headers(ctx, ctx.aliceAccess));
+  });
+
+  test('real key, a later exp than the session ends (a longer window) -> 401 invalid_token', async () => {
+    const alice = claimsOf(ctx.aliceAccess);
+    await expectInvalidToken(
+      'GET',
+      path,
+      bearer(await realSigned(ctx, { typ: ACCESS_TYP }, { ...alice, exp: Number(alice.exp) + 600 })),
+    );
+  });
+});
+
 describe('offline verification by a ticketing backend', () => {
   let jwks: JSONWebKeySet;
   const options = () => ({
@@ -603,6 +635,15 @@ describe('expired tokens (the test clock moves past exp)', () => {
     clock.advance(2);
     expect(clock.sec).toBeGreaterThan(Number(claimsOf(access).exp));
     await expectExpired('POST', `/v1/events/${C}/complete`, access);
+  });
+
+  // The one route where a genuine token past its exp is not a token problem: the check is asked
+  // exactly whether the session still runs, and past the window it does not.
+  test('the same access token past its exp -> the access check 410 session_ended', async () => {
+    expect(clock.sec).toBeGreaterThan(Number(claimsOf(access).exp));
+    const res = await call(app, 'GET', `/v1/events/${C}/access`, { token: access });
+    expect(res.status).toBe(410);
+    expect(res.body).toStrictEqual({ error: { code: 'session_ended', message: expect.any(String) } });
   });
 
   test('a position token long past its exp (an hour) -> status 401 invalid_token', async () => {
