@@ -160,6 +160,8 @@ export function waitingFigures(record: SimulationRecord, prices: Prices): Waitin
       band.label,
       {
         ...stats(band.histogram),
+        /** The same samples, of the page's exact count (what it would show without rounding). */
+        exactCount: stats(band.exactCount),
         byMode: {
           webSocket: stats(band.byMode.webSocket),
           polling: stats(band.byMode.polling),
@@ -181,6 +183,9 @@ export function waitingFigures(record: SimulationRecord, prices: Prices): Waitin
   );
   const stalenessP99SecondsByBand = Object.fromEntries(
     waiting.bands.map((band) => [band.label, r2(band.histogram.percentile(99))]),
+  );
+  const exactCountStalenessP99SecondsByBand = Object.fromEntries(
+    waiting.bands.map((band) => [band.label, r2(band.exactCount.percentile(99))]),
   );
   const admitted = Object.fromEntries(
     (['webSocket', 'polling', 'backgrounded', 'hidden'] as const).map((mode) => [
@@ -440,6 +445,7 @@ export function waitingFigures(record: SimulationRecord, prices: Prices): Waitin
   return {
     summary: {
       stalenessP99SecondsByBand,
+      exactCountStalenessP99SecondsByBand,
       nearTierAdmittedP99Seconds,
       peakRequestsPerSecond,
       withinDefaultQuotas,

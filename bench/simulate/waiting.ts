@@ -21,11 +21,12 @@
  *   in turn; visible they poll, and on coming back read the document and their status if
  *   it is due.
  * - Every visible fan reads the public document through CloudFront (cdn.ts) at the
- *   document's `pollAfterSeconds` and shows, between personal updates (join, status, a
- *   `position` message), `max(1, ahead − (document.admittedTotal − update.admittedTotal))`
- *   (decision 0012). That arithmetic is written here until the browser-safe client module
- *   (shared/client/) lands on main: `shown()` is where it should be called instead.
- * - Staleness (staleness.ts) is sampled for every tracked fan that is visible and waiting;
+ *   document's `pollAfterSeconds`, and shows what the page's own client core shows: each
+ *   page holds a `PlaceClock` (shared/client) that applies the join answer, status answers,
+ *   `position` messages and documents, and `shownAhead` rounds it for display (decision
+ *   0013).
+ * - Staleness (staleness.ts) is sampled for every tracked fan that is visible and waiting,
+ *   of the count as the page shows it (rounded beyond a thousand) and of its exact count;
  *   `admitted` latency from the tick's commit to the first of the WebSocket message, a
  *   status answer or a document whose serving position passed the fan.
  */
@@ -34,6 +35,10 @@ import { DynamoQueueStore } from '#adapters/dynamo-store';
 import { type DocumentClient, DynamoTable } from '#adapters/dynamo-table';
 import { Connections } from '#app/connections';
 import { Fanout } from '#app/fanout';
+import { lowestShownAs, shownAhead } from '#client/display';
+import { LIVE_STATUS_SECONDS, readPlan } from '#client/pacing';
+import { PlaceClock } from '#client/place-clock';
+import { type EventDocument, readEventDocument, readPlaceUpdate, readServerMessage } from '#client/wire';
 import {
   DEFAULT_MAX_CONNECTIONS_PER_PLACE,
   DEFAULT_MAX_MESSAGES_PER_MINUTE,
@@ -119,6 +124,12 @@ interface StatusAnswer {
   readonly pollAfterSeconds: number;
 }
 
+/** A join answer, as the page reads it. */
+interface JoinAnswer {
+  readonly token: string;
+  readonly pollAfterSeconds: number;
+}
+
 interface PublicDocument {
   readonly servingPosition: number;
   readonly admittedTotal: number;
@@ -170,10 +181,8 @@ interface Client {
   readonly edge: number;
   readonly position: number;
   token: string;
-  aheadU: number;
-  admU: number;
-  seq: number;
-  docAdm: number;
+  /** The page's client core: what it shows. */
+  readonly clock: PlaceClock;
   /** Places admitted a second, as the document last said. */
   pace: number;
   pollAfter: number;
@@ -218,7 +227,10 @@ export interface WaitingRecord {
   readonly untilMs: number;
   readonly bands: readonly {
     readonly label: string;
+    /** Staleness of the count as the page shows it (rounded beyond a thousand: `shownAhead`). */
     readonly histogram: SecondsHistogram;
+    /** The same samples, of the page's exact count (before rounding). */
+    readonly exactCount: SecondsHistogram;
     /** The same samples by how the fan waits. */
     readonly byMode: Record<Kind, SecondsHistogram>;
     /** Samples of pages whose last personal update was exact (made once the place's slice was settled). */
@@ -227,8 +239,9 @@ export interface WaitingRecord {
     onEstimate: number;
     /**
      * Samples staler than 10 s, by why: the page still counts down from an estimate; the
-     * places it shows too many are leaves ahead since its last personal update (the document
-     * does not carry leaves); anything else (the document's and updates' own lag).
+     * places its exact count shows too many are no more than the leaves ahead since its last
+     * personal update (its own leave block's, which the document does not place); anything
+     * else (the document's and updates' own lag).
      */
     readonly over10s: { estimateNeverCorrected: number; leavesSinceUpdate: number; other: number };
     lowerBounds: number;
@@ -280,6 +293,10 @@ export class WaitingModel<R extends RuntimeLike> {
   >;
   /** Logs every admission and leave from the start; follows the tracked places once the line is full. */
   readonly #tracker = new TruthTracker();
+  /** The same, for the page's exact count (before it is rounded for display). */
+  readonly #exactTracker = new TruthTracker();
+  /** Documents read by the pages, as the client core reads them (one parse per document fetched). */
+  readonly #documents = new WeakMap<object, EventDocument | null>();
   #openWeight = 0;
   /** Past the horizon: the pages start nothing new. */
   #stopped = false;
@@ -328,6 +345,7 @@ export class WaitingModel<R extends RuntimeLike> {
       bands: bandLabels.map((label) => ({
         label,
         histogram: new SecondsHistogram(7200),
+        exactCount: new SecondsHistogram(7200),
         byMode: {
           webSocket: new SecondsHistogram(3600),
           polling: new SecondsHistogram(3600),
@@ -574,11 +592,7 @@ export class WaitingModel<R extends RuntimeLike> {
   // --- the crowd ---------------------------------------------------------------------------
 
   /** A sampled fan got its place: its client starts. */
-  joined(
-    fan: number,
-    answer: { token: string; ahead: number; admittedTotal: number; pollAfterSeconds: number },
-    abandonAtMs: number,
-  ) {
+  joined(fan: number, answer: JoinAnswer, abandonAtMs: number) {
     const shares = this.#config.shares;
     const pick = this.#random.next();
     const kind: Kind =
@@ -593,10 +607,7 @@ export class WaitingModel<R extends RuntimeLike> {
       edge: Math.floor(this.#random.next() * this.#config.cdn.edgeLocations),
       position: this.#host.fans.position[fan] ?? 0,
       token: answer.token,
-      aheadU: answer.ahead,
-      admU: answer.admittedTotal,
-      seq: 0,
-      docAdm: 0,
+      clock: new PlaceClock({ position: this.#host.fans.position[fan] ?? 0 }),
       pace: 0,
       pollAfter: answer.pollAfterSeconds,
       lastStatusAt: this.#now,
@@ -626,11 +637,15 @@ export class WaitingModel<R extends RuntimeLike> {
       client.floor = this.#tracker.logLength;
       client.floorAt = this.#at;
     });
+    const update = readPlaceUpdate(answer);
+    if (update) client.clock.applyUpdate(update, this.#now);
     this.#clients.set(fan, client);
     this.record.clients[kind]++;
     this.#readDocument(client, ++client.docGen);
+    // As the page does: status at the join answer's pace (a sharded join's estimate is asked
+    // again once its slice is settled), and for a WebSocket fan at once when the socket opens.
+    this.#schedulePoll(client, client.pollAfter * 1000);
     if (kind === 'webSocket') void this.#connect(client);
-    else this.#schedulePoll(client, client.pollAfter * 1000);
     if (kind === 'backgrounded') this.#after(this.#draw.visible() * 1000, () => this.#hide(client));
     if (Number.isFinite(abandonAtMs))
       this.#host.scheduler.at(this.#host.saleStartMs + abandonAtMs, () => this.#leave(client, 'abandoned'));
@@ -645,11 +660,13 @@ export class WaitingModel<R extends RuntimeLike> {
   /** Any waiting fan gave its place up: the places behind it lose one. */
   placeLeft(position: number) {
     this.#tracker.left(position, this.#at);
+    this.#exactTracker.left(position, this.#at);
   }
 
   /** A batch admitted `places` places, these sampled fans among them, at the tick's commit. */
   admitted(places: number, fans: readonly number[]) {
     this.#tracker.admitted(places, this.#at);
+    this.#exactTracker.admitted(places, this.#at);
     for (const fan of fans) {
       const client = this.#clients.get(fan);
       if (!client || client.gone) continue;
@@ -692,9 +709,21 @@ export class WaitingModel<R extends RuntimeLike> {
       let next = 8;
       if (got.ok) {
         const doc = got.value;
-        client.docAdm = Math.max(client.docAdm, doc.admittedTotal);
+        let read = this.#documents.get(doc);
+        if (read === undefined) {
+          read = readEventDocument(doc);
+          this.#documents.set(doc, read);
+        }
+        if (read) client.clock.applyDocument(read, this.#now);
+        // The page's pace (`readPlan`): the document's, faster near the front.
+        next =
+          readPlan({
+            view: client.clock.view(this.#now),
+            live: client.conn?.open === true,
+            statusPollAfterSeconds: client.pollAfter,
+            documentPollAfterSeconds: doc.pollAfterSeconds,
+          }).documentSeconds ?? doc.pollAfterSeconds;
         client.pace = doc.admitRatePerMinute / 60;
-        next = doc.pollAfterSeconds;
         if (doc.servingPosition >= client.position) this.#knew(client, 'document');
       } else this.record.counts.documentErrors += this.#host.weight;
       if (!client.gone) this.#after(next * 1000, () => this.#readDocument(client, gen));
@@ -704,7 +733,13 @@ export class WaitingModel<R extends RuntimeLike> {
   // --- status --------------------------------------------------------------------------------
 
   #polling(client: Client): boolean {
-    return !client.gone && client.visible && !client.conn?.open;
+    return !client.gone && client.visible;
+  }
+
+  /** The page's pace (`readPlan`): the server's, and no faster than the backstop while the socket is live. */
+  #statusDelayMs(client: Client): number {
+    const pace = client.pollAfter;
+    return (client.conn?.open ? Math.max(pace, LIVE_STATUS_SECONDS) : pace) * 1000;
   }
 
   #schedulePoll(client: Client, delayMs: number) {
@@ -749,19 +784,20 @@ export class WaitingModel<R extends RuntimeLike> {
     client.pollAfter = status.pollAfterSeconds;
     client.token = status.token;
     if (status.status !== 'waiting') return this.#knew(client, 'status');
-    this.#update(client, status.ahead, status.admittedTotal, status.seq);
-    this.#schedulePoll(client, status.pollAfterSeconds * 1000);
+    this.#update(client, status.ahead, () => {
+      const update = readPlaceUpdate(status);
+      return update !== null && client.clock.applyUpdate(update, this.#now).applied;
+    });
+    this.#schedulePoll(client, this.#statusDelayMs(client));
   }
 
   /** A personal update (status answer or `position` message): what the page shows from now. */
-  #update(client: Client, ahead: number, admittedTotal: number, seq: number) {
-    if (seq < client.seq) return;
-    client.seq = seq;
+  #update(client: Client, ahead: number, apply: () => boolean) {
+    // The page ignores an update older than what it shows (its `seq`).
+    if (!apply()) return;
     client.updated = this.#at >= client.joinedAt + EXACT_AFTER_JOIN_MS;
     client.logAtUpdate = this.#tracker.logLength;
     if (client.tracked) client.leavesKnown = this.#tracker.leavesAheadNow(client.fan);
-    client.aheadU = ahead;
-    client.admU = admittedTotal;
     if (client.tracked) {
       const counts = this.record.counts;
       counts.serverAheadChecks++;
@@ -769,9 +805,9 @@ export class WaitingModel<R extends RuntimeLike> {
     }
   }
 
-  /** What the page shows (decision 0012): to be replaced by the client module's own arithmetic. */
+  /** The page's exact count of the places ahead (`PlaceClock`; shown rounded beyond a thousand). */
   shown(client: Client): number {
-    return Math.max(1, client.aheadU - Math.max(0, client.docAdm - client.admU));
+    return client.clock.view(this.#now).ahead ?? 1;
   }
 
   #knew(client: Client, how: Knew) {
@@ -876,7 +912,12 @@ export class WaitingModel<R extends RuntimeLike> {
     client.conn = connection;
     this.#connections.set(id, connection);
     this.#openWeight += this.#host.weight;
-    this.#stopPolling(client); // the socket replaces status polls
+    // As the page does: nothing is sent on connect, so it asks its status at once unless its
+    // last answer is that fresh; then only as a backstop while the socket is live (at least
+    // every 30 s apart).
+    if (this.#now - client.lastStatusAt >= LIVE_STATUS_SECONDS * 1000) this.#schedulePoll(client, 0);
+    else if (!client.pollPending)
+      this.#schedulePoll(client, client.lastStatusAt + this.#statusDelayMs(client) - this.#now);
     const ws = this.#config.webSocket;
     this.#after(ws.maxConnectionSeconds * 1000, () => this.#close(connection, 'two hours'));
     this.#watchIdle(connection);
@@ -940,8 +981,8 @@ export class WaitingModel<R extends RuntimeLike> {
       return runtime.realtime.connections.disconnect(connection.id);
     });
     if (client.gone) return;
-    // The page falls back to polling and opens a new socket.
-    this.#fallBack(client);
+    // The page asks its status at once (then polls at the server's pace) and opens a new socket.
+    this.#schedulePoll(client, 0);
     this.#after(this.jitter * 1000, () => void this.#connect(client));
   }
 
@@ -949,17 +990,11 @@ export class WaitingModel<R extends RuntimeLike> {
     connection.lastActivity = Math.max(connection.lastActivity, this.#now);
     const client = connection.client;
     if (client.gone) return;
-    const message = JSON.parse(data) as {
-      type: string;
-      seq?: number;
-      ahead?: number;
-      admittedTotal?: number;
-      token?: string;
-    };
-    if (message.type === 'position' && message.ahead !== undefined && message.admittedTotal !== undefined) {
-      if (message.token) client.token = message.token;
-      this.#update(client, message.ahead, message.admittedTotal, message.seq ?? 0);
-    } else if (message.type === 'admitted') this.#knew(client, 'webSocket');
+    const message = readServerMessage(data);
+    if (message?.type === 'position') {
+      if (message.update.token) client.token = message.update.token;
+      this.#update(client, message.update.ahead, () => client.clock.applyMessage(message, this.#now).applied);
+    } else if (message?.type === 'admitted') this.#knew(client, 'webSocket');
   }
 
   // --- staleness ----------------------------------------------------------------------------
@@ -990,9 +1025,11 @@ export class WaitingModel<R extends RuntimeLike> {
     }
     const tracker = this.#tracker;
     tracker.begin(Float64Array.from(positions));
+    this.#exactTracker.begin(Float64Array.from(positions));
     for (const client of this.#clients.values()) {
       if (client.gone || !Number.isNaN(client.admittedAtMs) || Number.isNaN(client.floorAt)) continue;
       client.tracked = tracker.track(client.fan, client.position, client.floor, client.floorAt);
+      if (client.tracked) this.#exactTracker.track(client.fan, client.position, client.floor, client.floorAt);
       // Leaves between its last update and now are unknown to the page.
       if (client.tracked)
         client.leavesKnown = -tracker.leavesAheadBetween(client.fan, client.logAtUpdate, tracker.beganAt);
@@ -1010,7 +1047,10 @@ export class WaitingModel<R extends RuntimeLike> {
     for (const client of this.#clients.values()) {
       if (!client.tracked || client.gone || !client.visible || !Number.isNaN(client.admittedAtMs)) continue;
       const shown = this.shown(client);
-      const reading = tracker.read(client.fan, shown, now);
+      // Stale once the truth is shown as less than the page shows: below the least count
+      // the page's rounded figure stands for.
+      const reading = tracker.read(client.fan, lowestShownAs(shownAhead(shown).value), now);
+      const exact = this.#exactTracker.read(client.fan, shown, now);
       if (reading.truth <= 0) continue;
       let band = bands.findIndex((b) => reading.truth <= b);
       if (band < 0) band = bands.length;
@@ -1018,6 +1058,7 @@ export class WaitingModel<R extends RuntimeLike> {
       if (!entry) continue;
       const seconds = reading.staleMs / 1000;
       entry.histogram.add(seconds);
+      entry.exactCount.add(exact.staleMs / 1000);
       entry.byMode[client.kind].add(seconds);
       // A page whose last update came before its slice was settled (the join's answer, or a
       // message in its first seconds) may still show that estimate; the rest shows what
@@ -1028,10 +1069,10 @@ export class WaitingModel<R extends RuntimeLike> {
         // Why: an estimate never corrected; or the leaves ahead the page cannot know of (a
         // page over by even one place is stale since the last admission it reflects, and so
         // on): without them it would be within 10 s; or the document's and updates' own lag.
-        const unknown = client.updated ? tracker.leavesAheadNow(client.fan) - client.leavesKnown : 0;
+        const leaves = client.updated ? tracker.leavesAheadNow(client.fan) - client.leavesKnown : 0;
+        const excess = shown - reading.truth;
         if (!client.updated) entry.over10s.estimateNeverCorrected++;
-        else if (unknown > 0 && tracker.read(client.fan, shown - unknown, now).staleMs <= 10_000)
-          entry.over10s.leavesSinceUpdate++;
+        else if (excess > 0 && excess <= leaves) entry.over10s.leavesSinceUpdate++;
         else entry.over10s.other++;
       }
       perBand[band]?.push(seconds);

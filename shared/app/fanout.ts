@@ -27,7 +27,7 @@ import {
 import type { TokenService } from '#lib/token-service';
 import type { QueueStore } from '#ports/queue-store';
 import type { ConnectionPoster, ConnectionRecord, ConnectionRegistry, LineChange } from '#ports/realtime';
-import { Line } from './line.ts';
+import { Line, type PlaceLine } from './line.ts';
 import { eachLimited } from './pool.ts';
 
 /** How long after `$connect` a Gone answer may just mean the handshake has not finished. */
@@ -237,7 +237,7 @@ export class Fanout {
     interface Target {
       readonly connection: ConnectionRecord;
       readonly kinds: MessageKind[];
-      fan?: WaitingFan & { readonly goneBefore: number | null; readonly blockLeaves: number | null };
+      fan?: WaitingFan & { readonly line: PlaceLine | null };
     }
     const targets: Target[] = [];
     let cursor: string | undefined;
@@ -280,8 +280,7 @@ export class Fanout {
           fan.waitSeconds === null ? null : Math.max(1, Math.round(fan.waitSeconds - waited)),
         token,
         admittedTotal: event.admittedTotal,
-        goneBefore: fan.goneBefore,
-        blockLeaves: fan.blockLeaves,
+        line: fan.line,
       };
     };
 
@@ -323,12 +322,11 @@ export class Fanout {
         const position = target.connection.position;
         const counted = exact
           ? await this.#line.count(event, position)
-          : { ahead: await this.#line.aheadAtMost(event, position), goneBefore: null, blockLeaves: null };
+          : { ahead: await this.#line.aheadAtMost(event, position), line: null };
         const { ahead } = counted;
         target.fan = {
           ahead,
-          goneBefore: counted.goneBefore,
-          blockLeaves: counted.blockLeaves,
+          line: counted.line,
           waitSeconds: waitEstimate({
             event,
             ahead,

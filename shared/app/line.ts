@@ -18,6 +18,7 @@ import {
   sliceAheadEstimate,
   ticketOf,
 } from '#domain/intake';
+import { type Cell, cellOf, countByCell } from '#domain/line-cells';
 import { type AdmissionBatch, realAhead } from '#domain/place';
 import type { QueueStore } from '#ports/queue-store';
 
@@ -44,26 +45,24 @@ export interface RealPlaces {
   readonly heldThrough: readonly number[];
 }
 
-/** Leave blocks the public document lists at most (about 16 bytes each): 4 million places from the front. */
-export const PUBLIC_LINE_BLOCKS = 256;
-
 /**
  * The public document's `line` (issue 8, decision 0013): the leaves around and beyond the
- * front by leave block, as the last tick's snapshot counted them. With a place's own
- * `goneBefore`, a client counts the places gone before its block since its last personal
- * update: `goneThroughServing` plus the leaves listed for the blocks before its own.
+ * front by cell (shared/domain/line-cells.ts), as the last tick's snapshot counted them.
+ * With a place's own `line` (`PlaceLine`), a client counts the places gone before its cell
+ * since its last personal update: `goneThroughServing` plus the leaves listed for the
+ * cells before its own.
  */
 export interface PublicLine {
+  /** Positions per leave block: block b holds positions b · blockSize + 1 … (b + 1) · blockSize. */
   readonly blockSize: number;
   /** Numbers through the serving position that held a place (admitted, or given up). */
   readonly goneThroughServing: number;
   /**
-   * [block, leaves], ascending, blocks without leaves left out: first the serving position's
-   * block (its leaves after the serving position), then every later block (all its leaves).
+   * [first block, blocks, leaves] per cell, ascending, cells without leaves left out: first
+   * the serving position's block (its leaves after the serving position), then later cells
+   * (all their leaves).
    */
-  readonly leaves: readonly (readonly [number, number])[];
-  /** The list is complete through this block; null: through the end of the line. */
-  readonly throughBlock: number | null;
+  readonly leaves: readonly (readonly [number, number, number])[];
 }
 
 /** The event's `PublicLine`; null without a snapshot taken at its serving position, or with a cut one. */
@@ -73,37 +72,41 @@ export function publicLine(event: EventRecord): PublicLine | null {
   const first = leaveBlockOf(event.servingPosition + 1);
   const end = (first + 1) * LEAVE_BLOCK;
   if ((snapshot.servingBlockLeavesThrough ?? end) < end) return null;
-  const all: (readonly [number, number])[] = [];
-  if (snapshot.servingBlockLeaves.length > 0) all.push([first, snapshot.servingBlockLeaves.length]);
-  for (const entry of snapshot.leaveBlocks) if (entry[0] > first && entry[1] > 0) all.push(entry);
-  const leaves = all.slice(0, PUBLIC_LINE_BLOCKS);
-  const cut = leaves.length < all.length;
+  const serving = snapshot.servingBlockLeaves.length;
   return {
     blockSize: LEAVE_BLOCK,
     goneThroughServing: event.heldThroughServing,
-    leaves,
-    throughBlock: cut ? (all[leaves.length]?.[0] ?? first) - 1 : null,
+    leaves: [
+      ...(serving > 0 ? [[first, 1, serving] as const] : []),
+      ...countByCell(first, snapshot.leaveBlocks),
+    ],
   };
+}
+
+/**
+ * What a place's personal update carries to count with the public `line`: its cell, the
+ * places gone (admitted, or given up) before it and the leaves in it, as its `ahead`
+ * counted them.
+ */
+export interface PlaceLine {
+  readonly blockSize: number;
+  readonly block: number;
+  readonly blocks: number;
+  readonly goneBefore: number;
+  readonly blockLeaves: number;
 }
 
 /** A place's `ahead` and what a client counts it down with (`Line.count`). */
 export interface PlaceCount {
   readonly ahead: number;
-  /**
-   * Places gone (admitted, or left) before the place's leave block, as `ahead` counted them;
-   * null while the place is in the serving position's block (or already admitted).
-   */
-  readonly goneBefore: number | null;
-  /** Leaves so far in the place's leave block; null with `goneBefore`. */
-  readonly blockLeaves: number | null;
+  /** Null unless counted from a snapshot at the serving position, beyond the serving position's cell. */
+  readonly line: PlaceLine | null;
 }
 
 interface LeavesAhead {
   readonly total: number;
-  /** Of them, those before `through`'s leave block; null when it is the first one's. */
-  readonly beforeBlock: number | null;
-  /** Leaves in `through`'s block (all of them); null with `beforeBlock`. */
-  readonly blockLeaves: number | null;
+  /** `through`'s cell, the leaves before it (of those counted) and all those in it; null when not counted so. */
+  readonly cell: (Cell & { readonly before: number; readonly leaves: number }) | null;
 }
 
 export class Line {
@@ -223,7 +226,7 @@ export class Line {
     stripeCounts: ReadonlyMap<number, number> | undefined,
     ownBlock: boolean,
   ): Promise<PlaceCount> {
-    if (position <= event.servingPosition) return { ahead: 0, goneBefore: null, blockLeaves: null };
+    if (position <= event.servingPosition) return { ahead: 0, line: null };
     const snapshot = event.line?.servingPosition === event.servingPosition ? event.line : undefined;
     const [heldThroughPosition, leaves] = await Promise.all([
       this.heldThrough(event, position, stripeCounts),
@@ -238,10 +241,16 @@ export class Line {
       heldThroughServing: event.heldThroughServing,
       leavesBetween: leaves.total,
     });
+    const cell = leaves.cell;
     return {
       ahead,
-      goneBefore: leaves.beforeBlock === null ? null : event.heldThroughServing + leaves.beforeBlock,
-      blockLeaves: leaves.blockLeaves,
+      line: cell && {
+        blockSize: LEAVE_BLOCK,
+        block: cell.block,
+        blocks: cell.blocks,
+        goneBefore: event.heldThroughServing + cell.before,
+        blockLeaves: cell.leaves,
+      },
     };
   }
 
@@ -257,27 +266,34 @@ export class Line {
     ownBlock: boolean,
   ): Promise<LeavesAhead> {
     const after = snapshot.servingPosition;
-    if (through <= after) return { total: 0, beforeBlock: null, blockLeaves: null };
+    if (through <= after) return { total: 0, cell: null };
     const first = leaveBlockOf(after + 1);
     const last = leaveBlockOf(through);
     // A list cut short (a block most of whose places left) says nothing beyond its cut.
     const listed = snapshot.servingBlockLeavesThrough ?? (first + 1) * LEAVE_BLOCK;
     if (Math.min(through, (first + 1) * LEAVE_BLOCK) > listed)
       return this.#leavesBetween(eventId, after, through, true);
-    let sum = snapshot.servingBlockLeaves.filter((p) => p > after && p <= through).length;
+    const own = cellOf(first, last);
+    const servingLeaves = snapshot.servingBlockLeaves.filter((p) => p > after && p <= through).length;
+    let sum = servingLeaves;
     let lastCount = 0;
+    // Leaves before the place's cell, and in it (blocks after the serving one's).
+    let before = servingLeaves;
+    let inCell = 0;
     for (const [block, count] of snapshot.leaveBlocks) {
-      if (block > first && block < last) sum += count;
+      if (block <= first) continue;
+      if (block < last) sum += count;
       if (block === last) lastCount = count;
+      if (block < own.block) before += count;
+      else if (block < own.block + own.blocks) inCell += count;
     }
-    if (last === first) return { total: sum, beforeBlock: null, blockLeaves: null };
-    const counted = { beforeBlock: sum, blockLeaves: lastCount };
-    if (lastCount === 0) return { total: sum, ...counted };
-    if (through % LEAVE_BLOCK === 0) return { total: sum + lastCount, ...counted };
-    if (!ownBlock) return { total: sum, ...counted };
+    const cell = last > first ? { ...own, before, leaves: inCell } : null;
+    if (last === first || lastCount === 0) return { total: sum, cell };
+    if (through % LEAVE_BLOCK === 0) return { total: sum + lastCount, cell };
+    if (!ownBlock) return { total: sum, cell };
     // Only the stretch up to the place, from any copy: the fans of a block share its reads.
-    const own = await this.#store.leavesIn(eventId, last * LEAVE_BLOCK, through, { forDisplay: true });
-    return { total: sum + own.length, ...counted };
+    const left = await this.#store.leavesIn(eventId, last * LEAVE_BLOCK, through, { forDisplay: true });
+    return { total: sum + left.length, cell };
   }
 
   /** False when no waiting place of `position`'s block was given up: no need to read its marker. */
@@ -300,27 +316,24 @@ export class Line {
     through: number,
     ownBlock: boolean,
   ): Promise<LeavesAhead> {
-    if (through <= after) return { total: 0, beforeBlock: null, blockLeaves: null };
+    if (through <= after) return { total: 0, cell: null };
     const first = leaveBlockOf(after + 1);
     const last = leaveBlockOf(through);
     const blocks = await this.#leaveBlocks(eventId, first);
     let sum = 0;
-    let own = 0;
     for (const [block, count] of blocks) {
       if (block < first || block > last || count === 0) continue;
       const whole =
         (block > first || after % LEAVE_BLOCK === 0) && (block < last || through % LEAVE_BLOCK === 0);
-      let counted = count;
-      if (!whole) {
-        if (!ownBlock && block === last && block !== first) continue;
+      if (whole) sum += count;
+      else if (!ownBlock && block === last && block !== first) continue;
+      else {
         const left = await this.#blockLeaves(eventId, block);
-        counted = left.filter((p) => p > after && p <= through).length;
+        sum += left.filter((p) => p > after && p <= through).length;
       }
-      if (block === last) own += counted;
-      else sum += counted;
     }
-    if (last === first) return { total: sum + own, beforeBlock: null, blockLeaves: null };
-    return { total: sum + own, beforeBlock: sum, blockLeaves: blocks.get(last) ?? 0 };
+    // Read from the line's items, not a snapshot the public document shows: nothing to count with.
+    return { total: sum, cell: null };
   }
 
   /** The leaves around the front as they stand, for `publishView` (read fresh, never cached). */

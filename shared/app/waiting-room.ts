@@ -40,7 +40,7 @@ import type { IdentityVerifier } from '#ports/identity';
 import { type Metrics, NO_METRICS } from '#ports/metrics';
 import type { QueueStore } from '#ports/queue-store';
 import { type ChangeNotifier, NO_NOTIFIER } from '#ports/realtime';
-import { Line, publicLine } from './line.ts';
+import { Line, type PlaceLine, publicLine } from './line.ts';
 import { logger } from './logger.ts';
 
 export interface WaitingRoomDeps {
@@ -89,12 +89,11 @@ export interface PlaceView {
    */
   readonly admittedTotal: number;
   /**
-   * Places gone (admitted, or left) before the place's leave block when `ahead` was worked
-   * out, and the leaves of that block then: with the public document's `line`, a client
-   * takes the leaves ahead off `ahead` too (decision 0013). Null in the serving block.
+   * The places gone (admitted, or left) before the place's cell of the public document's
+   * `line` when `ahead` was worked out, and the leaves of that cell then: with the document,
+   * a client takes the leaves ahead off `ahead` too (decision 0013). Null when it cannot.
    */
-  readonly goneBefore: number | null;
-  readonly blockLeaves: number | null;
+  readonly line: PlaceLine | null;
 }
 
 export interface JoinResult extends PlaceView {
@@ -228,7 +227,7 @@ export class WaitingRoom {
     position: number,
     stripeCounts?: ReadonlyMap<number, number>,
   ): Promise<PlaceView> {
-    const { ahead, goneBefore, blockLeaves } = await this.#line.count(event, position, stripeCounts);
+    const { ahead, line } = await this.#line.count(event, position, stripeCounts);
     const nowSec = this.#now() / 1000;
     const tickSeconds = this.#deps.tickSeconds ?? DEFAULT_TICK_SECONDS;
     const estimatedWaitSeconds = waitEstimate({
@@ -252,8 +251,7 @@ export class WaitingRoom {
       estimatedWaitSeconds,
       pollAfterSeconds: pace,
       admittedTotal: event.admittedTotal,
-      goneBefore,
-      blockLeaves,
+      line,
     };
   }
 

@@ -360,8 +360,7 @@ export class PlaceClock {
         admittedTotal: counted ? (doc?.admittedTotal ?? null) : base.admittedTotal,
         // `ahead` above may already count the line's leaves: counting them again from these
         // would count them twice. The next personal update brings fresh ones.
-        goneBefore: null,
-        blockLeaves: null,
+        line: null,
         claimBy: view.claimBy,
         token: null,
       },
@@ -441,9 +440,9 @@ export class PlaceClock {
    * one wins (each only ever counts places truly gone):
    * - by admissions: the document's `admittedTotal` minus the update's is how many real
    *   places went in since;
-   * - by the line (when both carry it): the places gone before the place's leave block
-   *   since (admitted, or given up), and a share of its own block's new leaves as large as
-   *   the share of the block before the place, rounded down.
+   * - by the line (when both carry it): the places gone before the place's cell since
+   *   (admitted, or given up), and a share of its own cell's new leaves as large as the
+   *   share of the cell before the place, rounded down (shared/domain/line-cells.ts).
    */
   #aheadAsOfDocument(): number | null {
     const base = this.#base?.update;
@@ -459,24 +458,27 @@ export class PlaceClock {
 
   #aheadByLine(base: PlaceUpdate, doc: EventDocument): number | null {
     const line = doc.line;
-    if (!line || base.goneBefore === null || base.blockLeaves === null) return null;
-    const size = line.blockSize;
-    const block = Math.floor((this.position - 1) / size);
-    // The serving position's block counts differently (only its leaves after the serving
-    // position); every block before the place's must be listed.
-    if (block <= Math.floor(doc.servingPosition / size)) return null;
-    if (line.throughBlock !== null && line.throughBlock < block) return null;
+    const told = base.line;
+    if (!line || !told || line.blockSize !== told.blockSize) return null;
+    const start = told.block;
+    const end = told.block + told.blocks;
+    // The serving position's block counts differently (only its leaves after the serving position).
+    if (Math.floor(doc.servingPosition / line.blockSize) >= start) return null;
     let gone = line.goneThroughServing;
-    let own = 0;
-    for (const [b, left] of line.leaves) {
-      if (b < block) gone += left;
-      else if (b === block) own = left;
+    let inCell = 0;
+    for (const [block, blocks, left] of line.leaves) {
+      if (block + blocks <= start) gone += left;
+      else if (block >= end) break;
+      // Cells only split as the front comes closer: one across the told cell's edge is not this line's.
+      else if (block < start || block + blocks > end) return null;
+      else inCell += left;
     }
     // A document read before the update (a copy a tick behind) says nothing new.
-    if (gone < base.goneBefore) return null;
-    const share = (this.position - 1 - block * size) / size;
-    const ownAhead = Math.floor(Math.max(0, own - base.blockLeaves) * share);
-    return base.ahead - (gone - base.goneBefore) - ownAhead;
+    if (gone < told.goneBefore) return null;
+    // Of the cell's new leaves, the share of the cell before the place.
+    const share = (this.position - 1 - start * told.blockSize) / (told.blocks * told.blockSize);
+    const ownAhead = Math.floor(Math.max(0, inCell - told.blockLeaves) * share);
+    return base.ahead - (gone - told.goneBefore) - ownAhead;
   }
 
   /** Counts the places the document says went in off the shown `ahead`; true when none are left. */

@@ -32,12 +32,11 @@ export interface PlaceUpdate {
   /** Real places the event had admitted when `ahead` was worked out. */
   readonly admittedTotal: number | null;
   /**
-   * Places gone (admitted, or given up) before the place's leave block when `ahead` was
-   * worked out, and that block's leaves then (the document's `line` counts the same way);
-   * null in the serving position's block, or from an older server.
+   * What the place counts the leaves ahead with (the document's `line` counts the same way);
+   * null when the server cannot say (the place is in the serving position's cell, an exact
+   * event, an older server).
    */
-  readonly goneBefore: number | null;
-  readonly blockLeaves: number | null;
+  readonly line: PlaceLine | null;
   readonly claimBy: number | null;
   readonly pollAfterSeconds: number | null;
   /** A refreshed position token, to use from now on. */
@@ -59,15 +58,26 @@ export interface EventDocument {
   readonly line: LineLeaves | null;
 }
 
-/** The public document's `line`: leaves by block, to count the places gone before a block. */
+/** The public document's `line`: leaves by cell (a run of blocks), to count the places gone before a cell. */
 export interface LineLeaves {
+  /** Positions per block: block b holds positions b · blockSize + 1 … (b + 1) · blockSize. */
   readonly blockSize: number;
   /** Numbers through the serving position that held a place. */
   readonly goneThroughServing: number;
-  /** [block, leaves], ascending: the serving position's block (its leaves after it), then later blocks. */
-  readonly leaves: readonly (readonly [number, number])[];
-  /** Complete through this block; null: through the end of the line. */
-  readonly throughBlock: number | null;
+  /** [first block, blocks, leaves] per cell, ascending: the serving position's block (its leaves after it), then later cells. */
+  readonly leaves: readonly (readonly [number, number, number])[];
+}
+
+/**
+ * A personal update's `line`: the place's cell (`blocks` blocks from `block` on), the places
+ * gone before it, and its leaves, as `ahead` counted them.
+ */
+export interface PlaceLine {
+  readonly blockSize: number;
+  readonly block: number;
+  readonly blocks: number;
+  readonly goneBefore: number;
+  readonly blockLeaves: number;
 }
 
 /** A server message over the WebSocket. */
@@ -124,8 +134,7 @@ export function readPlaceUpdate(body: unknown): PlaceUpdate | null {
     ahead,
     estimatedWaitSeconds: nonNegative(o.estimatedWaitSeconds),
     admittedTotal: count(o.admittedTotal),
-    goneBefore: count(o.goneBefore),
-    blockLeaves: count(o.blockLeaves),
+    line: readPlaceLine(o.line),
     claimBy: finite(o.claimBy),
     pollAfterSeconds: positive(o.pollAfterSeconds),
     token: typeof o.token === 'string' && o.token.length > 0 ? o.token : null,
@@ -185,25 +194,38 @@ export function readEventDocument(body: unknown): EventDocument | null {
   };
 }
 
+function readPlaceLine(value: unknown): PlaceLine | null {
+  const o = object(value);
+  if (!o) return null;
+  const blockSize = count(o.blockSize);
+  const block = count(o.block);
+  const blocks = count(o.blocks);
+  const goneBefore = count(o.goneBefore);
+  const blockLeaves = count(o.blockLeaves);
+  if (!blockSize || block === null || !blocks || goneBefore === null || blockLeaves === null) return null;
+  return { blockSize, block, blocks, goneBefore, blockLeaves };
+}
+
 /** Reads a document's `line`; null when it is absent or not one a client can count with. */
 export function readLineLeaves(value: unknown): LineLeaves | null {
   const o = object(value);
   if (!o || !Array.isArray(o.leaves)) return null;
   const blockSize = count(o.blockSize);
   const goneThroughServing = count(o.goneThroughServing);
-  const throughBlock = o.throughBlock === null ? null : count(o.throughBlock);
-  if (!blockSize || goneThroughServing === null || (o.throughBlock !== null && throughBlock === null))
-    return null;
-  const leaves: [number, number][] = [];
+  if (!blockSize || goneThroughServing === null) return null;
+  const leaves: [number, number, number][] = [];
+  let end = 0;
   for (const entry of o.leaves) {
-    if (!Array.isArray(entry) || entry.length !== 2) return null;
+    if (!Array.isArray(entry) || entry.length !== 3) return null;
     const block = count(entry[0]);
-    const left = count(entry[1]);
-    // Ascending blocks: anything else is not a list to sum over.
-    if (block === null || left === null || block <= (leaves[leaves.length - 1]?.[0] ?? -1)) return null;
-    leaves.push([block, left]);
+    const blocks = count(entry[1]);
+    const left = count(entry[2]);
+    // Cells in order, none overlapping: anything else is not a list to sum over.
+    if (block === null || !blocks || left === null || block < end) return null;
+    leaves.push([block, blocks, left]);
+    end = block + blocks;
   }
-  return { blockSize, goneThroughServing, leaves, throughBlock };
+  return { blockSize, goneThroughServing, leaves };
 }
 
 /**

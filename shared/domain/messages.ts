@@ -22,9 +22,12 @@ export type ServerMessage =
       readonly token: string;
       /** Real places admitted when `ahead` was worked out (the public document's counter). */
       readonly admittedTotal: number;
-      /** Places gone before the place's leave block, and that block's leaves (null in the serving block): see the public document's `line`. */
-      readonly goneBefore: number | null;
-      readonly blockLeaves: number | null;
+      /** What the client counts leaves ahead with, from the public document's `line` (null: it cannot). */
+      readonly line: {
+        readonly blockSize: number;
+        readonly goneBefore: number;
+        readonly blockLeaves: number;
+      } | null;
     }
   | { readonly type: 'admitted'; readonly seq: number; readonly claimBy: number }
   | { readonly type: 'paused'; readonly seq: number }

@@ -85,8 +85,9 @@ export function statusPollSeconds(
 /**
  * `pollAfterSeconds` for a sharded place whose slice is not settled yet: its `ahead` is an
  * estimate (decision 0008) until the admitter's first tick after the slice is sealed
- * (`sealedAtSec`). The client asks again then, rather than at the pace of its distance,
- * which far back is many minutes of showing an estimate. One early call per join.
+ * (`sealedAtSec`), and its published copies a moment later. The client asks again then (a
+ * second to spare), rather than at the pace of its distance, which far back is many
+ * minutes of showing an estimate. One early call per join.
  */
 export function settlingPollSeconds(
   pace: number,
@@ -94,7 +95,7 @@ export function settlingPollSeconds(
   nowSec: number,
   tickSeconds: number,
 ): number {
-  return Math.min(pace, Math.max(1, Math.ceil(sealedAtSec + tickSeconds - nowSec)));
+  return Math.min(pace, Math.max(1, Math.ceil(sealedAtSec + tickSeconds + 1 - nowSec)));
 }
 
 export interface UpdatePolicy {

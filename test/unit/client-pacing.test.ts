@@ -4,7 +4,13 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
 import { FileKeyStore } from '#adapters/file-key-store';
-import { Backoff, LIVE_STATUS_SECONDS, readPlan } from '#client/pacing';
+import {
+  Backoff,
+  LIVE_STATUS_SECONDS,
+  NEAR_DOCUMENT_SECONDS,
+  NEAR_DOCUMENT_WAIT_SECONDS,
+  readPlan,
+} from '#client/pacing';
 import { base64UrlDecode, readPositionToken, utf8Decode } from '#client/token';
 import { TokenService } from '#lib/token-service';
 import { TestClock } from '../support/clock.ts';
@@ -191,4 +197,29 @@ describe('reading a position token without verifying it', () => {
       { numRuns: 2000 },
     );
   });
+});
+
+test('near the front the document is read faster than its own pace; further back at its pace', () => {
+  const near = {
+    status: 'waiting' as const,
+    eventState: 'open' as const,
+    estimatedWaitSeconds: NEAR_DOCUMENT_WAIT_SECONDS,
+  };
+  expect(
+    readPlan({ view: near, live: true, statusPollAfterSeconds: 7, documentPollAfterSeconds: 8 })
+      .documentSeconds,
+  ).toBe(NEAR_DOCUMENT_SECONDS);
+  expect(
+    readPlan({
+      view: { ...near, estimatedWaitSeconds: NEAR_DOCUMENT_WAIT_SECONDS + 1 },
+      live: false,
+      statusPollAfterSeconds: 7,
+      documentPollAfterSeconds: 8,
+    }).documentSeconds,
+  ).toBe(8);
+  // A document that asks for a faster pace still gets it.
+  expect(
+    readPlan({ view: near, live: false, statusPollAfterSeconds: 7, documentPollAfterSeconds: 2 })
+      .documentSeconds,
+  ).toBe(2);
 });

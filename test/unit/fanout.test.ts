@@ -139,9 +139,8 @@ test('a move reaches a waiting fan with its seq and a refreshed token', async ()
       estimatedWaitSeconds: expect.any(Number),
       token: expect.any(String),
       admittedTotal: 1,
-      // In the serving position's leave block: counted by admissions only.
-      goneBefore: null,
-      blockLeaves: null,
+      // An exact event publishes no line snapshot: counted by admissions only.
+      line: null,
     },
   ]);
 });

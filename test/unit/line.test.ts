@@ -115,7 +115,7 @@ test('a snapshot of a block most of whose places left lists the first 1,000 and 
     expect(await line.ahead({ ...event, line: snapshot }, position)).toBe(await line.ahead(event, position));
 });
 
-test("a client counts its place from the document's line as the server does, but for its own block's new leaves", async () => {
+async function countFromTheDocument(span: number, leaves: [number, number]) {
   const store = new MemoryQueueStore();
   await store.putEvent('count', { ...CONFIG_DEFAULTS, capacity: 10 }, 1_000);
   const stored = await store.getEvent('count');
@@ -128,7 +128,6 @@ test("a client counts its place from the document's line as the server does, but
   const line = new Line(store);
   const s0 = 10_000;
   const s1 = s0 + 3_000;
-  const span = 6 * LEAVE_BLOCK;
   const left = new Set<number>();
   const leave = async (n: number) => {
     while (n > 0) {
@@ -139,43 +138,57 @@ test("a client counts its place from the document's line as the server does, but
       n--;
     }
   };
-  await leave(600);
-  const before = { ...stored, servingPosition: s0, heldThroughServing: s0 };
-  const at0 = { ...before, line: await line.snapshot('count', s0) };
-  const positions: number[] = [];
-  for (let i = 0; i < 200; i++) positions.push(s1 + 1 + Math.floor(random() * span));
+  await leave(leaves[0]);
+  const at0 = {
+    ...stored,
+    servingPosition: s0,
+    heldThroughServing: s0,
+    line: await line.snapshot('count', s0),
+  };
   const told = new Map<number, PlaceUpdate>();
-  for (const p of positions) {
+  for (let i = 0; i < 200; i++) {
+    const p = s1 + 1 + Math.floor(random() * span);
     if (left.has(p)) continue;
     const counted = await line.count(at0, p);
-    if (counted.goneBefore === null) continue;
+    if (counted.line === null) continue;
     const update = readPlaceUpdate({ position: p, servingPosition: s0, ...counted });
-    if (update) told.set(p, update);
+    if (update?.line) told.set(p, update);
   }
   expect(told.size).toBeGreaterThan(150);
-  // The line moves 3,000 numbers and 400 more places are given up.
+  // The line moves 3,000 numbers and more places are given up.
   const before1 = new Set(left);
-  await leave(400);
+  await leave(leaves[1]);
   const after = { ...stored, servingPosition: s1, heldThroughServing: s1 };
   const at1 = { ...after, line: await line.snapshot('count', s1) };
   const doc = readEventDocument({ state: 'open', servingPosition: s1, line: publicLine(at1) });
   if (!doc?.line) throw new Error('no line in the document');
   for (const [p, update] of told) {
-    if (left.has(p)) continue;
+    if (left.has(p) || !update.line) continue;
     const clock = new PlaceClock({ position: p });
     clock.applyUpdate(update, 0);
     clock.applyDocument(doc, 1);
     const shown = clock.view(1).ahead;
     const truth = await line.ahead(after, p);
-    // What the client cannot know: its own block's new leaves ahead of it, for which it
-    // takes a share of the block's new leaves (rounded down) instead.
-    const block = Math.floor((p - 1) / LEAVE_BLOCK);
-    const start = block * LEAVE_BLOCK;
-    const newInBlock = [...left].filter(
-      (q) => !before1.has(q) && Math.floor((q - 1) / LEAVE_BLOCK) === block,
-    );
-    const newAhead = newInBlock.filter((q) => q < p).length;
-    const guessed = Math.floor(newInBlock.length * ((p - 1 - start) / LEAVE_BLOCK));
+    // What the client cannot know: its own cell's new leaves ahead of it, for which it
+    // takes a share of the cell's new leaves (rounded down) instead.
+    const start = update.line.block * LEAVE_BLOCK;
+    const size = update.line.blocks * LEAVE_BLOCK;
+    const newInCell = [...left].filter((q) => !before1.has(q) && q > start && q <= start + size);
+    const newAhead = newInCell.filter((q) => q < p).length;
+    const guessed = Math.floor(newInCell.length * ((p - 1 - start) / size));
     expect(shown).toBe(truth + newAhead - guessed);
   }
+  return { cells: doc.line.leaves };
+}
+
+test("a client counts its place from the document's line as the server does, but for its own cell's new leaves", async () => {
+  const { cells } = await countFromTheDocument(6 * LEAVE_BLOCK, [600, 400]);
+  // Six blocks from the front: one-block cells.
+  expect(cells.every(([, blocks]) => blocks === 1)).toBe(true);
+});
+
+test('a line sparse over many blocks (a sharded one) is counted in cells coarser behind, a few hundred at most', async () => {
+  const { cells } = await countFromTheDocument(10_000 * LEAVE_BLOCK, [3_000, 1_000]);
+  expect(cells.length).toBeLessThan(400);
+  expect(Math.max(...cells.map(([, blocks]) => blocks))).toBeGreaterThan(32);
 });

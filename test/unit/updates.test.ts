@@ -217,8 +217,8 @@ describe('regression: rounds keep a far fan in rhythm while its interval changes
 });
 
 test('a sharded place told an estimate asks again once its slice is settled, never later than its pace', () => {
-  // Sealed at 102, ticks every 5 s: settled by 107 at the latest.
-  expect(settlingPollSeconds(900, 102, 100.2, 5)).toBe(7);
+  // Sealed at 102, ticks every 5 s: settled by 107 at the latest, published a moment later.
+  expect(settlingPollSeconds(900, 102, 100.2, 5)).toBe(8);
   expect(settlingPollSeconds(3, 102, 100.2, 5)).toBe(3);
   // Already past: at once (one second).
   expect(settlingPollSeconds(900, 90, 100, 5)).toBe(1);
