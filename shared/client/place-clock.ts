@@ -293,7 +293,10 @@ export class PlaceClock {
     }
     let rose = false;
     if (this.#eventState === 'closed') this.#wait = null;
-    else rose = this.#offer(this.#documentEstimate(now), now);
+    // Paused, the line does not move: a document read (every few seconds, live or not) says
+    // nothing new, and the countdown stands still; the status answers of the pause and the
+    // resume say what the wait is.
+    else if (this.#eventState !== 'paused') rose = this.#offer(this.#documentEstimate(now), now);
     return { applied: true, refresh, waitRose: rose };
   }
 

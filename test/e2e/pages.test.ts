@@ -376,6 +376,18 @@ describe('waiting room page', () => {
       clock.advance(seconds);
       await fan.clock.runFor(seconds * 1000);
     };
+    // A live page reads the event document every 8 s: let one read land first, so the readings
+    // below (4 s) fall between two reads, whenever the join's own read came.
+    let documents = 0;
+    fan.on('response', (response) => {
+      if (new URL(response.url()).pathname === `/v1/events/${eventId}`) documents++;
+    });
+    for (let i = 0; i < 9 && documents === 0; i++) {
+      await run(1);
+      // The read's answer arrives in real time, the page's clock standing still meanwhile.
+      if (documents === 0) await new Promise((resolve) => setTimeout(resolve, 300));
+    }
+    expect(documents).toBeGreaterThanOrEqual(1);
     // Each reading after the same run of time: the page renders on its own timer, every 250 ms.
     await fan.clock.runFor(1000);
     const waits: number[] = [await shownWait(fan)];
@@ -403,7 +415,11 @@ describe('waiting room page', () => {
     await run(1);
     const afterMove = await shownWait(fan);
     await run(2);
-    expect(await shownWait(fan)).toBe(afterMove - 2);
+    // Two seconds down (a document read landing in between may take a few more off: the
+    // document's curve and the message's estimate are worked out apart).
+    const moved = await shownWait(fan);
+    expect(moved).toBeLessThanOrEqual(afterMove - 2);
+    expect(moved).toBeGreaterThanOrEqual(afterMove - 8);
 
     // Paused: the page says so, and the countdown stands still however long the pause lasts.
     let statusAnswers = 0;
@@ -419,11 +435,8 @@ describe('waiting room page', () => {
     await text(fan.locator('#eta-note')).toContain('paused');
     const paused = await shownWait(fan);
     await run(20);
-    // It does not count down. (The live page still reads the document every 8 s: a fresh
-    // estimate a little lower than the frozen one may replace it, by a tick's rounding.)
-    const stood = await shownWait(fan);
-    expect(stood).toBeLessThanOrEqual(paused);
-    expect(stood).toBeGreaterThanOrEqual(paused - 3);
+    // It stands still, though the live page reads the document meanwhile.
+    expect(await shownWait(fan)).toBe(paused);
     await fan.setViewportSize({ width: 360, height: 800 });
     await fan.screenshot({ path: join(shotDir, 'room-paused-360.png'), fullPage: true });
 
@@ -435,10 +448,12 @@ describe('waiting room page', () => {
     await fan.clock.runFor(300);
     const resumed = await shownWait(fan);
     await run(3);
-    // Three seconds down (a document read in between may take off a little more).
+    // It counts down again. (Not necessarily by three: with capacity 1 taken, the line does
+    // not move, and a document read may find it stalled and stop the countdown, or bring a
+    // lower estimate.)
     const counted = await shownWait(fan);
-    expect(counted).toBeLessThanOrEqual(resumed - 3);
-    expect(counted).toBeGreaterThanOrEqual(resumed - 6);
+    expect(counted).toBeLessThan(resumed);
+    expect(counted).toBeGreaterThanOrEqual(resumed - 9);
     await text(fan.locator('#eta-note')).toBe('');
     await closeAll(fan);
   });

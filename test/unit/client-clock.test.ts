@@ -241,6 +241,9 @@ describe('place clock: pause, capacity cuts and the order of news', () => {
       waitReason: 'paused',
     });
     expect(clock.view(s(200)).estimatedWaitSeconds).toBe(90);
+    // A document read while paused (a live page reads it too) does not move it, even lower.
+    clock.applyDocument(documentAt(s(150), { state: 'paused', waitCurve: steady(10) }), s(150));
+    expect(clock.view(s(200)).estimatedWaitSeconds).toBe(90);
     // The status answer while paused says the wait once resumed: higher, so shown with the pause as reason.
     clock.applyUpdate(update({ seq: 7, eventState: 'paused', estimatedWaitSeconds: 120 }), s(200));
     expect(clock.view(s(200))).toMatchObject({
