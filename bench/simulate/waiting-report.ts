@@ -19,10 +19,15 @@ export const DEFAULT_QUOTAS = {
     perSecond: 10_000,
     what: 'API Gateway requests per second, account and Region (HTTP, WebSocket and @connections together)',
   },
-  httpStage: { perSecond: 2_000, what: "the HTTP API stage's throttle (the stack's default)" },
+  httpStage: {
+    perSecond: 2_000,
+    what: "the HTTP API stage's throttle (the stack's default; a deploy sizes it: docs/deploy-big-onsales.md)",
+    deployed: true,
+  },
   webSocketStage: {
     perSecond: 1_000,
     what: "the WebSocket stage's throttle: connects and client messages (the stack's default)",
+    deployed: true,
   },
   webSocketConnects: { perSecond: 500, what: 'new WebSocket connections per second, account and Region' },
   cloudFront: { perSecond: 250_000, what: 'CloudFront requests per second per distribution' },
@@ -223,11 +228,16 @@ export function waitingFigures(record: SimulationRecord, prices: Prices): Waitin
     const peak1 = peakOf(series, from, to, 1);
     const peak10 = peakOf(series, from, to, 10);
     const refused = refusedKey ? sum(refusedKey) : 0;
-    const limit = DEFAULT_QUOTAS[name].perSecond;
+    // A stage throttle is the deploy's own setting (sized from the budgets and the crowd):
+    // judged against what the scenario deploys. AWS's quotas are judged against their defaults.
+    const quota: { perSecond: number; deployed?: boolean } = DEFAULT_QUOTAS[name];
+    const limit = quota.deployed && scenarioLimit !== null ? scenarioLimit : quota.perSecond;
     return {
       what: DEFAULT_QUOTAS[name].what,
-      defaultQuota: limit,
+      defaultQuota: quota.perSecond,
       scenarioLimit,
+      /** What the peak is judged against: AWS's default, or the stage throttle as deployed. */
+      limit,
       meanPerSecond: r1(meanOf(series, from, to)),
       peakPerSecond: r1(peak1),
       peak10sPerSecond: r1(peak10),
@@ -294,7 +304,7 @@ export function waitingFigures(record: SimulationRecord, prices: Prices): Waitin
   const peakRequestsPerSecond = {
     byRoute: Object.fromEntries(originByRoute.map((r) => [r.route, r.peak10sPerSecond])),
     byQuota: Object.fromEntries(
-      Object.entries(byQuota).map(([name, q]) => [name, { peak: q.peak10sPerSecond, quota: q.defaultQuota }]),
+      Object.entries(byQuota).map(([name, q]) => [name, { peak: q.peak10sPerSecond, quota: q.limit }]),
     ),
   };
 

@@ -6,7 +6,13 @@
  * contract suite holds every adapter to the same behaviour.
  */
 import { ConflictError, EventClosedError, EventNotFoundError } from '#domain/errors';
-import { type EventConfig, type EventRecord, type EventState, newEventRecord } from '#domain/event';
+import {
+  type EventConfig,
+  type EventRecord,
+  type EventState,
+  type LineSnapshot,
+  newEventRecord,
+} from '#domain/event';
 import {
   CLOSED_SLICE,
   INTAKE_STRIPES,
@@ -67,6 +73,7 @@ interface EventData {
 
 export class MemoryQueueStore implements QueueStore {
   readonly #events = new Map<string, EventData>();
+  readonly #lines = new Map<string, LineSnapshot>();
   readonly #active = new Set<string>();
   readonly #rateLimits = new Map<string, { count: number; expiresAt: number }>();
 
@@ -139,7 +146,10 @@ export class MemoryQueueStore implements QueueStore {
   }
 
   async getEvent(eventId: string) {
-    return this.#events.get(eventId)?.record;
+    const record = this.#events.get(eventId)?.record;
+    const line = this.#lines.get(eventId);
+    // As a published copy carries it (decision 0010): the line as the last tick left it.
+    return record && line ? { ...record, line } : record;
   }
 
   async getCounters(eventId: string): Promise<EventCounters> {
@@ -156,8 +166,15 @@ export class MemoryQueueStore implements QueueStore {
     return this.#events.get(eventId)?.issued ?? 0;
   }
 
-  async publishView() {
-    // Every read here is of the event itself.
+  /**
+   * Every read here is of the event itself; the line snapshot a sharded event's published
+   * copies carry is kept beside it (in this process: the next tick takes a new one), so a
+   * local run's public document and answers count leaves as a deployed one's do.
+   */
+  async publishView(eventId: string, line?: LineSnapshot) {
+    const record = await this.getEvent(eventId);
+    if (record?.config.intake !== 'sharded') return;
+    if (line && line.servingPosition === record.servingPosition) this.#lines.set(eventId, line);
   }
 
   async listActiveEventIds() {

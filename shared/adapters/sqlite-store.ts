@@ -14,6 +14,7 @@ import {
   type EventConfig,
   type EventRecord,
   type EventState,
+  type LineSnapshot,
   newEventRecord,
   type TickRecord,
 } from '#domain/event';
@@ -547,6 +548,7 @@ function transactions(db: Database.Database, sql: Statements) {
 
 export class SqliteQueueStore implements QueueStore {
   readonly #sql: Statements;
+  readonly #lines = new Map<string, LineSnapshot>();
   readonly #tx: ReturnType<typeof transactions>;
   #hitsSinceSweep = 0;
 
@@ -571,7 +573,10 @@ export class SqliteQueueStore implements QueueStore {
 
   async getEvent(eventId: string) {
     // One statement reads one committed state; every read is consistent here.
-    return readEvent(this.#sql, eventId);
+    const record = readEvent(this.#sql, eventId);
+    const line = this.#lines.get(eventId);
+    // As a published copy carries it (decision 0010): the line as the last tick left it.
+    return record && line ? { ...record, line } : record;
   }
 
   async getCounters(eventId: string): Promise<EventCounters> {
@@ -585,8 +590,15 @@ export class SqliteQueueStore implements QueueStore {
     return (await this.getCounters(eventId)).issued;
   }
 
-  async publishView() {
-    // Every read here is of the event itself.
+  /**
+   * Every read here is of the event itself; the line snapshot a sharded event's published
+   * copies carry is kept beside it (in this process: the next tick takes a new one), so a
+   * local run's public document and answers count leaves as a deployed one's do.
+   */
+  async publishView(eventId: string, line?: LineSnapshot) {
+    const record = await this.getEvent(eventId);
+    if (record?.config.intake !== 'sharded') return;
+    if (line && line.servingPosition === record.servingPosition) this.#lines.set(eventId, line);
   }
 
   async listActiveEventIds() {

@@ -50,7 +50,11 @@ export const UPDATE_DEFAULTS = {
   nearHorizonSeconds: 60,
   /** A fifth of the account's default API Gateway quota (10,000 requests/s). */
   messagesPerSecond: 2000,
-  /** Half the HTTP stage's default throttle (2,000 requests/s): joins and claims need the rest. */
+  /**
+   * Half the HTTP stage's default throttle (2,000 requests/s): joins and claims need the
+   * rest. A line longer than ~900,000 pollers with half-hour tokens polls more than this
+   * whatever it says (the token floor in `statusPollSeconds`): docs/deploy-big-onsales.md.
+   */
   statusRequestsPerSecond: 1000,
 } as const;
 

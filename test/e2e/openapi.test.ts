@@ -415,6 +415,30 @@ describe('local stack (dev-mode identity, no join limit)', () => {
       aheads.push((await hit('GET', '/v1/events/many/status', { token: place.token })).body.ahead);
     }
     expect(aheads).toEqual([0, 1, 2]);
+
+    // Places of later seconds sit in later leave blocks: the document lists the leaves by
+    // cell from the front, and such a place's status carries its own cell (decision 0013).
+    clock.advance(2);
+    const later: { position: number; token: string }[] = [];
+    for (let i = 0; i < 4; i++) later.push((await hit('POST', '/v1/events/many/join', { body: {} })).body);
+    const gone = later[0];
+    if (!gone) throw new Error('no join');
+    expect((await hit('DELETE', '/v1/events/many/place', { token: gone.token })).status).toBe(204);
+    clock.advance(3);
+    await app.tick();
+    const doc = (await hit('GET', '/v1/events/many')).body;
+    expect(doc.line).toMatchObject({ blockSize: 16_384, goneThroughServing: expect.any(Number) });
+    const last = later.at(-1);
+    if (!last) throw new Error('no join');
+    const told = (await hit('GET', '/v1/events/many/status', { token: last.token })).body;
+    expect(told.line).toMatchObject({
+      blockSize: 16_384,
+      block: expect.any(Number),
+      blocks: expect.any(Number),
+      goneBefore: expect.any(Number),
+      blockLeaves: expect.any(Number),
+    });
+    expect(told.line.block * 16_384).toBeLessThan(last.position);
   });
 
   test('a fan leaves: 204 twice, its socket hears left and is closed, and the place answers 410 left', async () => {
