@@ -495,6 +495,61 @@ describe('place clock: properties over any news in any order', () => {
     );
   });
 
+  test('any line a document or an update says: never throws, never shows more than told, never below 1', () => {
+    const anyLine = fc.oneof(
+      fc.jsonValue(),
+      fc.record({
+        blockSize: fc.integer({ min: -2, max: 20_000 }),
+        goneThroughServing: fc.integer({ min: -5, max: 1_000 }),
+        leaves: fc.array(
+          fc.tuple(
+            fc.integer({ min: -1, max: 50 }),
+            fc.integer({ min: -1, max: 8 }),
+            fc.integer({ min: -1, max: 900 }),
+          ),
+          { maxLength: 12 },
+        ),
+      }),
+    );
+    const ownLine = fc.oneof(
+      fc.jsonValue(),
+      fc.record({
+        blockSize: fc.integer({ min: -2, max: 20_000 }),
+        block: fc.integer({ min: -1, max: 50 }),
+        blocks: fc.integer({ min: -1, max: 8 }),
+        goneBefore: fc.integer({ min: -5, max: 1_000 }),
+        blockLeaves: fc.integer({ min: -1, max: 900 }),
+      }),
+    );
+    fc.assert(
+      fc.property(anyLine, ownLine, fc.integer({ min: 0, max: 400_000 }), (docLine, placeLine, serving) => {
+        const position = 300_000;
+        const update = readPlaceUpdate({
+          position,
+          servingPosition: 10,
+          ahead: 500,
+          admittedTotal: 0,
+          line: placeLine,
+        });
+        const doc = readEventDocument({
+          state: 'open',
+          servingPosition: serving,
+          admittedTotal: 3,
+          line: docLine,
+        });
+        if (!update) throw new Error('a valid update');
+        const clock = new PlaceClock({ position });
+        clock.applyUpdate(update, s(0));
+        if (doc) clock.applyDocument(doc, s(1));
+        const { ahead } = clock.view(s(2));
+        expect(ahead).not.toBeNull();
+        expect(ahead).toBeLessThanOrEqual(497);
+        expect(ahead).toBeGreaterThanOrEqual(1);
+      }),
+      { numRuns: 2_000 },
+    );
+  });
+
   test('reading never throws on any JSON, and reads only what it understands', () => {
     fc.assert(
       fc.property(fc.jsonValue(), (value) => {
