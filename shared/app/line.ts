@@ -18,7 +18,7 @@ import {
   sliceAheadEstimate,
   ticketOf,
 } from '#domain/intake';
-import { type Cell, cellOf, countByCell } from '#domain/line-cells';
+import { type Cell, cellOf, countByCell, type PlaceLine, type PublicLine } from '#domain/line-cells';
 import { type AdmissionBatch, realAhead } from '#domain/place';
 import type { QueueStore } from '#ports/queue-store';
 
@@ -45,27 +45,9 @@ export interface RealPlaces {
   readonly heldThrough: readonly number[];
 }
 
-/**
- * The public document's `line` (issue 8, decision 0013): the leaves around and beyond the
- * front by cell (shared/domain/line-cells.ts), as the last tick's snapshot counted them.
- * With a place's own `line` (`PlaceLine`), a client counts the places gone before its cell
- * since its last personal update: `goneThroughServing` plus the leaves listed for the
- * cells before its own.
- */
-export interface PublicLine {
-  /** Positions per leave block: block b holds positions b · blockSize + 1 … (b + 1) · blockSize. */
-  readonly blockSize: number;
-  /** Numbers through the serving position that held a place (admitted, or given up). */
-  readonly goneThroughServing: number;
-  /**
-   * [first block, blocks, leaves] per cell, ascending, cells without leaves left out: first
-   * the serving position's block (its leaves after the serving position), then later cells
-   * (all their leaves).
-   */
-  readonly leaves: readonly (readonly [number, number, number])[];
-}
+export type { PlaceLine, PublicLine };
 
-/** The event's `PublicLine`; null without a snapshot taken at its serving position, or with a cut one. */
+/** The event's `PublicLine` (issue 8, decision 0013); null without a snapshot taken at its serving position, or with a cut one. */
 export function publicLine(event: EventRecord): PublicLine | null {
   const snapshot = event.line;
   if (!snapshot || snapshot.servingPosition !== event.servingPosition) return null;
@@ -81,19 +63,6 @@ export function publicLine(event: EventRecord): PublicLine | null {
       ...countByCell(first, snapshot.leaveBlocks),
     ],
   };
-}
-
-/**
- * What a place's personal update carries to count with the public `line`: its cell, the
- * places gone (admitted, or given up) before it and the leaves in it, as its `ahead`
- * counted them.
- */
-export interface PlaceLine {
-  readonly blockSize: number;
-  readonly block: number;
-  readonly blocks: number;
-  readonly goneBefore: number;
-  readonly blockLeaves: number;
 }
 
 /** A place's `ahead` and what a client counts it down with (`Line.count`). */

@@ -7,8 +7,10 @@
  */
 // The curve's type is the server's own (shared/domain/estimate.ts: pure, no I/O, type only).
 import type { WaitCurve } from '../domain/estimate.ts';
+// As are the line's (shared/domain/line-cells.ts: pure).
+import type { PlaceLine, PublicLine } from '../domain/line-cells.ts';
 
-export type { WaitCurve };
+export type { PlaceLine, WaitCurve };
 
 export type EventState = 'open' | 'paused' | 'closed';
 export type PlaceStatus = 'waiting' | 'admitted' | 'active' | 'missed' | 'completed' | 'expired';
@@ -59,26 +61,7 @@ export interface EventDocument {
 }
 
 /** The public document's `line`: leaves by cell (a run of blocks), to count the places gone before a cell. */
-export interface LineLeaves {
-  /** Positions per block: block b holds positions b · blockSize + 1 … (b + 1) · blockSize. */
-  readonly blockSize: number;
-  /** Numbers through the serving position that held a place. */
-  readonly goneThroughServing: number;
-  /** [first block, blocks, leaves] per cell, ascending: the serving position's block (its leaves after it), then later cells. */
-  readonly leaves: readonly (readonly [number, number, number])[];
-}
-
-/**
- * A personal update's `line`: the place's cell (`blocks` blocks from `block` on), the places
- * gone before it, and its leaves, as `ahead` counted them.
- */
-export interface PlaceLine {
-  readonly blockSize: number;
-  readonly block: number;
-  readonly blocks: number;
-  readonly goneBefore: number;
-  readonly blockLeaves: number;
-}
+export type LineLeaves = PublicLine;
 
 /** A server message over the WebSocket. */
 export type ServerMessage =

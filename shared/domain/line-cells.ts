@@ -21,6 +21,37 @@ export const CELLS_PER_LEVEL = 32;
 /** Longest cell: 2^MAX_LEVEL blocks. */
 const MAX_LEVEL = 30;
 
+/**
+ * The public document's `line`: the leaves around and beyond the front by cell, as the last
+ * tick's snapshot counted them. The places gone before a cell are `goneThroughServing`
+ * plus the leaves listed for the cells before it.
+ */
+export interface PublicLine {
+  /** Positions per leave block: block b holds positions b · blockSize + 1 … (b + 1) · blockSize. */
+  readonly blockSize: number;
+  /** Numbers through the serving position that held a place (admitted, or given up). */
+  readonly goneThroughServing: number;
+  /**
+   * [first block, blocks, leaves] per cell, ascending, cells without leaves left out: first
+   * the serving position's block (its leaves after the serving position), then later cells
+   * (all their leaves).
+   */
+  readonly leaves: readonly (readonly [number, number, number])[];
+}
+
+/**
+ * A personal update's `line` (join, status, `position`): the place's cell (`blocks` blocks
+ * from `block` on), the places gone (admitted, or given up) before it, and its leaves, as
+ * the update's `ahead` counted them.
+ */
+export interface PlaceLine {
+  readonly blockSize: number;
+  readonly block: number;
+  readonly blocks: number;
+  readonly goneBefore: number;
+  readonly blockLeaves: number;
+}
+
 /** A run of leave blocks: `blocks` of them from `block` on. */
 export interface Cell {
   readonly block: number;

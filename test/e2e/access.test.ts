@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
 import type { LocalApp } from '#local/app';
 import { TestClock } from '../support/clock.ts';
-import { uniqueTableName } from '../support/dynamodb-local.ts';
+import { uniqueTableName, useDynamoDbLocalEnv } from '../support/dynamodb-local.ts';
 import {
   claimsOf,
   freshEs256Key,
@@ -55,12 +55,7 @@ describe.each(STORES)('GET …/access on $store', ({ env }) => {
 
   beforeAll(async () => {
     if (env.FQ_STORE === 'dynamodb') {
-      Object.assign(process.env, {
-        AWS_ENDPOINT_URL: inject('ddbEndpoint'),
-        AWS_REGION: 'us-east-1',
-        AWS_ACCESS_KEY_ID: 'local',
-        AWS_SECRET_ACCESS_KEY: 'local',
-      });
+      useDynamoDbLocalEnv(inject('ddbEndpoint'));
     }
     app = await startTestApp({
       env: { ...env, ...(env.FQ_STORE === 'dynamodb' ? { FQ_TABLE: uniqueTableName('access') } : {}) },

@@ -2,18 +2,13 @@
 import { afterAll, beforeAll, expect, inject, test } from 'vitest';
 import type { LocalApp } from '#local/app';
 import { TestClock } from '../support/clock.ts';
-import { uniqueTableName } from '../support/dynamodb-local.ts';
+import { uniqueTableName, useDynamoDbLocalEnv } from '../support/dynamodb-local.ts';
 import { call, startTestApp } from '../support/local-app.ts';
 
 let app: LocalApp;
 const clock = new TestClock(Date.now());
 beforeAll(async () => {
-  Object.assign(process.env, {
-    AWS_ENDPOINT_URL: inject('ddbEndpoint'),
-    AWS_REGION: 'us-east-1',
-    AWS_ACCESS_KEY_ID: 'local',
-    AWS_SECRET_ACCESS_KEY: 'local',
-  });
+  useDynamoDbLocalEnv(inject('ddbEndpoint'));
   // The table does not exist yet: the local runtime creates it.
   app = await startTestApp({
     env: { FQ_STORE: 'dynamodb', FQ_TABLE: uniqueTableName('local') },

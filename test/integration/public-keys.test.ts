@@ -15,7 +15,12 @@ import { buildRuntime, type Runtime } from '#app/runtime';
 import { ServiceUnavailableError } from '#domain/errors';
 import { KeyRingError, publicRing } from '#domain/keyring';
 import { TestClock } from '../support/clock.ts';
-import { createTable, dynamoClient, uniqueTableName } from '../support/dynamodb-local.ts';
+import {
+  createTable,
+  dynamoClient,
+  uniqueTableName,
+  useDynamoDbLocalEnv,
+} from '../support/dynamodb-local.ts';
 import {
   FakeSecret,
   PLACEHOLDER,
@@ -32,12 +37,7 @@ const ROTATION_INTERVAL = 30 * 24 * 3600;
 
 beforeAll(async () => {
   // The runtimes build their own DynamoDB client from the environment, as on Lambda.
-  Object.assign(process.env, {
-    AWS_ENDPOINT_URL: endpoint,
-    AWS_REGION: 'us-east-1',
-    AWS_ACCESS_KEY_ID: 'local',
-    AWS_SECRET_ACCESS_KEY: 'local',
-  });
+  useDynamoDbLocalEnv(endpoint);
   await createTable(endpoint, tableName);
 });
 afterEach(() => secretsManager.reset());

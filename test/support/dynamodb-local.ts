@@ -48,6 +48,19 @@ export function dynamoClient(endpoint: string): DynamoDBClient {
   return new DynamoDBClient({ endpoint, region: REGION, credentials: CREDENTIALS, maxAttempts: 2 });
 }
 
+/**
+ * Points the AWS SDK clients a runtime builds from the environment (as on Lambda) at
+ * DynamoDB Local, with dummy credentials.
+ */
+export function useDynamoDbLocalEnv(endpoint: string): void {
+  Object.assign(process.env, {
+    AWS_ENDPOINT_URL: endpoint,
+    AWS_REGION: REGION,
+    AWS_ACCESS_KEY_ID: 'local',
+    AWS_SECRET_ACCESS_KEY: 'local',
+  });
+}
+
 /** A table name no other test file (or rerun) uses, e.g. `fq-queue-1a2b3c4d`. */
 export function uniqueTableName(label: string): string {
   return `fq-${label}-${randomBytes(4).toString('hex')}`;
