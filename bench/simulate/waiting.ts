@@ -30,6 +30,7 @@
  *   `admitted` latency from the tick's commit to the first of the WebSocket message, a
  *   status answer or a document whose serving position passed the fan.
  */
+import { gzipSync } from 'node:zlib';
 import { DynamoConnectionRegistry } from '#adapters/dynamo-connections';
 import { DynamoQueueStore } from '#adapters/dynamo-store';
 import { type DocumentClient, DynamoTable } from '#adapters/dynamo-table';
@@ -274,8 +275,8 @@ export interface WaitingRecord {
     serverAheadAboveTruth: number;
     serverAheadChecks: number;
   };
-  /** Bytes of a status answer and of the document, as last seen (for data transfer). */
-  readonly bytes: { status: number; document: number };
+  /** Bytes of a status answer, and of the public document as CloudFront sends it (gzip) and before. */
+  readonly bytes: { status: number; document: number; documentUncompressed: number };
   /** Per-second samples: open connections (real), staleness p99 over the second's samples per band. */
   readonly openConnections: number[];
   readonly stalenessSeries: number[][];
@@ -383,7 +384,7 @@ export class WaitingModel<R extends RuntimeLike> {
         serverAheadAboveTruth: 0,
         serverAheadChecks: 0,
       },
-      bytes: { status: 0, document: 0 },
+      bytes: { status: 0, document: 0, documentUncompressed: 0 },
       openConnections: [],
       stalenessSeries: bandLabels.map(() => []),
     };
@@ -695,8 +696,13 @@ export class WaitingModel<R extends RuntimeLike> {
     const host = this.#host;
     const answer = await host.request('event', 1, (runtime) => runtime.room.publicEvent(host.eventId));
     if (!answer.ok) return { ok: false };
-    const bytes = JSON.stringify(answer.value).length;
+    // CloudFront compresses the document for a browser that accepts it (infra/edge.ts,
+    // `compress` on its behaviour): what goes out is the gzip of the JSON (brotli, which
+    // CloudFront prefers when asked, is smaller still).
+    const json = JSON.stringify(answer.value);
+    const bytes = gzipSync(json).length;
     this.record.bytes.document = bytes;
+    this.record.bytes.documentUncompressed = json.length;
     return { ok: true, value: answer.value, bytes };
   }
 
