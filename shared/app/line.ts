@@ -167,8 +167,8 @@ export class Line {
 
   /**
    * `ahead`, and what a client needs to count it down by itself from the public document's
-   * `line` (decision 0013): the places gone (admitted or left) before the place's leave
-   * block, and the leaves of that block, as this count saw them.
+   * `line` (decision 0013): the place's cell, the places gone (admitted or left) before it,
+   * and its leaves, as this count saw them.
    */
   count(
     event: EventRecord,
@@ -201,7 +201,10 @@ export class Line {
       this.heldThrough(event, position, stripeCounts),
       snapshot
         ? this.#leavesSince(event.eventId, snapshot, position, ownBlock)
-        : this.#leavesBetween(event.eventId, event.servingPosition, position, ownBlock),
+        : // Read from the line's items, not the snapshot the public document shows: no cell.
+          this.leavesBetween(event.eventId, event.servingPosition, position, ownBlock).then(
+            (total): LeavesAhead => ({ total, cell: null }),
+          ),
     ]);
     const ahead = realAhead({
       position,
@@ -241,7 +244,7 @@ export class Line {
     // A list cut short (a block most of whose places left) says nothing beyond its cut.
     const listed = snapshot.servingBlockLeavesThrough ?? (first + 1) * LEAVE_BLOCK;
     if (Math.min(through, (first + 1) * LEAVE_BLOCK) > listed)
-      return this.#leavesBetween(eventId, after, through, true);
+      return { total: await this.leavesBetween(eventId, after, through), cell: null };
     const own = cellOf(first, last);
     const servingLeaves = snapshot.servingBlockLeaves.filter((p) => p > after && p <= through).length;
     let sum = servingLeaves;
@@ -276,16 +279,7 @@ export class Line {
    * not `after`'s) are left out, and its leaves are not read.
    */
   async leavesBetween(eventId: string, after: number, through: number, ownBlock = true): Promise<number> {
-    return (await this.#leavesBetween(eventId, after, through, ownBlock)).total;
-  }
-
-  async #leavesBetween(
-    eventId: string,
-    after: number,
-    through: number,
-    ownBlock: boolean,
-  ): Promise<LeavesAhead> {
-    if (through <= after) return { total: 0, cell: null };
+    if (through <= after) return 0;
     const first = leaveBlockOf(after + 1);
     const last = leaveBlockOf(through);
     const blocks = await this.#leaveBlocks(eventId, first);
@@ -301,8 +295,7 @@ export class Line {
         sum += left.filter((p) => p > after && p <= through).length;
       }
     }
-    // Read from the line's items, not a snapshot the public document shows: nothing to count with.
-    return { total: sum, cell: null };
+    return sum;
   }
 
   /** The leaves around the front as they stand, for `publishView` (read fresh, never cached). */
