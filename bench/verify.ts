@@ -1,6 +1,6 @@
 /**
  * Part 3: offline access-token verification, as a ticketing backend does it
- * from the published JWKS: the public verifier (shared/lib/verifier.ts,
+ * from the published JWKS: the public verifier (shared/verifier/verify.ts,
  * `createAccessVerifier` with the JWKS in hand: jose `jwtVerify` over
  * `createLocalJWKSet`, ES256, `typ` fq-access+jwt, issuer and audience pinned)
  * against a bare node:crypto verify of the same token's signature, in the same
@@ -10,7 +10,7 @@
 import { createPublicKey, type KeyObject, verify } from 'node:crypto';
 import { decodeProtectedHeader, type JSONWebKeySet } from 'jose';
 import type { Runtime } from '#app/runtime';
-import { createAccessVerifier } from '#lib/verifier';
+import { createAccessVerifier } from '#verifier/verify';
 import { cpuMicros, type Figure, figure, nowMs, settle } from './measure.ts';
 import { BENCH_EVENT_ID, type VerifyParams } from './params.ts';
 
@@ -97,7 +97,7 @@ export async function measureVerify(runtime: Runtime, params: VerifyParams): Pro
   const cpuPer = (t: Timed) => t.cpu / params.verifications;
   return {
     params,
-    verifierPath: 'shared/lib/verifier.ts createAccessVerifier({ jwks, eventId, issuer })',
+    verifierPath: 'shared/verifier/verify.ts createAccessVerifier({ jwks, eventId, issuer })',
     figures: {
       verifierPerSecond: figure(perSecond(sequential), 'verifications/s', {
         digits: 0,

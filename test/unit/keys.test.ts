@@ -19,7 +19,7 @@ import {
 } from '#domain/keyring';
 import { generateSigningKey, isPlaceholderRing, parseKeyRing, parsePublicKeyRing } from '#lib/keys';
 import { SigningKeysUnavailableError, TokenService } from '#lib/token-service';
-import { createAccessVerifier } from '#lib/verifier';
+import { createAccessVerifier } from '#verifier/verify';
 import { TestClock } from '../support/clock.ts';
 
 const tempDir = () => mkdtempSync(join(tmpdir(), 'fq-keys-test-'));

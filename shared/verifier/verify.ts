@@ -3,6 +3,9 @@
  * against the JWKS with no call to fairqueue per request. It pins everything a
  * token must have: ES256, `typ` fq-access+jwt, the issuer, the backend's event
  * as audience, and an unexpired `exp`. A position token never passes.
+ *
+ * Part of the `fairqueue/verifier` package: relative imports only (no `#aliases`), so
+ * the package build emits it as is.
  */
 import {
   createLocalJWKSet,
@@ -11,8 +14,13 @@ import {
   type JWTVerifyGetKey,
   jwtVerify,
 } from 'jose';
-import { ACCESS_TYP, type AccessClaims } from '#domain/tokens';
+import { ACCESS_TYP, type AccessClaims } from '../domain/tokens.ts';
+import { AccessTokenRejectedError } from './errors.ts';
 
+export type { JSONWebKeySet } from 'jose';
+export type { AccessClaims } from '../domain/tokens.ts';
+
+/** What `createAccessVerifier` and every middleware take: one event, one key source. */
 export interface AccessVerifierOptions {
   /** Fairqueue's `iss` (default `fairqueue`). */
   readonly issuer?: string;
@@ -25,26 +33,23 @@ export interface AccessVerifierOptions {
   readonly clockToleranceSeconds?: number;
 }
 
-export class AccessTokenRejectedError extends Error {
-  override readonly name = 'AccessTokenRejectedError';
-  readonly code = 'invalid_token';
-}
-
+/** Resolves to the token's claims, or rejects with `AccessTokenRejectedError`. */
 export type AccessVerifier = (token: string) => Promise<AccessClaims>;
 
 /**
- * Builds a verifier for one event.
+ * Builds a verifier for one event. Build it once (at module scope): a remote JWKS is
+ * fetched on first use, cached, and fetched again when a token names a `kid` it does not
+ * hold (key rotation), at most once every 30 s.
  *
  * @example
  * ```ts
- * // Copy or vendor shared/lib/verifier.ts (it needs only jose).
- * import { createAccessVerifier } from './verifier.ts';
+ * import { createAccessVerifier } from 'fairqueue/verifier';
  *
  * const verify = createAccessVerifier({
  *   jwksUrl: 'https://queue.example.com/.well-known/jwks.json',
  *   eventId: 'tour-2027-berlin',
  * });
- * const claims = await verify(request.headers.authorization.slice('Bearer '.length));
+ * const claims = await verify(accessToken); // throws AccessTokenRejectedError on any problem
  * // claims.sub is the fan, claims.sid the purchase session, claims.exp when it ends.
  * ```
  */

@@ -1,0 +1,234 @@
+/**
+ * Issue 9 point 1, `fairqueue/verifier`, as a ticketing team gets it: `npm pack` at the repo
+ * root (which builds the package first), the tarball installed into a scratch project beside
+ * express, and there, in plain Node with nothing from this repo, an express app protected by
+ * `expressAccess` against the running local waiting room: the access token passes, a position
+ * token and a forgery get the contract's 401; `checkAccess` answers the session's claims, then
+ * `SessionEndedError` once `complete` ended it. A scratch `tsc` run checks the declarations.
+ */
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import type { LocalApp } from '#local/app';
+import { claimsOf, freshEs256Key, headerOf, signWith } from '../support/forge.ts';
+import { call, startTestApp } from '../support/local-app.ts';
+
+const run = promisify(execFile);
+const ROOT = resolve(import.meta.dirname, '../..');
+const EVENT = 'pkg-shop';
+
+/** The environment of a child npm: without what the outer `npm test` set for this repo. */
+function childEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, NPM_CONFIG_AUDIT: 'false', NPM_CONFIG_FUND: 'false' };
+  for (const name of Object.keys(env)) {
+    if (/^npm_(package|lifecycle)_|^npm_config_local_prefix$|^INIT_CWD$/i.test(name)) delete env[name];
+  }
+  return env;
+}
+
+// The scratch project's backend: no import from this repo, only the installed package.
+const SERVER = `
+import express from 'express';
+import { checkAccess, expressAccess, SessionEndedError, AccessTokenRejectedError } from 'fairqueue/verifier';
+
+const { FQ_BASE_URL: baseUrl, FQ_EVENT: eventId } = process.env;
+const app = express();
+app.get('/protected', expressAccess({ jwksUrl: baseUrl + '/.well-known/jwks.json', eventId }), (req, res) => {
+  res.json({ sub: req.fairqueue.sub, sid: req.fairqueue.sid, pos: req.fairqueue.pos });
+});
+app.get('/online', async (req, res) => {
+  const token = (req.headers.authorization ?? '').slice('Bearer '.length);
+  try {
+    const claims = await checkAccess({ baseUrl, eventId, token, ...(req.query.cache === '0' ? { cache: false } : {}) });
+    res.json({ outcome: 'running', claims });
+  } catch (error) {
+    if (error instanceof SessionEndedError) res.json({ outcome: error.code, name: error.name });
+    else if (error instanceof AccessTokenRejectedError) res.json({ outcome: error.code, name: error.name });
+    else res.status(500).json({ outcome: 'failed', message: String(error) });
+  }
+});
+const server = app.listen(0, '127.0.0.1', () => console.log('listening ' + server.address().port));
+`;
+
+// Compiled by this repo's TypeScript against the installed declarations, as a consumer would.
+const TYPED = `
+import { checkAccess, createAccessVerifier, type AccessClaims, type SessionClaims } from 'fairqueue/verifier';
+const verify = createAccessVerifier({ jwks: { keys: [] }, eventId: 'e' });
+export async function f(token: string): Promise<[AccessClaims, SessionClaims]> {
+  const claims = await verify(token);
+  const sid: string = claims.sid;
+  const session = await checkAccess({ baseUrl: 'http://127.0.0.1:1', eventId: 'e', token: sid });
+  const exp: number = session.exp;
+  return [claims, { ...session, exp }];
+}
+`;
+
+describe('the fairqueue package, installed from its tarball', () => {
+  const work = mkdtempSync(join(tmpdir(), 'fq-pkg-'));
+  const scratch = join(work, 'scratch');
+  let app: LocalApp;
+  let server: ChildProcess | undefined;
+  let backend = '';
+  let tarball = '';
+
+  beforeAll(async () => {
+    // `npm pack` runs the package's own `prepack`, which builds dist/ first.
+    const packed = await run('npm', ['pack', '--json', '--pack-destination', work], {
+      cwd: ROOT,
+      env: childEnv(),
+      maxBuffer: 16 * 1024 * 1024,
+    });
+    const [{ filename, files }] = JSON.parse(packed.stdout.slice(packed.stdout.indexOf('['))) as [
+      { filename: string; files: { path: string }[] },
+    ];
+    tarball = join(work, filename);
+    const paths = files.map((f) => f.path);
+    // Only the built package, its README and package.json: no sources, tests or app.
+    expect(paths.filter((p) => !p.startsWith('dist/')).sort()).toEqual(['README.md', 'package.json']);
+    expect(paths).toContain('dist/shared/verifier/index.js');
+    expect(paths).toContain('dist/shared/verifier/index.d.ts');
+    expect(paths.some((p) => p.endsWith('.ts') && !p.endsWith('.d.ts'))).toBe(false);
+
+    rmSync(scratch, { recursive: true, force: true });
+    writeFileSync(join(work, 'package.json'), '{}'); // keeps npm from walking up to this repo
+    await run('mkdir', ['-p', scratch]);
+    writeFileSync(
+      join(scratch, 'package.json'),
+      JSON.stringify({ name: 'scratch', private: true, type: 'module' }),
+    );
+    await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', tarball, 'express@5'], {
+      cwd: scratch,
+      env: childEnv(),
+      maxBuffer: 16 * 1024 * 1024,
+    });
+
+    app = await startTestApp();
+    const put = await call(app, 'PUT', `/v1/admin/events/${EVENT}`, { admin: true, body: { capacity: 5 } });
+    expect(put.status).toBe(200);
+
+    writeFileSync(join(scratch, 'server.mjs'), SERVER);
+    server = spawn(process.execPath, ['server.mjs'], {
+      cwd: scratch,
+      env: { ...childEnv(), FQ_BASE_URL: app.url, FQ_EVENT: EVENT },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const lines = createInterface({ input: server.stdout as NodeJS.ReadableStream });
+    const [first] = (await Promise.race([
+      once(lines, 'line'),
+      once(server, 'exit').then(([code]) => {
+        throw new Error(`scratch server exited with ${code}`);
+      }),
+    ])) as [string];
+    backend = `http://127.0.0.1:${first.replace('listening ', '')}`;
+  }, 180_000);
+
+  afterAll(async () => {
+    if (server && server.exitCode === null) {
+      server.kill();
+      await once(server, 'exit');
+    }
+    await app?.close();
+    rmSync(work, { recursive: true, force: true });
+  });
+
+  test('installs with jose as its only dependency and the frameworks as optional peers', () => {
+    const installed = JSON.parse(readFileSync(join(scratch, 'node_modules/fairqueue/package.json'), 'utf8'));
+    expect(Object.keys(installed.dependencies)).toEqual(['jose']);
+    expect(installed.exports['./verifier']).toEqual({
+      types: './dist/shared/verifier/index.d.ts',
+      default: './dist/shared/verifier/index.js',
+    });
+    for (const peer of ['express', 'fastify', '@middy/core']) {
+      expect(installed.peerDependenciesMeta[peer]).toEqual({ optional: true });
+    }
+  });
+
+  test('its declarations type-check in a consumer project (NodeNext resolution, through the exports map)', async () => {
+    writeFileSync(join(scratch, 'typed.ts'), TYPED);
+    const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
+    // No @types/node in the scratch project: `fetch`, `Response` and `URL` come from the DOM lib.
+    writeFileSync(
+      join(scratch, 'tsconfig.json'),
+      JSON.stringify({
+        compilerOptions: {
+          strict: true,
+          noEmit: true,
+          module: 'nodenext',
+          moduleResolution: 'nodenext',
+          target: 'es2022',
+          lib: ['es2023', 'dom'],
+          types: [],
+        },
+        files: ['typed.ts'],
+      }),
+    );
+    const checked = await run(process.execPath, [tsc, '-p', 'tsconfig.json'], { cwd: scratch }).catch(
+      (error: { stdout: string }) => ({ stdout: error.stdout }),
+    );
+    expect(checked.stdout).toBe('');
+  });
+
+  test('expressAccess accepts the access token and answers 401 to a position token and to a forgery', async () => {
+    const joined = await call(app, 'POST', `/v1/events/${EVENT}/join`, { body: { userId: 'alice' } });
+    expect(joined.status).toBe(201);
+    const position: string = joined.body.token;
+    await app.tick();
+    const claimed = await call(app, 'POST', `/v1/events/${EVENT}/admission`, { token: position });
+    expect(claimed.status).toBe(200);
+    const access: string = claimed.body.accessToken;
+
+    const ok = await call({ url: backend }, 'GET', '/protected', { token: access });
+    expect({ status: ok.status, body: ok.body }).toEqual({
+      status: 200,
+      body: { sub: 'alice', sid: claimed.body.sessionId, pos: claimsOf(access).pos },
+    });
+
+    // Same claims and kid, signed by a key fairqueue never published.
+    const forged = await signWith(
+      await freshEs256Key(),
+      { ...headerOf(access), alg: 'ES256' },
+      claimsOf(access),
+    );
+    for (const token of [position, forged, undefined]) {
+      const denied = await call({ url: backend }, 'GET', '/protected', token ? { token } : {});
+      expect({ status: denied.status, body: denied.body }).toEqual({
+        status: 401,
+        body: { error: { code: 'invalid_token', message: expect.any(String) } },
+      });
+      expect(denied.headers.get('www-authenticate')).toBe('Bearer error="invalid_token"');
+    }
+  });
+
+  test('checkAccess answers the running session, then session_ended after complete', async () => {
+    const joined = await call(app, 'POST', `/v1/events/${EVENT}/join`, { body: { userId: 'bob' } });
+    await app.tick();
+    const claimed = await call(app, 'POST', `/v1/events/${EVENT}/admission`, { token: joined.body.token });
+    expect(claimed.status).toBe(200);
+    const access: string = claimed.body.accessToken;
+
+    const running = await call({ url: backend }, 'GET', '/online', { token: access });
+    expect(running.body).toEqual({
+      outcome: 'running',
+      claims: {
+        sub: 'bob',
+        sid: claimed.body.sessionId,
+        pos: claimsOf(access).pos,
+        exp: claimed.body.expiresAt,
+      },
+    });
+    const position = await call({ url: backend }, 'GET', '/online', { token: joined.body.token });
+    expect(position.body).toEqual({ outcome: 'invalid_token', name: 'AccessTokenRejectedError' });
+
+    const complete = await call(app, 'POST', `/v1/events/${EVENT}/complete`, { token: access });
+    expect(complete.status).toBe(204);
+    // Past the cached 200's max-age (asked afresh): the waiting room says the session ended.
+    const ended = await call({ url: backend }, 'GET', '/online?cache=0', { token: access });
+    expect(ended.body).toEqual({ outcome: 'session_ended', name: 'SessionEndedError' });
+  });
+});
