@@ -14,6 +14,14 @@ export interface PositionClaims {
   readonly jti: string;
 }
 
+/**
+ * An access token's claims (what `fairqueue/verifier` resolves to and sets as `req.fairqueue`).
+ *
+ * @example
+ * ```ts
+ * const { sub, sid, pos, exp }: AccessClaims = await verify(token);
+ * ```
+ */
 export interface AccessClaims extends PositionClaims {
   /** Session id. */
   readonly sid: string;

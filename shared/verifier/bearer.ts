@@ -6,6 +6,13 @@ import { type AccessVerifier, type AccessVerifierOptions, createAccessVerifier }
 /**
  * Options of `expressAccess`, `fastifyAccess` and `middyAccess`: either the verifier's own
  * options, or a verifier already built (to share one JWKS cache between middlewares).
+ *
+ * @example
+ * ```ts
+ * const verify = createAccessVerifier({ jwksUrl, eventId: 'demo' });
+ * const options: AccessMiddlewareOptions = { verify, onRejected: (error) => logger.info('401', { cause: error.cause }) };
+ * app.use(expressAccess(options));
+ * ```
  */
 export type AccessMiddlewareOptions = (AccessVerifierOptions | { readonly verify: AccessVerifier }) & {
   /** Called with every rejection's error (its `cause` says why), for logs; never for the client. */

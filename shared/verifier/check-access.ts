@@ -5,7 +5,14 @@
  */
 import { AccessCheckUnavailableError, AccessTokenRejectedError, SessionEndedError } from './errors.ts';
 
-/** The running session, as the online check answers it. */
+/**
+ * The running session, as the online check answers it.
+ *
+ * @example
+ * ```ts
+ * const { sub, sid, pos, exp }: SessionClaims = await checkAccess({ baseUrl, eventId, token });
+ * ```
+ */
 export interface SessionClaims {
   /** The fan (opaque user id). */
   readonly sub: string;
@@ -17,6 +24,14 @@ export interface SessionClaims {
   readonly exp: number;
 }
 
+/**
+ * What `checkAccess` takes.
+ *
+ * @example
+ * ```ts
+ * const options: CheckAccessOptions = { baseUrl: 'https://queue.example.com', eventId: 'demo', token, cache: false };
+ * ```
+ */
 export interface CheckAccessOptions {
   /** The waiting room's API base, e.g. `https://queue.example.com` (a stage path is kept). */
   readonly baseUrl: string | URL;
@@ -29,7 +44,15 @@ export interface CheckAccessOptions {
   readonly fetch?: (url: string, init: { headers: Record<string, string> }) => Promise<Response>;
 }
 
-/** A small in-memory cache of running sessions, bounded, each entry kept until its `max-age` ends. */
+/**
+ * A small in-memory cache of running sessions, bounded, each entry kept until its `max-age` ends.
+ *
+ * @example
+ * ```ts
+ * const cache: AccessCheckCache = createAccessCheckCache({ maxEntries: 1000 });
+ * cache.clear(); // e.g. between tests
+ * ```
+ */
 export interface AccessCheckCache {
   get(key: string, nowMs: number): SessionClaims | undefined;
   set(key: string, claims: SessionClaims, untilMs: number): void;

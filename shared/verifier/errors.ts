@@ -67,7 +67,14 @@ export class AccessCheckUnavailableError extends Error {
   }
 }
 
-/** The contract's error body: `{"error":{"code","message"}}`. */
+/**
+ * The contract's error body: `{"error":{"code","message"}}`.
+ *
+ * @example
+ * ```ts
+ * const body: ErrorBody = { error: { code: 'invalid_token', message: 'A valid access token is required.' } };
+ * ```
+ */
 export interface ErrorBody {
   readonly error: { readonly code: string; readonly message: string };
 }

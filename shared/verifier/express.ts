@@ -16,13 +16,27 @@ declare global {
   }
 }
 
-/** The little of a Node/express request the middleware reads and writes. */
+/**
+ * The little of a Node/express request the middleware reads and writes.
+ *
+ * @example
+ * ```ts
+ * const req: ConnectRequest = { headers: { authorization: `Bearer ${token}` } };
+ * ```
+ */
 export interface ConnectRequest {
   readonly headers: { readonly authorization?: string | undefined };
   fairqueue?: AccessClaims;
 }
 
-/** The little of a Node/express response the middleware answers a 401 with. */
+/**
+ * The little of a Node/express response the middleware answers a 401 with (any `http.ServerResponse`).
+ *
+ * @example
+ * ```ts
+ * http.createServer((req, res) => expressAccess(options)(req, res, () => res.end('ok')));
+ * ```
+ */
 export interface ConnectResponse {
   statusCode: number;
   setHeader(name: string, value: string): unknown;

@@ -3,13 +3,27 @@ import type { AccessClaims } from '../domain/tokens.ts';
 import { type AccessMiddlewareOptions, headerVerifier } from './bearer.ts';
 import { unauthorized } from './errors.ts';
 
-/** The little of a fastify request the hook reads and writes. */
+/**
+ * The little of a fastify request the hook reads and writes.
+ *
+ * @example
+ * ```ts
+ * app.get('/checkout', async (request: FastifyRequest & FastifyAccessRequest) => request.fairqueue?.sub);
+ * ```
+ */
 export interface FastifyAccessRequest {
   readonly headers: { readonly authorization?: string | undefined };
   fairqueue?: AccessClaims | null;
 }
 
-/** The little of a fastify reply the hook answers a 401 with. */
+/**
+ * The little of a fastify reply the hook answers a 401 with (fastify's `FastifyReply` fits).
+ *
+ * @example
+ * ```ts
+ * const reply: FastifyAccessReply = fastifyReply;
+ * ```
+ */
 export interface FastifyAccessReply {
   code(statusCode: number): FastifyAccessReply;
   header(name: string, value: string): FastifyAccessReply;

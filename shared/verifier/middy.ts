@@ -3,13 +3,28 @@ import type { AccessClaims } from '../domain/tokens.ts';
 import { type AccessMiddlewareOptions, headerVerifier } from './bearer.ts';
 import { unauthorized } from './errors.ts';
 
-/** The little of a middy request the middleware reads and writes (API Gateway REST or HTTP API events). */
+/**
+ * The little of a middy request the middleware reads and writes (API Gateway REST or HTTP API events).
+ *
+ * @example
+ * ```ts
+ * await middyAccess(options).before({ event: { headers: { authorization: `Bearer ${token}` } }, context: {} });
+ * ```
+ */
 export interface MiddyAccessRequest {
   readonly event: { readonly headers?: Readonly<Record<string, string | undefined>> | null };
   readonly context: object & { fairqueue?: AccessClaims };
 }
 
-/** The API Gateway proxy result the middleware answers a rejected token with. */
+/**
+ * The API Gateway proxy result the middleware answers a rejected token with.
+ *
+ * @example
+ * ```ts
+ * const denied: AccessDeniedResult | undefined = await middyAccess(options).before(request);
+ * if (denied) console.log(denied.statusCode); // 401
+ * ```
+ */
 export interface AccessDeniedResult {
   readonly statusCode: 401;
   readonly headers: Record<string, string>;

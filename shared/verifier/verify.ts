@@ -20,7 +20,14 @@ import { AccessTokenRejectedError } from './errors.ts';
 export type { JSONWebKeySet } from 'jose';
 export type { AccessClaims } from '../domain/tokens.ts';
 
-/** What `createAccessVerifier` and every middleware take: one event, one key source. */
+/**
+ * What `createAccessVerifier` and every middleware take: one event, one key source.
+ *
+ * @example
+ * ```ts
+ * const options: AccessVerifierOptions = { jwksUrl: 'https://queue.example.com/.well-known/jwks.json', eventId: 'demo' };
+ * ```
+ */
 export interface AccessVerifierOptions {
   /** Fairqueue's `iss` (default `fairqueue`). */
   readonly issuer?: string;
@@ -33,7 +40,15 @@ export interface AccessVerifierOptions {
   readonly clockToleranceSeconds?: number;
 }
 
-/** Resolves to the token's claims, or rejects with `AccessTokenRejectedError`. */
+/**
+ * Resolves to the token's claims, or rejects with `AccessTokenRejectedError`.
+ *
+ * @example
+ * ```ts
+ * const verify: AccessVerifier = createAccessVerifier({ jwks, eventId: 'demo' });
+ * const { sub, sid, exp } = await verify(token);
+ * ```
+ */
 export type AccessVerifier = (token: string) => Promise<AccessClaims>;
 
 /**
