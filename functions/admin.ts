@@ -1,6 +1,6 @@
 /**
  * Operator routes (IAM on AWS; the local gateway checks the bearer admin token):
- * PUT /v1/admin/events/{eventId}, POST …/pause|resume|close, GET …/stats.
+ * GET /v1/admin/events, PUT /v1/admin/events/{eventId}, POST …/pause|resume|close, GET …/stats.
  */
 import { initRuntime, runtime } from '#app/runtime';
 import { RouteNotFoundError } from '#domain/errors';
@@ -10,8 +10,9 @@ import { emptyBodySchema, eventConfigBodySchema } from '#http/schemas';
 initRuntime();
 
 export const handler = httpHandler(async (event) => {
-  const eventId = pathEventId(event);
   const { room } = runtime();
+  if (event.routeKey === 'GET /v1/admin/events') return json(200, { events: await room.listEvents() });
+  const eventId = pathEventId(event);
   switch (event.routeKey) {
     case 'PUT /v1/admin/events/{eventId}':
       return json(200, await room.putEvent(eventId, jsonBody(event, eventConfigBodySchema)));

@@ -24,7 +24,7 @@ import { logger } from '#app/logger';
 import { buildRuntime, type Runtime, type RuntimeOverrides, setRuntime } from '#app/runtime';
 import { edgeSecretFrom } from '#http/edge';
 import { errorBody } from '#http/http';
-import { clientBundle } from './client-bundle.ts';
+import { adminPageBundle, type ClientBundle, clientBundle } from './client-bundle.ts';
 import { type Gateway, lambdaContext, servePage, startGateway } from './gateway.ts';
 import { type LocalCredentials, newLocalCredentials } from './sigv4.ts';
 import { LocalWebSocketApi, type WebSocketHandlers } from './websocket.ts';
@@ -73,7 +73,13 @@ export interface LocalApp {
 }
 
 /** Local-only routes beside the pages: GET only. */
-const LOCAL_ROUTES = new Set(['/_local/pushes', '/_local/metrics', '/client.js']);
+const LOCAL_ROUTES = new Set(['/_local/pushes', '/_local/metrics', '/client.js', '/admin.js']);
+
+/** Scripts the pages import, built at start (see client-bundle.ts). */
+const SCRIPTS: Record<string, () => Promise<ClientBundle>> = {
+  '/client.js': clientBundle,
+  '/admin.js': adminPageBundle,
+};
 
 const PAGES: Record<string, URL> = {
   '/': new URL('./pages/index.html', import.meta.url),
@@ -180,10 +186,11 @@ export async function startLocal(options: LocalOptions): Promise<LocalApp> {
       res.end(JSON.stringify(errorBody('method_not_allowed', `${req.method} is not allowed here.`)));
       return true;
     }
-    if (url.pathname === '/client.js') {
-      // The browser client the pages import (built at start; see client-bundle.ts). `no-cache`
-      // with its ETag: a page load revalidates, and gets 304 instead of the whole bundle.
-      const { text, etag } = await clientBundle();
+    const script = SCRIPTS[url.pathname];
+    if (script) {
+      // The browser client and the operator page's script (built at start; see client-bundle.ts).
+      // `no-cache` with its ETag: a page load revalidates, and gets 304 instead of the whole bundle.
+      const { text, etag } = await script();
       const headers = { 'content-type': 'text/javascript; charset=utf-8', 'cache-control': 'no-cache', etag };
       if (matchesEtag(req.headers['if-none-match'], etag)) {
         res.writeHead(304, headers);
@@ -210,7 +217,7 @@ export async function startLocal(options: LocalOptions): Promise<LocalApp> {
   };
 
   // The browser client is built while the rest starts; one that does not build fails the start.
-  const bundled = clientBundle();
+  const bundled = Promise.all([clientBundle(), adminPageBundle()]);
   bundled.catch(() => {});
   // Listen first, since the handlers' config needs the real port (tests ask for port 0), but
   // answer 503 `starting` until the store exists and the runtime is installed.

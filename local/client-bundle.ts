@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 
 const ENTRY = fileURLToPath(new URL('../shared/client/index.ts', import.meta.url));
+const ADMIN_ENTRY = fileURLToPath(new URL('./admin-page/main.ts', import.meta.url));
 
 export interface ClientBundle {
   readonly text: string;
@@ -17,22 +18,37 @@ export interface ClientBundle {
 }
 
 let bundle: Promise<ClientBundle> | undefined;
+let adminBundle: Promise<ClientBundle> | undefined;
 
 /** The bundle, built once per process (the sources do not change while it runs). */
 export function clientBundle(): Promise<ClientBundle> {
-  bundle ??= buildClientBundle().catch((error: unknown) => {
+  bundle ??= buildBundle(ENTRY, 'neutral').catch((error: unknown) => {
     bundle = undefined;
     throw error;
   });
   return bundle;
 }
 
-async function buildClientBundle(): Promise<ClientBundle> {
+/**
+ * The operator page's script (local/admin-page) with its chart library, served at
+ * `/admin.js`: bundled from the installed package, so the page needs no network beyond
+ * this server. The library's stylesheet comes in as text the script adds to the page.
+ */
+export function adminPageBundle(): Promise<ClientBundle> {
+  adminBundle ??= buildBundle(ADMIN_ENTRY, 'browser').catch((error: unknown) => {
+    adminBundle = undefined;
+    throw error;
+  });
+  return adminBundle;
+}
+
+async function buildBundle(entry: string, platform: 'neutral' | 'browser'): Promise<ClientBundle> {
   const result = await build({
-    entryPoints: [ENTRY],
+    entryPoints: [entry],
     bundle: true,
     format: 'esm',
-    platform: 'neutral',
+    platform,
+    loader: { '.css': 'text' },
     // Browsers of the last few years, and React Native's engine.
     target: 'es2020',
     write: false,

@@ -650,6 +650,17 @@ export class WaitingRoom {
     }
   }
 
+  /**
+   * The events the admitter still ticks (open, paused, and closed ones with slots still
+   * held), by id: what an operator steers. A closed event whose slots are all released is
+   * retired from that list and no longer shown; its stats stay readable by id.
+   */
+  async listEvents(): Promise<EventConfigView[]> {
+    const ids = [...(await this.#store.listActiveEventIds())].sort();
+    const events = await Promise.all(ids.map((id) => this.#store.getEvent(id, { consistent: true })));
+    return events.flatMap((event) => (event ? [configView(event)] : []));
+  }
+
   async stats(eventId: string) {
     const event = await this.#event(eventId, true);
     const counters = await this.#store.getCounters(eventId);
@@ -658,6 +669,8 @@ export class WaitingRoom {
     const leavesWaiting = await this.#line.leavesAfter(eventId, event.servingPosition);
     return {
       eventId,
+      // The server's time of these counts, so a chart can place them beside the ticks' `at`.
+      at: this.#nowSec(),
       state: event.state,
       intake: event.config.intake,
       issued,

@@ -38,6 +38,7 @@ export const ROUTES: readonly RouteDef[] = [
   { routeKey: 'POST /v1/events/{eventId}/devices', fn: 'devices', auth: 'none' },
   { routeKey: 'GET /v1/events/{eventId}', fn: 'event', auth: 'none' },
   { routeKey: 'GET /.well-known/jwks.json', fn: 'jwks', auth: 'none' },
+  { routeKey: 'GET /v1/admin/events', fn: 'admin', auth: 'iam' },
   { routeKey: 'PUT /v1/admin/events/{eventId}', fn: 'admin', auth: 'iam' },
   { routeKey: 'POST /v1/admin/events/{eventId}/pause', fn: 'admin', auth: 'iam' },
   { routeKey: 'POST /v1/admin/events/{eventId}/resume', fn: 'admin', auth: 'iam' },

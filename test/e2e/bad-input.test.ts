@@ -566,7 +566,7 @@ describe('unknown routes -> 404 not_found', () => {
     ['POST', '/v1/events/ref/devices/extra'],
     ['POST', '/v1/events/ref/device'],
     ['POST', '/v1/events//join'],
-    ['GET', '/v1/admin/events'],
+    ['GET', '/v1/admin/event'],
     ['DELETE', '/v1/admin/events/ref/delete'],
     ['POST', '/v1/admin/events/ref/open'],
     ['GET', '/v1/admin/events/ref/stats/extra'],

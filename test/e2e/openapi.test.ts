@@ -377,6 +377,9 @@ describe('local stack (dev-mode identity, no join limit)', () => {
     const resumed = await hit('POST', '/v1/admin/events/cfg/resume', { admin: true, body: {} });
     expect(resumed.body.state).toBe('open');
     expect((await hit('GET', '/v1/admin/events/cfg/stats', { admin: true })).status).toBe(200);
+    const listed = await hit('GET', '/v1/admin/events', { admin: true });
+    expect(listed.status).toBe(200);
+    expect(listed.body.events).toContainEqual(expect.objectContaining({ eventId: 'cfg', state: 'open' }));
   });
 
   test('a sharded event: positions are sparse, and ahead counts only real places once settled', async () => {
@@ -1030,6 +1033,7 @@ describe('local stack (dev-mode identity, no join limit)', () => {
         ['POST', '/v1/admin/events/busy/resume', { admin: true }],
         ['POST', '/v1/admin/events/busy/close', { admin: true }],
         ['GET', '/v1/admin/events/busy/stats', { admin: true }],
+        ['GET', '/v1/admin/events', { admin: true }],
       ];
       for (const [method, path, options] of requests) {
         const res = await hit(method, path, options);

@@ -1,6 +1,6 @@
 /**
  * The local pages in a real browser (headless Chromium) against the in-process app:
- * the waiting room at `/` with two fans, and the operator page at `/admin`.
+ * the waiting room at `/` with two fans (the operator page at `/admin`: admin-page.test.ts).
  *
  * The server runs on a TestClock and the line moves only when the test calls
  * `app.tick()`; the pages' own timers are real (they poll every ≥ 2 s), so every
@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { LocalApp } from '#local/app';
 import { launchBrowser, textOf } from '../support/browser.ts';
 import { TestClock } from '../support/clock.ts';
-import { call, startTestApp, TEST_ADMIN_TOKEN } from '../support/local-app.ts';
+import { call, startTestApp } from '../support/local-app.ts';
 
 /** Long enough for a page poll (every 2 s) plus a slow machine; never a timing assertion. */
 const WAIT = { timeout: 15_000, interval: 100 };
@@ -562,86 +562,5 @@ describe('waiting room page', () => {
     expect(await fan.locator('#place-card').isHidden()).toBe(true);
     expect(await fan.locator('#join').isEnabled()).toBe(true);
     await closeAll(fan);
-  });
-});
-
-describe('operator page', () => {
-  test('shows the stats, pauses, resumes and closes; a wrong token shows an error', async () => {
-    const eventId = 'page-admin';
-    await putEvent(eventId);
-    for (const userId of ['op-a', 'op-b']) {
-      expect((await call(app, 'POST', `/v1/events/${eventId}/join`, { body: { userId } })).status).toBe(201);
-    }
-    await tick();
-
-    const page = await open('/admin');
-    await page.locator('#event-id').fill(eventId);
-    await page.locator('#admin-token').fill('not-the-token');
-    await page.locator('#refresh').click();
-    await text(page.locator('#error')).toContain('(unauthorized)');
-    expect(await textOf(page.locator('#s-issued'))).toBe('–');
-
-    await page.locator('#admin-token').fill(TEST_ADMIN_TOKEN);
-    await page.locator('#refresh').click();
-    await text(page.locator('#s-issued')).toBe('2');
-    await text(page.locator('#error')).toBe('');
-    const shown = {
-      state: 'open',
-      intake: 'exact',
-      serving: '1',
-      waiting: '1',
-      admitted: '1',
-      active: '0',
-      completed: '0',
-      expired: '0',
-      missed: '0',
-    };
-    for (const [id, value] of Object.entries(shown)) await text(page.locator(`#s-${id}`)).toBe(value);
-    await text(page.locator('#s-rate')).toMatch(/^\d+(\.\d+)?$/);
-    await expect.poll(() => page.locator('#ticks tr').count(), WAIT).toBeGreaterThan(0);
-    await page.screenshot({ path: join(shotDir, 'admin-open.png'), fullPage: true });
-
-    const publicState = async () => (await call(app, 'GET', `/v1/events/${eventId}`)).body.state;
-    await page.getByRole('button', { name: 'Pause' }).click();
-    await text(page.locator('#s-state')).toBe('paused');
-    expect(await publicState()).toBe('paused');
-    await page.getByRole('button', { name: 'Resume' }).click();
-    await text(page.locator('#s-state')).toBe('open');
-    expect(await publicState()).toBe('open');
-    await page.getByRole('button', { name: /^Close/ }).click();
-    await text(page.locator('#s-state')).toBe('closed');
-    expect(await publicState()).toBe('closed');
-    await text(page.locator('#error')).toBe('');
-
-    // A refused action says why, and the next background refresh does not wipe the message.
-    await page.getByRole('button', { name: 'Pause' }).click();
-    await text(page.locator('#error')).toContain('(event_closed)');
-    const rows = await page.locator('#ticks tr').count();
-    await tick();
-    await expect.poll(() => page.locator('#ticks tr').count(), WAIT).toBeGreaterThan(rows);
-    expect(await textOf(page.locator('#error'))).toContain('(event_closed)');
-    expect(await textOf(page.locator('#s-state'))).toBe('closed');
-    await page.screenshot({ path: join(shotDir, 'admin-closed.png'), fullPage: true });
-
-    // A new event created from the page with sharded intake; the intake then stays what it is.
-    await page.locator('#event-id').fill(`${eventId}-sharded`);
-    await page.locator('#intake').selectOption('sharded');
-    await page.getByRole('button', { name: 'Create or update' }).click();
-    await text(page.locator('#s-intake')).toBe('sharded');
-    await text(page.locator('#s-state')).toBe('open');
-    await page.screenshot({ path: join(shotDir, 'admin-sharded.png'), fullPage: true });
-    await page.locator('#event-id').fill(eventId);
-    await page.locator('#refresh').click();
-    await text(page.locator('#s-intake')).toBe('exact');
-
-    // A wrong token again: refused, and said so.
-    await page.locator('#admin-token').fill('still-wrong');
-    await page.locator('#refresh').click();
-    await text(page.locator('#error')).toContain('(unauthorized)');
-    await text(page.locator('#s-state')).toBe('–');
-    expect(await textOf(page.locator('#s-issued'))).toBe('–');
-    expect(await page.locator('#ticks tr').count()).toBe(0);
-
-    await closeAll(page);
   });
 });
