@@ -225,6 +225,10 @@ test('every request of a whole sale is allowed by the grant of the function that
   await http('admin', admin, adminRoute('resume'), { eventId });
   await workers();
   await http('admin', admin, 'GET /v1/admin/events/{eventId}/stats', { eventId });
+  // The events list: the admitter's list of events, then each event item.
+  expect((await http('admin', admin, 'GET /v1/admin/events')).events).toContainEqual(
+    expect.objectContaining({ eventId }),
+  );
   await http('admin', admin, adminRoute('close'), { eventId });
   // A sharded event: a join takes a stripe ticket and rings the bell; closing seals every stripe.
   await http('admin', admin, 'PUT /v1/admin/events/{eventId}', {
