@@ -26,6 +26,7 @@ import { edgeSecretFrom } from '#http/edge';
 import { errorBody } from '#http/http';
 import { adminPageBundle, type ClientBundle, clientBundle } from './client-bundle.ts';
 import { type Gateway, lambdaContext, servePage, startGateway } from './gateway.ts';
+import { demoShop } from './shop.ts';
 import { type LocalCredentials, newLocalCredentials } from './sigv4.ts';
 import { LocalWebSocketApi, type WebSocketHandlers } from './websocket.ts';
 
@@ -84,6 +85,7 @@ const SCRIPTS: Record<string, () => Promise<ClientBundle>> = {
 const PAGES: Record<string, URL> = {
   '/': new URL('./pages/index.html', import.meta.url),
   '/admin': new URL('./pages/admin.html', import.meta.url),
+  '/shop': new URL('./pages/shop.html', import.meta.url),
 };
 
 /**
@@ -173,7 +175,12 @@ export async function startLocal(options: LocalOptions): Promise<LocalApp> {
   const metrics = new PrometheusMetrics();
   let runtime: Runtime | undefined;
 
+  // The demo shop beside the waiting room (local/shop.ts): its API verifies access tokens
+  // with the package's middleware against this runtime's JWKS.
+  const shop = demoShop(() => gateway.url);
+
   const extraRoutes = async (req: IncomingMessage, res: ServerResponse, url: URL) => {
+    if (await shop.serve(req, res, url)) return true;
     // What answers GET answers HEAD (RFC 9110 §9.1): Node sends the headers without the body.
     const read = req.method === 'GET' || req.method === 'HEAD';
     const page = PAGES[url.pathname];

@@ -1,0 +1,177 @@
+/**
+ * The demo shop beside the waiting room (issue 9, local/shop.ts): a fan's whole journey in
+ * Chromium on a phone and a desktop viewport (join → admitted → claim → shop → buy, which
+ * ends the session), and the shop's API refusing what it must.
+ */
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Browser, Locator, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import type { LocalApp } from '#local/app';
+import { launchBrowser, textOf } from '../support/browser.ts';
+import { TestClock } from '../support/clock.ts';
+import { call, startTestApp } from '../support/local-app.ts';
+
+/** Long enough for a page poll plus a slow machine; never a timing assertion. */
+const WAIT = { timeout: 15_000, interval: 100 };
+const AXE_PATH = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
+
+let app: LocalApp;
+let browser: Browser;
+let shotDir: string;
+const keepShots = Boolean(process.env.FQ_SCREENSHOT_DIR);
+// The shop page compares the session's end with the browser's clock: the server's runs from now.
+const clock = new TestClock(Date.now());
+const pageErrors: string[] = [];
+
+beforeAll(async () => {
+  app = await startTestApp({ overrides: { now: clock.now } });
+  browser = await launchBrowser();
+  shotDir = process.env.FQ_SCREENSHOT_DIR ?? mkdtempSync(join(tmpdir(), 'fq-shop-'));
+  mkdirSync(shotDir, { recursive: true });
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await app?.close();
+  if (shotDir && !keepShots) rmSync(shotDir, { recursive: true, force: true });
+});
+
+const text = (locator: Locator) => expect.poll(() => textOf(locator), WAIT);
+const visible = (locator: Locator) => expect.poll(() => locator.isVisible(), WAIT);
+
+async function putEvent(eventId: string) {
+  const res = await call(app, 'PUT', `/v1/admin/events/${eventId}`, { admin: true, body: { capacity: 1 } });
+  expect(res.status).toBe(200);
+}
+
+async function tick() {
+  clock.advance(2);
+  await app.tick();
+}
+
+async function seriousViolations(page: Page): Promise<string[]> {
+  await page.addScriptTag({ path: AXE_PATH });
+  const results = (await page.evaluate('axe.run(document)')) as {
+    violations: { id: string; impact: string; nodes: unknown[] }[];
+  };
+  return results.violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => `${v.id} (${v.impact}, ${v.nodes.length} nodes)`);
+}
+
+/** A joined, admitted, claimed fan over the API: its position and access tokens. */
+async function claimedFan(eventId: string) {
+  await putEvent(eventId);
+  const joined = await call(app, 'POST', `/v1/events/${eventId}/join`, { body: {} });
+  await tick();
+  const claimed = await call(app, 'POST', `/v1/events/${eventId}/admission`, { token: joined.body.token });
+  expect(claimed.status).toBe(200);
+  return { position: joined.body.token as string, access: claimed.body.accessToken as string };
+}
+
+describe('demo shop', () => {
+  for (const [width, name] of [
+    [360, 'phone'],
+    [1280, 'desktop'],
+  ] as const) {
+    test(`the whole journey on a ${name}: the waiting room, the shop, a purchase that ends the session`, async () => {
+      const eventId = `shop-${name}`;
+      await putEvent(eventId);
+      const context = await browser.newContext({ viewport: { width, height: 900 } });
+      const page = await context.newPage();
+      page.on('pageerror', (error) => pageErrors.push(error.message));
+      await page.goto(`${app.url}/?event=${eventId}`);
+      await page.locator('#join').click();
+      await text(page.locator('#position')).toMatch(/^#\d+$/);
+      await tick();
+      await visible(page.locator('#claim'));
+      await page.locator('#claim').click();
+      await visible(page.locator('#shop-link'));
+      // The page keeps the claimed session beside the place; the shop reads it there.
+      const read = async () =>
+        (await page.evaluate(`JSON.parse(localStorage.getItem('fairqueue:${eventId}') ?? 'null')`)) as {
+          token: string;
+          access?: { accessToken: string };
+        } | null;
+      await expect.poll(async () => (await read())?.access?.accessToken, WAIT).toBeTruthy();
+      const stored = await read();
+      const accessToken = stored?.access?.accessToken ?? '';
+      await page.locator('#shop-link').click();
+
+      await page.waitForURL(`**/shop?event=${eventId}`);
+      await text(page.locator('#countdown')).toMatch(/^\d+:\d\d$/);
+      expect(await page.locator('#buy').isEnabled()).toBe(true);
+      expect(await seriousViolations(page)).toEqual([]);
+      await page.screenshot({ path: join(shotDir, `shop-${name}.png`), fullPage: true });
+
+      await page.getByLabel('How many').first().selectOption('2');
+      await page.locator('#buy').click();
+      await text(page.locator('#receipt-text')).toMatch(/^Order [0-9a-f]{8}: 2 tickets, \$130\.$/);
+      expect(await seriousViolations(page)).toEqual([]);
+      await page.screenshot({ path: join(shotDir, `shop-${name}-done.png`), fullPage: true });
+
+      // The backend ended the session: the place is completed, and its access token is over.
+      const status = await call(app, 'GET', `/v1/events/${eventId}/status`, { token: stored?.token });
+      expect(status.body.status).toBe('completed');
+      expect((await call(app, 'GET', `/v1/events/${eventId}/access`, { token: accessToken })).status).toBe(
+        410,
+      );
+      // Back on the shop, nothing more to sell.
+      await page.reload();
+      await visible(page.locator('#no-session'));
+      await context.close();
+      expect(pageErrors.splice(0)).toEqual([]);
+    });
+  }
+
+  test('the shop API refuses what it must, and sells nothing then', async () => {
+    const { position, access } = await claimedFan('shop-api');
+    const orders = '/shop/api/orders?event=shop-api';
+    const body = { items: [{ sku: 'standard', quantity: 1 }] };
+    const expectError = (
+      res: { status: number; body: { error?: { code?: string } } },
+      status: number,
+      code: string,
+    ) => expect({ status: res.status, code: res.body?.error?.code }).toEqual({ status, code });
+    expectError(await call(app, 'POST', orders, { body }), 401, 'invalid_token');
+    expectError(await call(app, 'POST', orders, { body, token: position }), 401, 'invalid_token');
+    expectError(await call(app, 'POST', orders, { body, token: `${access}x` }), 401, 'invalid_token');
+    // Another event's shop does not take this event's token.
+    expectError(
+      await call(app, 'POST', '/shop/api/orders?event=other', { body, token: access }),
+      401,
+      'invalid_token',
+    );
+    expectError(
+      await call(app, 'POST', '/shop/api/orders?event=..', { body, token: access }),
+      400,
+      'invalid_event_id',
+    );
+    for (const bad of [
+      {},
+      { items: [] },
+      { items: [{ sku: 'gold', quantity: 1 }] },
+      { items: [{ sku: 'vip', quantity: 0 }] },
+      { items: [{ sku: 'vip', quantity: 1.5 }] },
+      { items: [{ sku: 'vip', quantity: 5 }] },
+      {
+        items: [
+          { sku: 'vip', quantity: 1 },
+          { sku: 'vip', quantity: 1 },
+        ],
+      },
+    ])
+      expectError(await call(app, 'POST', orders, { body: bad, token: access }), 400, 'invalid_body');
+    expect((await call(app, 'GET', orders, { token: access })).status).toBe(405);
+    // None of that sold anything or ended the session.
+    expect((await call(app, 'GET', '/v1/events/shop-api/access', { token: access })).status).toBe(200);
+    const sold = await call(app, 'POST', orders, { body, token: access });
+    expect(sold.status).toBe(201);
+    expect(sold.body).toMatchObject({ eventId: 'shop-api', items: body.items, totalUsd: 65 });
+    // Sold once: the session is over, and a second order is refused.
+    expectError(await call(app, 'POST', orders, { body, token: access }), 409, 'session_ended');
+  });
+});
