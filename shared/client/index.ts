@@ -28,7 +28,28 @@ export {
   type PlaceView,
   type WaitReason,
 } from './place-clock.ts';
+export {
+  localStorageAdapter,
+  memoryStorage,
+  type WaitingRoomStorage,
+  type WebStorageLike,
+} from './storage.ts';
 export { base64UrlDecode, type PositionClaims, readPositionToken, utf8Decode } from './token.ts';
+export {
+  type AccessGrant,
+  type Connection,
+  createWaitingRoom,
+  type FetchLike,
+  type FetchResponseLike,
+  type WaitingRoom,
+  WaitingRoomError,
+  type WaitingRoomEvent,
+  type WaitingRoomListener,
+  type WaitingRoomOptions,
+  type WaitingRoomState,
+  type WebSocketConstructorLike,
+  type WebSocketLike,
+} from './waiting-room.ts';
 export {
   type EventDocument,
   type EventState,
