@@ -5,6 +5,11 @@
  * `expressAccess` against the running local waiting room: the access token passes, a position
  * token and a forgery get the contract's 401; `checkAccess` answers the session's claims, then
  * `SessionEndedError` once `complete` ended it. A scratch `tsc` run checks the declarations.
+ *
+ * And `fairqueue/client` from the same tarball, in plain Node (no DOM: Node 20's global
+ * `fetch`, the `ws` package as the WebSocket): `createWaitingRoom` joins the running local
+ * waiting room, hears it is admitted once the admitter ticks, claims, completes, and the
+ * process exits by itself after `close()`. Its declarations type-check without the DOM lib.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -56,6 +61,65 @@ app.get('/online', async (req, res) => {
 const server = app.listen(0, '127.0.0.1', () => console.log('listening ' + server.address().port));
 `;
 
+// A fan's app in plain Node: no DOM, Node's own fetch, the \`ws\` package for the WebSocket.
+// Each step is a JSON line on stdout; the test ticks the admitter once the place is live.
+const FAN = `
+import WebSocket from 'ws';
+import { createWaitingRoom, memoryStorage } from 'fairqueue/client';
+
+if (typeof window !== 'undefined' || typeof document !== 'undefined') throw new Error('a DOM is present');
+const say = (step, extra = {}) => console.log(JSON.stringify({ step, ...extra }));
+const room = createWaitingRoom({
+  baseUrl: process.env.FQ_BASE_URL,
+  eventId: process.env.FQ_EVENT,
+  storage: memoryStorage(),
+  WebSocket,
+});
+let saidLive = false;
+const admitted = new Promise((resolve) => {
+  room.subscribe((event) => {
+    if (event.type === 'state' && event.state.connection === 'live' && !saidLive) {
+      saidLive = true;
+      say('live');
+    }
+    if (event.type === 'admitted') resolve(event);
+    if (event.type === 'error') say('error', { code: event.error.code });
+  });
+});
+const joined = await room.join({ userId: 'carol' });
+say('joined', { status: joined.status, position: joined.position });
+const { claimBy } = await admitted;
+say('admitted', { status: room.state.status, claimBy });
+const grant = await room.claim();
+say('claimed', { grant, status: room.state.status });
+const completed = new Promise((resolve) => {
+  if (room.state.status === 'completed') resolve();
+  room.subscribe((event) => event.type === 'state' && event.state.status === 'completed' && resolve());
+});
+await room.complete();
+await completed;
+say('completed', { status: room.state.status, access: room.state.access, connection: room.state.connection });
+room.close();
+`;
+
+// The client's declarations need no DOM lib (and no @types/node): checked with ES2023 alone.
+const TYPED_CLIENT = `
+import { createWaitingRoom, memoryStorage, type AccessGrant, type WaitingRoomState } from 'fairqueue/client';
+const room = createWaitingRoom({ baseUrl: 'http://127.0.0.1:1', eventId: 'e', storage: memoryStorage(), WebSocket: null });
+export async function g(): Promise<[AccessGrant, WaitingRoomState]> {
+  const unsubscribe = room.subscribe((event) => {
+    if (event.type === 'state') void event.state.estimatedWaitSeconds;
+  });
+  await room.join({ userId: 'u' });
+  const grant = await room.claim();
+  const seconds: number = grant.expiresAt;
+  await room.complete();
+  unsubscribe();
+  room.close();
+  return [{ ...grant, expiresAt: seconds }, room.state];
+}
+`;
+
 // Compiled by this repo's TypeScript against the installed declarations, as a consumer would.
 const TYPED = `
 import { checkAccess, createAccessVerifier, type AccessClaims, type SessionClaims } from 'fairqueue/verifier';
@@ -93,6 +157,8 @@ describe('the fairqueue package, installed from its tarball', () => {
     expect(paths.filter((p) => !p.startsWith('dist/')).sort()).toEqual(['README.md', 'package.json']);
     expect(paths).toContain('dist/shared/verifier/index.js');
     expect(paths).toContain('dist/shared/verifier/index.d.ts');
+    expect(paths).toContain('dist/shared/client/index.js');
+    expect(paths).toContain('dist/shared/client/index.d.ts');
     expect(paths.some((p) => p.endsWith('.ts') && !p.endsWith('.d.ts'))).toBe(false);
 
     rmSync(scratch, { recursive: true, force: true });
@@ -102,11 +168,15 @@ describe('the fairqueue package, installed from its tarball', () => {
       join(scratch, 'package.json'),
       JSON.stringify({ name: 'scratch', private: true, type: 'module' }),
     );
-    await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', tarball, 'express@5'], {
-      cwd: scratch,
-      env: childEnv(),
-      maxBuffer: 16 * 1024 * 1024,
-    });
+    await run(
+      'npm',
+      ['install', '--prefer-offline', '--no-audit', '--no-fund', tarball, 'express@5', 'ws@8'],
+      {
+        cwd: scratch,
+        env: childEnv(),
+        maxBuffer: 16 * 1024 * 1024,
+      },
+    );
 
     app = await startTestApp();
     const put = await call(app, 'PUT', `/v1/admin/events/${EVENT}`, { admin: true, body: { capacity: 5 } });
@@ -143,6 +213,10 @@ describe('the fairqueue package, installed from its tarball', () => {
     expect(installed.exports['./verifier']).toEqual({
       types: './dist/shared/verifier/index.d.ts',
       default: './dist/shared/verifier/index.js',
+    });
+    expect(installed.exports['./client']).toEqual({
+      types: './dist/shared/client/index.d.ts',
+      default: './dist/shared/client/index.js',
     });
     for (const peer of ['express', 'fastify', '@middy/core']) {
       expect(installed.peerDependenciesMeta[peer]).toEqual({ optional: true });
@@ -231,4 +305,80 @@ describe('the fairqueue package, installed from its tarball', () => {
     const ended = await call({ url: backend }, 'GET', '/online?cache=0', { token: access });
     expect(ended.body).toEqual({ outcome: 'session_ended', name: 'SessionEndedError' });
   });
+
+  test('the client declarations type-check with the ES library alone (no DOM, no Node types)', async () => {
+    writeFileSync(join(scratch, 'typed-client.ts'), TYPED_CLIENT);
+    const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
+    writeFileSync(
+      join(scratch, 'tsconfig.client.json'),
+      JSON.stringify({
+        compilerOptions: {
+          strict: true,
+          noEmit: true,
+          module: 'nodenext',
+          moduleResolution: 'nodenext',
+          target: 'es2022',
+          lib: ['es2023'],
+          types: [],
+        },
+        files: ['typed-client.ts'],
+      }),
+    );
+    const checked = await run(process.execPath, [tsc, '-p', 'tsconfig.client.json'], { cwd: scratch }).catch(
+      (error: { stdout: string }) => ({ stdout: error.stdout }),
+    );
+    expect(checked.stdout).toBe('');
+  });
+
+  test('createWaitingRoom in plain Node: join → admitted (the admitter ticks) → claim → complete, over a ws WebSocket', async () => {
+    writeFileSync(join(scratch, 'fan.mjs'), FAN);
+    const fan = spawn(process.execPath, ['fan.mjs'], {
+      cwd: scratch,
+      env: { ...childEnv(), FQ_BASE_URL: app.url, FQ_EVENT: EVENT },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const steps: Record<string, unknown>[] = [];
+    const lines = createInterface({ input: fan.stdout as NodeJS.ReadableStream });
+    lines.on('line', (line) => steps.push(JSON.parse(line)));
+    const exited = once(fan, 'exit');
+    const reached = (step: string) => steps.some((s) => s.step === step);
+    let exitCode: number | null = null;
+    void exited.then(([code]) => {
+      exitCode = code as number;
+    });
+    // Wait for the place to be live (or the fan to give up), then tick until it hears it is admitted.
+    const deadline = Date.now() + 60_000;
+    while (!reached('live') && exitCode === null && Date.now() < deadline) await sleep(100);
+    while (!reached('admitted') && exitCode === null && Date.now() < deadline) {
+      await app.tick();
+      await sleep(250);
+    }
+    const [code] = await exited;
+    expect({ code, errors: steps.filter((s) => s.step === 'error') }).toEqual({ code: 0, errors: [] });
+    const by = (step: string) => steps.find((s) => s.step === step);
+    expect(steps.map((s) => s.step)).toEqual(['joined', 'live', 'admitted', 'claimed', 'completed']);
+    expect(by('joined')).toMatchObject({ status: 'waiting', position: expect.any(Number) });
+    expect(by('admitted')).toMatchObject({ status: 'admitted', claimBy: expect.any(Number) });
+    const grant = (by('claimed') as { grant: { accessToken: string; sessionId: string; expiresAt: number } })
+      .grant;
+    expect(grant).toEqual({
+      accessToken: expect.any(String),
+      sessionId: expect.any(String),
+      expiresAt: expect.any(Number),
+    });
+    expect(claimsOf(grant.accessToken)).toMatchObject({ sub: 'carol', sid: grant.sessionId });
+    expect(by('completed')).toEqual({
+      step: 'completed',
+      status: 'completed',
+      access: null,
+      connection: 'idle',
+    });
+    // The waiting room agrees: the session ended.
+    const ended = await call(app, 'GET', `/v1/events/${EVENT}/access`, { token: grant.accessToken });
+    expect(ended.status).toBe(410);
+  }, 90_000);
 });
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
