@@ -80,7 +80,17 @@ export type WaitingRoomEvent =
 
 export type WaitingRoomListener = (event: WaitingRoomEvent) => void;
 
-/** A request the waiting room refused or that did not reach it. */
+/**
+ * A request the waiting room refused or that did not reach it.
+ *
+ * @example
+ * try {
+ *   await room.claim();
+ * } catch (error) {
+ *   if (error instanceof WaitingRoomError && error.code === 'not_admitted') showStillWaiting();
+ *   else throw error;
+ * }
+ */
 export class WaitingRoomError extends Error {
   override readonly name = 'WaitingRoomError';
   /** The contract's error code (`not_admitted`, `invalid_token` …), `network_error` or `unexpected_response`. */
@@ -95,16 +105,66 @@ export class WaitingRoomError extends Error {
   }
 }
 
+/** A fan's place in one event's waiting room (`createWaitingRoom`). */
 export interface WaitingRoom {
-  /** The place as shown now (the wait counts down between updates: read it when you render). */
+  /**
+   * The place as shown now (the wait counts down between updates: read it when you render).
+   *
+   * @example
+   * const { status, position, ahead, estimatedWaitSeconds, eventState, claimBy } = room.state;
+   */
   readonly state: WaitingRoomState;
-  /** Settles once a stored place has been restored (and is being followed) or found absent. */
+  /**
+   * Settles once a stored place has been restored (and is being followed) or found absent.
+   *
+   * @example
+   * await room.ready;
+   * if (room.state.position === null) await room.join();
+   */
   readonly ready: Promise<void>;
+  /**
+   * Takes a place (a place already held is kept) and starts following it.
+   *
+   * @example
+   * const { position, ahead } = await room.join({ userId: 'alice' });
+   */
   join(options?: { userId?: string }): Promise<WaitingRoomState>;
+  /**
+   * Claims an admitted place: the session's access token, for the protected backend.
+   *
+   * @example
+   * const { accessToken, expiresAt, sessionId } = await room.claim();
+   */
   claim(): Promise<AccessGrant>;
+  /**
+   * Ends the claimed session (the purchase is done): its access token stops working online.
+   *
+   * @example
+   * await room.complete();
+   */
   complete(): Promise<void>;
+  /**
+   * Gives the place up for good and forgets it.
+   *
+   * @example
+   * await room.leave(); // room.state.status === 'left'
+   */
   leave(): Promise<void>;
+  /**
+   * Stops every timer and the socket (the stored place stays, for the next `createWaitingRoom`).
+   *
+   * @example
+   * room.close();
+   */
   close(): void;
+  /**
+   * Calls `listener` on every change; answers the function that stops it.
+   *
+   * @example
+   * const unsubscribe = room.subscribe((event) => {
+   *   if (event.type === 'state') render(event.state);
+   * });
+   */
   subscribe(listener: WaitingRoomListener): () => void;
 }
 
