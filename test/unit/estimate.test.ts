@@ -284,8 +284,10 @@ describe('cold-start wait estimate', () => {
           if (rate === null) throw new Error('a steady sale has a rate');
           const ahead = 50 * capacity;
           const estimate = waitEstimate({ event: record, ahead, nowSec: lastTick, tickSeconds: T }) ?? 0;
-          // The observed rate itself jitters by a tick's admissions over its 30-tick window.
-          expect(Math.abs(estimate - ahead / rate) / (ahead / rate)).toBeLessThan(0.1);
+          // The observed rate itself jitters by a tick's admissions over its 30-tick window, and
+          // whole places a tick round it: 10 % was once just passed (capacity 973, hold 656 s,
+          // 5 s ticks: 10.04 %, also on the code before; fast-check seeds each run anew).
+          expect(Math.abs(estimate - ahead / rate) / (ahead / rate)).toBeLessThan(0.12);
         },
       ),
       { numRuns: 30 },
