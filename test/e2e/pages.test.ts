@@ -382,12 +382,16 @@ describe('waiting room page', () => {
     fan.on('response', (response) => {
       if (new URL(response.url()).pathname === `/v1/events/${eventId}`) documents++;
     });
-    for (let i = 0; i < 9 && documents === 0; i++) {
+    // A read the page made before the clock stood still (the join's, its answer late on a busy
+    // machine) does not count: only one made while the test runs the clock says when the next is.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const before = documents;
+    for (let i = 0; i < 9 && documents === before; i++) {
       await run(1);
       // The read's answer arrives in real time, the page's clock standing still meanwhile.
-      if (documents === 0) await new Promise((resolve) => setTimeout(resolve, 300));
+      if (documents === before) await new Promise((resolve) => setTimeout(resolve, 300));
     }
-    expect(documents).toBeGreaterThanOrEqual(1);
+    expect(documents).toBeGreaterThan(before);
     // Each reading after the same run of time: the page renders on its own timer, every 250 ms.
     await fan.clock.runFor(1000);
     const waits: number[] = [await shownWait(fan)];
