@@ -8,39 +8,32 @@
  * expected state (expect.poll) rather than sleeping. Screenshots go to FQ_SCREENSHOT_DIR
  * when set, else to a temp dir removed afterwards.
  */
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import type { LocalApp } from '#local/app';
-import { launchBrowser, textOf } from '../support/browser.ts';
+import { launchBrowser, screenshotDir, seriousAxeViolations, textOf } from '../support/browser.ts';
 import { TestClock } from '../support/clock.ts';
 import { call, startTestApp, TEST_ADMIN_TOKEN } from '../support/local-app.ts';
 
 /** Long enough for a page poll (every 2 s) plus a slow machine; never a timing assertion. */
 const WAIT = { timeout: 15_000, interval: 100 };
-const AXE_PATH = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
 
 let app: LocalApp;
 let browser: Browser;
-let shotDir: string;
-const keepShots = Boolean(process.env.FQ_SCREENSHOT_DIR);
+const shots = screenshotDir('admin');
 const clock = new TestClock();
 const pageErrors: string[] = [];
 
 beforeAll(async () => {
   app = await startTestApp({ overrides: { now: clock.now } });
   browser = await launchBrowser();
-  shotDir = process.env.FQ_SCREENSHOT_DIR ?? mkdtempSync(join(tmpdir(), 'fq-admin-'));
-  mkdirSync(shotDir, { recursive: true });
 });
 
 afterAll(async () => {
   await browser?.close();
   await app?.close();
-  if (shotDir && !keepShots) rmSync(shotDir, { recursive: true, force: true });
+  shots.remove();
 });
 
 async function open(width: number): Promise<Page> {
@@ -82,17 +75,6 @@ async function chartData(page: Page, key: string): Promise<(number | null)[][]> 
 const lastOf = async (page: Page, key: string, series = 1) => (await chartData(page, key))[series]?.at(-1);
 const canvasOf = async (page: Page, key: string) =>
   String(await page.evaluate(`document.querySelector('#chart-${key} canvas').toDataURL()`));
-
-/** axe-core on the page as it stands: serious and critical violations, by rule. */
-async function axeViolations(page: Page): Promise<string[]> {
-  await page.addScriptTag({ path: AXE_PATH });
-  const results = (await page.evaluate('axe.run(document)')) as {
-    violations: { id: string; impact: string; nodes: unknown[] }[];
-  };
-  return results.violations
-    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
-    .map((v) => `${v.id} (${v.impact}, ${v.nodes.length} nodes)`);
-}
 
 function row(page: Page, eventId: string): Locator {
   return page.locator(`#events tr[data-event-id="${eventId}"]`);
@@ -144,8 +126,8 @@ test('lists and creates events, edits settings, pauses/resumes/closes with confi
   expect(queueSeries).toContain(5);
   expect(await canvasOf(page, 'queue')).not.toBe(queueBefore);
   await text(page.locator('#c-queue-now')).toBe('Now: Waiting: 3');
-  await page.screenshot({ path: join(shotDir, 'admin-desktop.png'), fullPage: true });
-  expect(await axeViolations(page)).toEqual([]);
+  await page.screenshot({ path: join(shots.path, 'admin-desktop.png'), fullPage: true });
+  expect(await seriousAxeViolations(page)).toEqual([]);
 
   // Settings: capacity (and a window, and the expected purchase time) saved through the page.
   await page.locator('#config-form').getByLabel('Capacity').fill('4');
@@ -219,8 +201,8 @@ test('works at 360 px: no sideways scrolling, charts drawn, no serious accessibi
   expect(width).toBeLessThanOrEqual(360);
   const chartWidth = (await page.locator('#chart-queue canvas').boundingBox())?.width ?? Infinity;
   expect(chartWidth).toBeLessThanOrEqual(360);
-  await page.screenshot({ path: join(shotDir, 'admin-360.png'), fullPage: true });
-  expect(await axeViolations(page)).toEqual([]);
+  await page.screenshot({ path: join(shots.path, 'admin-360.png'), fullPage: true });
+  expect(await seriousAxeViolations(page)).toEqual([]);
   await page.context().close();
   expect(pageErrors.splice(0)).toEqual([]);
 });

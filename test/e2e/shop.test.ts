@@ -3,25 +3,20 @@
  * Chromium on a phone and a desktop viewport (join → admitted → claim → shop → buy, which
  * ends the session), and the shop's API refusing what it must.
  */
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Browser, Locator, Page } from 'playwright-core';
+import type { Browser, Locator } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { LocalApp } from '#local/app';
-import { launchBrowser, textOf } from '../support/browser.ts';
+import { launchBrowser, screenshotDir, seriousAxeViolations, textOf } from '../support/browser.ts';
 import { TestClock } from '../support/clock.ts';
 import { call, startTestApp } from '../support/local-app.ts';
 
 /** Long enough for a page poll plus a slow machine; never a timing assertion. */
 const WAIT = { timeout: 15_000, interval: 100 };
-const AXE_PATH = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
 
 let app: LocalApp;
 let browser: Browser;
-let shotDir: string;
-const keepShots = Boolean(process.env.FQ_SCREENSHOT_DIR);
+const shots = screenshotDir('shop');
 // The shop page compares the session's end with the browser's clock: the server's runs from now.
 const clock = new TestClock(Date.now());
 const pageErrors: string[] = [];
@@ -29,14 +24,12 @@ const pageErrors: string[] = [];
 beforeAll(async () => {
   app = await startTestApp({ overrides: { now: clock.now } });
   browser = await launchBrowser();
-  shotDir = process.env.FQ_SCREENSHOT_DIR ?? mkdtempSync(join(tmpdir(), 'fq-shop-'));
-  mkdirSync(shotDir, { recursive: true });
 });
 
 afterAll(async () => {
   await browser?.close();
   await app?.close();
-  if (shotDir && !keepShots) rmSync(shotDir, { recursive: true, force: true });
+  shots.remove();
 });
 
 const text = (locator: Locator) => expect.poll(() => textOf(locator), WAIT);
@@ -50,16 +43,6 @@ async function putEvent(eventId: string) {
 async function tick() {
   clock.advance(2);
   await app.tick();
-}
-
-async function seriousViolations(page: Page): Promise<string[]> {
-  await page.addScriptTag({ path: AXE_PATH });
-  const results = (await page.evaluate('axe.run(document)')) as {
-    violations: { id: string; impact: string; nodes: unknown[] }[];
-  };
-  return results.violations
-    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
-    .map((v) => `${v.id} (${v.impact}, ${v.nodes.length} nodes)`);
 }
 
 /** A joined, admitted, claimed fan over the API: its position and access tokens. */
@@ -104,14 +87,14 @@ describe('demo shop', () => {
       await page.waitForURL(`**/shop?event=${eventId}`);
       await text(page.locator('#countdown')).toMatch(/^\d+:\d\d$/);
       expect(await page.locator('#buy').isEnabled()).toBe(true);
-      expect(await seriousViolations(page)).toEqual([]);
-      await page.screenshot({ path: join(shotDir, `shop-${name}.png`), fullPage: true });
+      expect(await seriousAxeViolations(page)).toEqual([]);
+      await page.screenshot({ path: join(shots.path, `shop-${name}.png`), fullPage: true });
 
       await page.getByLabel('How many').first().selectOption('2');
       await page.locator('#buy').click();
       await text(page.locator('#receipt-text')).toMatch(/^Order [0-9a-f]{8}: 2 tickets, \$130\.$/);
-      expect(await seriousViolations(page)).toEqual([]);
-      await page.screenshot({ path: join(shotDir, `shop-${name}-done.png`), fullPage: true });
+      expect(await seriousAxeViolations(page)).toEqual([]);
+      await page.screenshot({ path: join(shots.path, `shop-${name}-done.png`), fullPage: true });
 
       // The backend ended the session: the place is completed, and its access token is over.
       const status = await call(app, 'GET', `/v1/events/${eventId}/status`, { token: stored?.token });
