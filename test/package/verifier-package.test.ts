@@ -37,6 +37,36 @@ function childEnv(): NodeJS.ProcessEnv {
   return env;
 }
 
+/**
+ * Type-checks `source` as the file `name` of the project in `dir` against the installed package
+ * (strict, NodeNext through the exports map, no `@types` at all, only the `lib` given);
+ * what tsc printed, '' when it is clean.
+ */
+async function typeCheck(dir: string, name: string, source: string, lib: readonly string[]): Promise<string> {
+  writeFileSync(join(dir, name), source);
+  const config = `tsconfig.${name}.json`;
+  writeFileSync(
+    join(dir, config),
+    JSON.stringify({
+      compilerOptions: {
+        strict: true,
+        noEmit: true,
+        module: 'nodenext',
+        moduleResolution: 'nodenext',
+        target: 'es2022',
+        lib,
+        types: [],
+      },
+      files: [name],
+    }),
+  );
+  const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
+  const checked = await run(process.execPath, [tsc, '-p', config], { cwd: dir }).catch(
+    (error: { stdout: string }) => ({ stdout: error.stdout }),
+  );
+  return checked.stdout;
+}
+
 // The scratch project's backend: no import from this repo, only the installed package.
 const SERVER = `
 import express from 'express';
@@ -224,28 +254,8 @@ describe('the fairqueue package, installed from its tarball', () => {
   });
 
   test('its declarations type-check in a consumer project (NodeNext resolution, through the exports map)', async () => {
-    writeFileSync(join(scratch, 'typed.ts'), TYPED);
-    const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
     // No @types/node in the scratch project: `fetch`, `Response` and `URL` come from the DOM lib.
-    writeFileSync(
-      join(scratch, 'tsconfig.json'),
-      JSON.stringify({
-        compilerOptions: {
-          strict: true,
-          noEmit: true,
-          module: 'nodenext',
-          moduleResolution: 'nodenext',
-          target: 'es2022',
-          lib: ['es2023', 'dom'],
-          types: [],
-        },
-        files: ['typed.ts'],
-      }),
-    );
-    const checked = await run(process.execPath, [tsc, '-p', 'tsconfig.json'], { cwd: scratch }).catch(
-      (error: { stdout: string }) => ({ stdout: error.stdout }),
-    );
-    expect(checked.stdout).toBe('');
+    expect(await typeCheck(scratch, 'typed.ts', TYPED, ['es2023', 'dom'])).toBe('');
   });
 
   test('expressAccess accepts the access token and answers 401 to a position token and to a forgery', async () => {
@@ -307,27 +317,7 @@ describe('the fairqueue package, installed from its tarball', () => {
   });
 
   test('the client declarations type-check with the ES library alone (no DOM, no Node types)', async () => {
-    writeFileSync(join(scratch, 'typed-client.ts'), TYPED_CLIENT);
-    const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
-    writeFileSync(
-      join(scratch, 'tsconfig.client.json'),
-      JSON.stringify({
-        compilerOptions: {
-          strict: true,
-          noEmit: true,
-          module: 'nodenext',
-          moduleResolution: 'nodenext',
-          target: 'es2022',
-          lib: ['es2023'],
-          types: [],
-        },
-        files: ['typed-client.ts'],
-      }),
-    );
-    const checked = await run(process.execPath, [tsc, '-p', 'tsconfig.client.json'], { cwd: scratch }).catch(
-      (error: { stdout: string }) => ({ stdout: error.stdout }),
-    );
-    expect(checked.stdout).toBe('');
+    expect(await typeCheck(scratch, 'typed-client.ts', TYPED_CLIENT, ['es2023'])).toBe('');
   });
 
   test('createWaitingRoom in plain Node: join → admitted (the admitter ticks) → claim → complete, over a ws WebSocket', async () => {
