@@ -1,8 +1,8 @@
-import { App, Validations } from 'aws-cdk-lib';
+import { App, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import { PriceClass } from 'aws-cdk-lib/aws-cloudfront';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { FairqueueStack } from './fairqueue-stack.ts';
-import type { FairqueueWaitingRoomProps } from './waiting-room.ts';
+import type { FairQueueProps } from './waiting-room.ts';
 
 /**
  * Context keys (cdk.json or `cdk deploy -c key=value`):
@@ -16,6 +16,9 @@ import type { FairqueueWaitingRoomProps } from './waiting-room.ts';
  * - `fairqueue:cloudFront`             `false` for no CloudFront distribution in front of the HTTP API, default `true`
  * - `fairqueue:cloudFrontPriceClass`   `PriceClass_100`, `PriceClass_200` or `PriceClass_All` (default)
  * - `fairqueue:cloudFrontWebAclId`     ARN of a WAF web ACL (scope CLOUDFRONT, us-east-1) for the distribution
+ * - `fairqueue:domainNames`            your host names for the distribution (comma-separated or JSON array),
+ *                                      with `fairqueue:certificateArn`, an ACM certificate in us-east-1 covering them
+ * - `fairqueue:removalPolicy`          `retain` (default) or `destroy`: what deleting the stack does to the queue table
  * - `fairqueue:webSocketRateLimit`, `fairqueue:webSocketBurstLimit`  WebSocket stage throttle
  * - `fairqueue:webSocketAccessLogs`    `true` to log WebSocket access (needs the account's API Gateway
  *                                      CloudWatch Logs role), default `false`
@@ -76,7 +79,7 @@ function list(key: string): string[] | undefined {
     .filter((item) => item !== '');
 }
 
-function identity(): FairqueueWaitingRoomProps['identity'] {
+function identity(): FairQueueProps['identity'] {
   const issuer = text('identityIssuer');
   const jwksUrl = text('identityJwksUrl');
   const audience = text('identityAudience');
@@ -89,7 +92,7 @@ function identity(): FairqueueWaitingRoomProps['identity'] {
   return { issuer, jwksUrl, audience };
 }
 
-function cloudFront(): FairqueueWaitingRoomProps['cloudFront'] {
+function cloudFront(): FairQueueProps['cloudFront'] {
   const on = flag('cloudFront');
   const priceClassText = text('cloudFrontPriceClass');
   const webAclId = text('cloudFrontWebAclId');
@@ -136,6 +139,15 @@ if (alarmEmail !== undefined && alarmTopicArn !== undefined) {
   throw new Error('context fairqueue:alarmEmail and fairqueue:alarmTopicArn are alternatives: set one');
 }
 const metricsNamespace = text('metricsNamespace');
+const domainNames = list('domainNames');
+const certificateArn = text('certificateArn');
+if ((domainNames === undefined) !== (certificateArn === undefined)) {
+  throw new Error('context fairqueue:domainNames and fairqueue:certificateArn must be set together');
+}
+const removalPolicyText = text('removalPolicy');
+if (removalPolicyText !== undefined && removalPolicyText !== 'retain' && removalPolicyText !== 'destroy') {
+  throw new Error(`context fairqueue:removalPolicy must be retain or destroy, got "${removalPolicyText}"`);
+}
 const reservedConcurrencyOn = flag('reservedConcurrency');
 const reservedAdmitter = count('admitterReservedConcurrency');
 const reservedFanout = count('fanoutReservedConcurrency');
@@ -146,6 +158,8 @@ new FairqueueStack(app, text('stackName') ?? 'Fairqueue', {
   description: 'fairqueue: serverless virtual waiting room',
   ...(alarmEmail !== undefined && { alarms: { email: alarmEmail } }),
   ...(alarmTopicArn !== undefined && { alarms: { topicArn: alarmTopicArn } }),
+  ...(domainNames !== undefined &&
+    certificateArn !== undefined && { domain: { names: domainNames, certificateArn } }),
   waitingRoom: {
     ...(issuer !== undefined && { issuer }),
     ...(identityProps !== undefined && { identity: identityProps }),
@@ -171,6 +185,9 @@ new FairqueueStack(app, text('stackName') ?? 'Fairqueue', {
     ...(statusRequestsPerSecond !== undefined && { statusRequestsPerSecond }),
     ...(nearHorizonSeconds !== undefined && { nearHorizonSeconds }),
     ...(metricsNamespace !== undefined && { metricsNamespace }),
+    ...(removalPolicyText !== undefined && {
+      removalPolicy: removalPolicyText === 'destroy' ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN,
+    }),
     ...(reservedConcurrencyOn === false
       ? { reservedConcurrency: false as const }
       : {

@@ -1,5 +1,6 @@
 import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import type { HttpApi } from 'aws-cdk-lib/aws-apigatewayv2';
+import type { ICertificate } from 'aws-cdk-lib/aws-certificatemanager';
 import {
   AllowedMethods,
   type BehaviorOptions,
@@ -18,6 +19,7 @@ import {
   OriginSslPolicy,
   PriceClass,
   ResponseHeadersPolicy,
+  SecurityPolicyProtocol,
   ViewerProtocolPolicy,
 } from 'aws-cdk-lib/aws-cloudfront';
 import { HttpOrigin } from 'aws-cdk-lib/aws-cloudfront-origins';
@@ -26,7 +28,16 @@ import { Construct } from 'constructs';
 import { EDGE_SECRET_HEADER, VIEWER_ADDRESS_HEADER } from '#http/edge';
 import { ROUTES, type RouteDef } from '#http/routes';
 
-/** The CloudFront distribution in front of the HTTP API (decision 0011). */
+/**
+ * The CloudFront distribution in front of the HTTP API (decision 0011).
+ *
+ * @example
+ * ```ts
+ * import { PriceClass } from 'aws-cdk-lib/aws-cloudfront';
+ *
+ * new FairQueue(stack, 'Queue', { cloudFront: { priceClass: PriceClass.PRICE_CLASS_100 } });
+ * ```
+ */
 export interface EdgeOptions {
   /** Which edge locations serve fans (and what a request costs there). @default PriceClass.PRICE_CLASS_ALL */
   readonly priceClass?: PriceClass;
@@ -35,6 +46,32 @@ export interface EdgeOptions {
    * distribution, e.g. bot control for a big on-sale. @default - none
    */
   readonly webAclId?: string;
+  /**
+   * Serve fans and backends on your own host names instead of `{id}.cloudfront.net`: the
+   * distribution answers for `names` with `certificate` (an ACM certificate in us-east-1
+   * covering every name), and `apiUrl`/`jwksUrl` use the first name. Point each name's DNS
+   * (a CNAME, or a Route 53 alias) at the distribution's domain name. @default - the
+   * distribution's own domain
+   */
+  readonly domain?: EdgeDomain;
+}
+
+/**
+ * Your host names for the distribution; see `EdgeOptions.domain`.
+ *
+ * @example
+ * ```ts
+ * import { Certificate } from 'aws-cdk-lib/aws-certificatemanager';
+ *
+ * const certificate = Certificate.fromCertificateArn(stack, 'Cert', certificateArnInUsEast1);
+ * new FairQueue(stack, 'Queue', { cloudFront: { domain: { names: ['queue.example.com'], certificate } } });
+ * ```
+ */
+export interface EdgeDomain {
+  /** At least one, e.g. `['queue.example.com']`; the first is the one handed to clients. */
+  readonly names: readonly string[];
+  /** ACM certificate in us-east-1 (CloudFront's region) covering every name. */
+  readonly certificate: ICertificate;
 }
 
 export interface FairqueueEdgeProps extends EdgeOptions {
@@ -119,7 +156,9 @@ export const JWKS_MAX_TTL = Duration.days(1);
  */
 export class FairqueueEdge extends Construct {
   readonly distribution: Distribution;
-  /** `https://{id}.cloudfront.net/`. */
+  /** The host clients use: the first `domain` name, or `{id}.cloudfront.net`. */
+  readonly host: string;
+  /** `https://{host}/`. */
   readonly url: string;
   /**
    * The secret the distribution adds to every request it sends to the API (header
@@ -130,6 +169,10 @@ export class FairqueueEdge extends Construct {
   constructor(scope: Construct, id: string, props: FairqueueEdgeProps) {
     super(scope, id);
     checkRoutes(ROUTES);
+    const names = props.domain?.names ?? [];
+    if (props.domain && names.length === 0) {
+      throw new Error('cloudFront.domain.names must hold at least one host name');
+    }
     const stack = Stack.of(this);
     // Policy names are unique per account, across regions: the same stack in two regions must not clash.
     const policyName = (id: string) => `${stack.stackName}-${id}-${stack.region}`;
@@ -247,6 +290,11 @@ export class FairqueueEdge extends Construct {
       priceClass: props.priceClass ?? PriceClass.PRICE_CLASS_ALL,
       httpVersion: HttpVersion.HTTP2_AND_3,
       ...(props.webAclId !== undefined && { webAclId: props.webAclId }),
+      ...(props.domain && {
+        domainNames: [...names],
+        certificate: props.domain.certificate,
+        minimumProtocolVersion: SecurityPolicyProtocol.TLS_V1_2_2021,
+      }),
       defaultBehavior: passThrough,
       additionalBehaviors: Object.fromEntries(
         EDGE_BEHAVIOURS.map(({ pathPattern, kind }) => [pathPattern, behaviours[kind]]),
@@ -257,7 +305,8 @@ export class FairqueueEdge extends Construct {
       // origin the document's requests.
       errorResponses: [500, 502, 503, 504].map((httpStatus) => ({ httpStatus, ttl: Duration.seconds(1) })),
     });
-    this.url = `https://${this.distribution.distributionDomainName}/`;
+    this.host = names[0] ?? this.distribution.distributionDomainName;
+    this.url = `https://${this.host}/`;
 
     Validations.of(this.distribution).acknowledge(
       {
@@ -270,12 +319,14 @@ export class FairqueueEdge extends Construct {
         reason:
           'Standard logs need an ACL-enabled S3 bucket; the API Gateway access log already records every request that reaches the API, and CloudFront metrics count the rest.',
       },
-      {
+    );
+    if (!props.domain) {
+      Validations.of(this.distribution).acknowledge({
         id: 'AwsSolutions-CFR4',
         reason:
-          'The default *.cloudfront.net certificate cannot pin a minimum TLS version; the API Gateway URL it fronts has the same default.',
-      },
-    );
+          'The default *.cloudfront.net certificate cannot pin a minimum TLS version (with a domain of its own, the distribution requires TLS 1.2); the API Gateway URL it fronts has the same default.',
+      });
+    }
     if (props.webAclId === undefined) {
       Validations.of(this.distribution).acknowledge({
         id: 'AwsSolutions-CFR2',

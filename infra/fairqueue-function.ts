@@ -1,25 +1,64 @@
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { AssetHashType, Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
-import { Architecture, Runtime } from 'aws-cdk-lib/aws-lambda';
 import {
-  LogLevel,
-  NodejsFunction,
-  type NodejsFunctionProps,
-  OutputFormat,
-} from 'aws-cdk-lib/aws-lambda-nodejs';
+  Architecture,
+  Code,
+  type FunctionProps,
+  Function as LambdaFunction,
+  Runtime,
+} from 'aws-cdk-lib/aws-lambda';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
-import { keys } from '#adapters/dynamo-table';
+import { keys } from '#adapters/table-keys';
+import { HANDLER_FILE, handlerBuildOptions, SOURCE_ROOT } from './lambda-bundle.ts';
 
-/** Repository root: esbuild resolves `#domain/*` aliases and the lock file from here. */
-export const PROJECT_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+/**
+ * The ready bundles of the published package: `dist/lambda/{name}/` beside `dist/infra/`,
+ * where this module lives once built. In the repository (`infra/`) the directory does not
+ * exist and handlers are bundled from source instead.
+ */
+const PREBUILT_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'lambda');
+
+/**
+ * The code of handler `name`: the package's ready bundle when there is one, otherwise an
+ * asset bundled from `functions/{name}.ts` with esbuild at synth time (skipped, like every
+ * bundling, for stacks outside `aws:cdk:bundling-stacks`).
+ */
+export function handlerCode(name: string): Code {
+  const prebuilt = join(PREBUILT_DIR, name);
+  if (existsSync(join(prebuilt, HANDLER_FILE))) return Code.fromAsset(prebuilt);
+  if (!existsSync(join(SOURCE_ROOT, 'functions', `${name}.ts`))) {
+    throw new Error(`fairqueue has no handler "${name}": neither ${prebuilt} nor functions/${name}.ts`);
+  }
+  return Code.fromAsset(SOURCE_ROOT, {
+    // Hash the bundle, not the repository: the same code gives the same asset.
+    assetHashType: AssetHashType.OUTPUT,
+    bundling: {
+      // Only used if local bundling fails, which it does not where esbuild is installed.
+      image: Runtime.NODEJS_22_X.bundlingImage,
+      // CDK caches bundles by source path and options, and cannot see inside `local`: the
+      // handler's name must be in the options, or every handler would get the first bundle.
+      environment: { FAIRQUEUE_HANDLER: name },
+      local: {
+        tryBundle(outputDir: string): boolean {
+          // Loaded here, not at the top: the packaged construct never bundles.
+          const { buildSync } = createRequire(import.meta.url)('esbuild') as typeof import('esbuild');
+          buildSync(handlerBuildOptions(SOURCE_ROOT, name, outputDir));
+          return true;
+        },
+      },
+    },
+  });
+}
 
 export interface FairqueueFunctionProps
-  extends Omit<NodejsFunctionProps, 'entry' | 'handler' | 'runtime' | 'architecture' | 'logGroup'> {
+  extends Omit<FunctionProps, 'code' | 'handler' | 'runtime' | 'architecture' | 'logGroup'> {
   /** File under `functions/` without `.ts`; it must export `handler`. */
   readonly name: string;
   /** @default RetentionDays.ONE_MONTH */
@@ -31,9 +70,9 @@ export interface FairqueueFunctionProps
  * source maps, an explicit log group with retention. Every handler gets the same
  * defaults so a difference between two functions is always a deliberate prop.
  */
-export class FairqueueFunction extends NodejsFunction {
+export class FairqueueFunction extends LambdaFunction {
   constructor(scope: Construct, id: string, props: FairqueueFunctionProps) {
-    const { name, logRetention, bundling, environment, ...rest } = props;
+    const { name, logRetention, environment, ...rest } = props;
     // The log group is created up front (not on first invocation by Lambda) so
     // retention applies from day one and the group is owned by the stack.
     const logGroup = new LogGroup(scope, `${id}Logs`, {
@@ -46,39 +85,15 @@ export class FairqueueFunction extends NodejsFunction {
       memorySize: 512,
       timeout: Duration.seconds(10),
       ...rest,
-      entry: join(PROJECT_ROOT, 'functions', `${name}.ts`),
-      handler: 'handler',
+      code: handlerCode(name),
+      handler: 'index.handler',
       runtime: Runtime.NODEJS_22_X,
       architecture: Architecture.ARM_64,
       logGroup,
-      projectRoot: PROJECT_ROOT,
-      depsLockFilePath: join(PROJECT_ROOT, 'package-lock.json'),
       environment: {
         // Without this flag Node ignores the .map files and stack traces point into minified code.
         NODE_OPTIONS: '--enable-source-maps',
         ...environment,
-      },
-      bundling: {
-        format: OutputFormat.ESM,
-        target: 'node22',
-        // Prefer the ESM build of dual packages so tree shaking works.
-        mainFields: ['module', 'main'],
-        minify: true,
-        // Error and class names survive minification, so logs stay readable.
-        keepNames: true,
-        sourceMap: true,
-        // Traces still map to file:line; leaving the sources out keeps the zip small.
-        sourcesContent: false,
-        // Ship the SDK version pinned in package-lock.json rather than whatever the runtime carries.
-        bundleAwsSDK: true,
-        externalModules: [],
-        // CJS dependencies bundled into ESM still call require(); give them one.
-        // The import is aliased so it cannot clash with a bundled `createRequire`.
-        banner:
-          "import { createRequire as __fqCreateRequire } from 'node:module'; const require = __fqCreateRequire(import.meta.url);",
-        // Bundle sizes on every synth are noise; warnings and errors still show.
-        logLevel: LogLevel.WARNING,
-        ...bundling,
       },
     });
     Validations.of(this).acknowledge({
@@ -113,7 +128,7 @@ export interface TableGrant {
  * hands over the name: `readConfig` requires FQ_TABLE whenever FQ_STORE is `dynamodb`,
  * even in a function (jwks) that reads only the public keys.
  */
-export function bindTable(fn: NodejsFunction, table: ITable, grant: TableGrant | null): void {
+export function bindTable(fn: LambdaFunction, table: ITable, grant: TableGrant | null): void {
   fn.addEnvironment('FQ_STORE', 'dynamodb');
   fn.addEnvironment('FQ_TABLE', table.tableName);
   if (grant === null) return;
@@ -147,7 +162,7 @@ export function publicKeysStatement(table: ITable, actions: string[]): PolicySta
  * Lets a function verify tokens and serve the JWKS with the public keys the rotation
  * publishes to the table: GetItem on the KEYRING partition, which no table grant covers.
  */
-export function bindVerificationKeys(fn: NodejsFunction, table: ITable): void {
+export function bindVerificationKeys(fn: LambdaFunction, table: ITable): void {
   fn.addEnvironment('FQ_KEYS', 'aws');
   fn.addToRolePolicy(publicKeysStatement(table, ['dynamodb:GetItem']));
 }
@@ -156,7 +171,7 @@ export function bindVerificationKeys(fn: NodejsFunction, table: ITable): void {
  * Lets a function sign tokens with the private ring in `secret` (read only: only the
  * rotation writes it), and verify them with the public keys like any verifier.
  */
-export function bindSigningKeys(fn: NodejsFunction, secret: ISecret, table: ITable): void {
+export function bindSigningKeys(fn: LambdaFunction, secret: ISecret, table: ITable): void {
   bindVerificationKeys(fn, table);
   fn.addEnvironment('FQ_KEY_SECRET_ID', secret.secretArn);
   secret.grantRead(fn);
@@ -164,7 +179,7 @@ export function bindSigningKeys(fn: NodejsFunction, secret: ISecret, table: ITab
 
 /** Binds what `access` allows; see KeyAccess. */
 export function bindKeys(
-  fn: NodejsFunction,
+  fn: LambdaFunction,
   access: KeyAccess,
   on: { readonly secret: ISecret; readonly table: ITable },
 ): void {

@@ -1,25 +1,58 @@
 import { CfnOutput, Stack, type StackProps, Validations } from 'aws-cdk-lib';
+import { Certificate } from 'aws-cdk-lib/aws-certificatemanager';
 import { type ITopic, Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import type { Construct } from 'constructs';
-import { FairqueueWaitingRoom, type FairqueueWaitingRoomProps } from './waiting-room.ts';
+import { FairQueue, type FairQueueProps } from './waiting-room.ts';
 
+/**
+ * The ready stack's props: the construct's, plus where alarms go.
+ *
+ * @example
+ * ```ts
+ * new FairqueueStack(app, 'Fairqueue', {
+ *   alarms: { email: 'oncall@example.com' },
+ *   waitingRoom: { throttle: { rateLimit: 4000, burstLimit: 8000 } },
+ * });
+ * ```
+ */
 export interface FairqueueStackProps extends StackProps {
-  readonly waitingRoom?: Omit<FairqueueWaitingRoomProps, 'alarmTopic'>;
+  readonly waitingRoom?: Omit<FairQueueProps, 'alarmTopic'>;
   /**
    * Where alarms go: an existing SNS topic (ARN), or a new topic this stack creates with an
    * email subscription (confirm the email AWS sends). @default - no alarm notifications
    */
   readonly alarms?: { readonly topicArn: string } | { readonly email: string };
+  /**
+   * Your host names for the CloudFront distribution, with the ARN of an ACM certificate in
+   * us-east-1 covering them (an existing one: this stack does not validate certificates).
+   * Point their DNS at the `DistributionDomainName` output. Needs CloudFront on.
+   * @default - the distribution's own `*.cloudfront.net` name
+   */
+  readonly domain?: { readonly names: readonly string[]; readonly certificateArn: string };
 }
 
-/** A thin deployable wrapper: the waiting room plus the outputs operators and clients need. */
+/**
+ * A thin deployable wrapper: the waiting room plus the outputs operators and clients need.
+ * This repository's `cdk deploy` deploys exactly this.
+ *
+ * @example
+ * ```ts
+ * import { App } from 'aws-cdk-lib';
+ * import { FairqueueStack } from 'fairqueue/cdk';
+ *
+ * new FairqueueStack(new App(), 'Fairqueue');
+ * ```
+ */
 export class FairqueueStack extends Stack {
-  readonly waitingRoom: FairqueueWaitingRoom;
+  readonly waitingRoom: FairQueue;
 
   constructor(scope: Construct, id: string, props: FairqueueStackProps = {}) {
-    const { waitingRoom, alarms: _alarms, ...stackProps } = props;
+    const { waitingRoom, alarms: _alarms, domain, ...stackProps } = props;
     super(scope, id, stackProps);
+    if (domain && waitingRoom?.cloudFront === false) {
+      throw new Error('a domain is served by the CloudFront distribution: it needs cloudFront on');
+    }
 
     let alarmTopic: ITopic | undefined;
     if (props.alarms && 'topicArn' in props.alarms) {
@@ -39,8 +72,17 @@ export class FairqueueStack extends Stack {
       alarmTopic = topic;
     }
 
-    this.waitingRoom = new FairqueueWaitingRoom(this, 'WaitingRoom', {
+    this.waitingRoom = new FairQueue(this, 'WaitingRoom', {
       ...waitingRoom,
+      ...(domain && {
+        cloudFront: {
+          ...(typeof waitingRoom?.cloudFront === 'object' && waitingRoom.cloudFront),
+          domain: {
+            names: domain.names,
+            certificate: Certificate.fromCertificateArn(this, 'Certificate', domain.certificateArn),
+          },
+        },
+      }),
       ...(alarmTopic && { alarmTopic }),
     });
     if (alarmTopic) {
@@ -66,6 +108,10 @@ export class FairqueueStack extends Stack {
         description:
           'The HTTP API without CloudFront: operators sign the /v1/admin routes (SigV4) for this host',
         value: this.waitingRoom.directApiUrl,
+      });
+      new CfnOutput(this, 'DistributionDomainName', {
+        description: 'Where the DNS of your own host names points (CNAME or alias), when you set a domain',
+        value: edge.distribution.distributionDomainName,
       });
       new CfnOutput(this, 'DistributionId', {
         description: 'CloudFront distribution in front of the HTTP API (its metrics, invalidations)',

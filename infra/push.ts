@@ -1,7 +1,16 @@
 import { ArnFormat, Stack, Token } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 
-/** SNS mobile push. Without any application ARN, push is off and device registration answers 503. */
+/**
+ * SNS mobile push. Without any application ARN, push is off and device registration answers 503.
+ *
+ * @example
+ * ```ts
+ * new FairQueue(stack, 'Queue', {
+ *   push: { fcmApplicationArn: 'arn:aws:sns:eu-west-1:123456789012:app/GCM/tickets' },
+ * });
+ * ```
+ */
 export interface PushProps {
   /** SNS platform application for Firebase Cloud Messaging: `arn:…:sns:{region}:{account}:app/GCM/{name}`. */
   readonly fcmApplicationArn?: string;

@@ -29,7 +29,7 @@ import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { ITopic } from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
-import { partitionPatterns } from '#adapters/dynamo-table';
+import { partitionPatterns } from '#adapters/table-keys';
 import { MAX_WS_SHARDS } from '#app/config';
 import { RETIRED_KEY_RETENTION_SECONDS } from '#domain/keyring';
 import { UPDATE_DEFAULTS } from '#domain/updates';
@@ -48,7 +48,20 @@ import {
 import { FairqueueObservability } from './observability.ts';
 import { type PushProps, type PushSetup, pushSetup } from './push.ts';
 
-/** Identity JWTs from the ticketing platform; when set, `sub` of that token is the user who joins. */
+/**
+ * Identity JWTs from the ticketing platform; when set, `sub` of that token is the user who joins.
+ *
+ * @example
+ * ```ts
+ * new FairQueue(stack, 'Queue', {
+ *   identity: {
+ *     issuer: 'https://id.example.com/',
+ *     jwksUrl: 'https://id.example.com/.well-known/jwks.json',
+ *     audience: 'fairqueue',
+ *   },
+ * });
+ * ```
+ */
 export interface IdentityProviderProps {
   readonly issuer: string;
   readonly jwksUrl: string;
@@ -59,7 +72,24 @@ export interface IdentityProviderProps {
   readonly audience: string;
 }
 
-export interface FairqueueWaitingRoomProps {
+/**
+ * How a {@link FairQueue} is built. Every prop is optional; the defaults suit an on-sale of a
+ * few hundred joins a second (docs/deploy-big-onsales.md sizes bigger ones).
+ *
+ * @example
+ * ```ts
+ * import { RemovalPolicy } from 'aws-cdk-lib';
+ * import { Topic } from 'aws-cdk-lib/aws-sns';
+ *
+ * const props: FairQueueProps = {
+ *   throttle: { rateLimit: 4000, burstLimit: 8000 },
+ *   alarmTopic: new Topic(stack, 'Alarms'),
+ *   removalPolicy: RemovalPolicy.DESTROY, // a test stack
+ * };
+ * new FairQueue(stack, 'Queue', props);
+ * ```
+ */
+export interface FairQueueProps {
   /** `iss` of every token fairqueue signs. @default 'fairqueue' */
   readonly issuer?: string;
   /** @default - the `userId` in the join body is trusted (dev mode) */
@@ -93,6 +123,12 @@ export interface FairqueueWaitingRoomProps {
    * (position TTL, purchase window) plus the 5-minute key cache. @default Duration.days(1)
    */
   readonly retiredKeyRetention?: Duration;
+  /**
+   * What becomes of the queue table (places, sessions, events) when it leaves the stack or the
+   * stack is deleted. `DESTROY` suits test stacks only: positions are promises made to people.
+   * Logs are always destroyed (their retention bounds them anyway). @default RemovalPolicy.RETAIN
+   */
+  readonly removalPolicy?: RemovalPolicy;
   /** Retention of function and access logs. @default RetentionDays.ONE_MONTH */
   readonly logRetention?: RetentionDays;
   /**
@@ -336,8 +372,20 @@ function pascal(name: string): string {
  * its rotation, one Lambda per handler behind an HTTP API built from the shared
  * route table, the scheduled admitter, and the real-time side: a WebSocket API,
  * the fan-out worker and (when configured) the SNS push worker.
+ *
+ * @example
+ * ```ts
+ * import { App, CfnOutput, Stack } from 'aws-cdk-lib';
+ * import { FairQueue } from 'fairqueue/cdk';
+ *
+ * const app = new App();
+ * const stack = new Stack(app, 'Tickets');
+ * const queue = new FairQueue(stack, 'Queue');
+ * new CfnOutput(stack, 'ApiUrl', { value: queue.apiUrl });
+ * new CfnOutput(stack, 'JwksUrl', { value: queue.jwksUrl });
+ * ```
  */
-export class FairqueueWaitingRoom extends Construct {
+export class FairQueue extends Construct {
   readonly table: Table;
   readonly signingKeys: Secret;
   readonly keyRotator: FairqueueFunction;
@@ -366,7 +414,7 @@ export class FairqueueWaitingRoom extends Construct {
   /** The alarms and the dashboard. */
   readonly observability: FairqueueObservability;
 
-  constructor(scope: Construct, id: string, props: FairqueueWaitingRoomProps = {}) {
+  constructor(scope: Construct, id: string, props: FairQueueProps = {}) {
     super(scope, id);
 
     const issuer = props.issuer ?? 'fairqueue';
@@ -422,7 +470,7 @@ export class FairqueueWaitingRoom extends Construct {
       // Finished places, sessions and rate-limit buckets expire on their own.
       timeToLiveAttribute: 'ttl',
       // Queue positions are promises made to people; deleting the stack must not drop them.
-      removalPolicy: RemovalPolicy.RETAIN,
+      removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
     });
 
     this.signingKeys = new Secret(this, 'SigningKeys', {
@@ -828,9 +876,7 @@ export class FairqueueWaitingRoom extends Construct {
     const jwksRoute = ROUTES.find((route) => route.fn === 'jwks');
     if (jwksRoute === undefined) throw new Error('the route table has no jwks route');
     const jwksPath = parseRouteKey(jwksRoute.routeKey).path;
-    this.jwksUrl = this.edge
-      ? `https://${this.edge.distribution.distributionDomainName}${jwksPath}`
-      : `${this.api.apiEndpoint}${jwksPath}`;
+    this.jwksUrl = this.edge ? `https://${this.edge.host}${jwksPath}` : `${this.api.apiEndpoint}${jwksPath}`;
 
     // cdk-nag findings that do not fit, each with its reason. Acknowledgements on
     // this construct cover every resource inside it.

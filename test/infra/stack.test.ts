@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { App, CfnResource, Duration, type Stack } from 'aws-cdk-lib';
+import { App, CfnResource, Duration, RemovalPolicy, type Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { PriceClass } from 'aws-cdk-lib/aws-cloudfront';
 import { AwsSolutionsChecks } from 'cdk-nag';
@@ -1431,6 +1431,51 @@ describe('Fairqueue stack', () => {
         DistributionConfig: Match.objectLike({ PriceClass: 'PriceClass_100', WebACLId: webAclId }),
       });
       expect(nagErrors(custom)).toEqual([]);
+    });
+
+    it('serves your own domain with your certificate over TLS 1.2, and hands that host to clients', () => {
+      const certificateArn =
+        'arn:aws:acm:us-east-1:123456789012:certificate/5e1f0c7a-0000-4000-8000-000000000001';
+      const custom = unbundledStack({
+        domain: { names: ['queue.example.com', 'wait.example.com'], certificateArn },
+      });
+      const withDomain = Template.fromStack(custom);
+      withDomain.hasResourceProperties('AWS::CloudFront::Distribution', {
+        DistributionConfig: Match.objectLike({
+          Aliases: ['queue.example.com', 'wait.example.com'],
+          ViewerCertificate: {
+            AcmCertificateArn: certificateArn,
+            MinimumProtocolVersion: 'TLSv1.2_2021',
+            SslSupportMethod: 'sni-only',
+          },
+        }),
+      });
+      withDomain.hasOutput('ApiUrl', { Value: 'https://queue.example.com/' });
+      withDomain.hasOutput('JwksUrl', { Value: 'https://queue.example.com/.well-known/jwks.json' });
+      withDomain.hasOutput('DistributionDomainName', {
+        Value: { 'Fn::GetAtt': [Match.stringLikeRegexp('Distribution'), 'DomainName'] },
+      });
+      // With a certificate of its own, the distribution needs no CFR4 acknowledgement.
+      expect(nagErrors(custom)).toEqual([]);
+      expect(() => unbundledStack({ domain: { names: [], certificateArn } })).toThrow(
+        /at least one host name/,
+      );
+      expect(() =>
+        unbundledStack({
+          domain: { names: ['queue.example.com'], certificateArn },
+          waitingRoom: { cloudFront: false },
+        }),
+      ).toThrow(/needs cloudFront on/);
+    });
+
+    it('keeps the table on deletion unless told otherwise (removalPolicy)', () => {
+      const destroy = Template.fromStack(
+        unbundledStack({ waitingRoom: { removalPolicy: RemovalPolicy.DESTROY } }),
+      );
+      destroy.hasResource('AWS::DynamoDB::Table', {
+        DeletionPolicy: 'Delete',
+        UpdateReplacePolicy: 'Delete',
+      });
     });
 
     it('cloudFront: false is the stack as it was without it: no edge, the API URL for everyone', () => {

@@ -10,10 +10,14 @@
  * `fetch`, the `ws` package as the WebSocket): `createWaitingRoom` joins the running local
  * waiting room, hears it is admitted once the admitter ticks, claims, completes, and the
  * process exits by itself after `close()`. Its declarations type-check without the DOM lib.
+ *
+ * And `fairqueue/cdk`: a scratch CDK app (plain Node, aws-cdk-lib and constructs installed
+ * beside the tarball, no esbuild, no TypeScript, no Docker) puts `new FairQueue(...)` in a
+ * stack and synthesizes it: every handler deploys from the bundle the package ships.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -42,7 +46,13 @@ function childEnv(): NodeJS.ProcessEnv {
  * (strict, NodeNext through the exports map, no `@types` at all, only the `lib` given);
  * what tsc printed, '' when it is clean.
  */
-async function typeCheck(dir: string, name: string, source: string, lib: readonly string[]): Promise<string> {
+async function typeCheck(
+  dir: string,
+  name: string,
+  source: string,
+  lib: readonly string[],
+  { skipLibCheck = false }: { skipLibCheck?: boolean } = {},
+): Promise<string> {
   writeFileSync(join(dir, name), source);
   const config = `tsconfig.${name}.json`;
   writeFileSync(
@@ -56,6 +66,7 @@ async function typeCheck(dir: string, name: string, source: string, lib: readonl
         target: 'es2022',
         lib,
         types: [],
+        skipLibCheck,
       },
       files: [name],
     }),
@@ -150,6 +161,64 @@ export async function g(): Promise<[AccessGrant, WaitingRoomState]> {
 }
 `;
 
+// A team's own CDK app: the construct in its stack, synthesized with nothing but Node. It
+// prints what the test checks: the template, and which bundle each function deploys.
+const CDK_APP = `
+import { readFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { App, CfnOutput, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Topic } from 'aws-cdk-lib/aws-sns';
+import { FairQueue } from 'fairqueue/cdk';
+
+// Asset paths in the template's metadata, as the CDK CLI asks for them.
+const app = new App({ outdir: 'cdk.out', context: { 'aws:cdk:enable-asset-metadata': true } });
+const stack = new Stack(app, 'Tickets');
+const queue = new FairQueue(stack, 'Queue', {
+  throttle: { rateLimit: 4000, burstLimit: 8000 },
+  alarmTopic: new Topic(stack, 'Alarms'),
+  removalPolicy: RemovalPolicy.DESTROY,
+  push: { fcmApplicationArn: 'arn:aws:sns:eu-west-1:123456789012:app/GCM/tickets' },
+});
+new CfnOutput(stack, 'ApiUrl', { value: queue.apiUrl });
+const assembly = app.synth();
+const artifact = assembly.getStackByName('Tickets');
+const template = artifact.template;
+const bundles = Object.entries(template.Resources)
+  .filter(([, r]) => r.Type === 'AWS::Lambda::Function')
+  .map(([id, r]) => {
+    const dir = join(assembly.directory, r.Metadata['aws:asset:path']);
+    return { id, runtime: r.Properties.Runtime, handler: r.Properties.Handler, bundled: existsSync(join(dir, 'index.mjs')) };
+  });
+console.log(JSON.stringify({ template, bundles }));
+`;
+
+// A bundle the package ships, run as Lambda would run it: the public event route, on the
+// in-memory store, answers the contract's 404 for an event nobody created.
+const RUN_BUNDLE = `
+const { handler } = await import('./node_modules/fairqueue/dist/lambda/event/index.mjs');
+const path = '/v1/events/nobody';
+const answer = await handler(
+  {
+    version: '2.0', routeKey: 'GET /v1/events/{eventId}', rawPath: path, rawQueryString: '', headers: {},
+    pathParameters: { eventId: 'nobody' }, isBase64Encoded: false,
+    requestContext: { http: { method: 'GET', path, sourceIp: '127.0.0.1' }, requestId: 'r1', timeEpoch: Date.now() },
+  },
+  { awsRequestId: 'r1', functionName: 'event', getRemainingTimeInMillis: () => 10_000 },
+);
+console.log(JSON.stringify({ statusCode: answer.statusCode, body: JSON.parse(answer.body) }));
+`;
+
+// The construct's declarations, compiled against the installed aws-cdk-lib as a team's app would.
+const TYPED_CDK = `
+import { App, Stack } from 'aws-cdk-lib';
+import { FairQueue, FairqueueStack, type FairQueueProps } from 'fairqueue/cdk';
+const app = new App();
+const props: FairQueueProps = { throttle: { rateLimit: 100, burstLimit: 200 }, cloudFront: false };
+const queue = new FairQueue(new Stack(app, 'S'), 'Q', props);
+export const urls: string[] = [queue.apiUrl, queue.jwksUrl, queue.webSocketUrl];
+export const stack: Stack = new FairqueueStack(app, 'F', { waitingRoom: { issuer: 'tickets' } });
+`;
+
 // Compiled by this repo's TypeScript against the installed declarations, as a consumer would.
 const TYPED = `
 import { checkAccess, createAccessVerifier, type AccessClaims, type SessionClaims } from 'fairqueue/verifier';
@@ -165,6 +234,10 @@ export async function f(token: string): Promise<[AccessClaims, SessionClaims]> {
 
 describe('the fairqueue package, installed from its tarball', () => {
   const work = mkdtempSync(join(tmpdir(), 'fq-pkg-'));
+  // The CDK the repo itself builds with: the versions the local npm cache already holds.
+  const cdkPeers = ['aws-cdk-lib', 'constructs'].map(
+    (name) => `${name}@${createRequire(import.meta.url)(`${name}/package.json`).version}`,
+  );
   const scratch = join(work, 'scratch');
   let app: LocalApp;
   let server: ChildProcess | undefined;
@@ -189,6 +262,9 @@ describe('the fairqueue package, installed from its tarball', () => {
     expect(paths).toContain('dist/shared/verifier/index.d.ts');
     expect(paths).toContain('dist/shared/client/index.js');
     expect(paths).toContain('dist/shared/client/index.d.ts');
+    expect(paths).toContain('dist/infra/index.js');
+    expect(paths).toContain('dist/infra/index.d.ts');
+    expect(paths).toContain('dist/lambda/join/index.mjs');
     expect(paths.some((p) => p.endsWith('.ts') && !p.endsWith('.d.ts'))).toBe(false);
 
     rmSync(scratch, { recursive: true, force: true });
@@ -200,7 +276,7 @@ describe('the fairqueue package, installed from its tarball', () => {
     );
     await run(
       'npm',
-      ['install', '--prefer-offline', '--no-audit', '--no-fund', tarball, 'express@5', 'ws@8'],
+      ['install', '--prefer-offline', '--no-audit', '--no-fund', tarball, 'express@5', 'ws@8', ...cdkPeers],
       {
         cwd: scratch,
         env: childEnv(),
@@ -248,7 +324,11 @@ describe('the fairqueue package, installed from its tarball', () => {
       types: './dist/shared/client/index.d.ts',
       default: './dist/shared/client/index.js',
     });
-    for (const peer of ['express', 'fastify', '@middy/core']) {
+    expect(installed.exports['./cdk']).toEqual({
+      types: './dist/infra/index.d.ts',
+      default: './dist/infra/index.js',
+    });
+    for (const peer of ['express', 'fastify', '@middy/core', 'aws-cdk-lib', 'constructs']) {
       expect(installed.peerDependenciesMeta[peer]).toEqual({ optional: true });
     }
   });
@@ -367,6 +447,61 @@ describe('the fairqueue package, installed from its tarball', () => {
     const ended = await call(app, 'GET', `/v1/events/${EVENT}/access`, { token: grant.accessToken });
     expect(ended.status).toBe(410);
   }, 90_000);
+
+  test('a scratch CDK app with new FairQueue(...) synthesizes, every handler from the bundle the package ships', async () => {
+    writeFileSync(join(scratch, 'cdk-app.mjs'), CDK_APP);
+    const synth = await run(process.execPath, ['cdk-app.mjs'], {
+      cwd: scratch,
+      env: childEnv(),
+      maxBuffer: 64 * 1024 * 1024,
+    });
+    const { template, bundles } = JSON.parse(synth.stdout) as {
+      template: { Resources: Record<string, { Type: string; Properties: Record<string, unknown> }> };
+      bundles: { id: string; runtime: string; handler: string; bundled: boolean }[];
+    };
+    const resources = Object.values(template.Resources);
+    // One function per handler the repository has, each deployed from its ready bundle.
+    expect(bundles).toHaveLength(
+      readdirSync(join(ROOT, 'functions')).filter((f) => f.endsWith('.ts')).length,
+    );
+    for (const bundle of bundles) {
+      expect(bundle).toEqual({
+        id: bundle.id,
+        runtime: 'nodejs22.x',
+        handler: 'index.handler',
+        bundled: true,
+      });
+    }
+    // The props arrived: the stage throttle, the table's removal policy, the alarm topic.
+    const stage = resources.find(
+      (r) => r.Type === 'AWS::ApiGatewayV2::Stage' && r.Properties.StageName === '$default',
+    );
+    expect(stage?.Properties.DefaultRouteSettings).toMatchObject({
+      ThrottlingRateLimit: 4000,
+      ThrottlingBurstLimit: 8000,
+    });
+    const table = Object.values(template.Resources).find((r) => r.Type === 'AWS::DynamoDB::Table') as
+      | { DeletionPolicy?: string }
+      | undefined;
+    expect(table?.DeletionPolicy).toBe('Delete');
+    expect(resources.filter((r) => r.Type === 'AWS::CloudWatch::Alarm').length).toBeGreaterThan(0);
+    expect(resources.some((r) => r.Type === 'AWS::CloudFront::Distribution')).toBe(true);
+
+    // And a shipped bundle runs as Lambda runs it.
+    writeFileSync(join(scratch, 'run-bundle.mjs'), RUN_BUNDLE);
+    const ran = await run(process.execPath, ['run-bundle.mjs'], {
+      cwd: scratch,
+      env: { ...childEnv(), FQ_STORE: 'memory', AWS_REGION: 'eu-west-1' },
+    });
+    expect(JSON.parse(ran.stdout)).toEqual({
+      statusCode: 404,
+      body: { error: { code: 'event_not_found', message: expect.any(String) } },
+    });
+  }, 120_000);
+
+  test('the construct declarations type-check in a CDK app (against the installed aws-cdk-lib)', async () => {
+    expect(await typeCheck(scratch, 'typed-cdk.ts', TYPED_CDK, ['es2023'], { skipLibCheck: true })).toBe('');
+  });
 });
 
 function sleep(ms: number): Promise<void> {
