@@ -102,6 +102,62 @@ app.get('/online', async (req, res) => {
 const server = app.listen(0, '127.0.0.1', () => console.log('listening ' + server.address().port));
 `;
 
+// The same backend on fastify: the hook is added inside a plugin (fastify's encapsulation), so
+// only that plugin's routes are protected; `/open` outside it must still answer without a token.
+const FASTIFY_SERVER = `
+import Fastify from 'fastify';
+import { fastifyAccess } from 'fairqueue/verifier';
+
+const { FQ_BASE_URL: baseUrl, FQ_EVENT: eventId } = process.env;
+const app = Fastify();
+app.decorateRequest('fairqueue', null);
+app.get('/open', async () => ({ open: true }));
+await app.register(async (shop) => {
+  shop.addHook('onRequest', fastifyAccess({ jwksUrl: baseUrl + '/.well-known/jwks.json', eventId }));
+  shop.get('/protected', async (request) => ({
+    sub: request.fairqueue.sub,
+    sid: request.fairqueue.sid,
+    pos: request.fairqueue.pos,
+  }));
+});
+const address = await app.listen({ port: 0, host: '127.0.0.1' });
+console.log('listening ' + new URL(address).port);
+`;
+
+// A middy-wrapped Lambda handler invoked in plain Node with API Gateway HTTP API (v2) events:
+// one per token in FQ_TOKENS (a JSON array, null for no header); the results as one JSON line.
+const MIDDY_HANDLER = `
+import middy from '@middy/core';
+import { middyAccess } from 'fairqueue/verifier';
+
+const { FQ_BASE_URL: baseUrl, FQ_EVENT: eventId, FQ_TOKENS } = process.env;
+export const handler = middy()
+  .use(middyAccess({ jwksUrl: baseUrl + '/.well-known/jwks.json', eventId }))
+  .handler(async (_event, context) => ({
+    statusCode: 200,
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ sub: context.fairqueue.sub, sid: context.fairqueue.sid, pos: context.fairqueue.pos }),
+  }));
+
+const httpApiEvent = (token) => ({
+  version: '2.0',
+  routeKey: 'POST /checkout',
+  rawPath: '/checkout',
+  rawQueryString: '',
+  headers: { 'content-type': 'application/json', ...(token ? { authorization: 'Bearer ' + token } : {}) },
+  requestContext: {
+    http: { method: 'POST', path: '/checkout', protocol: 'HTTP/1.1', sourceIp: '127.0.0.1', userAgent: 'node' },
+    routeKey: 'POST /checkout',
+    stage: '$default',
+  },
+  body: '{}',
+  isBase64Encoded: false,
+});
+const results = [];
+for (const token of JSON.parse(FQ_TOKENS)) results.push(await handler(httpApiEvent(token), { functionName: 'checkout' }));
+console.log(JSON.stringify(results));
+`;
+
 // A fan's app in plain Node: no DOM, Node's own fetch, the \`ws\` package for the WebSocket.
 // Each step is a JSON line on stdout; the test ticks the admitter once the place is live.
 const FAN = `
@@ -240,9 +296,32 @@ describe('the fairqueue package, installed from its tarball', () => {
   );
   const scratch = join(work, 'scratch');
   let app: LocalApp;
-  let server: ChildProcess | undefined;
+  const servers: ChildProcess[] = [];
   let backend = '';
+  let fastifyBackend = '';
   let tarball = '';
+
+  /**
+   * Writes `source` into the scratch project and runs it (stopped in afterAll) until it prints
+   * `listening <port>`; its base URL.
+   */
+  async function startScratchServer(file: string, source: string): Promise<string> {
+    writeFileSync(join(scratch, file), source);
+    const child = spawn(process.execPath, [file], {
+      cwd: scratch,
+      env: { ...childEnv(), FQ_BASE_URL: app.url, FQ_EVENT: EVENT },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    servers.push(child);
+    const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
+    const [first] = (await Promise.race([
+      once(lines, 'line'),
+      once(child, 'exit').then(([code]) => {
+        throw new Error(`scratch server ${file} exited with ${code}`);
+      }),
+    ])) as [string];
+    return `http://127.0.0.1:${first.replace('listening ', '')}`;
+  }
 
   beforeAll(async () => {
     // `npm pack` runs the package's own `prepack`, which builds dist/ first.
@@ -276,7 +355,18 @@ describe('the fairqueue package, installed from its tarball', () => {
     );
     await run(
       'npm',
-      ['install', '--prefer-offline', '--no-audit', '--no-fund', tarball, 'express@5', 'ws@8', ...cdkPeers],
+      [
+        'install',
+        '--prefer-offline',
+        '--no-audit',
+        '--no-fund',
+        tarball,
+        'express@5',
+        'ws@8',
+        'fastify@5',
+        '@middy/core@6',
+        ...cdkPeers,
+      ],
       {
         cwd: scratch,
         env: childEnv(),
@@ -288,26 +378,16 @@ describe('the fairqueue package, installed from its tarball', () => {
     const put = await call(app, 'PUT', `/v1/admin/events/${EVENT}`, { admin: true, body: { capacity: 5 } });
     expect(put.status).toBe(200);
 
-    writeFileSync(join(scratch, 'server.mjs'), SERVER);
-    server = spawn(process.execPath, ['server.mjs'], {
-      cwd: scratch,
-      env: { ...childEnv(), FQ_BASE_URL: app.url, FQ_EVENT: EVENT },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    const lines = createInterface({ input: server.stdout as NodeJS.ReadableStream });
-    const [first] = (await Promise.race([
-      once(lines, 'line'),
-      once(server, 'exit').then(([code]) => {
-        throw new Error(`scratch server exited with ${code}`);
-      }),
-    ])) as [string];
-    backend = `http://127.0.0.1:${first.replace('listening ', '')}`;
+    backend = await startScratchServer('server.mjs', SERVER);
+    fastifyBackend = await startScratchServer('fastify-server.mjs', FASTIFY_SERVER);
   }, 180_000);
 
   afterAll(async () => {
-    if (server && server.exitCode === null) {
-      server.kill();
-      await once(server, 'exit');
+    for (const server of servers) {
+      if (server.exitCode === null) {
+        server.kill();
+        await once(server, 'exit');
+      }
     }
     await app?.close();
     rmSync(work, { recursive: true, force: true });
@@ -338,35 +418,96 @@ describe('the fairqueue package, installed from its tarball', () => {
     expect(await typeCheck(scratch, 'typed.ts', TYPED, ['es2023', 'dom'])).toBe('');
   });
 
-  test('expressAccess accepts the access token and answers 401 to a position token and to a forgery', async () => {
-    const joined = await call(app, 'POST', `/v1/events/${EVENT}/join`, { body: { userId: 'alice' } });
+  /** A fan joined and admitted: the position token and the session's access token. */
+  async function admittedFan(userId: string) {
+    const joined = await call(app, 'POST', `/v1/events/${EVENT}/join`, { body: { userId } });
     expect(joined.status).toBe(201);
     const position: string = joined.body.token;
     await app.tick();
     const claimed = await call(app, 'POST', `/v1/events/${EVENT}/admission`, { token: position });
     expect(claimed.status).toBe(200);
     const access: string = claimed.body.accessToken;
-
-    const ok = await call({ url: backend }, 'GET', '/protected', { token: access });
-    expect({ status: ok.status, body: ok.body }).toEqual({
-      status: 200,
-      body: { sub: 'alice', sid: claimed.body.sessionId, pos: claimsOf(access).pos },
-    });
-
     // Same claims and kid, signed by a key fairqueue never published.
     const forged = await signWith(
       await freshEs256Key(),
       { ...headerOf(access), alg: 'ES256' },
       claimsOf(access),
     );
-    for (const token of [position, forged, undefined]) {
-      const denied = await call({ url: backend }, 'GET', '/protected', token ? { token } : {});
-      expect({ status: denied.status, body: denied.body }).toEqual({
-        status: 401,
-        body: { error: { code: 'invalid_token', message: expect.any(String) } },
-      });
-      expect(denied.headers.get('www-authenticate')).toBe('Bearer error="invalid_token"');
+    return { position, access, forged, sessionId: claimed.body.sessionId as string };
+  }
+
+  /** What `backend` answers at `/protected` to each token (or to no header): status, body, challenge. */
+  async function answersAt(backendUrl: string, tokens: readonly (string | undefined)[]) {
+    const answers = [];
+    for (const token of tokens) {
+      const res = await call({ url: backendUrl }, 'GET', '/protected', token ? { token } : {});
+      answers.push({ status: res.status, body: res.body, challenge: res.headers.get('www-authenticate') });
     }
+    return answers;
+  }
+
+  const CONTRACT_401 = {
+    status: 401,
+    body: { error: { code: 'invalid_token', message: expect.any(String) } },
+    challenge: 'Bearer error="invalid_token"',
+  };
+
+  test('expressAccess accepts the access token and answers 401 to a position token and to a forgery', async () => {
+    const fan = await admittedFan('alice');
+    const [ok, ...denied] = await answersAt(backend, [fan.access, fan.position, fan.forged, undefined]);
+    expect({ status: ok?.status, body: ok?.body }).toEqual({
+      status: 200,
+      body: { sub: 'alice', sid: fan.sessionId, pos: claimsOf(fan.access).pos },
+    });
+    expect(denied).toEqual([CONTRACT_401, CONTRACT_401, CONTRACT_401]);
+  });
+
+  test('fastifyAccess on a real fastify: request.fairqueue holds the claims; the rest get the 401', async () => {
+    const fan = await admittedFan('dana');
+    const [ok, ...denied] = await answersAt(fastifyBackend, [
+      fan.access,
+      fan.position,
+      fan.forged,
+      undefined,
+    ]);
+    expect({ status: ok?.status, body: ok?.body }).toEqual({
+      status: 200,
+      body: { sub: 'dana', sid: fan.sessionId, pos: claimsOf(fan.access).pos },
+    });
+    expect(denied).toEqual([CONTRACT_401, CONTRACT_401, CONTRACT_401]);
+    // The hook was added inside a plugin: the routes outside it stay open.
+    const open = await call({ url: fastifyBackend }, 'GET', '/open');
+    expect({ status: open.status, body: open.body }).toEqual({ status: 200, body: { open: true } });
+  });
+
+  test('middyAccess on a real @middy/core, with HTTP API events: context.fairqueue, or an early 401', async () => {
+    const fan = await admittedFan('erin');
+    writeFileSync(join(scratch, 'middy-handler.mjs'), MIDDY_HANDLER);
+    const ran = await run(process.execPath, ['middy-handler.mjs'], {
+      cwd: scratch,
+      env: {
+        ...childEnv(),
+        FQ_BASE_URL: app.url,
+        FQ_EVENT: EVENT,
+        FQ_TOKENS: JSON.stringify([fan.access, fan.position, fan.forged, null]),
+      },
+    });
+    const [ok, ...denied] = JSON.parse(ran.stdout) as {
+      statusCode: number;
+      headers: Record<string, string>;
+      body: string;
+    }[];
+    expect({ statusCode: ok?.statusCode, body: JSON.parse(ok?.body ?? 'null') }).toEqual({
+      statusCode: 200,
+      body: { sub: 'erin', sid: fan.sessionId, pos: claimsOf(fan.access).pos },
+    });
+    expect(
+      denied.map((res) => ({
+        status: res.statusCode,
+        body: JSON.parse(res.body),
+        challenge: res.headers['www-authenticate'],
+      })),
+    ).toEqual([CONTRACT_401, CONTRACT_401, CONTRACT_401]);
   });
 
   test('checkAccess answers the running session, then session_ended after complete', async () => {
