@@ -29,6 +29,9 @@ export {
   type WaitReason,
 } from './place-clock.ts';
 export {
+  type IndexedDbFactoryLike,
+  type IndexedDbStorageOptions,
+  indexedDbStorage,
   localStorageAdapter,
   memoryStorage,
   type WaitingRoomStorage,
