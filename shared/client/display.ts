@@ -5,10 +5,22 @@
  * ahead reads as a glitch. Rounding is monotone, so a rounded count never goes up either.
  */
 
-/** Up to this many ahead, the count is shown exactly. */
+/**
+ * Up to this many ahead, the count is shown exactly.
+ *
+ * @example
+ * const exact = ahead <= EXACT_AHEAD_UP_TO; // the same as !shownAhead(ahead).approximate
+ */
 export const EXACT_AHEAD_UP_TO = 1_000;
 const SIGNIFICANT_FIGURES = 3;
 
+/**
+ * A count of places ahead as a page shows it (`shownAhead`).
+ *
+ * @example
+ * const shown: ShownAhead = shownAhead(room.state.ahead ?? 0);
+ * label.textContent = shown.approximate ? `about ${shown.value.toLocaleString()}` : String(shown.value);
+ */
 export interface ShownAhead {
   readonly value: number;
   /** True when `value` is rounded (say "about"). */

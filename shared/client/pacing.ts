@@ -9,22 +9,67 @@
  */
 import type { PlaceView } from './place-clock.ts';
 
-/** While the WebSocket is live, status is only a backstop (and keeps the token fresh). */
+/**
+ * While the WebSocket is live, status is only a backstop (and keeps the token fresh).
+ *
+ * @example
+ * readPlan({ view: { status: 'waiting', eventState: 'open' }, live: true, statusPollAfterSeconds: 5, documentPollAfterSeconds: 8 })
+ *   .statusSeconds; // 30: LIVE_STATUS_SECONDS, not the server's 5
+ */
 export const LIVE_STATUS_SECONDS = 30;
-/** Until the server has said (`pollAfterSeconds` of the document or of a status answer). */
+/**
+ * Seconds between reads of the public event document until the server has said
+ * (`pollAfterSeconds` of the document).
+ *
+ * @example
+ * readPlan({ view: { status: 'waiting', eventState: 'open' }, live: false, statusPollAfterSeconds: null, documentPollAfterSeconds: null })
+ *   .documentSeconds; // 8: DEFAULT_DOCUMENT_SECONDS
+ */
 export const DEFAULT_DOCUMENT_SECONDS = 8;
+/**
+ * Seconds between status calls until the server has said (`pollAfterSeconds` of a join or
+ * status answer).
+ *
+ * @example
+ * readPlan({ view: { status: 'waiting', eventState: 'open' }, live: false, statusPollAfterSeconds: null, documentPollAfterSeconds: null })
+ *   .statusSeconds; // 5: DEFAULT_STATUS_SECONDS
+ */
 export const DEFAULT_STATUS_SECONDS = 5;
 /**
  * Near the front the shown count moves every tick, so the document is read faster there
  * (its own pace is for the whole line): every this many seconds while the wait is within
  * `NEAR_DOCUMENT_WAIT_SECONDS`. A small share of the line: a few hundred CDN requests a
  * second more for a line draining at 20 a second.
+ *
+ * @example
+ * const plan = readPlan({ view: room.state, live: false, statusPollAfterSeconds: 5, documentPollAfterSeconds: 10 });
+ * // plan.documentSeconds is NEAR_DOCUMENT_SECONDS (4) while room.state.estimatedWaitSeconds <= 600
  */
 export const NEAR_DOCUMENT_SECONDS = 4;
+/**
+ * The wait (seconds) within which the document is read every `NEAR_DOCUMENT_SECONDS`.
+ *
+ * @example
+ * const near = { status: 'waiting', eventState: 'open', estimatedWaitSeconds: 120 } as const;
+ * readPlan({ view: near, live: false, statusPollAfterSeconds: 5, documentPollAfterSeconds: 10 })
+ *   .documentSeconds; // 4: within NEAR_DOCUMENT_WAIT_SECONDS, every NEAR_DOCUMENT_SECONDS
+ */
 export const NEAR_DOCUMENT_WAIT_SECONDS = 600;
 
 const OVER: readonly (string | null)[] = ['missed', 'completed', 'expired', 'left'];
 
+/**
+ * What `readPlan` decides from: the place as shown, the socket, the paces the server gave.
+ *
+ * @example
+ * const input: ReadPlanInput = {
+ *   view: room.state,
+ *   live: room.state.connection === 'live',
+ *   statusPollAfterSeconds: 5,
+ *   documentPollAfterSeconds: 8,
+ * };
+ * const plan = readPlan(input);
+ */
 export interface ReadPlanInput {
   readonly view: Pick<PlaceView, 'status' | 'eventState'> & Partial<Pick<PlaceView, 'estimatedWaitSeconds'>>;
   /** A WebSocket is open and has not been lost since. */
@@ -35,6 +80,14 @@ export interface ReadPlanInput {
   readonly documentPollAfterSeconds: number | null;
 }
 
+/**
+ * When to read next (`readPlan`): seconds until the next status call and document read.
+ *
+ * @example
+ * const { done, statusSeconds, documentSeconds }: ReadPlan = readPlan(input);
+ * if (done) socket.close();
+ * else if (documentSeconds !== null) setTimeout(readDocument, documentSeconds * 1000);
+ */
 export interface ReadPlan {
   /** Nothing more will change for this place: stop reading (and close the socket). */
   readonly done: boolean;
@@ -75,6 +128,13 @@ function documentSeconds(input: ReadPlanInput): number {
     : pace;
 }
 
+/**
+ * Options of `Backoff`: the first and the longest delay, and the random source of the jitter.
+ *
+ * @example
+ * const options: BackoffOptions = { initialMs: 500, maxMs: 10_000 };
+ * const retry = new Backoff(options); // ~0.5 s, ~1 s, ~2 s … ~10 s
+ */
 export interface BackoffOptions {
   /** The first delay, before jitter. */
   readonly initialMs?: number;
@@ -84,6 +144,12 @@ export interface BackoffOptions {
   readonly random?: () => number;
 }
 
+/**
+ * The delays a `Backoff` uses unless given: 1 s first, 30 s at most (before jitter).
+ *
+ * @example
+ * const retry = new Backoff({ maxMs: BACKOFF_DEFAULTS.maxMs * 2 }); // ~1 s, ~2 s … ~60 s
+ */
 export const BACKOFF_DEFAULTS = { initialMs: 1_000, maxMs: 30_000 } as const;
 
 /**

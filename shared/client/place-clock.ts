@@ -25,10 +25,27 @@ import type {
   WaitCurve,
 } from './wire.ts';
 
-/** Why the shown wait is not simply counting down. */
+/**
+ * Why the shown wait is not simply counting down.
+ *
+ * @example
+ * const reasons: Record<WaitReason, string> = {
+ *   paused: 'The sale is paused.',
+ *   capacity: 'Fewer fans are let in at a time now.',
+ *   slowed: 'The line is moving more slowly than expected.',
+ * };
+ * const { waitReason } = clock.view(Date.now());
+ * note.textContent = waitReason ? reasons[waitReason] : '';
+ */
 export type WaitReason = 'paused' | 'capacity' | 'slowed';
 
-/** What to show a fan about their place at one moment. */
+/**
+ * What to show a fan about their place at one moment.
+ *
+ * @example
+ * const view: PlaceView = clock.view(Date.now());
+ * if (view.status === 'waiting') render(view.position, view.ahead, view.estimatedWaitSeconds);
+ */
 export interface PlaceView {
   readonly position: number;
   /** `left`: the place was given up. Null until the server has said anything. */
@@ -49,7 +66,16 @@ export interface PlaceView {
   readonly heardAt: number | null;
 }
 
-/** What applying an update did. */
+/**
+ * What applying an update did.
+ *
+ * @example
+ * socket.onmessage = (event) => {
+ *   const message = readServerMessage(event.data);
+ *   const applied: Applied | null = message && clock.applyMessage(message, Date.now());
+ *   if (applied?.refresh) void pollStatus();
+ * };
+ */
 export interface Applied {
   /** False when the update was ignored: older than what is shown (`seq`), or another place's. */
   readonly applied: boolean;
@@ -66,13 +92,30 @@ export interface Applied {
   readonly waitRose: boolean;
 }
 
-/** A place as last shown, to carry across a reload (`PlaceClock.restore`). JSON-safe. */
+/**
+ * A place as last shown, to carry across a reload (`PlaceClock.restore`). JSON-safe.
+ *
+ * @example
+ * const snapshot: PlaceSnapshot | null = clock.snapshot(Date.now());
+ * if (snapshot) localStorage.setItem('place', JSON.stringify(snapshot));
+ * // After the reload: the stored JSON is untrusted, so its update is read again.
+ * const stored = JSON.parse(localStorage.getItem('place') ?? 'null');
+ * const update = stored && readPlaceUpdate(stored.update);
+ * const restored = update ? PlaceClock.restore({ update, at: stored.at }) : null;
+ */
 export interface PlaceSnapshot {
   readonly update: PlaceUpdate;
   /** The caller's epoch ms at which `update` held. */
   readonly at: number;
 }
 
+/**
+ * Options of `PlaceClock`: the place's position, and how big a rise of the estimate is shown.
+ *
+ * @example
+ * const options: PlaceClockOptions = { position: joined.position, toleranceSeconds: 10 };
+ * const clock = new PlaceClock(options);
+ */
 export interface PlaceClockOptions {
   /** The place's position (from the join answer, or the position token's `pos`). */
   readonly position: number;
@@ -85,6 +128,13 @@ export interface PlaceClockOptions {
 
 const IGNORED: Applied = { applied: false, refresh: false, waitRose: false };
 
+/**
+ * The tolerances a `PlaceClock` uses unless given: a rise above max(5 s, 10 %) is shown, with
+ * its reason for 30 s.
+ *
+ * @example
+ * const clock = new PlaceClock({ position: 42, toleranceShare: CLOCK_DEFAULTS.toleranceShare * 2 }); // max(5 s, 20 %)
+ */
 export const CLOCK_DEFAULTS = { toleranceSeconds: 5, toleranceShare: 0.1, reasonSeconds: 30 } as const;
 
 /**

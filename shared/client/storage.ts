@@ -5,7 +5,16 @@
  * method may answer a promise.
  */
 
-/** A key/value store for strings; each method may be synchronous or answer a promise. */
+/**
+ * A key/value store for strings; each method may be synchronous or answer a promise.
+ *
+ * @example
+ * import AsyncStorage from '@react-native-async-storage/async-storage';
+ * import { createWaitingRoom, type WaitingRoomStorage } from 'fairqueue/client';
+ *
+ * const storage: WaitingRoomStorage = AsyncStorage;
+ * const room = createWaitingRoom({ baseUrl: 'https://queue.example.com', eventId: 'demo', storage });
+ */
 export interface WaitingRoomStorage {
   getItem(key: string): string | null | undefined | Promise<string | null | undefined>;
   setItem(key: string, value: string): void | Promise<void>;
@@ -31,7 +40,13 @@ export function memoryStorage(): WaitingRoomStorage {
   };
 }
 
-/** The synchronous Web Storage shape (`localStorage`, `sessionStorage`), without DOM types. */
+/**
+ * The synchronous Web Storage shape (`localStorage`, `sessionStorage`), without DOM types.
+ *
+ * @example
+ * const perTab: WebStorageLike = window.sessionStorage;
+ * const room = createWaitingRoom({ baseUrl, eventId: 'demo', storage: localStorageAdapter(perTab) });
+ */
 export interface WebStorageLike {
   getItem(key: string): string | null;
   setItem(key: string, value: string): void;

@@ -37,7 +37,13 @@ export function base64UrlDecode(text: string): Uint8Array | null {
   return bytes;
 }
 
-/** Decodes UTF-8; null for bytes that are not (overlong, truncated, surrogates, > U+10FFFF). */
+/**
+ * Decodes UTF-8; null for bytes that are not (overlong, truncated, surrogates, > U+10FFFF).
+ *
+ * @example
+ * utf8Decode(new Uint8Array([0xe2, 0x82, 0xac])); // '€'
+ * utf8Decode(new Uint8Array([0xc0, 0x80])); // null: an overlong NUL
+ */
 export function utf8Decode(bytes: Uint8Array): string | null {
   let text = '';
   for (let i = 0; i < bytes.length; ) {
@@ -63,7 +69,13 @@ export function utf8Decode(bytes: Uint8Array): string | null {
   return text;
 }
 
-/** What a client may read from its position token (unverified). */
+/**
+ * What a client may read from its position token (unverified).
+ *
+ * @example
+ * const claims: PositionClaims | null = readPositionToken(token);
+ * if (claims?.exp != null && claims.exp * 1000 < Date.now()) forgetPlace(); // the server would refuse it
+ */
 export interface PositionClaims {
   /** The place's position. */
   readonly pos: number;

@@ -11,31 +11,81 @@ import { memoryStorage, type WaitingRoomStorage } from './storage.ts';
 import { readPositionToken } from './token.ts';
 import { readEventDocument, readPlaceUpdate, readServerMessage } from './wire.ts';
 
-/** The response of a `fetch`, as far as the client reads it. */
+/**
+ * The response of a `fetch`, as far as the client reads it.
+ *
+ * @example
+ * const response: FetchResponseLike = await fetch('https://queue.example.com/v1/events/demo');
+ * const body: unknown = JSON.parse(await response.text());
+ */
 export interface FetchResponseLike {
   readonly status: number;
   text(): Promise<string>;
 }
 
-/** `fetch`, as far as the client calls it. */
+/**
+ * `fetch`, as far as the client calls it: the global one unless given.
+ *
+ * @example
+ * const traced: FetchLike = (url, init) =>
+ *   fetch(url, { ...init, headers: { ...init.headers, 'x-request-id': crypto.randomUUID() } });
+ * const room = createWaitingRoom({ baseUrl, eventId: 'demo', fetch: traced });
+ */
 export type FetchLike = (
   url: string,
   init: { method: string; headers: Record<string, string>; body?: string },
 ) => Promise<FetchResponseLike>;
 
-/** A WebSocket, as far as the client uses it (the browser's, React Native's, or the `ws` package's). */
+/**
+ * A handler slot of a WebSocket, as the client fills it. Its event is `never` because the
+ * client only assigns handlers (reading `data` of a message): any socket's slot accepts
+ * them, whatever its own event type (the DOM's `(ev: Event) => any` did not fit `unknown`).
+ */
+type SocketHandler = ((event: never) => void) | null;
+
+/**
+ * A WebSocket, as far as the client uses it (the browser's, React Native's, or the `ws` package's).
+ *
+ * @example
+ * import WebSocket from 'ws';
+ *
+ * const socket: WebSocketLike = new WebSocket('wss://ws.queue.example.com');
+ */
 export interface WebSocketLike {
   readonly readyState: number;
-  onopen: ((event: unknown) => void) | null;
-  onmessage: ((event: { data: unknown }) => void) | null;
-  onclose: ((event: unknown) => void) | null;
-  onerror: ((event: unknown) => void) | null;
+  onopen: SocketHandler;
+  onmessage: SocketHandler;
+  onclose: SocketHandler;
+  onerror: SocketHandler;
   send(data: string): void;
   close(): void;
 }
 
+/**
+ * A WebSocket class (`new WebSocket(url)`): the global one unless `WebSocket` is given to
+ * `createWaitingRoom`; Node 20 has none, so pass the `ws` package's.
+ *
+ * @example
+ * import WebSocket from 'ws';
+ *
+ * const socketClass: WebSocketConstructorLike = WebSocket;
+ * const room = createWaitingRoom({ baseUrl, eventId: 'demo', WebSocket: socketClass });
+ */
 export type WebSocketConstructorLike = new (url: string) => WebSocketLike;
 
+/**
+ * What `createWaitingRoom` takes: the waiting room, the event, and what to use for storage,
+ * requests, the socket and the clock.
+ *
+ * @example
+ * const options: WaitingRoomOptions = {
+ *   baseUrl: 'https://queue.example.com',
+ *   eventId: 'tour-2027-berlin',
+ *   storage: localStorageAdapter(),
+ *   WebSocket: null, // poll only
+ * };
+ * const room = createWaitingRoom(options);
+ */
 export interface WaitingRoomOptions {
   /** The waiting room's origin, e.g. `https://queue.example.com` (no trailing path). */
   readonly baseUrl: string;
@@ -52,7 +102,14 @@ export interface WaitingRoomOptions {
   readonly storageKey?: string;
 }
 
-/** What `claim()` resolves to: the session's access token, for the protected backend. */
+/**
+ * What `claim()` resolves to: the session's access token, for the protected backend.
+ *
+ * @example
+ * const grant: AccessGrant = await room.claim();
+ * await fetch('/checkout', { method: 'POST', headers: { authorization: `Bearer ${grant.accessToken}` } });
+ * const secondsLeft = grant.expiresAt - Math.floor(Date.now() / 1000);
+ */
 export interface AccessGrant {
   readonly accessToken: string;
   /** Epoch seconds at which the session ends. */
@@ -60,10 +117,27 @@ export interface AccessGrant {
   readonly sessionId: string;
 }
 
-/** How the room hears about the place. */
+/**
+ * How the room hears about the place.
+ *
+ * @example
+ * const labels: Record<Connection, string> = {
+ *   idle: '',
+ *   live: 'Live',
+ *   polling: 'Updating every few seconds',
+ *   reconnecting: 'Reconnecting…',
+ * };
+ * badge.textContent = labels[room.state.connection];
+ */
 export type Connection = 'idle' | 'live' | 'polling' | 'reconnecting';
 
-/** The place as shown now; `position` null until joined (or restored). */
+/**
+ * The place as shown now; `position` null until joined (or restored).
+ *
+ * @example
+ * const state: WaitingRoomState = room.state;
+ * if (state.status === 'waiting') render(state.position, state.ahead, state.estimatedWaitSeconds);
+ */
 export interface WaitingRoomState extends Omit<PlaceView, 'position'> {
   readonly eventId: string;
   readonly position: number | null;
@@ -72,12 +146,28 @@ export interface WaitingRoomState extends Omit<PlaceView, 'position'> {
   readonly access: AccessGrant | null;
 }
 
-/** What `subscribe` listeners hear. */
+/**
+ * What `subscribe` listeners hear.
+ *
+ * @example
+ * room.subscribe((event: WaitingRoomEvent) => {
+ *   if (event.type === 'admitted') showClaimButton(event.claimBy);
+ *   else if (event.type === 'error') console.warn(event.error.code);
+ *   else render(event.state);
+ * });
+ */
 export type WaitingRoomEvent =
   | { readonly type: 'state'; readonly state: WaitingRoomState }
   | { readonly type: 'admitted'; readonly claimBy: number | null; readonly state: WaitingRoomState }
   | { readonly type: 'error'; readonly error: WaitingRoomError };
 
+/**
+ * A `subscribe` listener.
+ *
+ * @example
+ * const log: WaitingRoomListener = (event) => console.log(event.type);
+ * const unsubscribe = room.subscribe(log);
+ */
 export type WaitingRoomListener = (event: WaitingRoomEvent) => void;
 
 /**
@@ -105,7 +195,14 @@ export class WaitingRoomError extends Error {
   }
 }
 
-/** A fan's place in one event's waiting room (`createWaitingRoom`). */
+/**
+ * A fan's place in one event's waiting room (`createWaitingRoom`).
+ *
+ * @example
+ * const room: WaitingRoom = createWaitingRoom({ baseUrl: 'https://queue.example.com', eventId: 'demo' });
+ * await room.ready;
+ * if (room.state.position === null) await room.join();
+ */
 export interface WaitingRoom {
   /**
    * The place as shown now (the wait counts down between updates: read it when you render).
@@ -542,7 +639,7 @@ export function createWaitingRoom(options: WaitingRoomOptions): WaitingRoom {
         ws.send('{"type":"ping"}');
       }, HEARTBEAT_CHECK_MS);
     };
-    ws.onmessage = (event) => {
+    ws.onmessage = (event: { data: unknown }) => {
       lastHeard = now();
       const message = readServerMessage(event.data);
       if (!message || !clock || !place) return;

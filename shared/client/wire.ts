@@ -12,7 +12,27 @@ import type { PlaceLine, PublicLine } from '../domain/line-cells.ts';
 
 export type { PlaceLine, WaitCurve };
 
+/**
+ * The event's sale state.
+ *
+ * @example
+ * const state: EventState | null = room.state.eventState;
+ * if (state === 'paused') showBanner('The sale is paused');
+ */
 export type EventState = 'open' | 'paused' | 'closed';
+/**
+ * A place's status, as the server tells it.
+ *
+ * @example
+ * const labels: Record<PlaceStatus, string> = {
+ *   waiting: 'In line',
+ *   admitted: 'Your turn: claim it',
+ *   active: 'Buying',
+ *   missed: 'Your turn passed',
+ *   completed: 'Done',
+ *   expired: 'Your time ran out',
+ * };
+ */
 export type PlaceStatus = 'waiting' | 'admitted' | 'active' | 'missed' | 'completed' | 'expired';
 
 const EVENT_STATES: readonly string[] = ['open', 'paused', 'closed'];
@@ -22,6 +42,10 @@ const PLACE_STATUSES: readonly string[] = ['waiting', 'admitted', 'active', 'mis
  * What a join answer, a status answer or a `position` message says about a place. Fields a
  * source does not carry are null (a join answer has no `status` or `seq`; an older server
  * sends no `admittedTotal`).
+ *
+ * @example
+ * const update: PlaceUpdate | null = readPlaceUpdate(await res.json());
+ * if (update?.token) localStorage.setItem('token', update.token); // the refreshed token, from now on
  */
 export interface PlaceUpdate {
   readonly seq: number | null;
@@ -45,7 +69,13 @@ export interface PlaceUpdate {
   readonly token: string | null;
 }
 
-/** The public event document (`GET /v1/events/{eventId}`), as far as a client counts with it. */
+/**
+ * The public event document (`GET /v1/events/{eventId}`), as far as a client counts with it.
+ *
+ * @example
+ * const doc: EventDocument | null = readEventDocument(await (await fetch(`${baseUrl}/v1/events/demo`)).json());
+ * if (doc?.waitCurve) console.log(curveWaitSeconds(doc.waitCurve, 120));
+ */
 export interface EventDocument {
   readonly state: EventState;
   readonly servingPosition: number;
@@ -60,10 +90,24 @@ export interface EventDocument {
   readonly line: LineLeaves | null;
 }
 
-/** The public document's `line`: leaves by cell (a run of blocks), to count the places gone before a cell. */
+/**
+ * The public document's `line`: leaves by cell (a run of blocks), to count the places gone before a cell.
+ *
+ * @example
+ * const line: LineLeaves | null = readEventDocument(body)?.line ?? null;
+ * const listedLeaves = line ? line.leaves.reduce((sum, [, , left]) => sum + left, 0) : 0;
+ */
 export type LineLeaves = PublicLine;
 
-/** A server message over the WebSocket. */
+/**
+ * A server message over the WebSocket.
+ *
+ * @example
+ * socket.onmessage = (event) => {
+ *   const message: ServerMessage | null = readServerMessage(event.data);
+ *   if (message?.type === 'admitted') showClaimButton(message.claimBy);
+ * };
+ */
 export type ServerMessage =
   | { readonly type: 'position'; readonly seq: number | null; readonly update: PlaceUpdate }
   | { readonly type: 'admitted'; readonly seq: number | null; readonly claimBy: number | null }
@@ -129,7 +173,13 @@ function positive(value: unknown): number | null {
   return n !== null && n > 0 ? n : null;
 }
 
-/** Reads a `waitCurve`; null when it is absent or not a curve a client can read. */
+/**
+ * Reads a `waitCurve`; null when it is absent or not a curve a client can read.
+ *
+ * @example
+ * const curve = readWaitCurve(doc.waitCurve);
+ * const wait = curve && curveWaitSeconds(curve, 120); // seconds for 120 places to be admitted
+ */
 export function readWaitCurve(value: unknown): WaitCurve | null {
   const o = object(value);
   if (!o || !Array.isArray(o.admitted)) return null;
@@ -189,7 +239,13 @@ function readPlaceLine(value: unknown): PlaceLine | null {
   return { blockSize, block, blocks, goneBefore, blockLeaves };
 }
 
-/** Reads a document's `line`; null when it is absent or not one a client can count with. */
+/**
+ * Reads a document's `line`; null when it is absent or not one a client can count with.
+ *
+ * @example
+ * const line = readLineLeaves(doc.line);
+ * if (line) console.log(line.goneThroughServing, 'gone through the serving position');
+ */
 export function readLineLeaves(value: unknown): LineLeaves | null {
   const o = object(value);
   if (!o || !Array.isArray(o.leaves)) return null;

@@ -337,7 +337,13 @@ function buildTimeline(event: EstimatedEvent, nowSec: number, T: number): Timeli
   return { toNextTick, admitted, perSecond };
 }
 
-/** The line's drain as a client reads it (the public event document's `waitCurve`). */
+/**
+ * The line's drain as a client reads it (the public event document's `waitCurve`).
+ *
+ * @example
+ * const curve: WaitCurve | null = readEventDocument(body)?.waitCurve ?? null;
+ * if (curve) console.log(curveWaitSeconds(curve, 120)); // seconds until 120 more are admitted
+ */
 export interface WaitCurve {
   /** Seconds from the document's `generatedAt` to the next tick. */
   readonly nextTickInSeconds: number;

@@ -43,6 +43,10 @@ export interface PublicLine {
  * A personal update's `line` (join, status, `position`): the place's cell (`blocks` blocks
  * from `block` on), the places gone (admitted, or given up) before it, and its leaves, as
  * the update's `ahead` counted them.
+ *
+ * @example
+ * const line: PlaceLine | null = readPlaceUpdate(body)?.line ?? null;
+ * if (line) console.log(line.goneBefore, 'places gone before the cell from block', line.block);
  */
 export interface PlaceLine {
   readonly blockSize: number;

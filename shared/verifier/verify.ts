@@ -10,15 +10,28 @@
 import {
   createLocalJWKSet,
   createRemoteJWKSet,
-  type JSONWebKeySet,
+  type JSONWebKeySet as JoseJSONWebKeySet,
   type JWTVerifyGetKey,
   jwtVerify,
 } from 'jose';
 import { ACCESS_TYP, type AccessClaims } from '../domain/tokens.ts';
 import { AccessTokenRejectedError } from './errors.ts';
 
-export type { JSONWebKeySet } from 'jose';
 export type { AccessClaims } from '../domain/tokens.ts';
+
+/**
+ * A JSON Web Key Set, `{ keys: [...] }`, as `GET /.well-known/jwks.json` answers it (jose's type).
+ *
+ * @example
+ * ```ts
+ * import { createAccessVerifier, type JSONWebKeySet } from 'fairqueue/verifier';
+ *
+ * const res = await fetch('https://queue.example.com/.well-known/jwks.json');
+ * const jwks = (await res.json()) as JSONWebKeySet;
+ * const verify = createAccessVerifier({ jwks, eventId: 'tour-2027-berlin' });
+ * ```
+ */
+export type JSONWebKeySet = JoseJSONWebKeySet;
 
 /**
  * What `createAccessVerifier` and every middleware take: one event, one key source.

@@ -275,6 +275,23 @@ export const urls: string[] = [queue.apiUrl, queue.jwksUrl, queue.webSocketUrl];
 export const stack: Stack = new FairqueueStack(app, 'F', { waitingRoom: { issuer: 'tickets' } });
 `;
 
+// In a browser project (DOM lib): the browser's own WebSocket, fetch, indexedDB and
+// localStorage fit the client's structural types, so a page passes them without casts.
+const TYPED_BROWSER_CLIENT = `
+import {
+  createWaitingRoom,
+  indexedDbStorage,
+  localStorageAdapter,
+  type WaitingRoom,
+  type WebSocketLike,
+} from 'fairqueue/client';
+export const socket: WebSocketLike = new WebSocket('wss://ws.queue.example.com');
+export const rooms: WaitingRoom[] = [
+  createWaitingRoom({ baseUrl: 'https://q.example.com', eventId: 'e', WebSocket, fetch, storage: localStorageAdapter(localStorage) }),
+  createWaitingRoom({ baseUrl: 'https://q.example.com', eventId: 'e', storage: indexedDbStorage({ indexedDB, databaseName: 'shop' }) }),
+];
+`;
+
 // Compiled by this repo's TypeScript against the installed declarations, as a consumer would.
 const TYPED = `
 import { checkAccess, createAccessVerifier, type AccessClaims, type SessionClaims } from 'fairqueue/verifier';
@@ -539,6 +556,12 @@ describe('the fairqueue package, installed from its tarball', () => {
 
   test('the client declarations type-check with the ES library alone (no DOM, no Node types)', async () => {
     expect(await typeCheck(scratch, 'typed-client.ts', TYPED_CLIENT, ['es2023'])).toBe('');
+  });
+
+  test("in a browser project the DOM's WebSocket, fetch, indexedDB and localStorage fit the client's options", async () => {
+    expect(await typeCheck(scratch, 'typed-browser-client.ts', TYPED_BROWSER_CLIENT, ['es2023', 'dom'])).toBe(
+      '',
+    );
   });
 
   test('createWaitingRoom in plain Node: join → admitted (the admitter ticks) → claim → complete, over a ws WebSocket', async () => {
