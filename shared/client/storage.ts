@@ -1,8 +1,8 @@
 /**
  * Where a waiting room keeps the fan's place (the position token, the place as last shown,
  * an access grant) across reloads and app restarts. The interface is AsyncStorage-shaped, so
- * React Native's AsyncStorage, a browser's `localStorage` and an in-memory map all fit; any
- * method may answer a promise.
+ * React Native's AsyncStorage, a browser's `localStorage` or IndexedDB (through the adapters
+ * here) and an in-memory map all fit; any method may answer a promise.
  */
 
 /**
@@ -140,12 +140,10 @@ interface IdbStoreLike {
  * the client compiles without the DOM library; the browser's own `indexedDB` fits it.
  *
  * @example
- * ```ts
  * import { indexedDbStorage, type IndexedDbFactoryLike } from 'fairqueue/client';
  *
  * const factory: IndexedDbFactoryLike = window.indexedDB;
  * const storage = indexedDbStorage({ indexedDB: factory });
- * ```
  */
 export interface IndexedDbFactoryLike {
   open(
@@ -160,12 +158,10 @@ export interface IndexedDbFactoryLike {
  * Options of `indexedDbStorage`.
  *
  * @example
- * ```ts
  * import { indexedDbStorage, type IndexedDbStorageOptions } from 'fairqueue/client';
  *
  * const options: IndexedDbStorageOptions = { databaseName: 'my-shop', storeName: 'queue' };
  * const storage = indexedDbStorage(options);
- * ```
  */
 export interface IndexedDbStorageOptions {
   /** The database's name; `fairqueue` unless given. */
@@ -185,7 +181,6 @@ export interface IndexedDbStorageOptions {
  * effect in the order they were called.
  *
  * @example
- * ```ts
  * import { createWaitingRoom, indexedDbStorage } from 'fairqueue/client';
  *
  * const room = createWaitingRoom({
@@ -195,7 +190,6 @@ export interface IndexedDbStorageOptions {
  * });
  * await room.ready; // a place kept before a reload is followed again
  * if (room.state.position === null) await room.join();
- * ```
  */
 export function indexedDbStorage(options: IndexedDbStorageOptions = {}): WaitingRoomStorage {
   const databaseName = options.databaseName ?? 'fairqueue';
