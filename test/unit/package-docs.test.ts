@@ -1,5 +1,5 @@
 /**
- * Every name `fairqueue/verifier` and `fairqueue/client` export (functions, classes, types,
+ * Every name `fairqueue/verifier`, `fairqueue/client` and `fairqueue/cdk` export (functions, classes, types,
  * interfaces, constants) carries TSDoc with an `@example` (STYLE.md, "Docs"), read with the
  * TypeScript compiler from the entry points the package builds, so a new export without one
  * fails here rather than in a consumer's editor.
@@ -11,6 +11,7 @@ import { describe, expect, test } from 'vitest';
 const ENTRY_POINTS = {
   'fairqueue/verifier': fileURLToPath(new URL('../../shared/verifier/index.ts', import.meta.url)),
   'fairqueue/client': fileURLToPath(new URL('../../shared/client/index.ts', import.meta.url)),
+  'fairqueue/cdk': fileURLToPath(new URL('../../infra/index.ts', import.meta.url)),
 };
 
 const program = ts.createProgram(Object.values(ENTRY_POINTS), {
@@ -19,7 +20,8 @@ const program = ts.createProgram(Object.values(ENTRY_POINTS), {
   moduleResolution: ts.ModuleResolutionKind.Bundler,
   allowImportingTsExtensions: true,
   noEmit: true,
-  types: [],
+  types: ['node'],
+  skipLibCheck: true,
 });
 const checker = program.getTypeChecker();
 
