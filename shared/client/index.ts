@@ -44,6 +44,7 @@ export {
   createWaitingRoom,
   type FetchLike,
   type FetchResponseLike,
+  type SubscribeOptions,
   type WaitingRoom,
   WaitingRoomError,
   type WaitingRoomEvent,

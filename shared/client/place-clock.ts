@@ -62,6 +62,12 @@ export interface PlaceView {
   /** The countdown stands still: the sale is paused, or the line has stopped moving. */
   readonly waitFrozen: boolean;
   readonly claimBy: number | null;
+  /**
+   * Whole seconds left to claim, counted down: `claimBy` against the server's clock as the
+   * event documents read show it (the caller's own clock before any), rounded down; 0 once it
+   * passed. Null unless admitted with a deadline.
+   */
+  readonly claimSecondsLeft: number | null;
   /** When (caller's epoch ms) the server last said anything about the place or its event. */
   readonly heardAt: number | null;
 }
@@ -107,6 +113,8 @@ export interface PlaceSnapshot {
   readonly update: PlaceUpdate;
   /** The caller's epoch ms at which `update` held. */
   readonly at: number;
+  /** Server clock minus the caller's (ms), as the event documents read showed it; absent before any. */
+  readonly skewMs?: number;
 }
 
 /**
@@ -223,6 +231,8 @@ export class PlaceClock {
   static restore(snapshot: PlaceSnapshot, options: Omit<PlaceClockOptions, 'position'> = {}): PlaceClock {
     const clock = new PlaceClock({ ...options, position: snapshot.update.position });
     clock.applyUpdate(snapshot.update, snapshot.at);
+    if (typeof snapshot.skewMs === 'number' && Number.isFinite(snapshot.skewMs))
+      clock.#skews.push(snapshot.skewMs);
     return clock;
   }
 
@@ -382,6 +392,7 @@ export class PlaceClock {
       waitRose: rose,
       waitFrozen: frozen,
       claimBy: this.#status === 'admitted' ? this.#claimBy : null,
+      claimSecondsLeft: this.#claimSecondsLeft(now),
       heardAt: this.#heardAt,
     };
   }
@@ -402,6 +413,7 @@ export class PlaceClock {
       doc?.admittedTotal != null && base.admittedTotal !== null && doc.admittedTotal >= base.admittedTotal;
     return {
       at: now,
+      ...(this.#skews.length > 0 ? { skewMs: Math.max(...this.#skews) } : {}),
       update: {
         ...base,
         seq: Number.isFinite(this.#seq) ? this.#seq : null,
@@ -418,6 +430,13 @@ export class PlaceClock {
         token: null,
       },
     };
+  }
+
+  #claimSecondsLeft(now: number): number | null {
+    if (this.#status !== 'admitted' || this.#claimBy === null) return null;
+    // The freshest document tells the offset best; each one is a little behind the server.
+    const skew = this.#skews.length > 0 ? Math.max(...this.#skews) : 0;
+    return Math.max(0, Math.floor(this.#claimBy - (now + skew) / 1000));
   }
 
   /** True (and remembered) unless `seq` is older than the last applied; no seq is not ordered. */

@@ -144,6 +144,21 @@ export interface WaitingRoomState extends Omit<PlaceView, 'position'> {
   readonly connection: Connection;
   /** The running session's grant, once claimed (kept until `complete()`). */
   readonly access: AccessGrant | null;
+  /**
+   * How far the place has come from where it joined to the front, 0 … 1: the share of the
+   * places ahead at the join that are gone; 1 once admitted (or later). Null until known.
+   */
+  readonly progress: number | null;
+}
+
+/** How a listener is called. */
+export interface SubscribeOptions {
+  /**
+   * Also call it whenever a countdown the state shows moves on by itself (the wait's second,
+   * the claim's second, a reason that ran out), not only when something was heard: enough to
+   * render a countdown with, without a timer of one's own.
+   */
+  readonly countdown?: boolean;
 }
 
 /**
@@ -255,14 +270,31 @@ export interface WaitingRoom {
    */
   close(): void;
   /**
-   * Calls `listener` on every change; answers the function that stops it.
+   * Calls `listener` on every change; answers the function that stops it. With
+   * `{ countdown: true }`, also on every second a countdown shows.
    *
    * @example
    * const unsubscribe = room.subscribe((event) => {
    *   if (event.type === 'state') render(event.state);
-   * });
+   * }, { countdown: true });
    */
-  subscribe(listener: WaitingRoomListener): () => void;
+  subscribe(listener: WaitingRoomListener, options?: SubscribeOptions): () => void;
+  /**
+   * Catches up now instead of at the next timer: asks the status and the event document, and
+   * connects if there is no socket (an app back in the foreground, a browser back online).
+   *
+   * @example
+   * document.addEventListener('visibilitychange', () => document.hidden || room.refresh());
+   */
+  refresh(): void;
+  /**
+   * Stops following the place and forgets it on this device, without giving it up: the same
+   * user id finds it again with `join`.
+   *
+   * @example
+   * room.forget(); // room.state.position === null
+   */
+  forget(): void;
 }
 
 /** What is stored: the same record the page at `/` keeps. */
@@ -272,6 +304,8 @@ interface StoredPlace {
   wsUrl?: string;
   snapshot?: unknown;
   access?: AccessGrant;
+  /** The places ahead when the place was taken (for `progress`). */
+  joinedAhead?: number;
 }
 
 /** Nine quiet minutes: API Gateway drops a connection idle for ten. */
@@ -317,9 +351,13 @@ function readStored(text: string | null | undefined): StoredPlace | null {
   const position = readPositionToken(o.token)?.pos ?? o.position;
   if (typeof position !== 'number' || !Number.isSafeInteger(position) || position < 1) return null;
   const access = readGrant(o.access);
+  const joinedAhead = o.joinedAhead;
   return {
     token: o.token,
     position,
+    ...(typeof joinedAhead === 'number' && Number.isSafeInteger(joinedAhead) && joinedAhead >= 0
+      ? { joinedAhead }
+      : {}),
     ...(typeof o.wsUrl === 'string' ? { wsUrl: o.wsUrl } : {}),
     ...(o.snapshot !== undefined ? { snapshot: o.snapshot } : {}),
     ...(access ? { access } : {}),
@@ -327,11 +365,30 @@ function readStored(text: string | null | undefined): StoredPlace | null {
 }
 
 function clockFor(place: StoredPlace): PlaceClock {
-  const snapshot = place.snapshot as { update?: unknown; at?: unknown } | undefined;
+  const snapshot = place.snapshot as { update?: unknown; at?: unknown; skewMs?: unknown } | undefined;
   const update = snapshot ? readPlaceUpdate(snapshot.update) : null;
-  if (update && update.position === place.position && typeof snapshot?.at === 'number')
-    return PlaceClock.restore({ update, at: snapshot.at });
+  if (update && update.position === place.position && typeof snapshot?.at === 'number') {
+    const skewMs = typeof snapshot.skewMs === 'number' ? { skewMs: snapshot.skewMs } : {};
+    return PlaceClock.restore({ update, at: snapshot.at, ...skewMs });
+  }
   return new PlaceClock({ position: place.position });
+}
+
+/** How often a countdown listener's state is looked at; it hears only when a shown second moved. */
+const COUNTDOWN_CHECK_MS = 250;
+
+/** How far a place has come, 0 … 1 (`WaitingRoomState.progress`). */
+function progressOf(view: PlaceView | null, joinedAhead: number | undefined): number | null {
+  if (!view?.status || view.status === 'left') return null;
+  if (view.status !== 'waiting') return 1;
+  if (joinedAhead === undefined || view.ahead === null) return null;
+  if (joinedAhead <= 0) return 1;
+  return Math.min(1, Math.max(0, (joinedAhead - view.ahead) / joinedAhead));
+}
+
+/** What a countdown listener sees move: it hears when this changes. */
+function countdownKey(state: WaitingRoomState): string {
+  return [state.estimatedWaitSeconds, state.claimSecondsLeft, state.waitReason, state.waitFrozen].join();
 }
 
 /** The server did not answer for the place (network, 429, 5xx): not the fan's doing, so retry. */
@@ -374,6 +431,10 @@ export function createWaitingRoom(options: WaitingRoomOptions): WaitingRoom {
     options.WebSocket === undefined ? (globals.WebSocket ?? null) : options.WebSocket;
 
   const listeners = new Set<WaitingRoomListener>();
+  const countdownListeners = new Set<WaitingRoomListener>();
+  let countdownTimer: unknown;
+  let countdownShown = '';
+  let claimLeftShown: number | null = null;
   let place: StoredPlace | null = null;
   let clock: PlaceClock | null = null;
   let closed = false;
@@ -413,9 +474,11 @@ export function createWaitingRoom(options: WaitingRoomOptions): WaitingRoom {
       waitRose: view?.waitRose ?? false,
       waitFrozen: view?.waitFrozen ?? false,
       claimBy: view?.claimBy ?? null,
+      claimSecondsLeft: view?.claimSecondsLeft ?? null,
       heardAt: view?.heardAt ?? null,
       connection,
       access: place?.access ?? null,
+      progress: progressOf(view, place?.joinedAhead),
     };
   }
 
@@ -430,11 +493,42 @@ export function createWaitingRoom(options: WaitingRoomOptions): WaitingRoom {
   }
 
   function changed(): void {
+    if (place && place.joinedAhead === undefined && clock) {
+      // A place stored by an older client: progress counts from where it is first seen.
+      const ahead = clock.view(now()).ahead;
+      if (ahead !== null) place = { ...place, joinedAhead: ahead };
+    }
     const current = state();
+    countdownShown = countdownKey(current);
+    claimLeftShown = current.claimSecondsLeft;
     if (current.status === 'admitted' && !wasAdmitted)
       emit({ type: 'admitted', claimBy: current.claimBy, state: current });
     wasAdmitted = current.status === 'admitted';
     emit({ type: 'state', state: current });
+  }
+
+  /** Runs while a countdown listener listens and the place is followed. */
+  function countdown(): void {
+    timers.clearInterval(countdownTimer);
+    countdownTimer = undefined;
+    if (countdownListeners.size === 0 || !clock || finished || closed) return;
+    countdownTimer = timers.setInterval(() => {
+      const current = state();
+      const key = countdownKey(current);
+      if (key === countdownShown) return;
+      const claimRanOut = current.claimSecondsLeft === 0 && claimLeftShown !== 0;
+      countdownShown = key;
+      claimLeftShown = current.claimSecondsLeft;
+      for (const listener of [...countdownListeners]) {
+        try {
+          listener({ type: 'state', state: current });
+        } catch {
+          // As in emit.
+        }
+      }
+      // The claim window is over by the clock: the status says whether it was missed.
+      if (claimRanOut) void poll();
+    }, COUNTDOWN_CHECK_MS);
   }
 
   function fail(error: WaitingRoomError): WaitingRoomError {
@@ -506,6 +600,8 @@ export function createWaitingRoom(options: WaitingRoomOptions): WaitingRoom {
   /** The place is over (or the room closed): no more reads. */
   function stop(): void {
     finished = true;
+    timers.clearInterval(countdownTimer);
+    countdownTimer = undefined;
     pollSeq++;
     documentSeq++;
     timers.clearTimeout(statusTimer);
@@ -674,6 +770,7 @@ export function createWaitingRoom(options: WaitingRoomOptions): WaitingRoom {
   function follow(pollNow: boolean): void {
     finished = false;
     changed();
+    countdown();
     void readDocument();
     if (pollNow) void poll();
     else statusTimer = timers.setTimeout(poll, (statusPace ?? 5) * 1000);
@@ -722,6 +819,7 @@ export function createWaitingRoom(options: WaitingRoomOptions): WaitingRoom {
         token: body.token,
         position: update.position,
         ...(typeof body.wsUrl === 'string' ? { wsUrl: body.wsUrl } : {}),
+        joinedAhead: update.ahead,
       };
       clock = new PlaceClock({ position: update.position });
       clock.applyUpdate(update, now());
@@ -781,13 +879,42 @@ export function createWaitingRoom(options: WaitingRoomOptions): WaitingRoom {
       closed = true;
       changed();
       listeners.clear();
+      countdownListeners.clear();
     },
 
-    subscribe(listener) {
+    subscribe(listener, subscribeOptions = {}) {
       listeners.add(listener);
+      if (subscribeOptions.countdown) {
+        countdownListeners.add(listener);
+        if (countdownTimer === undefined) countdown();
+      }
       return () => {
         listeners.delete(listener);
+        if (countdownListeners.delete(listener) && countdownListeners.size === 0) countdown();
       };
+    },
+
+    refresh() {
+      if (closed || finished || !place || !clock) return;
+      statusRetry.reset();
+      documentRetry.reset();
+      void poll();
+      void readDocument();
+      if (!socket) {
+        timers.clearTimeout(reconnectTimer);
+        socketRetry.reset();
+        connect();
+      }
+    },
+
+    forget() {
+      if (closed) return;
+      stop();
+      place = null;
+      clock = null;
+      wasAdmitted = false;
+      persist();
+      changed();
     },
   };
 }

@@ -307,6 +307,127 @@ describe('createWaitingRoom', () => {
     await expect(offline.join()).rejects.toMatchObject({ code: 'network_error', status: 0 });
   });
 
+  test('progress runs from where the place joined to the front, and is kept across a restart', async () => {
+    let status: Reply = waiting(11, 10);
+    const server = fakeServer({
+      'POST /join': { status: 201, body: { ...waiting(11, 10).body, token: positionToken(11) } },
+      'GET /status': () => status,
+      'GET ': DOCUMENT,
+    });
+    const storage = memoryStorage();
+    const options = { baseUrl: BASE, eventId: EVENT, storage, fetch: server.fetch, WebSocket: null };
+    const room = createWaitingRoom(options);
+    expect(room.state.progress).toBeNull();
+    await room.join();
+    expect(room.state.progress).toBe(0);
+    status = waiting(11, 4);
+    await vi.advanceTimersByTimeAsync(5_000);
+    expect(room.state).toMatchObject({ ahead: 4, progress: 0.6 });
+    room.close();
+
+    // Restored: still counted from the join, not from where it is now.
+    const again = createWaitingRoom(options);
+    await again.ready;
+    expect(again.state.progress).toBe(0.6);
+    await vi.advanceTimersByTimeAsync(0);
+    status = waiting(11, 0, { status: 'admitted', ahead: 0, claimBy: 1_900_000_000 });
+    again.refresh();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(again.state).toMatchObject({ status: 'admitted', progress: 1 });
+    again.close();
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  test('a countdown listener hears each second of the claim window; when it runs out the status is asked', async () => {
+    vi.setSystemTime(1_000_000_000_000);
+    const claimBy = 1_000_000_000 + 5;
+    let status: Reply = waiting(3, 0, { status: 'admitted', ahead: 0, claimBy });
+    const server = fakeServer({
+      'POST /join': { status: 200, body: { ...waiting(3, 0).body, token: positionToken(3) } },
+      'GET /status': () => status,
+      // The server's clock is 2 s ahead of this one: the deadline is read on the server's.
+      'GET ': { status: 200, body: { ...DOCUMENT.body, generatedAt: 1_000_000_002 } },
+    });
+    const room = createWaitingRoom({ baseUrl: BASE, eventId: EVENT, fetch: server.fetch, WebSocket: null });
+    const left: (number | null)[] = [];
+    const plain: (number | null)[] = [];
+    room.subscribe((event) => event.type === 'state' && left.push(event.state.claimSecondsLeft), {
+      countdown: true,
+    });
+    room.subscribe((event) => event.type === 'state' && plain.push(event.state.claimSecondsLeft));
+    await room.join();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(room.state).toMatchObject({ status: 'admitted', claimBy, claimSecondsLeft: 3 });
+    const polls = server.of('GET /status').length;
+    status = waiting(3, 0, { status: 'missed', ahead: 0 });
+    await vi.advanceTimersByTimeAsync(4_000);
+    // 3, 2, 1, 0: each second once, then the status, which says missed.
+    expect(left.filter((n) => n !== null)).toEqual(expect.arrayContaining([3, 2, 1, 0]));
+    expect(new Set(left.filter((n) => n !== null && n < 3)).size).toBe(3);
+    expect(plain).not.toContain(1);
+    expect(server.of('GET /status').length).toBeGreaterThan(polls);
+    expect(room.state).toMatchObject({ status: 'missed', claimSecondsLeft: null, connection: 'idle' });
+    room.close();
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  test('a countdown listener hears the wait count down; unsubscribed, no timer is left', async () => {
+    const server = fakeServer({
+      'POST /join': { status: 201, body: { ...waiting(30, 20).body, token: positionToken(30) } },
+      'GET /status': waiting(30, 20),
+      'GET ': DOCUMENT,
+    });
+    const room = createWaitingRoom({ baseUrl: BASE, eventId: EVENT, fetch: server.fetch, WebSocket: null });
+    const waits: (number | null)[] = [];
+    const unsubscribe = room.subscribe(
+      (event) => event.type === 'state' && waits.push(event.state.estimatedWaitSeconds),
+      { countdown: true },
+    );
+    await room.join();
+    await vi.advanceTimersByTimeAsync(3_000);
+    expect(waits).toEqual(expect.arrayContaining([40, 39, 38, 37]));
+    unsubscribe();
+    const heard = waits.length;
+    await vi.advanceTimersByTimeAsync(3_000);
+    expect(waits).toHaveLength(heard);
+    room.close();
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  test('refresh asks now; forget stops and drops the stored place without giving it up', async () => {
+    const storage = memoryStorage();
+    const server = fakeServer({
+      'POST /join': { status: 201, body: { ...waiting(2, 1).body, token: positionToken(2) } },
+      'GET /status': waiting(2, 1),
+      'GET ': DOCUMENT,
+      'DELETE /place': { status: 204 },
+    });
+    const room = createWaitingRoom({
+      baseUrl: BASE,
+      eventId: EVENT,
+      storage,
+      fetch: server.fetch,
+      WebSocket: null,
+    });
+    await room.join();
+    await vi.advanceTimersByTimeAsync(0);
+    const reads = [server.of('GET /status').length, server.of('GET ').length];
+    room.refresh();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(server.of('GET /status').length).toBe((reads[0] ?? 0) + 1);
+    expect(server.of('GET ').length).toBe((reads[1] ?? 0) + 1);
+
+    room.forget();
+    expect(room.state).toMatchObject({ position: null, status: null, connection: 'idle', progress: null });
+    expect(await storage.getItem(`fairqueue:${EVENT}`)).toBeNull();
+    expect(server.of('DELETE /place')).toHaveLength(0);
+    expect(vi.getTimerCount()).toBe(0);
+    room.refresh();
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(server.of('GET /status').length).toBe((reads[0] ?? 0) + 1);
+    room.close();
+  });
+
   test('unsubscribe stops the listener', async () => {
     const server = fakeServer({
       'POST /join': { status: 201, body: { ...waiting(2, 1).body, token: positionToken(2) } },
