@@ -142,7 +142,7 @@ describe('waiting room page', () => {
     await visible(fan1.locator('#claim')).toBe(true);
     await text(fan1.locator('#ahead')).toBe('0');
     await text(fan1.locator('#eta')).toBe('none');
-    await text(fan1.locator('#claim-by')).toMatch(/^\(claim before .+\)$/);
+    await text(fan1.locator('#claim-by')).toMatch(/^\(before .+\)$/);
     await text(fan2.locator('#ahead')).toBe('1');
     await text(fan2.locator('#serving')).toBe('1');
     expect(await textOf(fan2.locator('#status'))).toBe('waiting');
@@ -246,7 +246,9 @@ describe('waiting room page', () => {
     await text(fan.locator('#ahead')).toBe('1');
     await fan.screenshot({ path: join(shotDir, 'room-before-leave.png'), fullPage: true });
 
+    // Leaving asks first: staying is the default, giving up the place takes a second click.
     await fan.getByRole('button', { name: 'Leave the line' }).click();
+    await fan.getByRole('button', { name: 'Give up my place' }).click();
     await visible(fan.locator('#left-card')).toBe(true);
     await visible(fan.locator('#join-card')).toBe(true);
     expect(await fan.locator('#place-card').isHidden()).toBe(true);
