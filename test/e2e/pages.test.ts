@@ -428,15 +428,30 @@ describe('waiting room page', () => {
     expect(moved).toBeGreaterThanOrEqual(afterMove - 8);
 
     // Paused: the page says so, and the countdown stands still however long the pause lasts.
-    let statusAnswers = 0;
-    fan.on('response', (response) => {
-      if (response.url().endsWith('/status')) statusAnswers++;
-    });
+    // Status answers the page has read: counted when their body is handed to the page (the
+    // client then applies it before anything else runs), not when their headers arrive (a
+    // 'response' event), which on a busy machine can be well before the page applied them.
+    await fan.evaluate(`(() => {
+      window.statusRead = 0;
+      const fetch = window.fetch.bind(window);
+      window.fetch = async (input, init) => {
+        const res = await fetch(input, init);
+        if (!String(input).endsWith('/status')) return res;
+        const text = res.text.bind(res);
+        res.text = async () => {
+          const body = await text();
+          window.statusRead++;
+          return body;
+        };
+        return res;
+      };
+    })()`);
+    const statusAnswers = () => fan.evaluate('window.statusRead') as Promise<number>;
     expect((await call(app, 'POST', `/v1/admin/events/${eventId}/pause`, { admin: true })).status).toBe(200);
     await app.settle();
     await text(fan.locator('#event-state')).toBe('paused');
     // The pause makes the page ask its status once (no timer involved): wait for that answer.
-    await expect.poll(() => statusAnswers, WAIT).toBeGreaterThanOrEqual(1);
+    await expect.poll(statusAnswers, WAIT).toBeGreaterThanOrEqual(1);
     await fan.clock.runFor(300);
     await text(fan.locator('#eta-note')).toContain('paused');
     const paused = await shownWait(fan);
@@ -450,7 +465,7 @@ describe('waiting room page', () => {
     expect((await call(app, 'POST', `/v1/admin/events/${eventId}/resume`, { admin: true })).status).toBe(200);
     await app.settle();
     await text(fan.locator('#event-state')).toBe('open');
-    await expect.poll(() => statusAnswers, WAIT).toBeGreaterThanOrEqual(2);
+    await expect.poll(statusAnswers, WAIT).toBeGreaterThanOrEqual(2);
     await fan.clock.runFor(300);
     const resumed = await shownWait(fan);
     await run(3);
