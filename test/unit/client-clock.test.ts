@@ -134,7 +134,24 @@ describe('place clock: the countdown', () => {
     // Claimed since (status says active): a late `admitted` of the same seq does not undo it.
     clock.applyUpdate(update({ seq: 3, status: 'active', ahead: 0, estimatedWaitSeconds: 0 }), s(6));
     clock.applyMessage({ type: 'admitted', seq: 3, claimBy: 1 }, s(7));
-    expect(clock.view(s(7))).toMatchObject({ status: 'active', claimBy: null });
+    expect(clock.view(s(7))).toMatchObject({ status: 'active', claimBy: null, claimSecondsLeft: null });
+  });
+
+  test("the claim deadline counts down on the server's clock, as the documents show it, across a restore", () => {
+    const SKEW = 40_000;
+    const clock = joined();
+    // Before any document: the fan's own clock.
+    clock.applyMessage({ type: 'admitted', seq: 3, claimBy: 1_790_000_300 }, s(0));
+    expect(clock.view(s(0)).claimSecondsLeft).toBe(300);
+    // The server's clock runs 40 s ahead: 40 s fewer are left than the fan's clock says.
+    clock.applyDocument(documentAt(s(0), {}, SKEW), s(0));
+    expect(clock.view(s(0)).claimSecondsLeft).toBe(260);
+    expect(clock.view(s(10.5)).claimSecondsLeft).toBe(249);
+    expect(clock.view(s(300)).claimSecondsLeft).toBe(0);
+    const snapshot = clock.snapshot(s(20));
+    expect(snapshot?.skewMs).toBe(SKEW);
+    const restored = PlaceClock.restore(JSON.parse(JSON.stringify(snapshot)));
+    expect(restored.view(s(20))).toMatchObject({ status: 'admitted', claimSecondsLeft: 240 });
   });
 });
 
