@@ -151,7 +151,14 @@ export interface WaitingRoomState extends Omit<PlaceView, 'position'> {
   readonly progress: number | null;
 }
 
-/** How a listener is called. */
+/**
+ * How a listener is called.
+ *
+ * @example
+ * // A page that draws countdowns hears every second one shows, not only changes.
+ * const options: SubscribeOptions = { countdown: true };
+ * room.subscribe((event) => event.type === 'state' && render(event.state), options);
+ */
 export interface SubscribeOptions {
   /**
    * Also call it whenever a countdown the state shows moves on by itself (the wait's second,
