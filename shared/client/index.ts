@@ -1,8 +1,9 @@
 /**
- * The browser-safe core of fairqueue's client: no Node API and no DOM API, only the
- * language (its own tsconfig checks that). Pages and apps build on it (the page at `/` of
- * the local runtime does, served as `/client.js`); `fairqueue/client` will wrap it with
- * the requests, the socket and storage (CONTRACT.md, "Packages").
+ * `fairqueue/client` (CONTRACT.md, "Packages"): `createWaitingRoom` with its storage
+ * adapters, and the core it is built on (the place clock, read pacing, display rounding).
+ * No Node API and no DOM API, only the language (its own tsconfig checks that), so it runs
+ * in browsers, React Native and Node. The page at `/` of the local runtime is built on it,
+ * served as `/client.js`.
  */
 export { curveAdmittedWithin, curveWaitSeconds } from './curve.ts';
 export { EXACT_AHEAD_UP_TO, lowestShownAs, type ShownAhead, shownAhead } from './display.ts';
