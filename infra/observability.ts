@@ -60,9 +60,12 @@ const THRESHOLDS = {
 export class FairqueueObservability extends Construct {
   readonly alarms: readonly Alarm[];
   readonly dashboard: Dashboard;
+  readonly #graph: (title: string, left: IMetric[], right?: IMetric[], width?: number) => GraphWidget;
 
   constructor(scope: Construct, id: string, props: ObservabilityProps) {
     super(scope, id);
+    this.#graph = (title, left, right = [], width = 8) =>
+      new GraphWidget({ title, left, right, width, height: 6 });
     const { namespace, serviceName } = props;
     const metric = (name: MetricName, statistic: string, period = Duration.minutes(1)) =>
       new Metric({
@@ -198,8 +201,7 @@ export class FairqueueObservability extends Construct {
       dashboardName: `${Stack.of(this).stackName}-fairqueue`,
       defaultInterval: Duration.hours(3),
     });
-    const graph = (title: string, left: IMetric[], right: IMetric[] = [], width = 8) =>
-      new GraphWidget({ title, left, right, width, height: 6 });
+    const graph = this.#graph;
     this.dashboard.addWidgets(
       new TextWidget({
         markdown: `# fairqueue — ${serviceName}\nEmbedded metrics in namespace \`${namespace}\` (dimension \`service\`; per event also \`eventId\`). What each figure means: \`shared/ports/metrics.ts\`.`,
@@ -287,6 +289,34 @@ export class FairqueueObservability extends Construct {
         ),
         24,
       ),
+    );
+  }
+
+  /**
+   * A dashboard row for the CloudFront distribution in front of the HTTP API: what fans and
+   * backends asked of the edge, how much of it failed, and the bytes sent. CloudFront
+   * publishes these in us-east-1 only (dimension `Region=Global`), so the widgets read them
+   * from there whatever the stack's region; no alarm, since an alarm must live in the
+   * metric's region, and the origin's own 5xx alarm covers what reaches the API.
+   */
+  addEdge(distributionId: string): void {
+    const edge = (metricName: string, statistic: string, label: string) =>
+      new Metric({
+        namespace: 'AWS/CloudFront',
+        metricName,
+        dimensionsMap: { DistributionId: distributionId, Region: 'Global' },
+        region: 'us-east-1',
+        statistic,
+        period: Duration.minutes(1),
+        label,
+      });
+    this.dashboard.addWidgets(
+      this.#graph('CloudFront requests per minute', [edge('Requests', 'Sum', 'requests')]),
+      this.#graph('CloudFront error rate (%)', [
+        edge('4xxErrorRate', 'Average', '4xx %'),
+        edge('5xxErrorRate', 'Average', '5xx %'),
+      ]),
+      this.#graph('CloudFront bytes to viewers', [edge('BytesDownloaded', 'Sum', 'bytes')]),
     );
   }
 }

@@ -867,6 +867,7 @@ export class FairQueue extends Construct {
             ...(typeof props.cloudFront === 'object' && props.cloudFront),
           });
     if (this.edge) {
+      this.observability.addEdge(this.edge.distribution.distributionId);
       // Only join counts clients by address, so only join is told what the distribution adds.
       handlers.get('join')?.addEnvironment(EDGE_SECRET_ENV, this.edge.secret.secretValue.unsafeUnwrap());
     }

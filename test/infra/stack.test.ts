@@ -761,6 +761,35 @@ describe('Fairqueue stack', () => {
         expect(body, metric).toContain(metric);
       template.hasOutput('DashboardName', {});
     });
+
+    it("shows the distribution's requests, error rates and bytes, read from us-east-1 where CloudFront publishes them", () => {
+      /** The dashboard's widgets, with each token of the body (a reference) read as "TOKEN". */
+      const widgetsOf = (t: Template): { properties: { metrics?: unknown[][]; region?: string } }[] => {
+        const body = Object.values(t.findResources('AWS::CloudWatch::Dashboard'))[0]?.Properties
+          .DashboardBody;
+        const parts: unknown[] = body['Fn::Join'][1];
+        return JSON.parse(parts.map((part) => (typeof part === 'string' ? part : 'TOKEN')).join('')).widgets;
+      };
+      const edgeMetrics = (t: Template) =>
+        widgetsOf(t)
+          .flatMap((widget) => widget.properties.metrics ?? [])
+          .filter((metric) => metric[0] === 'AWS/CloudFront');
+      const metrics = edgeMetrics(template);
+      expect(metrics.map((metric) => metric[1]).sort()).toEqual([
+        '4xxErrorRate',
+        '5xxErrorRate',
+        'BytesDownloaded',
+        'Requests',
+      ]);
+      for (const metric of metrics) {
+        expect(metric.slice(2, 6)).toEqual(['DistributionId', 'TOKEN', 'Region', 'Global']);
+        expect(metric[6]).toMatchObject({ region: 'us-east-1' });
+      }
+      // Without the distribution, no CloudFront row.
+      expect(edgeMetrics(Template.fromStack(unbundledStack({ waitingRoom: { cloudFront: false } })))).toEqual(
+        [],
+      );
+    });
   });
 
   describe('signing keys', () => {
