@@ -10,6 +10,7 @@ import { Admitter } from '#app/admitter';
 import { WaitingRoom, type WaitingRoomDeps } from '#app/waiting-room';
 import { FairqueueError } from '#domain/errors';
 import type { EventConfigInput } from '#domain/event';
+import { SLICE_SPAN } from '#domain/intake';
 import type { TokenService } from '#lib/token-service';
 import type { QueueStore } from '#ports/queue-store';
 import type { ChangeNotifier, LineChange } from '#ports/realtime';
@@ -211,8 +212,12 @@ export interface SimulationRecord {
     readonly servingPosition: number;
     readonly claimed: number;
     readonly completed: number;
-    /** Positions the store says are void (a `void` counter, when the build has one). */
+    /**
+     * Positions void: the fans who left, and the numbers the store voided that no fan held
+     * (a join that lost its reservation to a later one of its user gives its number up).
+     */
     readonly voidByStore: number | null;
+    readonly voidedForNobody: number;
     readonly userBindingMismatches: number;
     /** A few mismatching users, to look into: the fan, the place it was given, what the store holds. */
     readonly mismatchExamples: readonly { fan: number; given: number; stored: unknown; traits: string[] }[];
@@ -988,12 +993,28 @@ async function auditStore(
     if (!Number.isNaN(fans.claimedAt[fan] ?? Number.NaN) && position > servingPosition)
       sessionsWithoutAdmission++;
   }
+  // Void numbers the store holds that no fan gave up: a join too slow for its reservation
+  // voids the number it took once another join of its user took the place (waiting-room.ts).
+  const lastNumber =
+    event?.config.intake === 'sharded' ? (event.settledSlice + 1) * SLICE_SPAN : counters.issued;
+  const leftPositions = new Set<number>();
+  let left = 0;
+  for (let fan = 0; fan < crowd.size; fan++) {
+    if (Number.isNaN(fans.leftAt[fan] ?? Number.NaN) || Number.isNaN(fans.position[fan] ?? Number.NaN))
+      continue;
+    left++;
+    leftPositions.add(fans.position[fan] ?? 0);
+  }
+  const voidedForNobody = (await store.leavesIn(eventId, 0, lastNumber)).filter(
+    (position) => !leftPositions.has(position),
+  ).length;
   return {
     issued,
     servingPosition,
     claimed: counters.claimed,
     completed: counters.completed,
-    voidByStore: null,
+    voidByStore: left + voidedForNobody,
+    voidedForNobody,
     userBindingMismatches,
     mismatchExamples,
     duplicatePositions,

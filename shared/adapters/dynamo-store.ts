@@ -432,19 +432,26 @@ export class DynamoQueueStore implements QueueStore {
     }
   }
 
-  async bindUser(eventId: string, userId: string, position: number) {
-    // Unconditional on purpose: only the reservation holder gets here, and repeating it is harmless.
-    await this.#t.send(() =>
-      this.#t.doc.send(
-        new UpdateCommand({
-          TableName: this.#t.name,
-          Key: keys.user(eventId, userId),
-          UpdateExpression: 'SET #position = :position REMOVE reservedAt',
-          ExpressionAttributeNames: { '#position': 'position' },
-          ExpressionAttributeValues: { ':position': position },
-        }),
-      ),
-    );
+  async bindUser(eventId: string, userId: string, position: number, reservedAt: number) {
+    try {
+      await this.#t.send(() =>
+        this.#t.doc.send(
+          new UpdateCommand({
+            TableName: this.#t.name,
+            Key: keys.user(eventId, userId),
+            UpdateExpression: 'SET #position = :position REMOVE reservedAt',
+            // Only over this join's own reservation: a takeover's is later by the stale age.
+            ConditionExpression: 'attribute_not_exists(#position) AND reservedAt = :reservedAt',
+            ExpressionAttributeNames: { '#position': 'position' },
+            ExpressionAttributeValues: { ':position': position, ':reservedAt': reservedAt },
+          }),
+        ),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
+    }
   }
 
   async releaseUser(eventId: string, userId: string) {

@@ -204,8 +204,12 @@ export class MemoryQueueStore implements QueueStore {
     return true;
   }
 
-  async bindUser(eventId: string, userId: string, position: number) {
-    this.#data(eventId).users.set(userId, { position });
+  async bindUser(eventId: string, userId: string, position: number, reservedAt: number) {
+    const users = this.#data(eventId).users;
+    const slot = users.get(userId);
+    if (!slot || 'position' in slot || slot.reservedAt !== reservedAt) return false;
+    users.set(userId, { position });
+    return true;
   }
 
   async releaseUser(eventId: string, userId: string) {

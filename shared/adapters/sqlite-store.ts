@@ -312,11 +312,14 @@ function transactions(db: Database.Database, sql: Statements) {
       },
     ),
 
-    bindUser: writeTransaction(db, (eventId: string, userId: string, position: number) => {
-      requireEvent(sql, eventId);
-      // Unconditional on purpose: only the reservation holder gets here, and repeating it is harmless.
-      sql.bindUser.run({ eventId, userId, position });
-    }),
+    bindUser: writeTransaction(
+      db,
+      (eventId: string, userId: string, position: number, reservedAt: number): boolean => {
+        requireEvent(sql, eventId);
+        // Only over this join's own reservation: one taken over as stale belongs to another join.
+        return sql.bindUser.run({ eventId, userId, position, reservedAt }).changes === 1;
+      },
+    ),
 
     claim: writeTransaction(db, (eventId: string, session: Session): ClaimResult => {
       requireEvent(sql, eventId);
@@ -622,8 +625,8 @@ export class SqliteQueueStore implements QueueStore {
     return this.#tx.reserveUser(eventId, userId, nowSec, staleBeforeSec);
   }
 
-  async bindUser(eventId: string, userId: string, position: number) {
-    this.#tx.bindUser(eventId, userId, position);
+  async bindUser(eventId: string, userId: string, position: number, reservedAt: number) {
+    return this.#tx.bindUser(eventId, userId, position, reservedAt);
   }
 
   async releaseUser(eventId: string, userId: string) {
@@ -827,8 +830,8 @@ function statements(db: Database.Database) {
        WHERE users.position IS NULL AND users.reserved_at < @staleBeforeSec`,
     ),
     bindUser: db.prepare(
-      `INSERT INTO users (event_id, user_id, position, reserved_at) VALUES (@eventId, @userId, @position, NULL)
-       ON CONFLICT (event_id, user_id) DO UPDATE SET position = excluded.position, reserved_at = NULL`,
+      `UPDATE users SET position = @position, reserved_at = NULL
+       WHERE event_id = @eventId AND user_id = @userId AND position IS NULL AND reserved_at = @reservedAt`,
     ),
     releaseUser: db.prepare('DELETE FROM users WHERE event_id = ? AND user_id = ? AND position IS NULL'),
     unbindUser: db.prepare('DELETE FROM users WHERE event_id = ? AND user_id = ? AND position = ?'),

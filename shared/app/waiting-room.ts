@@ -357,8 +357,17 @@ export class WaitingRoom {
             await this.#store.releaseUser(eventId, userId);
             throw error;
           }
-          await this.#store.bindUser(eventId, userId, taken.position);
-          return { ...taken, created: true };
+          if (await this.#bound(eventId, userId, taken.position, nowSec)) return { ...taken, created: true };
+          // This join was so slow that another one took its reservation over as stale: that
+          // one's place is the user's. This position is nobody's, so it is given up (void,
+          // or its slot handed back) rather than left to hold a slot, and the loop reads the
+          // other join's place.
+          logger.warn('join lost its reservation; its position is given up', {
+            eventId,
+            position: taken.position,
+          });
+          await this.#giveUp(eventId, taken.position, userId);
+          continue;
         }
         continue; // Another join reserved first: read what it did.
       }
@@ -370,6 +379,16 @@ export class WaitingRoom {
       'Another join of this user is in progress; retry shortly.',
       1,
     );
+  }
+
+  /**
+   * Binds the user to `position` over the reservation made at `reservedAt`. A refusal is
+   * read back: a bind that landed but whose answer was lost (and retried) is still this one.
+   */
+  async #bound(eventId: string, userId: string, position: number, reservedAt: number): Promise<boolean> {
+    if (await this.#store.bindUser(eventId, userId, position, reservedAt)) return true;
+    const slot = await this.#store.getUserSlot(eventId, userId);
+    return slot !== undefined && 'position' in slot && slot.position === position;
   }
 
   async status(eventId: string, token: string): Promise<StatusResult> {

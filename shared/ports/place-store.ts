@@ -25,8 +25,12 @@ export interface PlaceStore {
    * `staleBeforeSec` (a join that died before binding) is there.
    */
   reserveUser(eventId: string, userId: string, nowSec: number, staleBeforeSec: number): Promise<boolean>;
-  /** Binds the reserved user to the position their join allocated. */
-  bindUser(eventId: string, userId: string, position: number): Promise<void>;
+  /**
+   * Binds the user to the position their join allocated, if the reservation is still the
+   * one this join made at `reservedAt`. False: a slower join's reservation was taken over
+   * as stale (or its place bound) meanwhile, and this join's position is nobody's.
+   */
+  bindUser(eventId: string, userId: string, position: number, reservedAt: number): Promise<boolean>;
   /** Drops an unbound reservation (the join failed before it got a position). */
   releaseUser(eventId: string, userId: string): Promise<void>;
   /**

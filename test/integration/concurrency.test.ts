@@ -79,6 +79,51 @@ describe('concurrency on DynamoDB Local', () => {
     expect((await room.join({ eventId: 'rejoin', userId: 'alice' })).position).toBe(results[0]?.position);
   });
 
+  test('a join too slow for its reservation gives its position up and answers the place of the join that took over', async () => {
+    const clock = new TestClock(Date.now());
+    const store = new DynamoQueueStore(dynamoClient(endpoint), table);
+    // The first position taken stalls (a throttled, retried write at a 100k/s on-sale)
+    // until the test lets it go, long after its reservation went stale.
+    let reachedGate: () => void = () => {};
+    const atGate = new Promise<void>((resolve) => {
+      reachedGate = resolve;
+    });
+    let release: () => void = () => {};
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let taken = 0;
+    const slow = new Proxy(store, {
+      get(target, name) {
+        const value: unknown = Reflect.get(target, name, target);
+        if (name === 'allocatePosition') {
+          return async (eventId: string) => {
+            const position = await target.allocatePosition(eventId);
+            if (taken++ === 0) {
+              reachedGate();
+              await gate;
+            }
+            return position;
+          };
+        }
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const { room } = testRoom(slow, clock);
+    await room.putEvent('slow-join', { capacity: 1 });
+    const first = room.join({ eventId: 'slow-join', userId: 'alice' });
+    await atGate; // position 1 taken; the reservation is not bound yet
+    clock.advance(11);
+    const second = await room.join({ eventId: 'slow-join', userId: 'alice' });
+    expect(second).toMatchObject({ created: true, position: 2 });
+    release();
+    // The slow join answers the user's one place, and its own number is void.
+    expect(await first).toMatchObject({ created: false, position: 2 });
+    expect(await store.getUserSlot('slow-join', 'alice')).toEqual({ position: 2 });
+    expect(await store.hasLeft('slow-join', 1)).toBe(true);
+    expect(await store.leavesIn('slow-join', 0, 10)).toEqual([1]);
+  });
+
   test('two admitters racing for 100 ticks never push sessions above capacity nor admit anyone twice', async () => {
     const clock = new TestClock(Date.now());
     const { room, store } = setup(clock);

@@ -189,7 +189,14 @@ export function describeQueueStore(name: string, makeStore: () => QueueStore) {
         Array.from({ length: 5 }, () => store.reserveUser(id, 'alice', NOW + 20, NOW + 10)),
       );
       expect(takeovers.filter(Boolean)).toHaveLength(1);
-      await store.bindUser(id, 'alice', 7);
+      // The slow first join cannot bind over the reservation that took its own over.
+      expect(await store.bindUser(id, 'alice', 3, NOW)).toBe(false);
+      expect(await store.getUserSlot(id, 'alice')).toEqual({ reservedAt: NOW + 20 });
+      expect(await store.bindUser(id, 'alice', 7, NOW + 20)).toBe(true);
+      expect(await store.getUserSlot(id, 'alice')).toEqual({ position: 7 });
+      // Nor once it is bound; and the binding is not repeated over itself.
+      expect(await store.bindUser(id, 'alice', 3, NOW)).toBe(false);
+      expect(await store.bindUser(id, 'alice', 7, NOW + 20)).toBe(false);
       expect(await store.getUserSlot(id, 'alice')).toEqual({ position: 7 });
       // A bound place is never taken over nor released.
       expect(await store.reserveUser(id, 'alice', NOW + 999, NOW + 999)).toBe(false);
@@ -581,7 +588,7 @@ export function describeQueueStore(name: string, makeStore: () => QueueStore) {
       expect(await store.leaveBlocks(id, 0)).toEqual(new Map());
 
       expect(await store.reserveUser(id, 'u', NOW, NOW - 10)).toBe(true);
-      await store.bindUser(id, 'u', 7);
+      expect(await store.bindUser(id, 'u', 7, NOW)).toBe(true);
       await store.unbindUser(id, 'u', 8);
       expect(await store.getUserSlot(id, 'u')).toEqual({ position: 7 });
       await store.unbindUser(id, 'u', 7);
