@@ -15,6 +15,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { EVENT_ID_PATTERN } from '#domain/event';
 import type { AccessClaims } from '#domain/tokens';
 import { errorBody } from '#http/http';
+import { bearerToken } from '#verifier/bearer';
 import { checkAccess } from '#verifier/check-access';
 import { SessionEndedError } from '#verifier/errors';
 import { expressAccess } from '#verifier/express';
@@ -80,6 +81,21 @@ export function readOrderItems(body: unknown): { items: Order['items'] } | { pro
 export function demoShop(apiUrl: () => string) {
   const guards = new Map<string, Middleware>();
   const orders = new Map<string, Order>();
+  // The sale of each session, one at a time: `complete` is idempotent (204 every time), so two
+  // orders racing past the online check would both see 204 and both sell. The later one waits
+  // here, then finds the session ended. (A backend on many machines needs a conditional write
+  // keyed by `sid` instead: these orders live in this process only.)
+  const selling = new Map<string, Promise<unknown>>();
+  const oneSaleAtATime = async <T>(sessionId: string, sell: () => Promise<T>): Promise<T> => {
+    const before = selling.get(sessionId);
+    const mine = (before ?? Promise.resolve()).catch(() => undefined).then(sell);
+    selling.set(sessionId, mine);
+    try {
+      return await mine;
+    } finally {
+      if (selling.get(sessionId) === mine) selling.delete(sessionId);
+    }
+  };
   const guard = (eventId: string) => {
     let middleware = guards.get(eventId);
     if (!middleware) {
@@ -89,6 +105,38 @@ export function demoShop(apiUrl: () => string) {
       guards.set(eventId, middleware);
     }
     return middleware;
+  };
+
+  /** The order, once the session is seen running and then ended; `null` when it had ended. */
+  const sell = async (
+    req: IncomingMessage,
+    eventId: string,
+    claims: AccessClaims,
+    items: Order['items'],
+  ): Promise<Order | null> => {
+    // The token verified offline; whether its session still runs is asked online (it may
+    // have been completed, here or elsewhere, before its `exp`): never sell twice.
+    const token = bearerToken(req.headers) ?? '';
+    try {
+      await checkAccess({ baseUrl: apiUrl(), eventId, token, cache: false });
+    } catch (error) {
+      if (!(error instanceof SessionEndedError)) throw error;
+      return null;
+    }
+    // Sold: end the fan's session, so its slot goes to the next fan in line.
+    const done = await fetch(`${apiUrl()}/v1/events/${eventId}/complete`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}` },
+    });
+    // Otherwise the session ended meanwhile (completed elsewhere, or its window ran out): no sale.
+    if (done.status !== 204) return null;
+    const total = items.reduce(
+      (sum, line) => sum + line.quantity * (CATALOGUE.find((c) => c.sku === line.sku)?.priceUsd ?? 0),
+      0,
+    );
+    const order: Order = { orderId: randomUUID(), eventId, sessionId: claims.sid, items, totalUsd: total };
+    orders.set(order.orderId, order);
+    return order;
   };
 
   return {
@@ -133,39 +181,9 @@ export function demoShop(apiUrl: () => string) {
         send(res, 400, errorBody('invalid_body', read.problem));
         return true;
       }
-      // The token verified offline; whether its session still runs is asked online (it may
-      // have been completed, here or elsewhere, before its `exp`): never sell twice.
-      const token = (req.headers.authorization ?? '').replace(/^Bearer\s+/i, '');
-      try {
-        await checkAccess({ baseUrl: apiUrl(), eventId, token, cache: false });
-      } catch (error) {
-        if (!(error instanceof SessionEndedError)) throw error;
-        send(res, 409, errorBody('session_ended', 'Your purchase window is over; nothing was sold.'));
-        return true;
-      }
-      // Sold: end the fan's session, so its slot goes to the next fan in line.
-      const done = await fetch(`${apiUrl()}/v1/events/${eventId}/complete`, {
-        method: 'POST',
-        headers: { authorization: req.headers.authorization ?? '' },
-      });
-      if (done.status !== 204) {
-        // The session ended meanwhile (completed elsewhere, or its window ran out): no sale.
-        send(res, 409, errorBody('session_ended', 'Your purchase window is over; nothing was sold.'));
-        return true;
-      }
-      const total = read.items.reduce(
-        (sum, line) => sum + line.quantity * (CATALOGUE.find((c) => c.sku === line.sku)?.priceUsd ?? 0),
-        0,
-      );
-      const order: Order = {
-        orderId: randomUUID(),
-        eventId,
-        sessionId: claims.sid,
-        items: read.items,
-        totalUsd: total,
-      };
-      orders.set(order.orderId, order);
-      send(res, 201, order);
+      const sold = await oneSaleAtATime(claims.sid, () => sell(req, eventId, claims, read.items));
+      if (sold) send(res, 201, sold);
+      else send(res, 409, errorBody('session_ended', 'Your purchase window is over; nothing was sold.'));
       return true;
     },
   };

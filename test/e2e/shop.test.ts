@@ -157,4 +157,16 @@ describe('demo shop', () => {
     // Sold once: the session is over, and a second order is refused.
     expectError(await call(app, 'POST', orders, { body, token: access }), 409, 'session_ended');
   });
+
+  test('ten orders racing with one access token sell exactly once', async () => {
+    const { access } = await claimedFan('shop-race');
+    const body = { items: [{ sku: 'vip', quantity: 1 }] };
+    const answers = await Promise.all(
+      Array.from({ length: 10 }, () =>
+        call(app, 'POST', '/shop/api/orders?event=shop-race', { body, token: access }),
+      ),
+    );
+    // `complete` answers 204 every time (idempotent): the shop must not take that as its own sale.
+    expect(answers.map((a) => a.status).sort()).toEqual([201, ...Array<number>(9).fill(409)]);
+  });
 });
