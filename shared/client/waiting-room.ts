@@ -460,6 +460,7 @@ export function createWaitingRoom(options: WaitingRoomOptions): WaitingRoom {
   let stableTimer: unknown;
   let socket: WebSocketLike | null = null;
   let wasAdmitted = false;
+  let joining: Promise<WaitingRoomState> | null = null;
   const statusRetry = new Backoff();
   const documentRetry = new Backoff();
   const socketRetry = new Backoff();
@@ -800,6 +801,35 @@ export function createWaitingRoom(options: WaitingRoomOptions): WaitingRoom {
     follow(true);
   })();
 
+  /** Takes a place (see `join`); one call at a time. */
+  async function takePlace(joinOptions: { userId?: string }): Promise<WaitingRoomState> {
+    await ready;
+    if (closed) throw new WaitingRoomError('closed', 'The waiting room was closed', 0);
+    // A place still held is the fan's place: joining again changes nothing.
+    if (place && clock && !finished) return state();
+    const res = await api('POST', '/join', null, joinOptions.userId ? { userId: joinOptions.userId } : {});
+    const update = res.status === 200 || res.status === 201 ? readPlaceUpdate(res.body) : null;
+    const body = res.body as { token?: unknown; wsUrl?: unknown } | null;
+    if (!update || typeof body?.token !== 'string') throw fail(errorOf(res, 'Joining failed'));
+    if (closed) throw new WaitingRoomError('closed', 'The waiting room was closed', 0);
+    place = {
+      token: body.token,
+      position: update.position,
+      ...(typeof body.wsUrl === 'string' ? { wsUrl: body.wsUrl } : {}),
+      joinedAhead: update.ahead,
+    };
+    clock = new PlaceClock({ position: update.position });
+    clock.applyUpdate(update, now());
+    statusPace = update.pollAfterSeconds;
+    answeredAt = now();
+    unreachable = false;
+    wasAdmitted = false;
+    persist();
+    // A returning user id (200) may already be further along than waiting: ask at once.
+    follow(res.status === 200);
+    return state();
+  }
+
   function need(): { place: StoredPlace; clock: PlaceClock } {
     if (closed) throw new WaitingRoomError('closed', 'The waiting room was closed', 0);
     if (!place || !clock) throw new WaitingRoomError('no_place', 'No place held: join first', 0);
@@ -812,32 +842,13 @@ export function createWaitingRoom(options: WaitingRoomOptions): WaitingRoom {
     },
     ready,
 
-    async join(joinOptions = {}) {
-      await ready;
-      if (closed) throw new WaitingRoomError('closed', 'The waiting room was closed', 0);
-      // A place still held is the fan's place: joining again changes nothing.
-      if (place && clock && !finished) return state();
-      const res = await api('POST', '/join', null, joinOptions.userId ? { userId: joinOptions.userId } : {});
-      const update = res.status === 200 || res.status === 201 ? readPlaceUpdate(res.body) : null;
-      const body = res.body as { token?: unknown; wsUrl?: unknown } | null;
-      if (!update || typeof body?.token !== 'string') throw fail(errorOf(res, 'Joining failed'));
-      if (closed) throw new WaitingRoomError('closed', 'The waiting room was closed', 0);
-      place = {
-        token: body.token,
-        position: update.position,
-        ...(typeof body.wsUrl === 'string' ? { wsUrl: body.wsUrl } : {}),
-        joinedAhead: update.ahead,
-      };
-      clock = new PlaceClock({ position: update.position });
-      clock.applyUpdate(update, now());
-      statusPace = update.pollAfterSeconds;
-      answeredAt = now();
-      unreachable = false;
-      wasAdmitted = false;
-      persist();
-      // A returning user id (200) may already be further along than waiting: ask at once.
-      follow(res.status === 200);
-      return state();
+    join(joinOptions = {}) {
+      // A join while another is on its way (a double click, two components) is the same
+      // join: without a user id each would otherwise take a place of its own.
+      joining ??= takePlace(joinOptions).finally(() => {
+        joining = null;
+      });
+      return joining;
     },
 
     async claim() {

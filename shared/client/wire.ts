@@ -163,7 +163,7 @@ export function readPlaceUpdate(body: unknown): PlaceUpdate | null {
     admittedTotal: count(o.admittedTotal),
     line: readPlaceLine(o.line),
     claimBy: finite(o.claimBy),
-    pollAfterSeconds: positive(o.pollAfterSeconds),
+    pollAfterSeconds: pace(o.pollAfterSeconds),
     token: typeof o.token === 'string' && o.token.length > 0 ? o.token : null,
   };
 }
@@ -171,6 +171,19 @@ export function readPlaceUpdate(body: unknown): PlaceUpdate | null {
 function positive(value: unknown): number | null {
   const n = finite(value);
   return n !== null && n > 0 ? n : null;
+}
+
+/**
+ * The pace a client may wait between reads, in seconds: a second at least, so a tiny
+ * `pollAfterSeconds` never makes a tight loop; a day at most, since a timer of more than
+ * 2^31 - 1 ms (24.8 days) fires at once, which would make one too. The server's own paces
+ * (at most half the position token's lifetime) sit well within.
+ */
+const PACE_SECONDS = { min: 1, max: 24 * 60 * 60 } as const;
+
+function pace(value: unknown): number | null {
+  const n = positive(value);
+  return n === null ? null : Math.min(PACE_SECONDS.max, Math.max(PACE_SECONDS.min, n));
 }
 
 /**
@@ -222,7 +235,7 @@ export function readEventDocument(body: unknown): EventDocument | null {
     limits: limitsKnown ? { capacity, admitPerMinute } : null,
     generatedAt: positive(o.generatedAt),
     waitCurve: readWaitCurve(o.waitCurve),
-    pollAfterSeconds: positive(o.pollAfterSeconds),
+    pollAfterSeconds: pace(o.pollAfterSeconds),
     line: readLineLeaves(o.line),
   };
 }

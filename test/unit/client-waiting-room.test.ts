@@ -442,6 +442,40 @@ describe('createWaitingRoom', () => {
     expect(heard).toEqual([]);
     room.close();
   });
+
+  test('a double click on join takes one place, and every caller gets it', async () => {
+    const server = fakeServer({
+      'POST /join': { status: 201, body: { ...waiting(4, 3).body, token: positionToken(4) } },
+      'GET /status': waiting(4, 3),
+      'GET ': DOCUMENT,
+    });
+    const room = createWaitingRoom({ baseUrl: BASE, eventId: EVENT, fetch: server.fetch, WebSocket: null });
+    const joined = await Promise.all([room.join(), room.join(), room.join()]);
+    expect(server.of('POST /join')).toHaveLength(1);
+    expect(joined.map((state) => state.position)).toEqual([4, 4, 4]);
+    room.close();
+  });
+
+  for (const pace of [1e-4, 0, -5, 3e6, 1e12, Number.MAX_VALUE])
+    test(`pollAfterSeconds ${pace} from the server never makes a tight loop of reads`, async () => {
+      const server = fakeServer({
+        'POST /join': {
+          status: 201,
+          body: { ...waiting(9, 8).body, token: positionToken(9), pollAfterSeconds: pace },
+        },
+        'GET /status': waiting(9, 8, { pollAfterSeconds: pace, estimatedWaitSeconds: 3600 }),
+        'GET ': { status: 200, body: { ...DOCUMENT.body, pollAfterSeconds: pace } },
+      });
+      const room = createWaitingRoom({ baseUrl: BASE, eventId: EVENT, fetch: server.fetch, WebSocket: null });
+      await room.join();
+      room.refresh();
+      // A timer past 2^31 - 1 ms, or of a few microseconds, fires at once: hundreds of reads a
+      // second. At a second's pace at least, ten seconds hold ten of each, plus the reads of join and refresh.
+      await vi.advanceTimersByTimeAsync(10_000);
+      expect(server.of('GET /status').length).toBeLessThanOrEqual(15);
+      expect(server.of('GET ').length).toBeLessThanOrEqual(15);
+      room.close();
+    });
 });
 
 describe('storage adapters', () => {
