@@ -9,7 +9,7 @@ import { Backoff, LIVE_STATUS_SECONDS, readPlan } from './pacing.ts';
 import { PlaceClock, type PlaceView } from './place-clock.ts';
 import { memoryStorage, type WaitingRoomStorage } from './storage.ts';
 import { readPositionToken } from './token.ts';
-import { readEventDocument, readPlaceUpdate, readServerMessage } from './wire.ts';
+import { readEpochSeconds, readEventDocument, readPlaceUpdate, readServerMessage } from './wire.ts';
 
 /**
  * The response of a `fetch`, as far as the client reads it.
@@ -340,8 +340,9 @@ function readGrant(body: unknown): AccessGrant | null {
   if (typeof body !== 'object' || body === null) return null;
   const { accessToken, expiresAt, sessionId } = body as Record<string, unknown>;
   if (typeof accessToken !== 'string' || typeof sessionId !== 'string') return null;
-  if (typeof expiresAt !== 'number' || !Number.isFinite(expiresAt)) return null;
-  return { accessToken, expiresAt, sessionId };
+  const ends = readEpochSeconds(expiresAt);
+  if (ends === null) return null;
+  return { accessToken, expiresAt: ends, sessionId };
 }
 
 function readStored(text: string | null | undefined): StoredPlace | null {

@@ -162,7 +162,7 @@ export function readPlaceUpdate(body: unknown): PlaceUpdate | null {
     estimatedWaitSeconds: nonNegative(o.estimatedWaitSeconds),
     admittedTotal: count(o.admittedTotal),
     line: readPlaceLine(o.line),
-    claimBy: finite(o.claimBy),
+    claimBy: readEpochSeconds(o.claimBy),
     pollAfterSeconds: pace(o.pollAfterSeconds),
     token: typeof o.token === 'string' && o.token.length > 0 ? o.token : null,
   };
@@ -180,6 +180,25 @@ function positive(value: unknown): number | null {
  * (at most half the position token's lifetime) sit well within.
  */
 const PACE_SECONDS = { min: 1, max: 24 * 60 * 60 } as const;
+
+/**
+ * The last second of the year 9999: well within what a JavaScript `Date` holds (8.64e15 ms),
+ * beyond which a time shows as "Invalid Date".
+ */
+const LAST_EPOCH_SECONDS = 253_402_300_799;
+
+/**
+ * An instant in epoch seconds (`claimBy`, `expiresAt`) a client can count down to and show
+ * as a time; null for anything else (a string, a negative number, 1e300).
+ *
+ * @example
+ * const claimBy = readEpochSeconds(body.claimBy); // 1767225600, or null
+ * if (claimBy !== null) showDeadline(new Date(claimBy * 1000));
+ */
+export function readEpochSeconds(value: unknown): number | null {
+  const n = finite(value);
+  return n !== null && n >= 0 && n <= LAST_EPOCH_SECONDS ? n : null;
+}
 
 function pace(value: unknown): number | null {
   const n = positive(value);
@@ -310,7 +329,7 @@ export function readServerMessage(data: unknown): ServerMessage | null {
         : null;
     }
     case 'admitted':
-      return { type: 'admitted', seq, claimBy: finite(o.claimBy) };
+      return { type: 'admitted', seq, claimBy: readEpochSeconds(o.claimBy) };
     case 'paused':
     case 'resumed':
     case 'closed':

@@ -456,6 +456,48 @@ describe('createWaitingRoom', () => {
     room.close();
   });
 
+  test('a claim deadline or session end no clock can show (1e300, -1, a string) is not taken as a time', async () => {
+    const storage = memoryStorage();
+    // A stored grant that says so too (a tampered or corrupted storage) is not restored.
+    const tampered = { accessToken: 'access.jwt.x', expiresAt: 1e300, sessionId: 's_1' };
+    await storage.setItem(
+      `fairqueue:${EVENT}`,
+      JSON.stringify({ token: positionToken(6), position: 6, access: tampered }),
+    );
+    let status: Reply = waiting(6, 0, { status: 'admitted', ahead: 0, servingPosition: 6, claimBy: 1e300 });
+    let grant: unknown = tampered;
+    const server = fakeServer({
+      'GET /status': () => status,
+      'GET ': DOCUMENT,
+      'POST /admission': () => ({ status: 200, body: grant }),
+    });
+    const room = createWaitingRoom({
+      baseUrl: BASE,
+      eventId: EVENT,
+      storage,
+      fetch: server.fetch,
+      WebSocket: null,
+    });
+    await room.ready;
+    await vi.advanceTimersByTimeAsync(0);
+    expect(room.state).toMatchObject({
+      status: 'admitted',
+      claimBy: null,
+      claimSecondsLeft: null,
+      access: null,
+    });
+    for (const claimBy of [-1, '1900000000', Number.MAX_VALUE]) {
+      status = waiting(6, 0, { status: 'admitted', ahead: 0, servingPosition: 6, claimBy });
+      room.refresh();
+      await vi.advanceTimersByTimeAsync(0);
+      expect(room.state.claimBy).toBeNull();
+    }
+    await expect(room.claim()).rejects.toMatchObject({ code: 'unexpected_response' });
+    grant = { ...tampered, expiresAt: 1_900_000_000 };
+    expect(await room.claim()).toMatchObject({ expiresAt: 1_900_000_000 });
+    room.close();
+  });
+
   for (const pace of [1e-4, 0, -5, 3e6, 1e12, Number.MAX_VALUE])
     test(`pollAfterSeconds ${pace} from the server never makes a tight loop of reads`, async () => {
       const server = fakeServer({
