@@ -158,6 +158,31 @@ describe('demo shop', () => {
     expectError(await call(app, 'POST', orders, { body, token: access }), 409, 'session_ended');
   });
 
+  test('a tampered stored session shows no session, never NaN or Invalid Date', async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    page.on('pageerror', (error) => pageErrors.push(error.message));
+    for (const access of [
+      { accessToken: 'a.b.c', expiresAt: {} },
+      { accessToken: 'a.b.c', expiresAt: '9999999999' },
+      { accessToken: 'a.b.c', expiresAt: 1e300 },
+      { accessToken: { forged: true }, expiresAt: 2_000_000_000 },
+      'garbage',
+    ]) {
+      await page.goto(`${app.url}/shop?event=shop-tampered`);
+      await page.evaluate(
+        (value) => localStorage.setItem('fairqueue:shop-tampered', value),
+        JSON.stringify({ access }),
+      );
+      await page.reload();
+      await visible(page.locator('#no-session'));
+      expect(await page.locator('#session').isVisible()).toBe(false);
+      expect(await page.evaluate(() => document.body.innerText)).not.toMatch(/NaN|Invalid Date|undefined/);
+    }
+    await context.close();
+    expect(pageErrors.splice(0)).toEqual([]);
+  });
+
   test('ten orders racing with one access token sell exactly once', async () => {
     const { access } = await claimedFan('shop-race');
     const body = { items: [{ sku: 'vip', quantity: 1 }] };
