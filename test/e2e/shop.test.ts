@@ -170,14 +170,12 @@ describe('demo shop', () => {
       'garbage',
     ]) {
       await page.goto(`${app.url}/shop?event=shop-tampered`);
-      await page.evaluate(
-        (value) => localStorage.setItem('fairqueue:shop-tampered', value),
-        JSON.stringify({ access }),
-      );
+      const stored = JSON.stringify(JSON.stringify({ access }));
+      await page.evaluate(`localStorage.setItem('fairqueue:shop-tampered', ${stored})`);
       await page.reload();
       await visible(page.locator('#no-session'));
       expect(await page.locator('#session').isVisible()).toBe(false);
-      expect(await page.evaluate(() => document.body.innerText)).not.toMatch(/NaN|Invalid Date|undefined/);
+      expect(await page.evaluate('document.body.innerText')).not.toMatch(/NaN|Invalid Date|undefined/);
     }
     await context.close();
     expect(pageErrors.splice(0)).toEqual([]);
