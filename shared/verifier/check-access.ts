@@ -40,9 +40,17 @@ export interface CheckAccessOptions {
   readonly token: string;
   /** The cache to keep 200s in (default: one shared by every call); `false` asks every time. */
   readonly cache?: AccessCheckCache | false;
-  /** A `fetch` to use instead of the global one. */
-  readonly fetch?: (url: string, init: { headers: Record<string, string> }) => Promise<Response>;
+  /** A `fetch` to use instead of the global one (it may honour `signal`; the timeout holds either way). */
+  readonly fetch?: (
+    url: string,
+    init: { headers: Record<string, string>; signal?: AbortSignal },
+  ) => Promise<Response>;
+  /** Milliseconds to wait for the whole answer before `AccessCheckUnavailableError` (default 5000). */
+  readonly timeoutMs?: number;
 }
+
+/** As long as jose waits for a JWKS: a waiting room that does not answer is no answer, not a hang. */
+const DEFAULT_TIMEOUT_MS = 5_000;
 
 /**
  * A small in-memory cache of running sessions, bounded, each entry kept until its `max-age` ends.
@@ -164,13 +172,35 @@ export async function checkAccess(options: CheckAccessOptions): Promise<SessionC
   if (cached) return cached;
 
   const doFetch = options.fetch ?? fetch;
+  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const abort = new AbortController();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  // Headers and body both: a server that answers its headers and then trickles (or never
+  // ends) the body would otherwise hold the backend's request for minutes.
+  const timedOut = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      abort.abort();
+      reject(new AccessCheckUnavailableError(`access check got no answer within ${timeoutMs} ms`));
+    }, timeoutMs);
+  });
+  const ask = async () => {
+    const res = await doFetch(url, {
+      headers: { authorization: `Bearer ${options.token}` },
+      signal: abort.signal,
+    });
+    const body: unknown = await res.json().catch(() => undefined);
+    return { res, body };
+  };
   let res: Response;
+  let body: unknown;
   try {
-    res = await doFetch(url, { headers: { authorization: `Bearer ${options.token}` } });
+    ({ res, body } = await Promise.race([ask(), timedOut]));
   } catch (error) {
+    if (error instanceof AccessCheckUnavailableError) throw error;
     throw new AccessCheckUnavailableError('access check failed', { cause: error });
+  } finally {
+    clearTimeout(timer);
   }
-  const body: unknown = await res.json().catch(() => undefined);
   if (res.status === 401) throw new AccessTokenRejectedError('access token rejected by the waiting room');
   if (res.status === 410) throw new SessionEndedError('the session has ended');
   if (res.status !== 200 || !isSessionClaims(body)) {

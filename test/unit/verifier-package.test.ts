@@ -203,6 +203,7 @@ describe('checkAccess', () => {
     await expect(checkAccess({ ...base, fetch, cache: false })).resolves.toEqual(session());
     expect(fetch).toHaveBeenCalledWith('https://queue.example.com/prod/v1/events/shop/access', {
       headers: { authorization: 'Bearer t' },
+      signal: expect.any(AbortSignal),
     });
   });
 
@@ -228,6 +229,37 @@ describe('checkAccess', () => {
     await expect(
       checkAccess({ ...base, cache, fetch: fakeFetch(200, { sub: 'a' }, 'private, max-age=5') }),
     ).rejects.toBeInstanceOf(AccessCheckUnavailableError);
+  });
+
+  test('a waiting room that never answers, or never ends its body, is unavailable after the timeout, not a hang', async () => {
+    vi.useFakeTimers();
+    const signals: AbortSignal[] = [];
+    const silent = vi.fn(async (_url: string, init: { signal?: AbortSignal }) => {
+      if (init.signal) signals.push(init.signal);
+      return new Promise<Response>(() => undefined);
+    });
+    const trickle = vi.fn(
+      async () =>
+        new Response(
+          new ReadableStream({
+            start(controller) {
+              controller.enqueue(new TextEncoder().encode('{"sub":'));
+            },
+          }),
+          { status: 200 },
+        ),
+    );
+    for (const [fetch, timeoutMs] of [
+      [silent, undefined],
+      [trickle, 250],
+    ] as const) {
+      const asked = checkAccess({ ...base, cache: false, fetch, ...(timeoutMs ? { timeoutMs } : {}) });
+      const settled = expect(asked).rejects.toBeInstanceOf(AccessCheckUnavailableError);
+      await vi.advanceTimersByTimeAsync(timeoutMs ?? 5_000);
+      await settled;
+    }
+    // The request itself is abandoned too, not left open.
+    expect(signals.map((signal) => signal.aborted)).toEqual([true]);
   });
 
   test('a 200 is reused for its max-age, then asked again', async () => {
