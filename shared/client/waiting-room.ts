@@ -382,6 +382,9 @@ function clockFor(place: StoredPlace): PlaceClock {
   return new PlaceClock({ position: place.position });
 }
 
+/** The least time between two reads the socket's messages ask for. */
+const NEWS_READ_MS = 1000;
+
 /** How often a countdown listener's state is looked at; it hears only when a shown second moved. */
 const COUNTDOWN_CHECK_MS = 250;
 
@@ -606,9 +609,39 @@ export function createWaitingRoom(options: WaitingRoomOptions): WaitingRoom {
     });
   }
 
+  /**
+   * A read the socket's news asks for, at most one every `NEWS_READ_MS`: a burst of messages
+   * (an operator pausing and resuming, a server that floods) is one read, not one each.
+   */
+  function newsRead(read: () => Promise<void>): { ask(): void; cancel(): void } {
+    let timer: unknown;
+    let last = Number.NEGATIVE_INFINITY;
+    return {
+      ask() {
+        if (timer !== undefined) return;
+        timer = timers.setTimeout(
+          () => {
+            timer = undefined;
+            last = now();
+            void read();
+          },
+          Math.max(0, last + NEWS_READ_MS - now()),
+        );
+      },
+      cancel() {
+        timers.clearTimeout(timer);
+        timer = undefined;
+      },
+    };
+  }
+  const newsStatus = newsRead(() => poll());
+  const newsDocument = newsRead(() => readDocument());
+
   /** The place is over (or the room closed): no more reads. */
   function stop(): void {
     finished = true;
+    newsStatus.cancel();
+    newsDocument.cancel();
     timers.clearInterval(countdownTimer);
     countdownTimer = undefined;
     pollSeq++;
@@ -758,9 +791,9 @@ export function createWaitingRoom(options: WaitingRoomOptions): WaitingRoom {
         place = { ...place, token: message.update.token };
       persist();
       changed();
-      if (applied.waitRose) void readDocument();
+      if (applied.waitRose) newsDocument.ask();
       // admitted, paused, resumed, closed: the status says the rest.
-      if (applied.refresh) void poll();
+      if (applied.refresh) newsStatus.ask();
     };
     ws.onclose = () => {
       timers.clearInterval(heartbeat);

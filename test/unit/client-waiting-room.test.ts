@@ -239,6 +239,43 @@ describe('createWaitingRoom', () => {
     expect(vi.getTimerCount()).toBe(0);
   });
 
+  test('a flood of socket messages asks the status and the document a few times, not once each', async () => {
+    const server = fakeServer({
+      'POST /join': {
+        status: 201,
+        body: { ...waiting(5, 4).body, token: positionToken(5), wsUrl: 'wss://q/ws' },
+      },
+      'GET /status': waiting(5, 4),
+      'GET ': DOCUMENT,
+    });
+    const room = createWaitingRoom({
+      baseUrl: BASE,
+      eventId: EVENT,
+      fetch: server.fetch,
+      WebSocket: FakeSocket,
+    });
+    await room.join();
+    await vi.advanceTimersByTimeAsync(1_000);
+    const [socket] = FakeSocket.opened;
+    if (!socket) throw new Error('no socket opened');
+    socket.open();
+    await vi.advanceTimersByTimeAsync(0);
+    const polls = server.of('GET /status').length;
+    const reads = server.of('GET ').length;
+    // An operator pausing and resuming in a hurry, or a server that floods: each message is news.
+    for (let seq = 10; seq < 1_010; seq++) {
+      socket.receive({ type: seq % 2 ? 'paused' : 'resumed', seq });
+      socket.receive({ ...waiting(5, 4).body, type: 'position', seq, estimatedWaitSeconds: seq * 10 });
+      await vi.advanceTimersByTimeAsync(1);
+    }
+    await vi.advanceTimersByTimeAsync(1_000);
+    // A thousand messages a millisecond apart over a second: a read a second at most.
+    expect(server.of('GET /status').length - polls).toBeLessThanOrEqual(3);
+    expect(server.of('GET ').length - reads).toBeLessThanOrEqual(3);
+    room.close();
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
   test('leave gives the place up and forgets it', async () => {
     const storage = memoryStorage();
     const server = fakeServer({
