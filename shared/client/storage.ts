@@ -151,6 +151,7 @@ export interface IndexedDbFactoryLike {
     version?: number,
   ): IdbRequestLike<IdbDatabaseLike> & {
     onupgradeneeded: IdbHandler;
+    onblocked: IdbHandler;
   };
 }
 
@@ -210,16 +211,26 @@ export function indexedDbStorage(options: IndexedDbStorageOptions = {}): Waiting
   /** Opens the database at `version` (creating the store on upgrade); null when it cannot. */
   const openAt = (version?: number): Promise<IdbDatabaseLike | null> =>
     new Promise((resolve) => {
+      let settled = false;
+      const settle = (db: IdbDatabaseLike | null) => {
+        // Opened after all, once given up on: nobody uses it, so it must not block others.
+        if (settled) db?.close();
+        else resolve(db);
+        settled = true;
+      };
       try {
         const request = idb.open(databaseName, version);
         request.onupgradeneeded = () => {
           const db = request.result;
           if (!db.objectStoreNames.contains(storeName)) db.createObjectStore(storeName);
         };
-        request.onsuccess = () => resolve(request.result);
-        request.onerror = () => resolve(null);
+        request.onsuccess = () => settle(request.result);
+        request.onerror = () => settle(null);
+        // Another connection (a script that ignores `versionchange`) keeps the upgrade
+        // waiting for as long as it lives: keep the place in memory rather than wait for ever.
+        request.onblocked = () => settle(null);
       } catch {
-        resolve(null);
+        settle(null);
       }
     });
 

@@ -142,6 +142,30 @@ describe('indexedDbStorage in Chromium', () => {
     expect(pageErrors.splice(0)).toEqual([]);
   });
 
+  test('an upgrade another connection blocks (it never closes) keeps the place in memory instead of waiting for ever', async () => {
+    const { context, page } = await openBlank();
+    const read = await page.evaluate(async () => {
+      const globals = globalThis as unknown as PageGlobals & { held?: unknown };
+      // Another script of the origin holds the database open, without our store, and does
+      // not close on `versionchange`: the adapter's upgrade is blocked for as long as it lives.
+      await new Promise<void>((resolve, reject) => {
+        const open = globals.indexedDB.open('fq-held', 1);
+        open.onupgradeneeded = () => open.result.createObjectStore('theirs');
+        open.onsuccess = () => {
+          globals.held = open.result;
+          resolve();
+        };
+        open.onerror = () => reject(new Error('cannot open fq-held'));
+      });
+      const storage = globals.fq.indexedDbStorage({ databaseName: 'fq-held' });
+      await storage.setItem('a', 'kept in memory');
+      return storage.getItem('a');
+    });
+    expect(read).toBe('kept in memory');
+    await context.close();
+    expect(pageErrors.splice(0)).toEqual([]);
+  });
+
   test('createWaitingRoom with it resumes the same place after a reload, and is admitted on it', async () => {
     const { context, page } = await openBlank();
     const joined = await page.evaluate(async (eventId) => {
