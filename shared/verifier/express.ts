@@ -73,9 +73,15 @@ export function expressAccess(
       },
       () => {
         const answer = unauthorized();
-        res.statusCode = answer.status;
-        for (const [name, value] of Object.entries(answer.headers)) res.setHeader(name, value);
-        res.end(JSON.stringify(answer.body));
+        try {
+          res.statusCode = answer.status;
+          for (const [name, value] of Object.entries(answer.headers)) res.setHeader(name, value);
+          res.end(JSON.stringify(answer.body));
+        } catch (error) {
+          // The 401 cannot be written (an earlier middleware already answered): the app's
+          // error handling decides, as connect's convention has it, not an unhandled rejection.
+          next(error);
+        }
       },
     );
   };

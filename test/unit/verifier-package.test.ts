@@ -98,6 +98,23 @@ describe('expressAccess', () => {
       expect(onRejected).toHaveBeenCalledWith(expect.any(AccessTokenRejectedError));
     },
   );
+
+  test('a 401 that cannot be written (headers already sent) goes to next(error), not an unhandled rejection', async () => {
+    const mw = expressAccess({ jwks, eventId: EVENT });
+    const sent = new Error('Cannot set headers after they are sent to the client');
+    const res = {
+      statusCode: 200,
+      setHeader() {
+        throw sent;
+      },
+      end() {
+        throw sent;
+      },
+    };
+    const next = vi.fn();
+    mw({ headers: { authorization: 'Bearer not.a.jwt' } }, res, next);
+    await vi.waitFor(() => expect(next).toHaveBeenCalledWith(sent));
+  });
 });
 
 describe('fastifyAccess', () => {
