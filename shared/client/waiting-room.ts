@@ -616,17 +616,18 @@ export function createWaitingRoom(options: WaitingRoomOptions): WaitingRoom {
   function newsRead(read: () => Promise<void>): { ask(): void; cancel(): void } {
     let timer: unknown;
     let last = Number.NEGATIVE_INFINITY;
+    const run = () => {
+      timer = undefined;
+      last = now();
+      void read();
+    };
     return {
       ask() {
         if (timer !== undefined) return;
-        timer = timers.setTimeout(
-          () => {
-            timer = undefined;
-            last = now();
-            void read();
-          },
-          Math.max(0, last + NEWS_READ_MS - now()),
-        );
+        const wait = last + NEWS_READ_MS - now();
+        // At once when the last was long enough ago (no timer: the news is acted on now).
+        if (wait <= 0) run();
+        else timer = timers.setTimeout(run, wait);
       },
       cancel() {
         timers.clearTimeout(timer);
