@@ -229,6 +229,30 @@ describe('the fan page', () => {
     await done(page);
   });
 
+  test('while the client loads, a stored place is shown only with a place number a line has', async () => {
+    const context = await browser.newContext({ viewport: { width: 360, height: 800 } });
+    // The client cannot be fetched: the page shows what it stored, and keeps trying.
+    await context.route('**/client.js*', (route) => route.abort());
+    const page = await context.newPage();
+    page.on('pageerror', (error) => pageErrors.push(error.message));
+    await page.goto(`${app.url}/?event=early`);
+    for (const [position, shown] of [
+      [7, '#7'],
+      [-5, null],
+      [0, null],
+      [1.5, null],
+      ['7', null],
+    ] as const) {
+      const stored = JSON.stringify(JSON.stringify({ token: 'x', position }));
+      await page.evaluate(`localStorage.setItem('fairqueue:early', ${stored})`);
+      await page.reload();
+      await visible(page.locator('#offline-note'));
+      if (shown) await text(page.locator('#position')).toBe(shown);
+      else expect(await page.locator('#place-card').isVisible()).toBe(false);
+    }
+    await done(page);
+  });
+
   test('leave: the confirmation keeps the place unless the fan confirms', async () => {
     const eventId = 'fan-leave';
     await putEvent(eventId);
