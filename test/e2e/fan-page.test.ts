@@ -9,38 +9,25 @@
  * for the page to show the expected state rather than sleeping.
  */
 import { join } from 'node:path';
-import type { Browser, Locator, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import type { LocalApp } from '#local/app';
-import { launchBrowser, screenshotDir, seriousAxeViolations, textOf } from '../support/browser.ts';
+import type { Page } from 'playwright-core';
+import { describe, expect, test } from 'vitest';
+import {
+  PAGE_WAIT,
+  seriousAxeViolations,
+  shownText,
+  shownVisible,
+  textOf,
+  usePageRig,
+} from '../support/browser.ts';
 import { TestClock } from '../support/clock.ts';
-import { call, startTestApp } from '../support/local-app.ts';
+import { call } from '../support/local-app.ts';
 
-/** Long enough for a page poll plus a slow machine; never a timing assertion. */
-const WAIT = { timeout: 15_000, interval: 100 };
-
-let app: LocalApp;
-let browser: Browser;
-const shots = screenshotDir('fan-page');
 const clock = new TestClock(Date.now());
+const rig = usePageRig('fan-page', clock);
 const pageErrors: string[] = [];
 
-beforeAll(async () => {
-  app = await startTestApp({ overrides: { now: clock.now } });
-  browser = await launchBrowser();
-});
-
-afterAll(async () => {
-  await browser?.close();
-  await app?.close();
-  shots.remove();
-});
-
-const text = (locator: Locator) => expect.poll(() => textOf(locator), WAIT);
-const visible = (locator: Locator) => expect.poll(() => locator.isVisible(), WAIT);
-
 async function putEvent(eventId: string, config: Record<string, unknown> = {}) {
-  const res = await call(app, 'PUT', `/v1/admin/events/${eventId}`, {
+  const res = await call(rig.app, 'PUT', `/v1/admin/events/${eventId}`, {
     admin: true,
     body: { capacity: 1, ...config },
   });
@@ -48,48 +35,48 @@ async function putEvent(eventId: string, config: Record<string, unknown> = {}) {
 }
 
 async function admin(eventId: string, action: 'pause' | 'resume' | 'close') {
-  expect((await call(app, 'POST', `/v1/admin/events/${eventId}/${action}`, { admin: true })).status).toBe(
+  expect((await call(rig.app, 'POST', `/v1/admin/events/${eventId}/${action}`, { admin: true })).status).toBe(
     200,
   );
-  await app.settle();
+  await rig.app.settle();
 }
 
 async function tick() {
   clock.advance(2);
-  await app.tick();
-  await app.settle();
+  await rig.app.tick();
+  await rig.app.settle();
 }
 
 /** A fan joined over the API: claims and completes, so the next in line gets the slot. */
 async function apiFan(eventId: string) {
-  const joined = await call(app, 'POST', `/v1/events/${eventId}/join`, { body: {} });
+  const joined = await call(rig.app, 'POST', `/v1/events/${eventId}/join`, { body: {} });
   return {
     async finish() {
-      const claimed = await call(app, 'POST', `/v1/events/${eventId}/admission`, {
+      const claimed = await call(rig.app, 'POST', `/v1/events/${eventId}/admission`, {
         token: joined.body.token,
       });
       expect(claimed.status).toBe(200);
-      await call(app, 'POST', `/v1/events/${eventId}/complete`, { token: claimed.body.accessToken });
+      await call(rig.app, 'POST', `/v1/events/${eventId}/complete`, { token: claimed.body.accessToken });
     },
   };
 }
 
 async function openFan(eventId: string): Promise<Page> {
-  const context = await browser.newContext({ viewport: { width: 360, height: 800 } });
+  const context = await rig.browser.newContext({ viewport: { width: 360, height: 800 } });
   const page = await context.newPage();
   page.on('pageerror', (error) => pageErrors.push(error.message));
   page.on('console', (message) => {
     if (message.type() === 'error' && !message.text().includes('Failed to load resource'))
       pageErrors.push(message.text());
   });
-  await page.goto(`${app.url}/?event=${eventId}`);
+  await page.goto(`${rig.app.url}/?event=${eventId}`);
   return page;
 }
 
 async function joinLine(page: Page, position: number) {
   await page.locator('#join').click();
-  await text(page.locator('#position')).toBe(`#${position}`);
-  await text(page.locator('#live')).toBe('live');
+  await shownText(page.locator('#position')).toBe(`#${position}`);
+  await shownText(page.locator('#live')).toBe('live');
 }
 
 /** axe on the page at 360 px and on a desktop, and a screenshot of each. */
@@ -100,7 +87,7 @@ async function check(page: Page, state: string) {
   ] as const) {
     await page.setViewportSize({ width, height: 800 });
     expect(await seriousAxeViolations(page), `${state} on a ${name}`).toEqual([]);
-    await page.screenshot({ path: join(shots.path, `fan-${state}-${name}.png`), fullPage: true });
+    await page.screenshot({ path: join(rig.shots, `fan-${state}-${name}.png`), fullPage: true });
   }
   await page.setViewportSize({ width: 360, height: 800 });
 }
@@ -116,7 +103,7 @@ const focused = (page: Page) => page.evaluate('document.activeElement?.id ?? nul
 describe('the fan page', () => {
   test('the join screen', async () => {
     const page = await openFan('fan-join');
-    await visible(page.locator('#join-card'));
+    await shownVisible(page.locator('#join-card'));
     await check(page, 'join');
     await done(page);
   });
@@ -127,69 +114,71 @@ describe('the fan page', () => {
     const ahead = [await apiFan(eventId), await apiFan(eventId), await apiFan(eventId)];
     const page = await openFan(eventId);
     await joinLine(page, 4);
-    await text(page.locator('#headline')).toBe('You are in line');
+    await shownText(page.locator('#headline')).toBe('You are in line');
     // `ahead` counts from the serving position (CONTRACT.md): #4 with nobody admitted has 4.
-    await text(page.locator('#ahead')).toBe('4');
-    await expect.poll(() => progress(page), WAIT).toBe('0');
-    await text(page.locator('#eta')).toMatch(/^about /);
+    await shownText(page.locator('#ahead')).toBe('4');
+    await expect.poll(() => progress(page), PAGE_WAIT).toBe('0');
+    await shownText(page.locator('#eta')).toMatch(/^about /);
     // Focus went from the join button (now gone) to the place's heading.
     expect(await focused(page)).toBe('headline');
     await check(page, 'waiting');
 
     // The line moves one place a tick (capacity 1: each fan ahead finishes before the next).
     await tick();
-    await text(page.locator('#ahead')).toBe('3');
-    await expect.poll(() => progress(page), WAIT).toBe('25');
+    await shownText(page.locator('#ahead')).toBe('3');
+    await expect.poll(() => progress(page), PAGE_WAIT).toBe('25');
     await ahead[0]?.finish();
     await tick();
-    await text(page.locator('#ahead')).toBe('2');
-    await expect.poll(() => progress(page), WAIT).toBe('50');
+    await shownText(page.locator('#ahead')).toBe('2');
+    await expect.poll(() => progress(page), PAGE_WAIT).toBe('50');
     await ahead[1]?.finish();
     await tick();
-    await text(page.locator('#ahead')).toBe('1');
-    await expect.poll(() => progress(page), WAIT).toBe('75');
+    await shownText(page.locator('#ahead')).toBe('1');
+    await expect.poll(() => progress(page), PAGE_WAIT).toBe('75');
     expect(await page.locator('#progress').getAttribute('aria-valuetext')).toBe(
       '75% of the way to the front',
     );
     // A milestone is announced (politely), not every change.
-    await text(page.locator('#announcer')).toBe('You are next: one person ahead of you.');
+    await shownText(page.locator('#announcer')).toBe('You are next: one person ahead of you.');
 
     await admin(eventId, 'pause');
-    await text(page.locator('#headline')).toBe('The sale is paused');
-    await text(page.locator('#eta-note')).toContain('paused');
-    await text(page.locator('#announcer')).toBe('The sale is paused. Your place is kept.');
+    await shownText(page.locator('#headline')).toBe('The sale is paused');
+    await shownText(page.locator('#eta-note')).toContain('paused');
+    await shownText(page.locator('#announcer')).toBe('The sale is paused. Your place is kept.');
     await check(page, 'paused');
     await admin(eventId, 'resume');
-    await text(page.locator('#headline')).toBe('You are in line');
-    await text(page.locator('#announcer')).toBe('The sale has resumed.');
+    await shownText(page.locator('#headline')).toBe('You are in line');
+    await shownText(page.locator('#announcer')).toBe('The sale has resumed.');
 
     await ahead[2]?.finish();
     await tick();
-    await text(page.locator('#headline')).toBe('It’s your turn!');
-    await visible(page.locator('#claim'));
-    await expect.poll(() => focused(page), WAIT).toBe('claim');
-    await text(page.locator('#announcer')).toMatch(/^It’s your turn! Claim your place within \d+ minutes?/);
+    await shownText(page.locator('#headline')).toBe('It’s your turn!');
+    await shownVisible(page.locator('#claim'));
+    await expect.poll(() => focused(page), PAGE_WAIT).toBe('claim');
+    await shownText(page.locator('#announcer')).toMatch(
+      /^It’s your turn! Claim your place within \d+ minutes?/,
+    );
     expect(await progress(page)).toBe('100');
     // The claim deadline counts down with the page's clock (the server's stands still here).
-    await text(page.locator('#claim-left')).toMatch(/^\d+:\d\d$/);
+    await shownText(page.locator('#claim-left')).toMatch(/^\d+:\d\d$/);
     const seconds = async () => {
       const [m, s] = ((await textOf(page.locator('#claim-left'))) ?? '').split(':').map(Number);
       return (m ?? 0) * 60 + (s ?? 0);
     };
     const first = await seconds();
     expect(first).toBeGreaterThan(0);
-    await expect.poll(seconds, WAIT).toBeLessThan(first);
+    await expect.poll(seconds, PAGE_WAIT).toBeLessThan(first);
     await check(page, 'your-turn');
 
     // Keyboard: the focused claim button is pressed with Enter.
     await page.keyboard.press('Enter');
-    await visible(page.locator('#shop-link'));
-    await text(page.locator('#headline')).toBe('You are in');
-    await expect.poll(() => focused(page), WAIT).toBe('shop-link');
+    await shownVisible(page.locator('#shop-link'));
+    await shownText(page.locator('#headline')).toBe('You are in');
+    await expect.poll(() => focused(page), PAGE_WAIT).toBe('shop-link');
     await check(page, 'in');
 
     await page.getByRole('button', { name: 'I am done' }).click();
-    await text(page.locator('#headline')).toBe('All done');
+    await shownText(page.locator('#headline')).toBe('All done');
     expect(await page.locator('#claim-row').isHidden()).toBe(true);
     expect(await page.locator('#give-up').isHidden()).toBe(true);
     await check(page, 'done');
@@ -202,16 +191,16 @@ describe('the fan page', () => {
     const page = await openFan(eventId);
     await joinLine(page, 1);
     await tick();
-    await text(page.locator('#headline')).toBe('It’s your turn!');
+    await shownText(page.locator('#headline')).toBe('It’s your turn!');
     clock.advance(10);
     // Back online (or in front again): the page asks at once instead of at its next poll.
     await page.evaluate(`window.dispatchEvent(new Event('online'))`);
-    await text(page.locator('#headline')).toBe('You missed your turn');
+    await shownText(page.locator('#headline')).toBe('You missed your turn');
     expect(await page.locator('#claim-row').isHidden()).toBe(true);
-    await text(page.locator('#leave')).toBe('Start again');
+    await shownText(page.locator('#leave')).toBe('Start again');
     await check(page, 'missed');
     await page.locator('#leave').click();
-    await visible(page.locator('#join-card'));
+    await shownVisible(page.locator('#join-card'));
     await done(page);
   });
 
@@ -222,20 +211,20 @@ describe('the fan page', () => {
     const page = await openFan(eventId);
     await joinLine(page, 2);
     await admin(eventId, 'close');
-    await text(page.locator('#headline')).toBe('The sale is closed');
-    await text(page.locator('#eta')).toBe('–');
+    await shownText(page.locator('#headline')).toBe('The sale is closed');
+    await shownText(page.locator('#eta')).toBe('–');
     expect(await page.locator('#give-up').isHidden()).toBe(true);
     await check(page, 'closed');
     await done(page);
   });
 
   test('while the client loads, a stored place is shown only with a place number a line has', async () => {
-    const context = await browser.newContext({ viewport: { width: 360, height: 800 } });
+    const context = await rig.browser.newContext({ viewport: { width: 360, height: 800 } });
     // The client cannot be fetched: the page shows what it stored, and keeps trying.
     await context.route('**/client.js*', (route) => route.abort());
     const page = await context.newPage();
     page.on('pageerror', (error) => pageErrors.push(error.message));
-    await page.goto(`${app.url}/?event=early`);
+    await page.goto(`${rig.app.url}/?event=early`);
     for (const [position, shown] of [
       [7, '#7'],
       [-5, null],
@@ -246,8 +235,8 @@ describe('the fan page', () => {
       const stored = JSON.stringify(JSON.stringify({ token: 'x', position }));
       await page.evaluate(`localStorage.setItem('fairqueue:early', ${stored})`);
       await page.reload();
-      await visible(page.locator('#offline-note'));
-      if (shown) await text(page.locator('#position')).toBe(shown);
+      await shownVisible(page.locator('#offline-note'));
+      if (shown) await shownText(page.locator('#position')).toBe(shown);
       else expect(await page.locator('#place-card').isVisible()).toBe(false);
     }
     await done(page);
@@ -260,25 +249,25 @@ describe('the fan page', () => {
     const page = await openFan(eventId);
     await joinLine(page, 2);
     await page.getByRole('button', { name: 'Leave the line' }).click();
-    await visible(page.locator('#leave-dialog'));
+    await shownVisible(page.locator('#leave-dialog'));
     // The safe choice has the focus.
     expect(await page.evaluate('document.activeElement?.textContent')).toBe('Stay in line');
     await check(page, 'leave-dialog');
     await page.keyboard.press('Enter');
-    await visible(page.locator('#leave-dialog')).toBe(false);
+    await shownVisible(page.locator('#leave-dialog')).toBe(false);
     expect(await focused(page)).toBe('give-up');
-    expect((await call(app, 'GET', `/v1/admin/events/${eventId}/stats`, { admin: true })).body.waiting).toBe(
-      2,
-    );
+    expect(
+      (await call(rig.app, 'GET', `/v1/admin/events/${eventId}/stats`, { admin: true })).body.waiting,
+    ).toBe(2);
 
     await page.getByRole('button', { name: 'Leave the line' }).click();
     await page.getByRole('button', { name: 'Give up my place' }).click();
-    await visible(page.locator('#left-card'));
-    await visible(page.locator('#join-card'));
-    await text(page.locator('#announcer')).toMatch(/^Your place is gone\./);
-    expect((await call(app, 'GET', `/v1/admin/events/${eventId}/stats`, { admin: true })).body.waiting).toBe(
-      1,
-    );
+    await shownVisible(page.locator('#left-card'));
+    await shownVisible(page.locator('#join-card'));
+    await shownText(page.locator('#announcer')).toMatch(/^Your place is gone\./);
+    expect(
+      (await call(rig.app, 'GET', `/v1/admin/events/${eventId}/stats`, { admin: true })).body.waiting,
+    ).toBe(1);
     await check(page, 'left');
     await done(page);
   });
