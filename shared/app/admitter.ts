@@ -199,15 +199,25 @@ export class Admitter {
    * which the tick's queue length reuses.
    */
   async #publish(eventId: string, servingPosition: number): Promise<LineSnapshot | undefined> {
+    let snapshot: LineSnapshot | undefined;
     try {
-      const snapshot = await this.#line.snapshot(eventId, servingPosition);
+      snapshot = await this.#line.snapshot(eventId, servingPosition);
       await this.#store.publishView(eventId, snapshot);
       return snapshot;
     } catch (error) {
-      // Committed anyway: the copies stay a tick behind, and the next tick publishes again.
-      logger.error('could not publish event', { error: error as Error, eventId });
-      return undefined;
+      logger.error('could not publish event', { error: error as Error, eventId, withLine: !!snapshot });
     }
+    // The new state goes out without the line, which may be what failed: one too big for
+    // an item (a sharded line of millions with leaves everywhere). Status then counts the
+    // leaves from the event's own counts (a copy's line of another serving position is never
+    // used): slower, but the copies never stay behind on the serving position, pauses, closes.
+    try {
+      await this.#store.publishView(eventId);
+    } catch (error) {
+      // Committed anyway: the copies stay a tick behind, and the next tick publishes again.
+      logger.error('could not publish event state', { error: error as Error, eventId });
+    }
+    return snapshot;
   }
 
   /** Real places waiting: held numbers beyond the serving position less the leaves among them. */

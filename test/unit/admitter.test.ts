@@ -1,7 +1,7 @@
 import { afterEach, expect, test, vi } from 'vitest';
 import { MemoryQueueStore } from '#adapters/memory-store';
 import { Admitter } from '#app/admitter';
-import { CONFIG_DEFAULTS } from '#domain/event';
+import { CONFIG_DEFAULTS, type LineSnapshot } from '#domain/event';
 import type { Metrics } from '#ports/metrics';
 
 afterEach(() => {
@@ -124,4 +124,24 @@ test('closed events are ticked until their slots are released, then retired', as
   await admitter.tickAll();
   expect(await store.listActiveEventIds()).not.toContain('c');
   expect((await store.getEvent('c'))?.missed).toBe(1);
+});
+
+test('a sharded tick whose line cannot be published still publishes the new state, without it', async () => {
+  const published: (number | null)[] = [];
+  class TooBigLine extends MemoryQueueStore {
+    override async publishView(eventId: string, line?: LineSnapshot) {
+      published.push(line ? line.servingPosition : null);
+      // What DynamoDB answers an item over 400 KB.
+      if (line) throw new Error('Item size has exceeded the maximum allowed size');
+      return super.publishView(eventId);
+    }
+  }
+  const store = new TooBigLine();
+  await store.putEvent('big', { ...CONFIG_DEFAULTS, capacity: 2, intake: 'sharded' }, 1);
+  const errors: unknown[] = [];
+  const [outcome] = await new Admitter(store, { tickSeconds: 1 }).tickAll((error) => errors.push(error));
+  expect(errors).toEqual([]);
+  expect(outcome).toMatchObject({ eventId: 'big', committed: true });
+  // Tried with the line, then the state alone: the copies follow the serving position.
+  expect(published).toEqual([0, null]);
 });
