@@ -454,15 +454,17 @@ export class DynamoQueueStore implements QueueStore {
     }
   }
 
-  async releaseUser(eventId: string, userId: string) {
+  async releaseUser(eventId: string, userId: string, reservedAt: number) {
     try {
       await this.#t.send(() =>
         this.#t.doc.send(
           new DeleteCommand({
             TableName: this.#t.name,
             Key: keys.user(eventId, userId),
-            ConditionExpression: 'attribute_not_exists(#position)',
+            // Only the join's own reservation: one taken over belongs to a later join.
+            ConditionExpression: 'attribute_not_exists(#position) AND reservedAt = :reservedAt',
             ExpressionAttributeNames: { '#position': 'position' },
+            ExpressionAttributeValues: { ':reservedAt': reservedAt },
           }),
         ),
       );

@@ -212,10 +212,10 @@ export class MemoryQueueStore implements QueueStore {
     return true;
   }
 
-  async releaseUser(eventId: string, userId: string) {
+  async releaseUser(eventId: string, userId: string, reservedAt: number) {
     const users = this.#events.get(eventId)?.users;
     const slot = users?.get(userId);
-    if (slot && !('position' in slot)) users?.delete(userId);
+    if (slot && !('position' in slot) && slot.reservedAt === reservedAt) users?.delete(userId);
   }
 
   async batchesAfter(eventId: string, afterTo: number, limit: number) {

@@ -629,8 +629,8 @@ export class SqliteQueueStore implements QueueStore {
     return this.#tx.bindUser(eventId, userId, position, reservedAt);
   }
 
-  async releaseUser(eventId: string, userId: string) {
-    this.#sql.releaseUser.run(eventId, userId);
+  async releaseUser(eventId: string, userId: string, reservedAt: number) {
+    this.#sql.releaseUser.run(eventId, userId, reservedAt);
   }
 
   async batchesAfter(eventId: string, afterTo: number, limit: number) {
@@ -833,7 +833,9 @@ function statements(db: Database.Database) {
       `UPDATE users SET position = @position, reserved_at = NULL
        WHERE event_id = @eventId AND user_id = @userId AND position IS NULL AND reserved_at = @reservedAt`,
     ),
-    releaseUser: db.prepare('DELETE FROM users WHERE event_id = ? AND user_id = ? AND position IS NULL'),
+    releaseUser: db.prepare(
+      'DELETE FROM users WHERE event_id = ? AND user_id = ? AND position IS NULL AND reserved_at = ?',
+    ),
     unbindUser: db.prepare('DELETE FROM users WHERE event_id = ? AND user_id = ? AND position = ?'),
     batchesAfter: db.prepare(
       `SELECT from_position, to_position, admitted, at, claim_by FROM batches

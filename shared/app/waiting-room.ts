@@ -354,7 +354,7 @@ export class WaitingRoom {
           try {
             taken = await this.#takePosition(event);
           } catch (error) {
-            await this.#store.releaseUser(eventId, userId);
+            await this.#store.releaseUser(eventId, userId, nowSec);
             throw error;
           }
           if (await this.#bound(eventId, userId, taken.position, nowSec)) return { ...taken, created: true };

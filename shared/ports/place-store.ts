@@ -31,8 +31,11 @@ export interface PlaceStore {
    * as stale (or its place bound) meanwhile, and this join's position is nobody's.
    */
   bindUser(eventId: string, userId: string, position: number, reservedAt: number): Promise<boolean>;
-  /** Drops an unbound reservation (the join failed before it got a position). */
-  releaseUser(eventId: string, userId: string): Promise<void>;
+  /**
+   * Drops the join's own unbound reservation, made at `reservedAt` (the join failed before
+   * it got a position); one taken over by a later join is left alone.
+   */
+  releaseUser(eventId: string, userId: string, reservedAt: number): Promise<void>;
   /**
    * Forgets the user's place if it is still `position` (the place was given up), so the
    * user's next join takes a new one. Safe to repeat.

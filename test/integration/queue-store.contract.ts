@@ -200,11 +200,14 @@ export function describeQueueStore(name: string, makeStore: () => QueueStore) {
       expect(await store.getUserSlot(id, 'alice')).toEqual({ position: 7 });
       // A bound place is never taken over nor released.
       expect(await store.reserveUser(id, 'alice', NOW + 999, NOW + 999)).toBe(false);
-      await store.releaseUser(id, 'alice');
+      await store.releaseUser(id, 'alice', NOW + 20);
       expect(await store.getUserSlot(id, 'alice')).toEqual({ position: 7 });
-      // An unbound reservation is released.
+      // An unbound reservation is released by its own join only, not by one it took over from.
       expect(await store.reserveUser(id, 'bob', NOW, NOW - 10)).toBe(true);
-      await store.releaseUser(id, 'bob');
+      expect(await store.reserveUser(id, 'bob', NOW + 20, NOW + 10)).toBe(true);
+      await store.releaseUser(id, 'bob', NOW);
+      expect(await store.getUserSlot(id, 'bob')).toEqual({ reservedAt: NOW + 20 });
+      await store.releaseUser(id, 'bob', NOW + 20);
       expect(await store.getUserSlot(id, 'bob')).toBeUndefined();
     });
 
