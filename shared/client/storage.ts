@@ -53,6 +53,15 @@ export interface WebStorageLike {
   removeItem(key: string): void;
 }
 
+/** A browser global (`localStorage`, `indexedDB`); null where it is missing or reading it throws. */
+function browserGlobal<T>(name: string): T | null {
+  try {
+    return ((globalThis as Record<string, unknown>)[name] as T | undefined) ?? null;
+  } catch {
+    return null;
+  }
+}
+
 /**
  * A browser's `localStorage` (or any object of its shape) as a waiting room's storage; an
  * in-memory store where there is none (React Native, Node, a browser that blocks storage).
@@ -64,35 +73,27 @@ export interface WebStorageLike {
  * // or explicitly: localStorageAdapter(window.sessionStorage)
  */
 export function localStorageAdapter(target?: WebStorageLike | null): WaitingRoomStorage {
-  let store = target;
-  if (store === undefined) {
-    try {
-      // Reading `localStorage` itself throws where storage is blocked.
-      store = (globalThis as { localStorage?: WebStorageLike }).localStorage ?? null;
-    } catch {
-      store = null;
-    }
-  }
+  // Reading `localStorage` itself throws where storage is blocked.
+  const store = target === undefined ? browserGlobal<WebStorageLike>('localStorage') : target;
   if (!store) return memoryStorage();
-  const web = store;
   return {
     getItem: (key) => {
       try {
-        return web.getItem(key);
+        return store.getItem(key);
       } catch {
         return null;
       }
     },
     setItem: (key, value) => {
       try {
-        web.setItem(key, value);
+        store.setItem(key, value);
       } catch {
         // Quota or privacy mode: keep going with the place in memory.
       }
     },
     removeItem: (key) => {
       try {
-        web.removeItem(key);
+        store.removeItem(key);
       } catch {
         // As above.
       }
@@ -195,17 +196,10 @@ export interface IndexedDbStorageOptions {
 export function indexedDbStorage(options: IndexedDbStorageOptions = {}): WaitingRoomStorage {
   const databaseName = options.databaseName ?? 'fairqueue';
   const storeName = options.storeName ?? 'places';
-  let factory = options.indexedDB;
-  if (factory === undefined) {
-    try {
-      // Reading `indexedDB` itself throws in some sandboxed frames.
-      factory = (globalThis as { indexedDB?: IndexedDbFactoryLike }).indexedDB ?? null;
-    } catch {
-      factory = null;
-    }
-  }
+  // Reading `indexedDB` itself throws in some sandboxed frames.
+  const factory =
+    options.indexedDB === undefined ? browserGlobal<IndexedDbFactoryLike>('indexedDB') : options.indexedDB;
   if (!factory) return memoryStorage();
-  const idb = factory;
   const fallback = memoryStorage();
 
   /** Opens the database at `version` (creating the store on upgrade); null when it cannot. */
@@ -219,7 +213,7 @@ export function indexedDbStorage(options: IndexedDbStorageOptions = {}): Waiting
         settled = true;
       };
       try {
-        const request = idb.open(databaseName, version);
+        const request = factory.open(databaseName, version);
         request.onupgradeneeded = () => {
           const db = request.result;
           if (!db.objectStoreNames.contains(storeName)) db.createObjectStore(storeName);

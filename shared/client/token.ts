@@ -7,6 +7,8 @@
  * `TextDecoder`: it runs in every browser, React Native and Node alike.
  */
 
+import { parseJson } from './wire.ts';
+
 const BASE64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
 const SEXTET = new Map<string, number>([...BASE64URL].map((c, i) => [c, i]));
 
@@ -99,12 +101,7 @@ export function readPositionToken(token: string): PositionClaims | null {
   const bytes = base64UrlDecode(parts[1] ?? '');
   const json = bytes && utf8Decode(bytes);
   if (!json) return null;
-  let claims: unknown;
-  try {
-    claims = JSON.parse(json);
-  } catch {
-    return null;
-  }
+  const claims = parseJson(json);
   if (typeof claims !== 'object' || claims === null || Array.isArray(claims)) return null;
   const { pos, aud, exp } = claims as Record<string, unknown>;
   if (typeof pos !== 'number' || !Number.isSafeInteger(pos) || pos < 1) return null;

@@ -9,7 +9,13 @@ import { Backoff, LIVE_STATUS_SECONDS, readPlan } from './pacing.ts';
 import { PlaceClock, type PlaceView } from './place-clock.ts';
 import { memoryStorage, type WaitingRoomStorage } from './storage.ts';
 import { readPositionToken } from './token.ts';
-import { readEpochSeconds, readEventDocument, readPlaceUpdate, readServerMessage } from './wire.ts';
+import {
+  parseJson,
+  readEpochSeconds,
+  readEventDocument,
+  readPlaceUpdate,
+  readServerMessage,
+} from './wire.ts';
 
 /**
  * The response of a `fetch`, as far as the client reads it.
@@ -347,12 +353,7 @@ function readGrant(body: unknown): AccessGrant | null {
 
 function readStored(text: string | null | undefined): StoredPlace | null {
   if (!text) return null;
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    return null;
-  }
+  const value = parseJson(text);
   if (typeof value !== 'object' || value === null) return null;
   const o = value as Record<string, unknown>;
   if (typeof o.token !== 'string') return null;
@@ -581,13 +582,8 @@ export function createWaitingRoom(options: WaitingRoomOptions): WaitingRoom {
         ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
       });
       const text = await res.text();
-      let parsed: unknown = null;
-      try {
-        parsed = text ? JSON.parse(text) : null;
-      } catch {
-        parsed = null;
-      }
-      return { status: res.status, body: parsed };
+      // Not JSON (an HTML error page from a proxy): no body to read.
+      return { status: res.status, body: text ? (parseJson(text) ?? null) : null };
     } catch (cause) {
       return { status: 0, body: { error: { code: 'network_error', message: String(cause) } } };
     }

@@ -299,6 +299,15 @@ export function readLineLeaves(value: unknown): LineLeaves | null {
   return { blockSize, goneThroughServing, leaves };
 }
 
+/** The value `text` holds as JSON; undefined when it is not JSON (JSON itself never yields undefined). */
+export function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * Reads a WebSocket text frame (the string, or JSON already parsed); null for anything that
  * is not a message this client knows (the contract asks clients to ignore those).
@@ -310,15 +319,7 @@ export function readLineLeaves(value: unknown): LineLeaves | null {
  * };
  */
 export function readServerMessage(data: unknown): ServerMessage | null {
-  let parsed: unknown = data;
-  if (typeof data === 'string') {
-    try {
-      parsed = JSON.parse(data);
-    } catch {
-      return null;
-    }
-  }
-  const o = object(parsed);
+  const o = object(typeof data === 'string' ? parseJson(data) : data);
   if (!o) return null;
   const seq = finite(o.seq);
   switch (o.type) {
